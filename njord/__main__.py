@@ -1,0 +1,3 @@
+from njord.cli import main
+
+main()

@@ -1,0 +1,377 @@
+"""The click CLI: parse, wire, run, and map errors to the exit codes of SPEC §13."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import click
+import msgspec
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+import njord
+from njord import config as configuration
+from njord import summary, wiring
+from njord.core.money import to_e8
+from njord.data import importer
+from njord.data.qc import utc
+from njord.errors import ConfigError, ExitCode, InvariantViolation, NjordError
+from njord.log import SessionLog
+from njord.loop import FixedPacer, NoPacer, Stop
+from njord.store import db, reads
+from njord.store.export import export_session
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def config_options(fn: F) -> F:
+    """--config / --set / --env-prefix, shared by every command that reads a config."""
+    fn = click.option(
+        "--env-prefix", default="NJORD_", show_default=True, help="prefix of config env vars"
+    )(fn)
+    fn = click.option(
+        "--set", "sets", multiple=True, metavar="KEY=VALUE", help="override a key (repeatable)"
+    )(fn)
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="config TOML file",
+    )(fn)
+
+
+def load_config(
+    config_path: Path | None, sets: tuple[str, ...], env_prefix: str
+) -> configuration.Loaded:
+    if config_path is not None and not config_path.exists():
+        raise ConfigError(f"config file {config_path} does not exist")
+    return configuration.load(
+        file=config_path, env=configuration.environ(), sets=sets, env_prefix=env_prefix
+    )
+
+
+def echo_json(value: Any) -> None:
+    click.echo(msgspec.json.encode(value, order="sorted").decode())
+
+
+class NjordGroup(click.Group):
+    """Maps NjordError to its exit code for every command, under CliRunner too."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NjordError as e:
+            click.echo(f"error: {e}", err=True)
+            raise click.exceptions.Exit(e.exit_code) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            raise click.exceptions.Exit(ExitCode.INTERRUPTED) from None
+
+
+@click.group(cls=NjordGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(njord.__version__, prog_name="njord")
+def cli() -> None:
+    """njord: one bar loop, four modes, one SQLite session db."""
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path), default=Path("config.toml"))
+@click.option("--force", is_flag=True, help="overwrite an existing file")
+def init(path: Path, force: bool) -> None:
+    """Write a commented config.toml with every key and its default."""
+    if path.exists() and not force:
+        raise ConfigError(f"{path} exists; pass --force to overwrite it")
+    path.write_text(configuration.commented_toml(configuration.Config()), encoding="utf-8")
+    click.echo(f"wrote {path}")
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Inspect configuration."""
+
+
+@config_group.command("show")
+@config_options
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def config_show(
+    config_path: Path | None, sets: tuple[str, ...], env_prefix: str, as_json: bool
+) -> None:
+    """Print the effective config and where each value came from."""
+    loaded = load_config(config_path, sets, env_prefix)
+    items = configuration.leaf_items(loaded.config)
+    if as_json:
+        echo_json([{"key": k, "value": v, "origin": loaded.origins[k]} for k, v in items])
+        return
+    width = max(len(k) for k, _ in items)
+    for key, value in items:
+        shown = configuration.toml_value(value)
+        click.echo(f"{key:<{width}}  {shown:<28}  # {loaded.origins[key]}")
+
+
+def _progress(total: int, quiet: bool) -> tuple[Callable[[int], None], Callable[[], None]]:
+    """A rich bar on a TTY, plain lines on stderr otherwise (cron, CI)."""
+    if quiet:
+        return (lambda n: None), (lambda: None)
+    if sys.stderr.isatty():
+        bar = Progress(
+            TextColumn("bars"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        task = bar.add_task("bars", total=total, rate="")
+        started = time.perf_counter()
+        bar.start()
+
+        def advance(n: int) -> None:
+            done = bar.tasks[task].completed + n
+            rate = done / max(time.perf_counter() - started, 1e-9)
+            bar.update(task, advance=n, rate=f"{rate:,.0f} bars/s")
+
+        return advance, bar.stop
+    done = [0, 0]
+
+    def plain(n: int) -> None:
+        done[0] += n
+        if done[0] - done[1] >= max(total // 10, 1) or done[0] == total:
+            done[1] = done[0]
+            click.echo(f"progress: {done[0]}/{total} bars", err=True)
+
+    return plain, (lambda: None)
+
+
+@cli.command()
+@config_options
+@click.option("--db", "db_path", type=click.Path(path_type=Path), help="session db path")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="results directory")
+@click.option("--from", "start", help="first bar, ISO date/time UTC (inclusive)")
+@click.option("--to", "end", help="end of range, ISO date/time UTC (exclusive)")
+@click.option("--strict", "gaps", flag_value="strict", help="refuse data with gaps")
+@click.option("--fill", "gaps", type=click.Choice(["forward", "none"]), help="gap policy")
+@click.option("--quiet", is_flag=True, help="no progress output")
+@click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
+@click.option("--pace-ms", type=float, default=0.0, hidden=True, help="test-only: slow bars")
+def backtest(
+    config_path: Path | None,
+    sets: tuple[str, ...],
+    env_prefix: str,
+    db_path: Path | None,
+    out_dir: Path | None,
+    start: str | None,
+    end: str | None,
+    gaps: str | None,
+    quiet: bool,
+    as_json: bool,
+    pace_ms: float,
+) -> None:
+    """Run a backtest: session db, CSVs, logs and a summary."""
+    extra = [f"data.start={_q(start)}"] if start else []
+    extra += [f"data.end={_q(end)}"] if end else []
+    extra += [f"data.gaps={_q(gaps)}"] if gaps else []
+    loaded = load_config(config_path, (*sets, *extra), env_prefix)
+    config = loaded.config
+    if config.runtime.mode != "backtest":
+        raise ConfigError(
+            f"runtime.mode is {config.runtime.mode!r}; `njord backtest` runs backtests"
+        )
+    plan = wiring.plan_backtest(config)
+    qc = wiring.prescan(plan.feed)
+    run_id = plan.manifest.run_id
+    out = out_dir or Path("runs") / run_id
+    db_file = db_path or (Path(config.store.db) if config.store.db else out / "session.db")
+    log = SessionLog(now_ms=lambda: 0)
+    session = wiring.open_session(db_file, config=config, manifest=plan.manifest, log=log)
+    _drive(
+        session,
+        plan.strategy_cls(plan.strategy_params),
+        plan.feed,
+        None,
+        qc.bars_out,
+        quiet=quiet,
+        pace_ms=pace_ms,
+    )
+    _finish(session, out, as_json=as_json)
+
+
+def _q(value: str) -> str:
+    return '"' + value.replace('"', "") + '"'
+
+
+def _drive(
+    session: wiring.Session,
+    strategy: Any,
+    feed: Any,
+    resume_after_ms: int | None,
+    total: int,
+    *,
+    quiet: bool,
+    pace_ms: float,
+) -> None:
+    advance, close = _progress(total, quiet)
+    stop = Stop()
+    previous = signal.signal(signal.SIGTERM, lambda *_: setattr(stop, "requested", True))
+    pacer = FixedPacer(pace_ms / 1000) if pace_ms else NoPacer()
+    try:
+        wiring.run_session(
+            session,
+            strategy=strategy,
+            feed=feed,
+            resume_after_ms=resume_after_ms,
+            pacer=pacer,
+            progress=advance,
+            stop=stop,
+        )
+        if feed.summary.policy != "stored":
+            with session.conn:
+                session.writer.save_qc(feed.summary, feed.events)
+    except BaseException:
+        session.close()
+        raise
+    finally:
+        close()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _finish(session: wiring.Session, out: Path, *, as_json: bool) -> None:
+    conn = session.conn
+    initial = to_e8(session.config.runtime.initial_cash)
+    facts = reads.status(conn)
+    qc = reads.qc_summary(conn)
+    facts["qc"] = f"{qc.get('policy')}: {qc.get('gaps', 0)} gaps, {qc.get('missing_bars', 0)} bars"
+    metrics = reads.metrics(conn, initial)
+    recon = reads.reconciliation(conn, initial)
+    paths = export_session(conn, out)
+    session.close()
+    if recon["difference_e8"] != 0:
+        raise InvariantViolation(f"equity does not reconcile: {recon}")
+    if as_json:
+        echo_json(
+            {
+                "status": facts,
+                "metrics": msgspec.to_builtins(metrics),
+                "qc": qc,
+                "reconciliation": recon,
+                "files": [str(p) for p in paths],
+            }
+        )
+        return
+    summary.render(Console(), f"njord {facts['run_id']}", summary.rows(metrics, facts))
+    click.echo(f"session db: {session.path}")
+    click.echo(f"results:    {out}/ (trades.csv orders.csv fills.csv equity.csv logs.jsonl)")
+
+
+@cli.command("continue")
+@click.argument("db_path", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="results directory")
+@click.option("--quiet", is_flag=True, help="no progress output")
+@click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
+def continue_(db_path: Path, out_dir: Path | None, quiet: bool, as_json: bool) -> None:
+    """Carry a stopped or crashed session on from its last committed bar."""
+    from njord import resume
+
+    session, strategy, feed, after, total = resume.reopen(db_path)
+    _drive(session, strategy, feed, after, total, quiet=quiet, pace_ms=0.0)
+    _finish(session, out_dir or db_path.parent, as_json=as_json)
+
+
+@cli.command()
+@click.option("--db", "db_path", type=click.Path(path_type=Path), required=True)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def status(db_path: Path, as_json: bool) -> None:
+    """Manifest, lease, trading state, risk counters and P&L of a session."""
+    conn = db.open_reader(db_path)
+    facts = reads.status(conn)
+    conn.close()
+    if as_json:
+        echo_json(facts)
+        return
+    for key, value in facts.items():
+        click.echo(f"{key:<16} {value}")
+
+
+@cli.command("export")
+@click.option("--db", "db_path", type=click.Path(path_type=Path), required=True)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv")
+def export_cmd(db_path: Path, out_dir: Path, fmt: str) -> None:
+    """Write trades, orders, fills, equity and logs.jsonl from a session db."""
+    conn = db.open_reader(db_path)
+    for path in export_session(conn, out_dir, fmt="parquet" if fmt == "parquet" else "csv"):
+        click.echo(str(path))
+    conn.close()
+
+
+def _control(command: str) -> Callable[..., None]:
+    def run(db_path: Path, reason: str) -> None:
+        conn = db.open_writer(db_path, create=False)
+        seq = reads.post_control(conn, command, reason, wall_ms=time.time_ns() // 1_000_000)
+        conn.close()
+        click.echo(f"{command} posted as control #{seq}; the session applies it at its next bar")
+
+    return run
+
+
+for _name, _help in (
+    ("halt", "Stop new orders (cancels still pass) until an explicit resume."),
+    ("reduce", "Only orders that reduce exposure pass (stop new entries)."),
+    ("flatten", "Close every position through the normal path, then halt."),
+):
+    cli.command(_name, help=_help)(
+        click.option("--reason", default="operator", help="why; stored with the change")(
+            click.option("--db", "db_path", type=click.Path(path_type=Path), required=True)(
+                _control(_name)
+            )
+        )
+    )
+
+
+@cli.command()
+@click.option("--db", "db_path", type=click.Path(path_type=Path), required=True)
+@click.option("--reason", default="operator", help="why; stored with the change")
+@click.option("--confirm", is_flag=True, help="required: resuming re-enables trading")
+def resume(db_path: Path, reason: str, confirm: bool) -> None:
+    """Return a halted or reducing session to ACTIVE (needs --confirm)."""
+    if not confirm:
+        raise ConfigError("resume re-enables trading; run it again with --confirm")
+    _control("resume")(db_path, reason)
+
+
+@cli.group("data")
+def data_group() -> None:
+    """Import market data."""
+
+
+@data_group.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Parquet file")
+@click.option("--symbol", default="BTCUSDT", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["parquet", "binance", "csv"]))
+@click.option("--map", "mapping", multiple=True, help="field=column, e.g. ts=open_time")
+def data_import(
+    files: tuple[Path, ...], out: Path, symbol: str, fmt: str | None, mapping: tuple[str, ...]
+) -> None:
+    """Validate bars and write them as Parquet in the bar schema."""
+    report = importer.import_files(
+        list(files),
+        out=out,
+        fmt=cast(importer.Format | None, fmt),
+        mapping=importer.parse_map(mapping),
+        symbol=symbol,
+    )
+    click.echo(
+        f"imported {report.rows_out} bars ({report.duplicates_dropped} duplicates dropped) "
+        f"{utc(report.first_ts_ms)} .. {utc(report.last_ts_ms)} -> {report.out}"
+    )
+
+
+def main() -> None:
+    cli.main(prog_name="njord")

@@ -1,0 +1,382 @@
+"""Typed configuration: frozen msgspec Structs loaded in layers with precise errors.
+
+Precedence: defaults < file < environment < --set. Every value remembers where it came
+from, so an error (and `njord config show`) can name the file line, env var or flag.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from njord.errors import ConfigError
+
+Scalar = bool | int | float | str
+
+
+class _Section(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    def _require(self, name: str, ok: bool, rule: str) -> None:
+        # The field name leads the message so the loader can name the dotted key.
+        if not ok:
+            value = getattr(self, name)
+            shown = repr(value) if isinstance(value, str) else str(value)
+            raise ValueError(f"{name}: must be {rule}, got {shown}")
+
+
+class DataConfig(_Section, frozen=True):
+    path: str = "sample_data/BTCUSDT-1m-2024-01.parquet"
+    symbol: str = "BTCUSDT"
+    timeframe: Literal["1m"] = "1m"
+    gaps: Literal["strict", "forward", "none"] = "strict"
+    start: str = ""
+    end: str = ""
+
+
+class StrategyConfig(_Section, frozen=True):
+    name: str = "sma_crossover"
+    params: dict[str, Scalar] = msgspec.field(default_factory=lambda: {"fast": 10, "slow": 30})
+
+
+class CostsConfig(_Section, frozen=True):
+    commission_bps: Decimal = Decimal("10")
+    spread_bps: Decimal = Decimal("0")
+    slippage_bps: Decimal = Decimal("1")
+    min_notional: Decimal = Decimal("10")
+
+    def __post_init__(self) -> None:
+        for name in ("commission_bps", "spread_bps", "slippage_bps", "min_notional"):
+            self._require(name, getattr(self, name) >= 0, ">= 0")
+
+
+RuleName = Literal[
+    "symbol_allowed", "notional_cap", "max_open_positions", "daily_loss_limit", "order_rate"
+]
+ALL_RULES: tuple[RuleName, ...] = (
+    "symbol_allowed",
+    "notional_cap",
+    "max_open_positions",
+    "daily_loss_limit",
+    "order_rate",
+)
+
+
+class RiskConfig(_Section, frozen=True):
+    allowed_symbols: list[str] = msgspec.field(default_factory=lambda: ["BTCUSDT"])
+    notional_cap: Decimal = Decimal("10000")
+    max_open_positions: int = 1
+    daily_loss_limit: Decimal = Decimal("1000")
+    max_orders_per_minute: int = 10
+    rules_off: dict[str, list[RuleName]] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._require("notional_cap", self.notional_cap > 0, "> 0")
+        self._require("daily_loss_limit", self.daily_loss_limit > 0, "> 0")
+        self._require("max_open_positions", self.max_open_positions >= 1, ">= 1")
+        self._require("max_orders_per_minute", self.max_orders_per_minute >= 1, ">= 1")
+        modes = set(MODES)
+        self._require("rules_off", set(self.rules_off) <= modes, f"keyed by a mode of {MODES}")
+
+
+MODES = ("backtest", "shadow", "paper", "live")
+
+
+class RuntimeConfig(_Section, frozen=True):
+    mode: Literal["backtest", "shadow", "paper", "live"] = "backtest"
+    commit_every: int = 1000
+    initial_cash: Decimal = Decimal("10000")
+    allow_short: bool = False
+    seed: int = 0
+    decision_latency_p95_ms: float = 50.0
+    decision_latency_p99_ms: float = 100.0
+
+    def __post_init__(self) -> None:
+        self._require("commit_every", self.commit_every >= 1, ">= 1")
+        self._require("initial_cash", self.initial_cash > 0, "> 0")
+
+
+class VenueConfig(_Section, frozen=True):
+    base_url: str = "https://api.binance.com"
+    recv_window_ms: int = 5000
+    tiny: bool = False
+    secrets_file: str = ""
+
+    def __post_init__(self) -> None:
+        ok = 0 < self.recv_window_ms <= 60000
+        self._require("recv_window_ms", ok, "in 1..60000 (Binance's limit)")
+
+
+class StoreConfig(_Section, frozen=True):
+    db: str = ""
+    synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    store_bars: bool = True
+    lease_timeout_s: float = 30.0
+
+
+class Config(_Section, frozen=True):
+    data: DataConfig = msgspec.field(default_factory=DataConfig)
+    strategy: StrategyConfig = msgspec.field(default_factory=StrategyConfig)
+    costs: CostsConfig = msgspec.field(default_factory=CostsConfig)
+    risk: RiskConfig = msgspec.field(default_factory=RiskConfig)
+    runtime: RuntimeConfig = msgspec.field(default_factory=RuntimeConfig)
+    venue: VenueConfig = msgspec.field(default_factory=VenueConfig)
+    store: StoreConfig = msgspec.field(default_factory=StoreConfig)
+
+
+# Tables whose keys are free-form: the strategy (or the mode list) validates them later.
+_OPEN_TABLES = frozenset({"strategy.params", "risk.rules_off"})
+
+
+class Loaded(msgspec.Struct, frozen=True):
+    config: Config
+    origins: dict[str, str]
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    # Decimals stay Decimals so TOML shows them as numbers, not quoted strings.
+    out: dict[str, Any] = msgspec.to_builtins(config, builtin_types=(Decimal,))
+    return out
+
+
+def config_toml(config: Config) -> str:
+    """Canonical TOML: the effective config text stored in the manifest and hashed."""
+    return dumps_toml(config_to_dict(config))
+
+
+def config_sha256(config: Config) -> str:
+    return hashlib.sha256(config_toml(config).encode()).hexdigest()
+
+
+def load(
+    *,
+    file: Path | None,
+    env: Mapping[str, str],
+    sets: Sequence[str],
+    env_prefix: str = "NJORD_",
+) -> Loaded:
+    merged = config_to_dict(Config())
+    origins = {key: "default" for key in _leaf_keys(merged)}
+    if file is not None:
+        _apply_file(merged, origins, file)
+    for name in sorted(env):
+        if name.startswith(env_prefix) and "__" in name[len(env_prefix) :]:
+            dotted = name[len(env_prefix) :].lower().replace("__", ".")
+            _assign(merged, origins, dotted, _parse_value(env[name]), f"env {name}")
+    for item in sets:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set takes key=value, got {item!r}")
+        _assign(merged, origins, key.strip(), _parse_value(raw.strip()), f"--set {item}")
+    return Loaded(_convert(merged, origins), origins)
+
+
+def _apply_file(merged: dict[str, Any], origins: dict[str, str], file: Path) -> None:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {file}: {e.strerror}") from e
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {file} is not valid TOML: {e}") from e
+    lines = _key_lines(text)
+    for dotted, value in _flatten(doc):
+        where = f"{file}:{lines.get(dotted, 1)}"
+        _assign(merged, origins, dotted, value, where)
+
+
+def _flatten(doc: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for key, value in doc.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and dotted not in _OPEN_TABLES:
+            out.extend(_flatten(value, dotted + "."))
+        elif isinstance(value, dict):
+            out.extend((f"{dotted}.{k}", v) for k, v in value.items())
+        else:
+            out.append((dotted, value))
+    return out
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """Line number of each `key = value` in a TOML file, by dotted key (errors cite it)."""
+    section, lines = "", {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if line.startswith("[") and line.endswith("]"):
+            section = line.strip("[]").strip() + "."
+        elif "=" in line and not line.startswith("#"):
+            lines[section + line.split("=", 1)[0].strip()] = number
+    return lines
+
+
+def _assign(
+    merged: dict[str, Any], origins: dict[str, str], dotted: str, value: Any, origin: str
+) -> None:
+    parts = dotted.split(".")
+    node: Any = merged
+    for depth, part in enumerate(parts):
+        path = ".".join(parts[: depth + 1])
+        parent = ".".join(parts[:depth])
+        if parent in _OPEN_TABLES and depth == len(parts) - 1:
+            node[part] = value
+            origins[path] = origin
+            return
+        if not isinstance(node, dict) or part not in node:
+            raise ConfigError(_unknown_key_message(path, origin, node))
+        if depth == len(parts) - 1:
+            if isinstance(node[part], dict) and path not in _OPEN_TABLES:
+                raise ConfigError(f"{path} is a section, not a value ({origin})")
+            node[part] = value
+            origins[path] = origin
+            return
+        node = node[part]
+
+
+def _unknown_key_message(path: str, origin: str, node: Any) -> str:
+    parent, _, leaf = path.rpartition(".")
+    choices = sorted(node) if isinstance(node, dict) else []
+    close = difflib.get_close_matches(leaf, choices, n=1)
+    hint = f"; did you mean {(parent + '.' if parent else '') + close[0]}?" if close else ""
+    return f"unknown config key {path} ({origin}){hint}"
+
+
+def _parse_value(raw: str) -> Any:
+    """Env and --set values are TOML literals when they parse as one, else plain strings."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _convert(merged: dict[str, Any], origins: Mapping[str, str]) -> Config:
+    try:
+        return msgspec.convert(merged, Config)
+    except msgspec.ValidationError as e:
+        raise ConfigError(_validation_message(str(e), origins)) from e
+
+
+def _validation_message(text: str, origins: Mapping[str, str]) -> str:
+    message, _, where = text.rpartition(" - at `$.")
+    key = where.rstrip("`")
+    field, sep, rule = message.partition(": must be ")
+    if sep:
+        key, message = f"{key}.{field}", f"must be {rule}"
+    origin = origins.get(re.sub(r"\[\d+\]$", "", key), "default")
+    return f"config {key}: {message} ({origin})"
+
+
+def _leaf_keys(tree: Mapping[str, Any], prefix: str = "") -> list[str]:
+    keys: list[str] = []
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            keys.extend(_leaf_keys(value, dotted + "."))
+        else:
+            keys.append(dotted)
+    return keys
+
+
+def leaf_items(config: Config) -> list[tuple[str, Any]]:
+    return _flatten(config_to_dict(config))
+
+
+def dumps_toml(tree: Mapping[str, Any]) -> str:
+    """A small deterministic TOML writer for our own config shape (tables of scalars/lists)."""
+    lines: list[str] = []
+    _dump_table(tree, "", lines)
+    return "\n".join(lines).strip() + "\n"
+
+
+def _dump_table(tree: Mapping[str, Any], name: str, lines: list[str]) -> None:
+    scalars = [(k, v) for k, v in tree.items() if not isinstance(v, dict)]
+    tables = [(k, v) for k, v in tree.items() if isinstance(v, dict)]
+    if name and (scalars or not tables):
+        lines.append(f"[{name}]")
+    lines.extend(f"{k} = {toml_value(v)}" for k, v in scalars)
+    if scalars:
+        lines.append("")
+    for key, sub in tables:
+        _dump_table(sub, f"{name}.{key}" if name else key, lines)
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+def environ() -> dict[str, str]:
+    return dict(os.environ)
+
+
+# One line per key: the source of `njord init` comments and docs/configuration.md.
+DOCS: dict[str, str] = {
+    "data.path": "bar history: a Parquet file or a directory of them (see `njord data import`)",
+    "data.symbol": "the symbol to trade (one per session)",
+    "data.timeframe": "bar length; 1m is the only one",
+    "data.gaps": "gap policy: strict (refuse) | forward (flat bars at last close) | none (skip)",
+    "data.start": "first bar to use, ISO date/time UTC, inclusive ('' = from the first bar)",
+    "data.end": "end of the range, ISO date/time UTC, exclusive ('' = to the last bar)",
+    "strategy.name": "a shipped strategy's short name, or module:Class",
+    "strategy.params.fast": "sma_crossover: fast moving-average length in bars",
+    "strategy.params.slow": "sma_crossover: slow moving-average length in bars (> fast)",
+    "costs.commission_bps": "commission per fill, basis points of notional (0 = off)",
+    "costs.spread_bps": "half of it is paid on each market fill, basis points (0 = off)",
+    "costs.slippage_bps": "market fills move against you by this, basis points (0 = off)",
+    "costs.min_notional": "orders below this notional (quote) are refused (0 = off)",
+    "risk.allowed_symbols": "symbols orders may be placed on",
+    "risk.notional_cap": "largest notional of one order, quote currency",
+    "risk.max_open_positions": "most symbols with a non-zero position at once",
+    "risk.daily_loss_limit": "realised loss net of fees in one UTC day that halts trading",
+    "risk.max_orders_per_minute": "most orders accepted in one minute of session time",
+    "risk.rules_off": "per mode, rules switched off, e.g. { backtest = ['order_rate'] }",
+    "runtime.mode": "backtest | shadow | paper | live",
+    "runtime.commit_every": "backtest: bars per transaction (commits end on a bar boundary)",
+    "runtime.initial_cash": "starting cash in the quote currency",
+    "runtime.allow_short": "allow sells beyond the long position (never in live spot)",
+    "runtime.seed": "seed of every random choice; recorded in the manifest",
+    "runtime.decision_latency_p95_ms": "SLO: bar available to orders sent and bar committed",
+    "runtime.decision_latency_p99_ms": "SLO: as above, 99th percentile",
+    "venue.base_url": "REST root of the venue (or of `njord exchange-sim`)",
+    "venue.recv_window_ms": "recvWindow sent with signed requests (max 60000)",
+    "venue.tiny": "live micro-cap mode: every order capped at 10 quote units",
+    "venue.secrets_file": "TOML file with binance_api_key / binance_api_secret (mode 0600)",
+    "store.db": "session db path ('' = runs/<run_id>/session.db)",
+    "store.synchronous": "SQLite synchronous: NORMAL, or FULL (forced in live)",
+    "store.store_bars": "keep the bars used inside the db (needed by verify on another machine)",
+    "store.lease_timeout_s": "heartbeat age after which a lease held from another host is stale",
+}
+
+
+def commented_toml(config: Config) -> str:
+    """The `njord init` file: every key with its default and a one-line comment."""
+    out: list[str] = ["# njord configuration; every key shows its default.", ""]
+    section = ""
+    for dotted, value in leaf_items(config):
+        head, _, key = dotted.rpartition(".")
+        if head != section:
+            out += ["", f"[{head}]"] if out[-1] else [f"[{head}]"]
+            section = head
+        out.append(f"# {DOCS.get(dotted, '')}".rstrip())
+        out.append(f"{key} = {toml_value(value)}")
+    if "risk.rules_off" not in {d for d, _ in leaf_items(config)}:
+        out += ["", "# [risk.rules_off]", f"# {DOCS['risk.rules_off']}"]
+    return "\n".join(out) + "\n"

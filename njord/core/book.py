@@ -1,0 +1,328 @@
+"""The session's book and the decisions of one bar: intents → risk → orders → fills → ledger.
+
+Pure: time arrives as the bar's timestamp, executions arrive from the router port, and
+everything that must be persisted is appended to an `Outbox` the loop hands to the store.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Protocol
+
+import msgspec
+
+from njord.core.execution import CostModel, SymbolRules, cash_needed_e8
+from njord.core.ledger import Ledger, Trade
+from njord.core.money import e8_to_decimal, mul_e8, to_e8
+from njord.core.risk import RiskEngine, RiskInputs, Verdict
+from njord.reasons import Reason, TradingState
+from njord.records import Fill, Order, OrderIntent, OrderStatus, Side
+
+DAY_MS = 86_400_000
+
+
+class BarE8(msgspec.Struct, frozen=True, gc=False):
+    ts_ms: int
+    open_e8: int
+    high_e8: int
+    low_e8: int
+    close_e8: int
+
+
+class Execution(msgspec.Struct, frozen=True, kw_only=True):
+    """One aggregated fill as the router reports it (sim matcher or venue)."""
+
+    client_order_id: str
+    ts_ms: int
+    qty_e8: int
+    price_e8: int
+    fee_e8: int
+
+
+class Router(Protocol):
+    def submit(self, order: Order, bar: BarE8) -> list[Execution]: ...
+    def on_bar(self, bar: BarE8, open_orders: list[Order]) -> list[Execution]: ...
+
+
+class IntentRow(msgspec.Struct, frozen=True, kw_only=True):
+    intent_id: int
+    bar_ts_ms: int
+    seq: int
+    intent: OrderIntent
+    qty_e8: int
+    limit_e8: int | None
+    verdict: Verdict
+    client_order_id: str | None
+
+
+class StateChange(msgspec.Struct, frozen=True, kw_only=True):
+    ts_ms: int
+    from_state: TradingState
+    to_state: TradingState
+    changed_by: str
+    reason: str
+
+
+class Outbox:
+    """What one bar produced that the store must write in the bar's transaction."""
+
+    def __init__(self) -> None:
+        self.intents: list[IntentRow] = []
+        self.orders: dict[str, Order] = {}
+        self.order_events: list[tuple[str, int, str, str]] = []
+        self.fills: list[Fill] = []
+        self.trades: list[Trade] = []
+        self.state_changes: list[StateChange] = []
+        self.logs: list[tuple[str, str, str, dict[str, Any]]] = []
+        self.lots_changed = False
+
+    def __bool__(self) -> bool:
+        return bool(self.intents or self.orders or self.fills or self.state_changes or self.logs)
+
+
+class Book:
+    def __init__(
+        self,
+        *,
+        symbol: str,
+        initial_cash_e8: int,
+        costs: CostModel,
+        rules: SymbolRules,
+        risk: RiskEngine,
+        allow_short: bool,
+        order_key: str,
+    ) -> None:
+        self.symbol = symbol
+        self.costs = costs
+        self.rules = rules
+        self.risk = risk
+        self.allow_short = allow_short
+        self.order_key = order_key
+        self.ledger = Ledger(initial_cash_e8)
+        self.open_orders: dict[str, Order] = {}
+        self.state = TradingState.ACTIVE
+        self.day = -1
+        self.daily_realised_e8 = 0
+        self.counters: dict[str, int] = {}
+        self.last_block: str | None = None
+        self.peak_equity_e8 = initial_cash_e8
+        self.next_intent = 1
+        self.next_fill = 1
+        self.bars = 0
+        self.last_bar_ms: int | None = None
+        self._order_times: deque[int] = deque()
+        self.out = Outbox()
+
+    # -- the bar --------------------------------------------------------------------------
+
+    def start_bar(self, bar: BarE8, router: Router) -> None:
+        day = bar.ts_ms // DAY_MS
+        if day != self.day:
+            self.day, self.daily_realised_e8 = day, 0
+        if self.open_orders:
+            for execution in router.on_bar(bar, list(self.open_orders.values())):
+                self._execute(execution)
+
+    def decide(self, bar: BarE8, intents: list[OrderIntent], router: Router) -> None:
+        for seq, intent in enumerate(intents):
+            self._handle_intent(bar, seq, intent, router)
+
+    def end_bar(self, bar: BarE8) -> tuple[int, int]:
+        """Mark to the close: (equity, position)."""
+        position = self.ledger.position_e8(self.symbol)
+        equity = self.ledger.cash_e8
+        if position:
+            equity += mul_e8(position, bar.close_e8)
+        if equity > self.peak_equity_e8:
+            self.peak_equity_e8 = equity
+        self.bars += 1
+        self.last_bar_ms = bar.ts_ms
+        return equity, position
+
+    # -- operator controls ----------------------------------------------------------------
+
+    def control(self, command: str, bar: BarE8, router: Router, *, by: str, reason: str) -> None:
+        if command == "resume":
+            self._set_state(TradingState.ACTIVE, bar.ts_ms, by, reason)
+        elif command == "reduce":
+            self._set_state(TradingState.REDUCING, bar.ts_ms, by, reason)
+        elif command == "halt":
+            self._cancel_all(bar.ts_ms, Reason.CANCELED_BY_OPERATOR)
+            self._set_state(TradingState.HALTED, bar.ts_ms, by, reason)
+        elif command == "flatten":
+            self._cancel_all(bar.ts_ms, Reason.CANCELED_BY_OPERATOR)
+            self._set_state(TradingState.REDUCING, bar.ts_ms, by, reason)
+            position = self.ledger.position_e8(self.symbol)
+            if position:
+                side = Side.SELL if position > 0 else Side.BUY
+                closing = OrderIntent(
+                    symbol=self.symbol, side=side, qty=e8_to_decimal(abs(position)), tag="flatten"
+                )
+                self._handle_intent(bar, 1_000_000, closing, router, qty_e8=abs(position))
+            self._set_state(TradingState.HALTED, bar.ts_ms, by, reason)
+        else:
+            raise ValueError(f"unknown control {command!r}")
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _handle_intent(
+        self, bar: BarE8, seq: int, intent: OrderIntent, router: Router, *, qty_e8: int = -1
+    ) -> None:
+        qty_e8 = self.rules.floor_qty(to_e8(intent.qty)) if qty_e8 < 0 else qty_e8
+        limit_e8 = to_e8(intent.limit_price) if intent.limit_price is not None else None
+        price_e8 = limit_e8 if limit_e8 is not None else bar.close_e8
+        verdict = self._verdict(intent, qty_e8, price_e8, bar.ts_ms)
+        intent_id = self.next_intent
+        self.next_intent += 1
+        coid = None
+        if verdict.allowed:
+            coid = f"nj{self.order_key}-{bar.ts_ms // 60_000}-{seq}"
+        else:
+            self.counters[verdict.reason] = self.counters.get(verdict.reason, 0) + 1
+            self.last_block = verdict.reason
+        self.out.intents.append(
+            IntentRow(
+                intent_id=intent_id,
+                bar_ts_ms=bar.ts_ms,
+                seq=seq,
+                intent=intent,
+                qty_e8=qty_e8,
+                limit_e8=limit_e8,
+                verdict=verdict,
+                client_order_id=coid,
+            )
+        )
+        if coid is None:
+            return
+        order = Order(
+            client_order_id=coid,
+            intent_id=intent_id,
+            symbol=intent.symbol,
+            side=intent.side,
+            type=intent.type,
+            qty_e8=qty_e8,
+            limit_e8=limit_e8,
+            status=OrderStatus.NEW,
+            created_ms=bar.ts_ms,
+        )
+        self._order_times.append(bar.ts_ms)
+        self._transition(order, OrderStatus.NEW, bar.ts_ms)
+        self._transition(order, OrderStatus.SUBMITTED, bar.ts_ms)
+        self.open_orders[coid] = order
+        for execution in router.submit(order, bar):
+            self._execute(execution)
+
+    def _verdict(self, intent: OrderIntent, qty_e8: int, price_e8: int, ts_ms: int) -> Verdict:
+        position = self.ledger.position_e8(intent.symbol)
+        signed = qty_e8 if intent.side is Side.BUY else -qty_e8
+        reduces = position != 0 and abs(position + signed) < abs(position)
+        while self._order_times and self._order_times[0] <= ts_ms - 60_000:
+            self._order_times.popleft()
+        notional = mul_e8(qty_e8, price_e8)
+        inputs = RiskInputs(
+            state=self.state,
+            symbol=intent.symbol,
+            notional_e8=notional,
+            reduces=reduces,
+            opens_position=position == 0,
+            open_positions=len(self.ledger.open_symbols()),
+            daily_realised_e8=self.daily_realised_e8,
+            orders_last_minute=len(self._order_times),
+        )
+        verdict = self.risk.check(inputs)
+        if not verdict.allowed:
+            return verdict
+        refusal = self._account_refusal(intent, qty_e8, price_e8, position, notional)
+        if refusal is not None:
+            return Verdict(reason=refusal, inputs=verdict.inputs)
+        return verdict
+
+    def _account_refusal(
+        self, intent: OrderIntent, qty_e8: int, price_e8: int, position: int, notional: int
+    ) -> Reason | None:
+        if qty_e8 <= 0:
+            return Reason.ZERO_QUANTITY
+        if notional < self.costs.min_notional_e8:
+            return Reason.BELOW_MIN_NOTIONAL
+        if intent.side is Side.BUY:
+            cover = min(qty_e8, -position) if position < 0 else 0
+            extra = qty_e8 - cover
+            if extra and cash_needed_e8(extra, price_e8, self.costs) > self.ledger.cash_e8:
+                return Reason.INSUFFICIENT_CASH
+        elif not self.allow_short and qty_e8 > max(position, 0):
+            return Reason.SHORT_NOT_ALLOWED
+        return None
+
+    def _execute(self, execution: Execution) -> None:
+        order = self.open_orders[execution.client_order_id]
+        fill = Fill(
+            fill_id=self.next_fill,
+            client_order_id=order.client_order_id,
+            ts_ms=execution.ts_ms,
+            symbol=order.symbol,
+            side=order.side,
+            qty_e8=execution.qty_e8,
+            price_e8=execution.price_e8,
+            notional_e8=mul_e8(execution.qty_e8, execution.price_e8),
+            fee_e8=execution.fee_e8,
+        )
+        self.next_fill += 1
+        realised, trades = self.ledger.apply(fill)
+        fill = msgspec.structs.replace(fill, realised_e8=realised)
+        self.daily_realised_e8 += realised - fill.fee_e8
+        order.filled_qty_e8 += fill.qty_e8
+        order.avg_price_e8 = fill.price_e8
+        done = order.filled_qty_e8 >= order.qty_e8
+        status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
+        self._transition(order, status, execution.ts_ms)
+        if done:
+            del self.open_orders[order.client_order_id]
+        self.out.fills.append(fill)
+        self.out.trades.extend(trades)
+        self.out.lots_changed = True
+        if self.state is not TradingState.HALTED and self.risk.loss_breached(
+            self.daily_realised_e8
+        ):
+            self._cancel_all(execution.ts_ms, Reason.CANCELED_BY_OPERATOR)
+            self._set_state(TradingState.HALTED, execution.ts_ms, "risk", Reason.DAILY_LOSS_LIMIT)
+            self.log(
+                "risk",
+                "WARNING",
+                "daily loss limit breached: trading halted",
+                daily_realised_e8=self.daily_realised_e8,
+            )
+
+    def _cancel_all(self, ts_ms: int, reason: Reason) -> None:
+        for order in list(self.open_orders.values()):
+            order.reason = reason
+            self._transition(order, OrderStatus.CANCELED, ts_ms, reason)
+            del self.open_orders[order.client_order_id]
+
+    def _transition(self, order: Order, status: OrderStatus, ts_ms: int, detail: str = "") -> None:
+        order.status = status
+        self.out.orders[order.client_order_id] = order
+        self.out.order_events.append((order.client_order_id, ts_ms, status, detail))
+
+    def _set_state(self, to: TradingState, ts_ms: int, by: str, reason: str) -> None:
+        if to is self.state:
+            return
+        self.out.state_changes.append(
+            StateChange(
+                ts_ms=ts_ms, from_state=self.state, to_state=to, changed_by=by, reason=reason
+            )
+        )
+        self.log("state", "WARNING", f"trading state {self.state} -> {to} by {by}: {reason}")
+        self.state = to
+
+    def log(self, component: str, level: str, msg: str, **context: Any) -> None:
+        self.out.logs.append((component, level, msg, context))
+
+    def take_outbox(self) -> Outbox:
+        out, self.out = self.out, Outbox()
+        return out
+
+    def cash_e8(self) -> int:
+        return self.ledger.cash_e8
+
+    def open_order_list(self) -> list[Order]:
+        return list(self.open_orders.values())

@@ -1,0 +1,96 @@
+"""The strategy API (SPEC §6): what a strategy sees and what it may do."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import msgspec
+
+from njord.core.money import e8_to_decimal
+from njord.records import Bar, Fill, Order, OrderIntent
+
+
+class NoParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    pass
+
+
+class PortfolioView:
+    """Read-only view of the session's book, in Decimals for the strategy's convenience."""
+
+    def __init__(
+        self,
+        *,
+        cash_e8: Callable[[], int],
+        position_e8: Callable[[str], int],
+        open_orders: Callable[[], list[Order]],
+    ) -> None:
+        self._cash = cash_e8
+        self._position = position_e8
+        self._open_orders = open_orders
+
+    @property
+    def cash(self) -> Decimal:
+        return e8_to_decimal(self._cash())
+
+    def position(self, symbol: str) -> Decimal:
+        return e8_to_decimal(self._position(symbol))
+
+    def position_e8(self, symbol: str) -> int:
+        return self._position(symbol)
+
+    @property
+    def open_orders(self) -> list[Order]:
+        return self._open_orders()
+
+
+class Context:
+    def __init__(self, *, params: Any, state: PortfolioView, log: Callable[[str], None]) -> None:
+        self.params = params
+        self.state = state
+        self.now_ms = 0
+        self._log = log
+        self._submitted: list[OrderIntent] = []
+
+    @property
+    def now_utc(self) -> datetime:
+        return datetime.fromtimestamp(self.now_ms / 1000, tz=UTC)
+
+    def submit(self, intent: OrderIntent) -> None:
+        self._submitted.append(intent)
+
+    def log(self, msg: str) -> None:
+        self._log(msg)
+
+    def take_submitted(self) -> list[OrderIntent]:
+        taken, self._submitted = self._submitted, []
+        return taken
+
+
+class Strategy:
+    """Base class. Subclasses set `Params` (a frozen msgspec Struct) and override hooks.
+
+    `on_bar` returns intents (or submits them through `ctx.submit`); either way they go
+    through risk, then the router. Hooks must not read the clock or any random source:
+    `ctx.now_ms` is the bar's time, in every mode.
+    """
+
+    Params: ClassVar[type[msgspec.Struct]] = NoParams
+    name: ClassVar[str] = ""
+
+    def __init__(self, params: Any) -> None:
+        self.params = params
+
+    def on_start(self, ctx: Context) -> None:
+        return None
+
+    def on_bar(self, ctx: Context, symbol: str, bar: Bar) -> list[OrderIntent]:
+        return []
+
+    def on_fill(self, ctx: Context, fill: Fill) -> None:
+        return None
+
+    def on_stop(self, ctx: Context) -> None:
+        return None

@@ -1,0 +1,166 @@
+"""The bar loop: the one loop every mode runs (SPEC §2.2).
+
+Feed → strategy → book (risk, router, ledger) → store. Modes differ only in what is
+plugged in: the feed, the router, the pacer (how to wait for the next bar) and the
+commit cadence. This module is the only caller of those ports.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+import msgspec
+
+from njord.core.book import BarE8, Book, Router
+from njord.core.strategy import Context, Strategy
+from njord.data.history import BarBatch
+from njord.data.qc import utc
+from njord.errors import Interrupted, StrategyError
+from njord.records import Bar
+from njord.store.session import Control, SessionWriter
+
+
+class Feed(Protocol):
+    def batches(self) -> Iterator[BarBatch]: ...
+
+
+class Pacer(Protocol):
+    """Waits between bars; returns True when the loop should look for operator controls."""
+
+    def wait(self) -> bool: ...
+
+
+class NoPacer:
+    """Backtest: no waiting; controls are looked at on every commit."""
+
+    def wait(self) -> bool:
+        return False
+
+
+class FixedPacer:
+    """A slowed backtest (tests and demos of live-like control latency)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def wait(self) -> bool:
+        time.sleep(self.seconds)
+        return True
+
+
+class LoopResult(msgspec.Struct, kw_only=True):
+    bars: int
+    last_bar_ms: int | None
+    equity_e8: int
+
+
+class Stop:
+    """Set from a signal handler: the loop finishes the bar, commits and raises Interrupted."""
+
+    requested = False
+
+
+def run(
+    *,
+    feed: Feed,
+    book: Book,
+    strategy: Strategy,
+    ctx: Context,
+    router: Router,
+    writer: SessionWriter,
+    commit_every: int,
+    resume_after_ms: int | None,
+    pacer: Pacer,
+    keep_bars: bool,
+    progress: Callable[[int], None],
+    stop: Stop,
+) -> LoopResult:
+    since_commit = 0
+    equity = book.ledger.cash_e8
+    controls: list[Control] = []
+    writer.begin()
+    try:
+        for batch in feed.batches():
+            if resume_after_ms is None or batch.ts_ms[-1] > resume_after_ms:
+                writer.add_bars(batch, keep=keep_bars)
+            for i in range(batch.n):
+                ts = batch.ts_ms[i]
+                bar = BarE8(
+                    ts, batch.open_e8[i], batch.high_e8[i], batch.low_e8[i], batch.close_e8[i]
+                )
+                if resume_after_ms is not None:
+                    if ts <= resume_after_ms:
+                        # Rebuilding state from the stored bars: same code, nothing written.
+                        _step(book, strategy, ctx, router, batch, i, bar, [], writer)
+                        book.take_outbox()
+                        continue
+                    writer.check_rebuilt(book)
+                    resume_after_ms = None
+                equity, position = _step(
+                    book, strategy, ctx, router, batch, i, bar, controls, writer
+                )
+                controls = []
+                out = book.take_outbox()
+                if out:
+                    writer.write_outbox(out, book)
+                writer.add_equity(ts, bar.close_e8, book.ledger.cash_e8, position, equity)
+                since_commit += 1
+                look = pacer.wait()
+                if since_commit >= commit_every or look or stop.requested:
+                    writer.commit(book)
+                    since_commit = 0
+                    if stop.requested:
+                        raise Interrupted("stopped by signal; state committed to the last bar")
+                    writer.begin()
+                    controls = writer.pending_controls()
+            progress(batch.n)
+        if resume_after_ms is not None:
+            writer.check_rebuilt(book)
+        writer.commit(book)
+    except BaseException:
+        writer.rollback()
+        raise
+    return LoopResult(bars=book.bars, last_bar_ms=book.last_bar_ms, equity_e8=equity)
+
+
+def _step(
+    book: Book,
+    strategy: Strategy,
+    ctx: Context,
+    router: Router,
+    batch: BarBatch,
+    i: int,
+    bar: BarE8,
+    controls: list[Control],
+    writer: SessionWriter,
+) -> tuple[int, int]:
+    first_fill = book.next_fill
+    book.start_bar(bar, router)
+    for control in controls:
+        book.control(control.command, bar, router, by=control.posted_by, reason=control.reason)
+        writer.mark_applied(control, bar_ts_ms=bar.ts_ms, wall_ms=time.time_ns() // 1_000_000)
+    ctx.now_ms = bar.ts_ms
+    view = Bar(
+        bar.ts_ms, batch.open[i], batch.high[i], batch.low[i], batch.close[i], batch.volume[i]
+    )
+    try:
+        intents = strategy.on_bar(ctx, book.symbol, view)
+        submitted = ctx.take_submitted()
+    except Exception as e:
+        raise StrategyError(f"strategy raised in on_bar at bar {utc(bar.ts_ms)}: {e!r}") from e
+    if intents or submitted:
+        book.decide(bar, [*intents, *submitted], router)
+    if book.next_fill != first_fill:
+        _notify_fills(book, strategy, ctx, first_fill)
+    return book.end_bar(bar)
+
+
+def _notify_fills(book: Book, strategy: Strategy, ctx: Context, first_fill: int) -> None:
+    for fill in book.out.fills:
+        if fill.fill_id >= first_fill:
+            try:
+                strategy.on_fill(ctx, fill)
+            except Exception as e:
+                raise StrategyError(f"strategy raised in on_fill: {e!r}") from e

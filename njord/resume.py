@@ -1,0 +1,65 @@
+"""`njord continue`: rebuild a session from its db alone and carry it on."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import msgspec
+
+from njord import strategies
+from njord.config import Config
+from njord.core.strategy import Strategy
+from njord.data.history import HistoryFeed, StoredFeed
+from njord.errors import ConfigError
+from njord.log import SessionLog
+from njord.manifest import DataSource, file_sha256
+from njord.store import db
+from njord.store.runs import SqliteManifestStore
+from njord.wiring import Session, open_session, parse_utc, stored_bar_blobs
+
+
+def stored_config(text: str) -> Config:
+    return msgspec.convert(tomllib.loads(text), Config)
+
+
+def reopen(path: Path) -> tuple[Session, Strategy, HistoryFeed | StoredFeed, int | None, int]:
+    """(session, strategy, feed, last committed bar, bars to process) for a stored session."""
+    reader = db.open_reader(path)
+    manifest = SqliteManifestStore(reader).load()
+    row = reader.execute("SELECT last_bar_ms FROM account").fetchone()
+    blobs = stored_bar_blobs(reader)
+    reader.close()
+    if manifest is None:
+        raise ConfigError(f"{path} holds no session to continue")
+    config = stored_config(manifest.config_toml)
+    cls = strategies.resolve(manifest.strategy.path)
+    strategy = cls(strategies.parse_params(cls, config.strategy.params))
+    feed = _feed(config, manifest.data_sources, blobs)
+    total = sum(1 for _ in feed.fresh().checked_batches()) if isinstance(feed, HistoryFeed) else 0
+    session = open_session(path, config=config, manifest=None, log=SessionLog(now_ms=lambda: 0))
+    status = SqliteManifestStore(session.conn).status(manifest.run_id)
+    if status == "finished":
+        session.close()
+        raise ConfigError(f"session {manifest.run_id} in {path} already finished")
+    return session, strategy, feed, row[0] if row else None, total
+
+
+def _feed(
+    config: Config,
+    sources: list[DataSource],
+    blobs: list[bytes],
+) -> HistoryFeed | StoredFeed:
+    """The recorded source when it is here unchanged; else the bars stored in the db."""
+    here = all(Path(s.path).exists() and file_sha256(Path(s.path)) == s.sha256 for s in sources)
+    if sources and here:
+        return HistoryFeed(
+            Path(config.data.path),
+            symbol=config.data.symbol,
+            gaps=config.data.gaps,
+            start_ms=parse_utc(config.data.start, "data.start"),
+            end_ms=parse_utc(config.data.end, "data.end"),
+        )
+    if not blobs:
+        raise ConfigError("the session's data source is gone and the db holds no stored bars")
+    return StoredFeed(blobs, symbol=config.data.symbol)

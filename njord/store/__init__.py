@@ -1,0 +1,1 @@
+"""The apsw store: the only package that speaks SQL."""

@@ -1,0 +1,168 @@
+"""Opening session dbs: file checks, pragmas, schema creation and forward migrations.
+
+Every apsw error that a bad file can cause is translated here into a one-line
+ConfigError / MismatchError; code above the store never sees apsw exceptions.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Final, Literal
+
+import apsw
+
+from njord.errors import ConfigError, MismatchError
+
+APPLICATION_ID: Final = 0x6E6A6F72  # 'njor': marks the file as an njord session db
+SQLITE_MAGIC: Final = b"SQLite format 3\x00"
+BUSY_TIMEOUT_MS: Final = 5000
+
+Migration = Callable[[apsw.Connection], None]
+
+
+def schema_sql() -> str:
+    """schema.sql ships inside the wheel; an editable checkout reads it from the repo root."""
+    packaged = resources.files("njord").joinpath("schema.sql")
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    return (Path(__file__).resolve().parents[2] / "schema.sql").read_text(encoding="utf-8")
+
+
+def schema_version() -> int:
+    found = re.search(r"PRAGMA user_version = (\d+);", schema_sql())
+    if found is None:
+        raise AssertionError("schema.sql does not set PRAGMA user_version")
+    return int(found.group(1))
+
+
+def open_writer(
+    path: Path,
+    *,
+    create: bool,
+    synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+) -> apsw.Connection:
+    """Open (or create) a session db for writing, migrated to the current schema."""
+    fresh = not path.exists()
+    if fresh and not create:
+        raise ConfigError(f"no session db at {path}")
+    if not fresh:
+        check_file(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = _connect(path, apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE)
+    try:
+        _configure(conn, synchronous)
+        if fresh:
+            with conn:
+                conn.execute(schema_sql())
+        else:
+            _check_identity(conn, path)
+            _migrate(conn, path)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def open_reader(path: Path) -> apsw.Connection:
+    """Read-only connection: never blocks the writer (WAL), never sees half a bar."""
+    check_file(path)
+    current = schema_version()
+    with_version = _connect(path, apsw.SQLITE_OPEN_READONLY)
+    try:
+        found = _check_identity(with_version, path)
+    except BaseException:
+        with_version.close()
+        raise
+    if found < current:
+        # Older file: upgrade it once (with a backup copy), then read.
+        with_version.close()
+        open_writer(path, create=False).close()
+        with_version = _connect(path, apsw.SQLITE_OPEN_READONLY)
+    with_version.execute("PRAGMA query_only = ON")
+    return with_version
+
+
+def check_file(path: Path) -> None:
+    if not path.exists():
+        raise ConfigError(f"no session db at {path}")
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory, not a session db")
+    with path.open("rb") as fh:
+        head = fh.read(100)
+    if not head.startswith(SQLITE_MAGIC):
+        raise ConfigError(f"{path} is not a SQLite database")
+    page_size = int.from_bytes(head[16:18], "big") or 65536
+    page_count = int.from_bytes(head[28:32], "big")
+    if page_count and path.stat().st_size < page_size * page_count:
+        raise MismatchError(
+            f"{path} is truncated: header promises {page_size * page_count} bytes, "
+            f"file has {path.stat().st_size}"
+        )
+
+
+def integrity_errors(conn: apsw.Connection) -> list[str]:
+    rows = [str(r[0]) for r in conn.execute("PRAGMA integrity_check")]
+    return [] if rows == ["ok"] else rows
+
+
+def _connect(path: Path, flags: int) -> apsw.Connection:
+    try:
+        conn = apsw.Connection(str(path), flags=flags)
+        conn.set_busy_timeout(BUSY_TIMEOUT_MS)
+    except apsw.Error as e:
+        raise ConfigError(f"cannot open {path}: {e}") from e
+    return conn
+
+
+def _configure(conn: apsw.Connection, synchronous: str) -> None:
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {synchronous}")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except apsw.NotADBError as e:
+        raise ConfigError(f"{conn.filename} is not a SQLite database") from e
+
+
+def _check_identity(conn: apsw.Connection, path: Path) -> int:
+    try:
+        app_id = _pragma_int(conn, "application_id")
+        version = _pragma_int(conn, "user_version")
+    except (apsw.NotADBError, apsw.CorruptError) as e:
+        raise ConfigError(f"{path} is not a readable SQLite database: {e}") from e
+    if app_id != APPLICATION_ID:
+        raise ConfigError(
+            f"{path} is a SQLite db of another application (application_id={app_id}), "
+            "not an njord session"
+        )
+    current = schema_version()
+    if version > current:
+        raise ConfigError(
+            f"{path} has schema version {version}, newer than this njord's {current}: "
+            "upgrade njord to open it"
+        )
+    return version
+
+
+def _pragma_int(conn: apsw.Connection, name: str) -> int:
+    row = conn.execute(f"PRAGMA {name}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _migrate(conn: apsw.Connection, path: Path) -> None:
+    from njord.store.migrations import MIGRATIONS
+
+    version = _pragma_int(conn, "user_version")
+    target = schema_version()
+    if version == target:
+        return
+    backup = path.with_name(f"{path.name}.v{version}.bak")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copyfile(path, backup)
+    with conn:
+        for step in range(version + 1, target + 1):
+            MIGRATIONS[step](conn)
+        conn.execute(f"PRAGMA user_version = {target}")

@@ -1,0 +1,136 @@
+"""Typed reads for status, summaries and controls: the queries people and tools ask."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import apsw
+import msgspec
+
+from njord.core.metrics import Metrics, compute
+from njord.core.money import E8, mul_e8
+from njord.store import lease as leases
+from njord.store.runs import SqliteManifestStore
+
+COMMANDS = ("halt", "reduce", "flatten", "resume")
+
+
+def post_control(conn: apsw.Connection, command: str, reason: str, *, wall_ms: int) -> int:
+    """Queue an operator control; the running loop applies it (or the next start does)."""
+    by = f"operator@{socket.gethostname()}"
+    with conn:
+        conn.execute(
+            "INSERT INTO controls (posted_ms, command, reason, posted_by) VALUES (?, ?, ?, ?)",
+            (wall_ms, command, reason, by),
+        )
+    return int(conn.last_insert_rowid())
+
+
+def one(conn: apsw.Connection, sql: str) -> tuple[Any, ...]:
+    """A query that always yields exactly one row (aggregates, singleton tables)."""
+    row = conn.execute(sql).fetchone()
+    if row is None:
+        raise AssertionError(f"no row from {sql}")
+    return tuple(row)
+
+
+def trading_state(conn: apsw.Connection) -> dict[str, Any]:
+    state, changed_ms, by, reason = one(
+        conn, "SELECT state, changed_ms, changed_by, reason FROM trading_state"
+    )
+    return {"state": state, "changed_ms": changed_ms, "changed_by": by, "reason": reason}
+
+
+def status(conn: apsw.Connection) -> dict[str, Any]:
+    manifest = SqliteManifestStore(conn).load()
+    holder = leases.holder(conn)
+    account = conn.execute(
+        "SELECT cash_e8, realised_e8, fees_e8, peak_equity_e8, last_bar_ms, bars FROM account"
+    ).fetchone()
+    risk = conn.execute("SELECT day, daily_realised_e8, last_block, counters FROM risk_state")
+    risk_row = risk.fetchone()
+    pending = one(conn, "SELECT count(*) FROM controls WHERE applied_ms IS NULL")
+    last_equity = conn.execute("SELECT equity_e8 FROM equity ORDER BY ts_ms DESC LIMIT 1")
+    eq = last_equity.fetchone()
+    return {
+        "run_id": manifest.run_id if manifest else None,
+        "mode": manifest.mode if manifest else None,
+        "run_status": SqliteManifestStore(conn).status(manifest.run_id) if manifest else None,
+        "strategy": manifest.strategy.path if manifest else None,
+        "manifest_sha256": SqliteManifestStore(conn).manifest_sha256(),
+        "lease": msgspec.to_builtins(holder) if holder else None,
+        "trading": trading_state(conn),
+        "bars": account[5] if account else 0,
+        "last_bar_ms": account[4] if account else None,
+        "cash": account[0] / E8 if account else None,
+        "equity": eq[0] / E8 if eq else None,
+        "realised_pnl": account[1] / E8 if account else None,
+        "fees": account[2] / E8 if account else None,
+        "risk": {
+            "daily_realised_net": risk_row[1] / E8 if risk_row else 0.0,
+            "last_block": risk_row[2] if risk_row else None,
+            "blocks": msgspec.json.decode(risk_row[3]) if risk_row else {},
+        },
+        "pending_controls": pending[0],
+    }
+
+
+def metrics(conn: apsw.Connection, initial_cash_e8: int) -> Metrics:
+    points = [
+        (ts, eq / E8)
+        for ts, eq in conn.execute("SELECT ts_ms, equity_e8 FROM equity ORDER BY ts_ms")
+    ]
+    pnls = [
+        (pnl - fees) / E8
+        for pnl, fees in conn.execute("SELECT pnl_e8, fees_e8 FROM trades ORDER BY trade_id")
+    ]
+    in_market = one(conn, "SELECT count(*) FROM equity WHERE position_e8 != 0")[0]
+    fees = one(conn, "SELECT COALESCE(sum(fee_e8), 0) FROM fills")[0]
+    return compute(
+        initial=initial_cash_e8 / E8,
+        points=points,
+        trade_pnls=pnls,
+        bars_in_market=in_market,
+        fees=fees / E8,
+    )
+
+
+def reconciliation(conn: apsw.Connection, initial_cash_e8: int) -> dict[str, int]:
+    """final equity = initial + realised + unrealised - fees, in e8 units."""
+    realised, fees = one(
+        conn, "SELECT COALESCE(sum(realised_e8), 0), COALESCE(sum(fee_e8), 0) FROM fills"
+    )
+    last = conn.execute(
+        "SELECT close_e8, position_e8, equity_e8 FROM equity ORDER BY ts_ms DESC LIMIT 1"
+    ).fetchone()
+    close, position, equity = last if last else (0, 0, initial_cash_e8)
+    cost = one(conn, "SELECT COALESCE(sum(cost_e8), 0) FROM lots")[0]
+    unrealised = mul_e8(position, close) - cost
+    return {
+        "initial_e8": initial_cash_e8,
+        "realised_e8": realised,
+        "unrealised_e8": unrealised,
+        "fees_e8": fees,
+        "equity_e8": equity,
+        "difference_e8": equity - (initial_cash_e8 + realised + unrealised - fees),
+    }
+
+
+def qc_summary(conn: apsw.Connection) -> dict[str, Any]:
+    row = conn.execute(
+        "SELECT policy, bars_in, bars_out, gaps, missing_bars, filled_bars, duplicates, "
+        "first_gap_ms, last_gap_ms FROM qc_summary"
+    ).fetchone()
+    keys = (
+        "policy",
+        "bars_in",
+        "bars_out",
+        "gaps",
+        "missing_bars",
+        "filled_bars",
+        "duplicates",
+        "first_gap_ms",
+        "last_gap_ms",
+    )
+    return dict(zip(keys, row, strict=True)) if row else {}

@@ -1,0 +1,311 @@
+"""SessionWriter: everything a bar produced goes into the db inside one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+import apsw
+import msgspec
+
+from njord.core.book import Book, Outbox
+from njord.data.history import BarBatch
+from njord.data.qc import QcEvent, QcSummary
+from njord.errors import MismatchError
+from njord.log import LogRecord, SessionLog
+from njord.store import lease as leases
+from njord.store import logs as log_store
+
+_json = msgspec.json.Encoder(order="sorted").encode
+
+
+class Control(msgspec.Struct, frozen=True):
+    seq: int
+    command: str
+    reason: str
+    posted_by: str
+
+
+class SessionWriter:
+    def __init__(
+        self, conn: apsw.Connection, *, run_id: str, log: SessionLog, lease: leases.Lease
+    ) -> None:
+        self.conn = conn
+        self.run_id = run_id
+        self.log = log
+        self.lease = lease
+        self._equity: list[tuple[int, int, int, int, int]] = []
+        self._in_txn = False
+
+    # -- transactions ---------------------------------------------------------------------
+
+    def begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._in_txn = True
+
+    def commit(self, book: Book) -> None:
+        """End a transaction on a bar boundary: flush buffers, save the book, heartbeat."""
+        self._flush_equity()
+        self._save_book(book)
+        log_store.insert(self.conn, self.log.drain())
+        leases.beat(self.conn, self.lease)
+        self.conn.execute("COMMIT")
+        self._in_txn = False
+
+    def rollback(self) -> None:
+        if self._in_txn:
+            self.conn.execute("ROLLBACK")
+            self._in_txn = False
+        self._equity.clear()
+        self.log.discard()
+
+    def write_now(self, records: Iterable[LogRecord], *, status: str | None = None) -> None:
+        """A small transaction of its own (start/stop records, failure notes)."""
+        with self.conn:
+            log_store.insert(self.conn, records)
+            if status is not None:
+                self.conn.execute(
+                    "UPDATE runs SET status = ? WHERE run_id = ?", (status, self.run_id)
+                )
+
+    # -- per bar --------------------------------------------------------------------------
+
+    def add_equity(self, ts_ms: int, close_e8: int, cash_e8: int, pos_e8: int, eq: int) -> None:
+        self._equity.append((ts_ms, close_e8, cash_e8, pos_e8, eq))
+
+    def add_bars(self, batch: BarBatch, *, keep: bool) -> None:
+        blob = batch.ipc_bytes()
+        self.conn.execute(
+            "INSERT OR IGNORE INTO bar_chunks VALUES (?, ?, ?, ?, ?)",
+            (
+                batch.ts_ms[0],
+                batch.ts_ms[-1],
+                batch.n,
+                hashlib.sha256(blob).hexdigest(),
+                blob if keep else None,
+            ),
+        )
+
+    def write_outbox(self, out: Outbox, book: Book) -> None:
+        c = self.conn
+        c.executemany(
+            "INSERT INTO intents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    r.intent_id,
+                    r.bar_ts_ms,
+                    r.seq,
+                    r.intent.symbol,
+                    r.intent.side,
+                    r.intent.type,
+                    r.qty_e8,
+                    r.limit_e8,
+                    r.intent.tag,
+                    int(r.verdict.allowed),
+                    r.verdict.reason,
+                    _json(r.verdict.inputs).decode(),
+                    r.client_order_id,
+                )
+                for r in out.intents
+            ],
+        )
+        c.executemany(
+            "INSERT INTO orders (client_order_id, intent_id, symbol, side, type, qty_e8, "
+            "limit_e8, status, filled_qty_e8, avg_price_e8, reason, created_ms, updated_ms) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (client_order_id) DO "
+            "UPDATE SET status = excluded.status, filled_qty_e8 = excluded.filled_qty_e8, "
+            "avg_price_e8 = excluded.avg_price_e8, reason = excluded.reason, "
+            "updated_ms = excluded.updated_ms",
+            [
+                (
+                    o.client_order_id,
+                    o.intent_id,
+                    o.symbol,
+                    o.side,
+                    o.type,
+                    o.qty_e8,
+                    o.limit_e8,
+                    o.status,
+                    o.filled_qty_e8,
+                    o.avg_price_e8,
+                    o.reason,
+                    o.created_ms,
+                    book.last_bar_ms or o.created_ms,
+                )
+                for o in out.orders.values()
+            ],
+        )
+        c.executemany(
+            "INSERT INTO order_events (client_order_id, ts_ms, status, detail) VALUES (?, ?, ?, ?)",
+            out.order_events,
+        )
+        c.executemany(
+            "INSERT INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    f.fill_id,
+                    f.client_order_id,
+                    f.ts_ms,
+                    f.symbol,
+                    f.side,
+                    f.qty_e8,
+                    f.price_e8,
+                    f.notional_e8,
+                    f.fee_e8,
+                    f.realised_e8,
+                )
+                for f in out.fills
+            ],
+        )
+        c.executemany(
+            "INSERT INTO trades (symbol, direction, qty_e8, entry_ms, entry_cost_e8, exit_ms, "
+            "exit_value_e8, pnl_e8, fees_e8, entry_fill_id, exit_fill_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    t.symbol,
+                    t.direction,
+                    t.qty_e8,
+                    t.entry_ms,
+                    t.entry_cost_e8,
+                    t.exit_ms,
+                    t.exit_value_e8,
+                    t.pnl_e8,
+                    t.fees_e8,
+                    t.entry_fill_id,
+                    t.exit_fill_id,
+                )
+                for t in out.trades
+            ],
+        )
+        for s in out.state_changes:
+            c.execute(
+                "INSERT INTO state_changes (ts_ms, from_state, to_state, changed_by, reason) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (s.ts_ms, s.from_state, s.to_state, s.changed_by, s.reason),
+            )
+            c.execute(
+                "UPDATE trading_state SET state = ?, changed_ms = ?, changed_by = ?, reason = ? "
+                "WHERE id = 1",
+                (s.to_state, s.ts_ms, s.changed_by, s.reason),
+            )
+        for component, level, msg, context in out.logs:
+            self.log.log(component, level, msg, **context)  # type: ignore[arg-type]
+
+    def _flush_equity(self) -> None:
+        if self._equity:
+            self.conn.executemany("INSERT INTO equity VALUES (?, ?, ?, ?, ?)", self._equity)
+            self._equity.clear()
+
+    def _save_book(self, book: Book) -> None:
+        c, ledger = self.conn, book.ledger
+        c.execute(
+            "INSERT OR REPLACE INTO account VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                ledger.cash_e8,
+                ledger.realised_e8,
+                ledger.fees_e8,
+                book.peak_equity_e8,
+                book.last_bar_ms,
+                book.bars,
+                book.next_intent,
+            ),
+        )
+        c.execute(
+            "INSERT OR REPLACE INTO risk_state VALUES (1, ?, ?, ?, ?)",
+            (
+                str(book.day),
+                book.daily_realised_e8,
+                book.last_block,
+                _json(dict(sorted(book.counters.items()))).decode(),
+            ),
+        )
+        c.execute("DELETE FROM lots")
+        c.executemany(
+            "INSERT INTO lots VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    lot.lot_seq,
+                    lot.symbol,
+                    lot.entry_fill_id,
+                    lot.entry_ms,
+                    lot.qty_e8,
+                    lot.cost_e8,
+                    lot.fee_e8,
+                )
+                for symbol in sorted(ledger.lots)
+                for lot in ledger.lots[symbol]
+            ],
+        )
+        symbol = book.symbol
+        c.execute(
+            "INSERT OR REPLACE INTO positions VALUES (?, ?, ?, ?, ?)",
+            (
+                symbol,
+                ledger.position_e8(symbol),
+                ledger.cost_e8(symbol),
+                ledger.realised_e8,
+                ledger.fees_e8,
+            ),
+        )
+
+    def check_rebuilt(self, book: Book) -> None:
+        """After a replay, the rebuilt book must equal what the db committed."""
+        row = self.conn.execute(
+            "SELECT cash_e8, realised_e8, fees_e8, bars, next_intent FROM account"
+        ).fetchone()
+        mine = (
+            book.ledger.cash_e8,
+            book.ledger.realised_e8,
+            book.ledger.fees_e8,
+            book.bars,
+            book.next_intent,
+        )
+        if row is not None and tuple(row) != mine:
+            raise MismatchError(
+                f"replayed state (cash, realised, fees, bars, intents) {mine} differs from "
+                f"the committed account {tuple(row)}"
+            )
+
+    # -- qc and controls ------------------------------------------------------------------
+
+    def save_qc(self, summary: QcSummary, events: list[QcEvent]) -> None:
+        s = summary
+        self.conn.execute(
+            "INSERT OR REPLACE INTO qc_summary VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                s.policy,
+                s.bars_in,
+                s.bars_out,
+                s.gaps,
+                s.missing_bars,
+                s.filled_bars,
+                s.duplicates,
+                s.first_gap_ms,
+                s.last_gap_ms,
+            ),
+        )
+        self.conn.execute("DELETE FROM qc_events")
+        self.conn.executemany(
+            "INSERT INTO qc_events (kind, from_ts_ms, to_ts_ms, bars) VALUES (?, ?, ?, ?)",
+            [(e.kind, e.from_ts_ms, e.to_ts_ms, e.bars) for e in events],
+        )
+
+    def data_version(self) -> int:
+        row = self.conn.execute("PRAGMA data_version").fetchone()
+        return int(row[0]) if row else 0
+
+    def pending_controls(self) -> list[Control]:
+        return [
+            Control(*row)
+            for row in self.conn.execute(
+                "SELECT seq, command, reason, posted_by FROM controls "
+                "WHERE applied_ms IS NULL ORDER BY seq"
+            )
+        ]
+
+    def mark_applied(self, control: Control, *, bar_ts_ms: int, wall_ms: int) -> None:
+        self.conn.execute(
+            "UPDATE controls SET applied_ms = ?, bar_ts_ms = ? WHERE seq = ?",
+            (wall_ms, bar_ts_ms, control.seq),
+        )

@@ -1,0 +1,53 @@
+"""Shipped sample strategies and the registry that resolves `strategy.name`."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from typing import Any
+
+import msgspec
+
+from njord.core.strategy import Strategy
+from njord.errors import ConfigError
+
+SHIPPED: dict[str, str] = {
+    "sma_crossover": "njord.strategies.sma:SmaCrossover",
+    "trendline_break": "njord.strategies.trendline:TrendlineBreak",
+    "rsi_tema_bb": "njord.strategies.rsi_tema_bb:RsiTemaBollinger",
+}
+
+
+def resolve(name: str) -> type[Strategy]:
+    path = SHIPPED.get(name, name)
+    module_name, sep, attr = path.partition(":")
+    if not sep:
+        close = difflib.get_close_matches(name, list(SHIPPED), n=1)
+        hint = f"; did you mean {close[0]}?" if close else f"; shipped: {', '.join(SHIPPED)}"
+        raise ConfigError(f"unknown strategy {name!r} (strategy.name){hint}")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as e:
+        raise ConfigError(f"cannot load strategy {path!r} (strategy.name): {e}") from e
+    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+        raise ConfigError(f"strategy {path!r} is not a njord Strategy subclass")
+    return cls
+
+
+def build(name: str, params: dict[str, Any]) -> Strategy:
+    cls = resolve(name)
+    return cls(parse_params(cls, params))
+
+
+def parse_params(cls: type[Strategy], params: dict[str, Any]) -> msgspec.Struct:
+    declared = list(msgspec.structs.fields(cls.Params))
+    names = [f.name for f in declared]
+    for key in sorted(params):
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f"; did you mean {close[0]}?" if close else f"; declared: {', '.join(names)}"
+            raise ConfigError(f"unknown strategy param {key!r} for {cls.__name__}{hint}")
+    try:
+        return msgspec.convert(params, cls.Params)
+    except msgspec.ValidationError as e:
+        raise ConfigError(f"strategy params of {cls.__name__}: {e}") from e

@@ -1,0 +1,241 @@
+"""The only place that turns a config and a mode into adapters, and runs a session.
+
+Startup and recovery are one path: a new session and `njord continue` both build the
+book from scratch and run the same loop; continuing replays the committed bars in
+memory (writing nothing) and checks the rebuilt state against the db before going on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import apsw
+import msgspec
+
+import njord
+from njord import strategies
+from njord.adapters.sim_router import SimRouter
+from njord.config import Config, config_sha256, config_toml
+from njord.core.book import Book
+from njord.core.execution import CostModel, SymbolRules
+from njord.core.money import to_e8
+from njord.core.risk import RiskEngine
+from njord.core.strategy import Context, PortfolioView, Strategy
+from njord.data.history import HistoryFeed
+from njord.data.qc import QcSummary
+from njord.errors import ConfigError, NjordError
+from njord.log import SessionLog
+from njord.loop import Feed, LoopResult, Pacer, Stop, run
+from njord.manifest import Manifest, git_state, host_facts, strategy_identity
+from njord.store import db
+from njord.store import lease as leases
+from njord.store.runs import SqliteManifestStore
+from njord.store.session import SessionWriter
+
+
+class Plan(msgspec.Struct, kw_only=True):
+    """A validated session, ready to run: nothing has touched the db yet."""
+
+    config: Config
+    strategy_cls: type[Strategy]
+    strategy_params: msgspec.Struct
+    feed: HistoryFeed
+    manifest: Manifest
+
+
+def parse_utc(text: str, key: str) -> int | None:
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as e:
+        raise ConfigError(f"{key} must be an ISO date or date-time, got {text!r}") from e
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp() * 1000)
+
+
+def plan_backtest(config: Config) -> Plan:
+    cls = strategies.resolve(config.strategy.name)
+    params = strategies.parse_params(cls, config.strategy.params)
+    start = parse_utc(config.data.start, "data.start (--from)")
+    end = parse_utc(config.data.end, "data.end (--to)")
+    if start is not None and end is not None and end <= start:
+        raise ConfigError(f"empty range: --to {config.data.end} is not after --from")
+    feed = HistoryFeed(
+        Path(config.data.path),
+        symbol=config.data.symbol,
+        gaps=config.data.gaps,
+        start_ms=start,
+        end_ms=end,
+    )
+    return Plan(
+        config=config,
+        strategy_cls=cls,
+        strategy_params=params,
+        feed=feed,
+        manifest=new_manifest(config, cls, feed),
+    )
+
+
+def prescan(feed: HistoryFeed) -> QcSummary:
+    """Run QC over the whole range before a db exists, so bad data never half-writes one."""
+    probe = feed.fresh()
+    for _ in probe.checked_batches():
+        pass
+    if probe.summary.bars_out == 0:
+        raise ConfigError("no bars in the selected range (data.start / data.end, --from / --to)")
+    return probe.summary
+
+
+def new_manifest(config: Config, cls: type[Strategy], feed: HistoryFeed) -> Manifest:
+    sha, dirty = git_state()
+    python, os_name = host_facts()
+    started = time.time_ns() // 1_000_000
+    manifest = Manifest(
+        run_id="",
+        mode=config.runtime.mode,
+        config_toml=config_toml(config),
+        config_sha256=config_sha256(config),
+        njord_version=njord.__version__,
+        git_sha=sha,
+        git_dirty=dirty,
+        python=python,
+        os=os_name,
+        data_sources=feed.sources(),
+        seed=config.runtime.seed,
+        strategy=strategy_identity(cls),
+        started_ms=started,
+    )
+    stamp = datetime.fromtimestamp(started / 1000, tz=UTC).strftime("%Y%m%d-%H%M%S")
+    run_id = f"{config.runtime.mode}-{stamp}-{manifest.inputs_sha256()[:6]}"
+    return msgspec.structs.replace(manifest, run_id=run_id)
+
+
+def build_book(config: Config, manifest: Manifest) -> Book:
+    costs = cost_model(config)
+    return Book(
+        symbol=config.data.symbol,
+        initial_cash_e8=to_e8(config.runtime.initial_cash),
+        costs=costs,
+        rules=SymbolRules(),
+        risk=RiskEngine(config.risk, mode=config.runtime.mode),
+        allow_short=config.runtime.allow_short,
+        order_key=manifest.inputs_sha256()[:8],
+    )
+
+
+def cost_model(config: Config) -> CostModel:
+    c = config.costs
+    return CostModel(
+        commission_bps=c.commission_bps,
+        spread_bps=c.spread_bps,
+        slippage_bps=c.slippage_bps,
+        min_notional_e8=to_e8(c.min_notional),
+    )
+
+
+class Session(msgspec.Struct, kw_only=True):
+    """An open, leased session db and everything wired to it."""
+
+    path: Path
+    conn: apsw.Connection
+    writer: SessionWriter
+    lease: leases.Lease
+    manifest: Manifest
+    config: Config
+    log: SessionLog
+
+    def close(self) -> None:
+        leases.release(self.conn, self.lease)
+        self.conn.close()
+
+
+def open_session(
+    path: Path, *, config: Config, manifest: Manifest | None, log: SessionLog
+) -> Session:
+    """Create (manifest given) or reopen a session db and take its lease."""
+    conn = db.open_writer(path, create=manifest is not None, synchronous=config.store.synchronous)
+    try:
+        lease, stale = leases.acquire(conn, timeout_s=config.store.lease_timeout_s)
+    except BaseException:
+        conn.close()
+        raise
+    store = SqliteManifestStore(conn)
+    existing = store.load()
+    if manifest is not None and existing is not None:
+        leases.release(conn, lease)
+        conn.close()
+        raise ConfigError(
+            f"{path} already holds session {existing.run_id}; carry it on with "
+            f"`njord continue {path}` or choose another --db"
+        )
+    if manifest is not None:
+        with conn:
+            store.create(manifest)
+    loaded = manifest or existing
+    if loaded is None:
+        raise ConfigError(f"{path} holds no session")
+    log.run_id = loaded.run_id
+    if stale is not None:
+        log.warning("lease", f"took over a stale lease of pid {stale.pid} on {stale.host}")
+    writer = SessionWriter(conn, run_id=loaded.run_id, log=log, lease=lease)
+    return Session(
+        path=path, conn=conn, writer=writer, lease=lease, manifest=loaded, config=config, log=log
+    )
+
+
+def run_session(
+    session: Session,
+    *,
+    strategy: Strategy,
+    feed: Feed,
+    resume_after_ms: int | None,
+    pacer: Pacer,
+    progress: Callable[[int], None],
+    stop: Stop,
+) -> LoopResult:
+    config = session.config
+    book = build_book(config, session.manifest)
+    view = PortfolioView(
+        cash_e8=book.cash_e8, position_e8=book.ledger.position_e8, open_orders=book.open_order_list
+    )
+    ctx = Context(params=strategy.params, state=view, log=lambda m: session.log.info("strategy", m))
+    router = SimRouter(book.costs, book.rules)
+    strategy.on_start(ctx)
+    writer = session.writer
+    try:
+        result = run(
+            feed=feed,
+            book=book,
+            strategy=strategy,
+            ctx=ctx,
+            router=router,
+            writer=writer,
+            commit_every=config.runtime.commit_every,
+            resume_after_ms=resume_after_ms,
+            pacer=pacer,
+            keep_bars=config.store.store_bars,
+            progress=progress,
+            stop=stop,
+        )
+        strategy.on_stop(ctx)
+    except NjordError as e:
+        session.log.error("loop", str(e))
+        status = "stopped" if e.exit_code == 130 else "failed"
+        writer.write_now(session.log.drain(), status=status)
+        raise
+    writer.write_now(session.log.drain(), status="finished")
+    with session.conn:
+        SqliteManifestStore(session.conn).set_status(
+            session.manifest.run_id, "finished", ended_ms=time.time_ns() // 1_000_000
+        )
+    return result
+
+
+def stored_bar_blobs(conn: apsw.Connection) -> list[bytes]:
+    rows = conn.execute("SELECT arrow FROM bar_chunks ORDER BY first_ts_ms").fetchall()
+    return [r[0] for r in rows if isinstance(r[0], bytes)]

@@ -1,0 +1,264 @@
+-- njord session db. One file holds one session (SPEC §3).
+-- Sections marked `-- @version N` are what version N added; a fresh db runs them all,
+-- and the migration to N runs section N (njord/store/migrations.py).
+-- Money and quantities are never REAL: integers scaled by 1e8 (columns ending _e8).
+-- Times are integer epoch milliseconds (columns ending _ms).
+PRAGMA application_id = 1852469106; -- 'njor'
+
+-- @version 1
+
+CREATE TABLE runs (
+    run_id          TEXT PRIMARY KEY,
+    mode            TEXT NOT NULL CHECK (mode IN ('backtest', 'shadow', 'paper', 'live')),
+    status          TEXT NOT NULL CHECK (status IN ('running', 'stopped', 'finished', 'failed')),
+    config_toml     TEXT NOT NULL,
+    config_sha256   TEXT NOT NULL,
+    njord_version   TEXT NOT NULL,
+    git_sha         TEXT NOT NULL,
+    git_dirty       INTEGER NOT NULL,
+    python          TEXT NOT NULL,
+    os              TEXT NOT NULL,
+    data_sources    TEXT NOT NULL,  -- JSON array of {path, sha256, rows}
+    seed            INTEGER NOT NULL,
+    strategy_path   TEXT NOT NULL,
+    strategy_sha256 TEXT NOT NULL,
+    strategy_source TEXT,           -- kept when the strategy lives outside the njord package
+    manifest_sha256 TEXT NOT NULL,  -- over everything above except wall-clock and host fields
+    started_ms      INTEGER NOT NULL,
+    ended_ms        INTEGER
+);
+
+CREATE TABLE lease (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    pid          INTEGER NOT NULL,
+    host         TEXT NOT NULL,
+    token        TEXT NOT NULL,
+    started_ms   INTEGER NOT NULL,
+    heartbeat_ms INTEGER NOT NULL
+);
+
+CREATE TABLE logs (
+    seq       INTEGER PRIMARY KEY,
+    run_id    TEXT,
+    ts_ms     INTEGER NOT NULL,
+    component TEXT NOT NULL,
+    level     TEXT NOT NULL CHECK (level IN ('DEBUG', 'INFO', 'WARNING', 'ERROR')),
+    msg       TEXT NOT NULL,
+    context   TEXT NOT NULL DEFAULT '{}'
+);
+
+CREATE TABLE trading_state (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    state      TEXT NOT NULL CHECK (state IN ('ACTIVE', 'REDUCING', 'HALTED')),
+    changed_ms INTEGER NOT NULL,
+    changed_by TEXT NOT NULL,
+    reason     TEXT NOT NULL
+);
+INSERT INTO trading_state VALUES (1, 'ACTIVE', 0, 'init', 'new session');
+
+CREATE VIEW v_runs AS
+SELECT run_id, mode, status, strategy_path, config_sha256, manifest_sha256,
+       datetime(started_ms / 1000, 'unixepoch') AS started_utc,
+       datetime(ended_ms / 1000, 'unixepoch') AS ended_utc
+FROM runs;
+
+
+-- @version 2
+-- Bars the session used, as Arrow IPC chunks (fast to write; `njord verify` re-reads them).
+CREATE TABLE bar_chunks (
+    first_ts_ms INTEGER PRIMARY KEY,
+    last_ts_ms  INTEGER NOT NULL,
+    rows        INTEGER NOT NULL,
+    sha256      TEXT NOT NULL,
+    arrow       BLOB
+);
+
+CREATE TABLE qc_events (
+    seq        INTEGER PRIMARY KEY,
+    kind       TEXT NOT NULL CHECK (kind IN ('gap', 'duplicate', 'filled', 'skipped')),
+    from_ts_ms INTEGER NOT NULL,
+    to_ts_ms   INTEGER NOT NULL,
+    bars       INTEGER NOT NULL
+);
+
+CREATE TABLE qc_summary (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    policy       TEXT NOT NULL,
+    bars_in      INTEGER NOT NULL,
+    bars_out     INTEGER NOT NULL,
+    gaps         INTEGER NOT NULL,
+    missing_bars INTEGER NOT NULL,
+    filled_bars  INTEGER NOT NULL,
+    duplicates   INTEGER NOT NULL,
+    first_gap_ms INTEGER,
+    last_gap_ms  INTEGER
+);
+
+-- Every intent a strategy emitted, with its verdict: "why didn't it trade?" is one query.
+CREATE TABLE intents (
+    intent_id       INTEGER PRIMARY KEY,
+    bar_ts_ms       INTEGER NOT NULL,
+    seq             INTEGER NOT NULL,
+    symbol          TEXT NOT NULL,
+    side            TEXT NOT NULL CHECK (side IN ('BUY', 'SELL')),
+    type            TEXT NOT NULL CHECK (type IN ('MARKET', 'LIMIT')),
+    qty_e8          INTEGER NOT NULL,
+    limit_e8        INTEGER,
+    tag             TEXT NOT NULL,
+    allowed         INTEGER NOT NULL,
+    reason          TEXT NOT NULL,
+    rule_inputs     TEXT NOT NULL,
+    client_order_id TEXT,
+    UNIQUE (bar_ts_ms, seq)
+);
+
+CREATE TABLE orders (
+    client_order_id TEXT PRIMARY KEY,
+    intent_id       INTEGER NOT NULL REFERENCES intents (intent_id),
+    symbol          TEXT NOT NULL,
+    side            TEXT NOT NULL,
+    type            TEXT NOT NULL,
+    qty_e8          INTEGER NOT NULL,
+    limit_e8        INTEGER,
+    status          TEXT NOT NULL
+        CHECK (status IN ('NEW', 'SUBMITTED', 'PARTIALLY_FILLED', 'FILLED', 'CANCELED', 'REJECTED')),
+    filled_qty_e8   INTEGER NOT NULL DEFAULT 0,
+    avg_price_e8    INTEGER,
+    reason          TEXT,
+    created_ms      INTEGER NOT NULL,
+    updated_ms      INTEGER NOT NULL
+);
+
+CREATE TABLE order_events (
+    seq             INTEGER PRIMARY KEY,
+    client_order_id TEXT NOT NULL REFERENCES orders (client_order_id),
+    ts_ms           INTEGER NOT NULL,
+    status          TEXT NOT NULL,
+    detail          TEXT NOT NULL DEFAULT ''
+);
+
+CREATE TABLE fills (
+    fill_id         INTEGER PRIMARY KEY,
+    client_order_id TEXT NOT NULL REFERENCES orders (client_order_id),
+    ts_ms           INTEGER NOT NULL,
+    symbol          TEXT NOT NULL,
+    side            TEXT NOT NULL,
+    qty_e8          INTEGER NOT NULL,
+    price_e8        INTEGER NOT NULL,
+    notional_e8     INTEGER NOT NULL,
+    fee_e8          INTEGER NOT NULL,
+    realised_e8     INTEGER NOT NULL  -- gross of fees: fees are counted once, in fee_e8
+);
+
+-- A closed piece of a FIFO lot: one round trip.
+CREATE TABLE trades (
+    trade_id      INTEGER PRIMARY KEY,
+    symbol        TEXT NOT NULL,
+    direction     TEXT NOT NULL CHECK (direction IN ('LONG', 'SHORT')),
+    qty_e8        INTEGER NOT NULL,
+    entry_ms      INTEGER NOT NULL,
+    entry_cost_e8 INTEGER NOT NULL,
+    exit_ms       INTEGER NOT NULL,
+    exit_value_e8 INTEGER NOT NULL,
+    pnl_e8        INTEGER NOT NULL,
+    fees_e8       INTEGER NOT NULL,
+    entry_fill_id INTEGER NOT NULL REFERENCES fills (fill_id),
+    exit_fill_id  INTEGER NOT NULL REFERENCES fills (fill_id)
+);
+
+-- Open FIFO lots; qty and cost are signed (short < 0). Replaced whole at every change.
+CREATE TABLE lots (
+    lot_seq       INTEGER PRIMARY KEY,
+    symbol        TEXT NOT NULL,
+    entry_fill_id INTEGER NOT NULL REFERENCES fills (fill_id),
+    entry_ms      INTEGER NOT NULL,
+    qty_e8        INTEGER NOT NULL,
+    cost_e8       INTEGER NOT NULL,
+    fee_e8        INTEGER NOT NULL
+);
+
+CREATE TABLE positions (
+    symbol      TEXT PRIMARY KEY,
+    qty_e8      INTEGER NOT NULL,
+    cost_e8     INTEGER NOT NULL,
+    realised_e8 INTEGER NOT NULL,
+    fees_e8     INTEGER NOT NULL
+);
+
+CREATE TABLE account (
+    id             INTEGER PRIMARY KEY CHECK (id = 1),
+    cash_e8        INTEGER NOT NULL,
+    realised_e8    INTEGER NOT NULL,
+    fees_e8        INTEGER NOT NULL,
+    peak_equity_e8 INTEGER NOT NULL,
+    last_bar_ms    INTEGER,
+    bars           INTEGER NOT NULL,
+    next_intent    INTEGER NOT NULL
+);
+
+CREATE TABLE equity (
+    ts_ms       INTEGER PRIMARY KEY,
+    close_e8    INTEGER NOT NULL,
+    cash_e8     INTEGER NOT NULL,
+    position_e8 INTEGER NOT NULL,
+    equity_e8   INTEGER NOT NULL
+);
+
+CREATE TABLE risk_state (
+    id                INTEGER PRIMARY KEY CHECK (id = 1),
+    day               TEXT NOT NULL,
+    daily_realised_e8 INTEGER NOT NULL,  -- realised P&L net of fees, this UTC day
+    last_block        TEXT,
+    counters          TEXT NOT NULL      -- JSON {reason: count}
+);
+
+CREATE TABLE state_changes (
+    seq        INTEGER PRIMARY KEY,
+    ts_ms      INTEGER NOT NULL,
+    from_state TEXT NOT NULL,
+    to_state   TEXT NOT NULL,
+    changed_by TEXT NOT NULL,
+    reason     TEXT NOT NULL
+);
+
+-- Operator controls posted by any process; the loop applies them in seq order.
+CREATE TABLE controls (
+    seq        INTEGER PRIMARY KEY,
+    posted_ms  INTEGER NOT NULL,
+    command    TEXT NOT NULL CHECK (command IN ('halt', 'reduce', 'flatten', 'resume')),
+    reason     TEXT NOT NULL,
+    posted_by  TEXT NOT NULL,
+    applied_ms INTEGER,
+    bar_ts_ms  INTEGER
+);
+
+CREATE VIEW v_equity AS
+SELECT datetime(ts_ms / 1000, 'unixepoch') AS ts_utc, close_e8 / 1e8 AS close,
+       cash_e8 / 1e8 AS cash, position_e8 / 1e8 AS position, equity_e8 / 1e8 AS equity
+FROM equity;
+
+CREATE VIEW v_orders AS
+SELECT client_order_id, symbol, side, type, qty_e8 / 1e8 AS qty, limit_e8 / 1e8 AS limit_price,
+       status, filled_qty_e8 / 1e8 AS filled_qty, avg_price_e8 / 1e8 AS avg_price, reason,
+       datetime(created_ms / 1000, 'unixepoch') AS created_utc
+FROM orders;
+
+CREATE VIEW v_fills AS
+SELECT fill_id, client_order_id, datetime(ts_ms / 1000, 'unixepoch') AS ts_utc, symbol, side,
+       qty_e8 / 1e8 AS qty, price_e8 / 1e8 AS price, fee_e8 / 1e8 AS fee,
+       realised_e8 / 1e8 AS realised
+FROM fills;
+
+CREATE VIEW v_trades AS
+SELECT trade_id, symbol, direction, qty_e8 / 1e8 AS qty,
+       datetime(entry_ms / 1000, 'unixepoch') AS entry_utc,
+       datetime(exit_ms / 1000, 'unixepoch') AS exit_utc,
+       pnl_e8 / 1e8 AS pnl, fees_e8 / 1e8 AS fees, (pnl_e8 - fees_e8) / 1e8 AS net_pnl
+FROM trades;
+
+CREATE VIEW v_blocked_intents AS
+SELECT intent_id, datetime(bar_ts_ms / 1000, 'unixepoch') AS bar_utc, symbol, side, type,
+       qty_e8 / 1e8 AS qty, reason, rule_inputs
+FROM intents WHERE allowed = 0;
+
+PRAGMA user_version = 2;
