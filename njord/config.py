@@ -43,7 +43,8 @@ class DataConfig(_Section, frozen=True):
 
 class StrategyConfig(_Section, frozen=True):
     name: str = "sma_crossover"
-    params: dict[str, Scalar] = msgspec.field(default_factory=lambda: {"fast": 10, "slow": 30})
+    # Empty means the strategy's own defaults; unknown names are refused by the strategy.
+    params: dict[str, Scalar] = msgspec.field(default_factory=dict)
 
 
 class CostsConfig(_Section, frozen=True):
@@ -270,7 +271,10 @@ def _validation_message(text: str, origins: Mapping[str, str]) -> str:
     field, sep, rule = message.partition(": must be ")
     if sep:
         key, message = f"{key}.{field}", f"must be {rule}"
-    origin = origins.get(re.sub(r"\[\d+\]$", "", key), "default")
+    key = re.sub(r"\[\.\.\.\]", "", re.sub(r"\[\d+\]$", "", key))
+    origin = next((o for k, o in origins.items() if k.startswith(key)), "default")
+    if key not in origins:
+        origin = origins.get(key, origin)
     return f"config {key}: {message} ({origin})"
 
 
@@ -336,8 +340,7 @@ DOCS: dict[str, str] = {
     "data.start": "first bar to use, ISO date/time UTC, inclusive ('' = from the first bar)",
     "data.end": "end of the range, ISO date/time UTC, exclusive ('' = to the last bar)",
     "strategy.name": "a shipped strategy's short name, or module:Class",
-    "strategy.params.fast": "sma_crossover: fast moving-average length in bars",
-    "strategy.params.slow": "sma_crossover: slow moving-average length in bars (> fast)",
+    "strategy.params": "the strategy's typed params; unset ones take the strategy's defaults",
     "costs.commission_bps": "commission per fill, basis points of notional (0 = off)",
     "costs.spread_bps": "half of it is paid on each market fill, basis points (0 = off)",
     "costs.slippage_bps": "market fills move against you by this, basis points (0 = off)",
@@ -377,6 +380,6 @@ def commented_toml(config: Config) -> str:
             section = head
         out.append(f"# {DOCS.get(dotted, '')}".rstrip())
         out.append(f"{key} = {toml_value(value)}")
-    if "risk.rules_off" not in {d for d, _ in leaf_items(config)}:
-        out += ["", "# [risk.rules_off]", f"# {DOCS['risk.rules_off']}"]
+    out += ["", "# [strategy.params]", f"# {DOCS['strategy.params']}", "# fast = 10", "# slow = 30"]
+    out += ["", "# [risk.rules_off]", f"# {DOCS['risk.rules_off']}", '# backtest = ["order_rate"]']
     return "\n".join(out) + "\n"

@@ -49,9 +49,11 @@ def daily_closes(points: Iterable[tuple[int, float]]) -> list[float]:
     return closes
 
 
-def drawdown(points: Sequence[tuple[int, float]]) -> tuple[float, float]:
-    """(max drawdown as a positive fraction, longest time under water in days)."""
-    peak, peak_ts, worst, longest = -math.inf, 0, 0.0, 0
+def drawdown(points: Sequence[tuple[int, float]], initial: float) -> tuple[float, float]:
+    """(max drawdown as a positive fraction, longest time under water in days).
+
+    The starting capital is the first peak: losing from the first bar on is a drawdown."""
+    peak, peak_ts, worst, longest = initial, points[0][0] if points else 0, 0.0, 0
     for ts, equity in points:
         if equity >= peak:
             peak, peak_ts = equity, ts
@@ -85,7 +87,7 @@ def compute(
         sharpe = mean / sd * math.sqrt(YEAR_DAYS) if sd else None
         downside = math.sqrt(sum(min(r, 0.0) ** 2 for r in rets) / len(rets))
         sortino = mean / downside * math.sqrt(YEAR_DAYS) if downside else None
-    mdd, mdd_days = drawdown(points)
+    mdd, mdd_days = drawdown(points, initial)
     wins = [p for p in trade_pnls if p > 0]
     losses = [p for p in trade_pnls if p <= 0]
     n = len(trade_pnls)

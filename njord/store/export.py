@@ -150,8 +150,12 @@ def export_session(
         path = out / f"{stem}.{fmt}"
         if fmt == "csv":
             table = formatted(conn, sql, columns)
-            options = pcsv.WriteOptions(quoting_style="needed", include_header=True)
-            pcsv.write_csv(table, path, write_options=options)
+            # Arrow quotes every header cell; write a plain header ourselves. Values are codes,
+            # ids, ISO times and numbers: never a comma or quote, and Arrow refuses one if it were.
+            options = pcsv.WriteOptions(quoting_style="none", include_header=False)
+            with path.open("wb") as fh:
+                fh.write((",".join(table.column_names) + "\n").encode())
+                pcsv.write_csv(table, fh, write_options=options)
         else:
             raw = read_table(conn, sql, columns)
             suffix = {"e8": "_e8", "time": "_ms", "int": "", "text": ""}

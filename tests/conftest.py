@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner, Result
+
+from njord.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "sample_data" / "BTCUSDT-1m-2024-01.parquet"
+
+
+@pytest.fixture
+def sample_week(tmp_path: Path) -> Path:
+    """The first 3 days of the real sample month: fast, still real."""
+    table = pq.read_table(SAMPLE).slice(0, 3 * 1440)
+    path = tmp_path / "week.parquet"
+    pq.write_table(table, path)
+    return path
+
+
+def write_bars(path: Path, rows: list[tuple[int, float, float, float, float, float]]) -> Path:
+    ts, o, h, lo, c, v = zip(*rows, strict=True)
+    table = pa.table(
+        {
+            "ts_utc": pa.array(ts, pa.timestamp("ms", tz="UTC")),
+            "open": pa.array(o, pa.float64()),
+            "high": pa.array(h, pa.float64()),
+            "low": pa.array(lo, pa.float64()),
+            "close": pa.array(c, pa.float64()),
+            "volume": pa.array(v, pa.float64()),
+        }
+    )
+    pq.write_table(table, path)
+    return path
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+def njord_proc(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.Popen(
+        [sys.executable, "-m", "njord", *args],
+        cwd=cwd,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def backtest_args(data: Path, db: Path, *extra: str) -> list[str]:
+    return [
+        "backtest",
+        "--set",
+        f'data.path="{data}"',
+        "--db",
+        str(db),
+        "--out",
+        str(db.parent / "out"),
+        "--quiet",
+        *extra,
+    ]

@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from njord.store import db, reads
+from tests.conftest import SAMPLE, backtest_args, invoke, write_bars
+
+STRATEGY = Path(__file__).with_name("raising_strategy.py")
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_same_inputs_give_byte_identical_outputs(tmp_path: Path, sample_week: Path) -> None:
+    digests = []
+    for n in (1, 2):
+        out = tmp_path / f"r{n}"
+        result = invoke(*backtest_args(sample_week, out / "s.db"))
+        assert result.exit_code == 0, result.output
+        digests.append([sha(out / "out" / f) for f in ("trades.csv", "orders.csv", "equity.csv")])
+    assert digests[0] == digests[1]
+
+
+def test_full_sample_month_reconciles_and_exports(tmp_path: Path) -> None:
+    db_path = tmp_path / "s.db"
+    result = invoke(*backtest_args(SAMPLE, db_path), "--json")
+    assert result.exit_code == 0, result.output
+    conn = db.open_reader(db_path)
+    recon = reads.reconciliation(conn, 10_000 * 10**8)
+    assert recon["difference_e8"] == 0
+    assert recon["fees_e8"] > 0
+    assert reads.status(conn)["bars"] == 44_640
+    out = tmp_path / "out"
+    for name in ("trades.csv", "orders.csv", "fills.csv", "equity.csv", "logs.jsonl"):
+        assert (out / name).exists()
+    header = (out / "equity.csv").read_text().splitlines()[:2]
+    assert header[0] == "ts_utc,close,cash,position,equity"
+    assert header[1].startswith("2024-01-01T00:00:00Z,42")
+
+
+def test_range_and_gap_policy_options(tmp_path: Path) -> None:
+    result = invoke(
+        *backtest_args(SAMPLE, tmp_path / "s.db", "--from", "2024-01-10", "--to", "2024-01-11")
+    )
+    assert result.exit_code == 0, result.output
+    conn = db.open_reader(tmp_path / "s.db")
+    assert reads.status(conn)["bars"] == 1440
+
+
+def _bars(
+    n: int = 200, start: int = 1_704_067_200_000
+) -> list[tuple[int, float, float, float, float, float]]:
+    return [
+        (
+            start + i * 60_000,
+            100 + math.sin(i / 7) * 5,
+            106.0,
+            94.0,
+            100 + math.sin((i + 1) / 7) * 5,
+            1.0,
+        )
+        for i in range(n)
+    ]
+
+
+def _bad(tmp_path: Path, kind: str) -> Path:
+    rows = _bars()
+    if kind == "nonmonotonic":
+        rows[50], rows[51] = rows[51], rows[50]
+    elif kind == "nan":
+        rows[10] = (*rows[10][:4], float("nan"), 1.0)
+    elif kind == "negative_volume":
+        rows[10] = (*rows[10][:5], -1.0)
+    elif kind == "high_below_low":
+        ts, o, _, _, c, v = rows[10]
+        rows[10] = (ts, o, 90.0, 95.0, c, v)
+    elif kind == "gap":
+        del rows[100:110]
+    return write_bars(tmp_path / f"{kind}.parquet", rows)
+
+
+@pytest.mark.parametrize(
+    ("kind", "code", "needle"),
+    [
+        ("nonmonotonic", 3, "out-of-order timestamp 2024-01-01 00:50"),
+        ("nan", 3, "close = nan"),
+        ("negative_volume", 3, "volume = -1.0"),
+        ("high_below_low", 3, "is inconsistent: high 90.0 low 95.0"),
+        ("gap", 3, "gap of 10 bars after 2024-01-01 01:39"),
+    ],
+)
+def test_bad_data_is_refused_before_any_db(
+    tmp_path: Path, kind: str, code: int, needle: str
+) -> None:
+    db_path = tmp_path / "s.db"
+    result = invoke(*backtest_args(_bad(tmp_path, kind), db_path))
+    assert result.exit_code == code
+    assert needle in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not db_path.exists()
+
+
+@pytest.mark.parametrize(("policy", "bars"), [("forward", 200), ("none", 190)])
+def test_gap_policies(tmp_path: Path, policy: str, bars: int) -> None:
+    db_path = tmp_path / "s.db"
+    result = invoke(*backtest_args(_bad(tmp_path, "gap"), db_path, "--fill", policy))
+    assert result.exit_code == 0, result.output
+    conn = db.open_reader(db_path)
+    assert reads.status(conn)["bars"] == bars
+    qc = reads.qc_summary(conn)
+    assert (qc["gaps"], qc["missing_bars"]) == (1, 10)
+    events = conn.execute("SELECT kind, bars FROM qc_events ORDER BY seq").fetchall()
+    assert events[0] == ("gap", 10)
+
+
+def test_bad_files_and_names(tmp_path: Path) -> None:
+    not_parquet = tmp_path / "x.parquet"
+    not_parquet.write_text("hello")
+    wrong_cols = tmp_path / "w.parquet"
+    pq.write_table(pa.table({"a": [1]}), wrong_cols)
+    cases = [
+        (backtest_args(tmp_path / "missing.parquet", tmp_path / "a.db"), 2, "does not exist"),
+        (backtest_args(not_parquet, tmp_path / "b.db"), 3, "not a readable Parquet file"),
+        (backtest_args(wrong_cols, tmp_path / "c.db"), 3, "lacks column(s) ts_utc, open"),
+        (backtest_args(SAMPLE, tmp_path / "d.db", "--from", "2030-01-01"), 2, "no bars in the selected range"),
+        (backtest_args(SAMPLE, tmp_path / "e.db", "--set", 'strategy.name="sma_crossovr"'), 2,
+         "unknown strategy 'sma_crossovr' (strategy.name); did you mean sma_crossover?"),
+        (backtest_args(SAMPLE, tmp_path / "f.db", "--set", "strategy.params.fastt=3"), 2,
+         "unknown strategy param 'fastt' for SmaCrossover; did you mean fast?"),
+        (backtest_args(SAMPLE, tmp_path / "g.db", "--set", "strategy.params.fast=40"), 2,
+         "fast must be < slow"),
+    ]  # fmt: skip
+    for args, code, needle in cases:
+        result = invoke(*args)
+        assert result.exit_code == code, (args, result.output)
+        assert needle in result.output
+        assert not Path(args[args.index("--db") + 1]).exists()
+
+
+def test_a_strategy_that_raises_stops_with_code_1_and_keeps_no_partial_bar(
+    tmp_path: Path, sample_week: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(STRATEGY.parent))
+    db_path = tmp_path / "s.db"
+    args = backtest_args(sample_week, db_path, "--set", 'strategy.name="raising_strategy:RaiseAt"',
+                         "--set", "runtime.commit_every=1")  # fmt: skip
+    result = invoke(*args)
+    assert result.exit_code == 1
+    assert (
+        "strategy raised in on_bar at bar 2024-01-01 01:40: RuntimeError('boom')" in result.output
+    )
+    conn = db.open_reader(db_path)
+    assert reads.status(conn)["bars"] == 100
+    assert reads.status(conn)["run_status"] == "failed"
+    logged = conn.execute("SELECT msg FROM logs WHERE level = 'ERROR'").fetchall()
+    assert "boom" in logged[0][0]

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from njord import config
+from njord.errors import ConfigError
+from tests.conftest import invoke
+
+
+def _file(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "c.toml"
+    path.write_text(body)
+    return path
+
+
+def test_precedence_walks_down_the_chain(tmp_path: Path) -> None:
+    file = _file(tmp_path, "[risk]\nnotional_cap = 100\n")
+    env = {"NJORD_RISK__NOTIONAL_CAP": "200"}
+    sets = ["risk.notional_cap=300"]
+    levels = [(file, env, sets, "300"), (file, env, [], "200"), (file, {}, [], "100")]
+    levels.append((None, {}, [], "10000"))
+    for f, e, s, expected in levels:
+        loaded = config.load(file=f, env=e, sets=s)
+        assert str(loaded.config.risk.notional_cap) == expected
+
+
+def test_origins_are_recorded(tmp_path: Path) -> None:
+    file = _file(tmp_path, "[risk]\nnotional_cap = 100\n")
+    loaded = config.load(file=file, env={"NJORD_COSTS__SPREAD_BPS": "2"}, sets=["seed=1"][:0])
+    assert loaded.origins["risk.notional_cap"] == f"{file}:2"
+    assert loaded.origins["costs.spread_bps"] == "env NJORD_COSTS__SPREAD_BPS"
+    assert loaded.origins["data.symbol"] == "default"
+
+
+@pytest.mark.parametrize(
+    ("body", "env", "sets", "needle"),
+    [
+        (
+            "[risk]\nnotional_capp = 1\n",
+            {},
+            [],
+            "risk.notional_capp (FILE:2); did you mean risk.notional_cap",
+        ),
+        ("", {"NJORD_RISK__NOTIONAL_CAPP": "1"}, [], "env NJORD_RISK__NOTIONAL_CAPP"),
+        ("", {}, ["risk.notional_capp=1"], "--set risk.notional_capp=1"),
+        ("", {}, ["risk.max_open_positions=abc"], "risk.max_open_positions: Expected `int`"),
+        ("", {}, ["risk.notional_cap=-5"], "risk.notional_cap: must be > 0, got -5"),
+        ("", {}, ["risk.rules_off.backtest=['nope']"], "Invalid enum value 'nope' (--set"),
+    ],
+)
+def test_bad_keys_and_types_name_key_and_origin(
+    tmp_path: Path, body: str, env: dict[str, str], sets: list[str], needle: str
+) -> None:
+    file = _file(tmp_path, body)
+    with pytest.raises(ConfigError) as err:
+        config.load(file=file, env=env, sets=sets)
+    assert needle.replace("FILE", str(file)) in str(err.value)
+
+
+def test_bad_config_exits_2_and_creates_no_db(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    result = invoke("backtest", "--set", "risk.notional_capp=1", "--db", str(db), "--quiet")
+    assert result.exit_code == 2
+    assert "unknown config key risk.notional_capp" in result.output
+    assert not db.exists()
+
+
+def test_negative_cap_and_wrong_type_are_config_errors_at_start(tmp_path: Path) -> None:
+    for bad in ("risk.daily_loss_limit=-1", "risk.max_orders_per_minute=1.5"):
+        db = tmp_path / "s.db"
+        assert invoke("backtest", "--set", bad, "--db", str(db)).exit_code == 2
+        assert not db.exists()
+
+
+def test_init_writes_every_key_and_it_loads_back(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    assert invoke("init", str(path)).exit_code == 0
+    loaded = config.load(file=path, env={}, sets=[])
+    assert loaded.config == config.Config()
+    text = path.read_text()
+    for key, _ in config.leaf_items(config.Config()):
+        assert f"{key.rsplit('.', 1)[1]} = " in text
+        assert config.DOCS[key]
+
+
+def test_docs_cover_every_key() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    for key, _ in config.leaf_items(config.Config()):
+        assert f"`{key}`" in doc, key
+    assert "`risk.rules_off`" in doc
+
+
+def test_config_show_names_origins(tmp_path: Path) -> None:
+    result = invoke("config", "show", "--set", "costs.spread_bps=3")
+    assert "costs.spread_bps" in result.output
+    assert "# --set costs.spread_bps=3" in result.output
