@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 import njord
 from njord import config as configuration
-from njord import summary, wiring
+from njord import secrets, summary, wiring
 from njord.core.money import to_e8
 from njord.data import importer
 from njord.data.qc import utc
@@ -183,12 +183,13 @@ def backtest(
         raise ConfigError(
             f"runtime.mode is {config.runtime.mode!r}; `njord backtest` runs backtests"
         )
+    vault = secrets.provider(configuration.environ(), env_prefix, config.venue.secrets_file)
     plan = wiring.plan_backtest(config)
     qc = wiring.prescan(plan.feed)
     run_id = plan.manifest.run_id
     out = out_dir or Path("runs") / run_id
     db_file = db_path or (Path(config.store.db) if config.store.db else out / "session.db")
-    log = SessionLog(now_ms=lambda: 0)
+    log = SessionLog(now_ms=lambda: 0, secrets=secrets.all_secrets(vault))
     session = wiring.open_session(db_file, config=config, manifest=plan.manifest, log=log)
     _drive(
         session,

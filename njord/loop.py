@@ -27,27 +27,32 @@ class Feed(Protocol):
 
 
 class Pacer(Protocol):
-    """Waits between bars; returns True when the loop should look for operator controls."""
+    """Waits for the next bar. A paced loop commits every bar before it waits."""
 
-    def wait(self) -> bool: ...
+    paced: bool
+
+    def wait(self) -> None: ...
 
 
 class NoPacer:
     """Backtest: no waiting; controls are looked at on every commit."""
 
-    def wait(self) -> bool:
-        return False
+    paced = False
+
+    def wait(self) -> None:
+        return None
 
 
 class FixedPacer:
     """A slowed backtest (tests and demos of live-like control latency)."""
 
+    paced = True
+
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
 
-    def wait(self) -> bool:
+    def wait(self) -> None:
         time.sleep(self.seconds)
-        return True
 
 
 class LoopResult(msgspec.Struct, kw_only=True):
@@ -107,12 +112,12 @@ def run(
                     writer.write_outbox(out, book)
                 writer.add_equity(ts, bar.close_e8, book.ledger.cash_e8, position, equity)
                 since_commit += 1
-                look = pacer.wait()
-                if since_commit >= commit_every or look or stop.requested:
+                if since_commit >= commit_every or pacer.paced or stop.requested:
                     writer.commit(book)
                     since_commit = 0
                     if stop.requested:
                         raise Interrupted("stopped by signal; state committed to the last bar")
+                    pacer.wait()  # outside any transaction: other processes may write
                     writer.begin()
                     controls = writer.pending_controls()
             progress(batch.n)

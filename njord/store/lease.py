@@ -43,7 +43,10 @@ def acquire(conn: apsw.Connection, *, timeout_s: float) -> tuple[Lease, Lease | 
     """Take the lease or raise LeaseError (exit 75). Returns (ours, the stale one taken over)."""
     now = wall_ms()
     ours = Lease(os.getpid(), socket.gethostname(), secrets.token_hex(8), now, now)
-    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except apsw.BusyError as e:
+        raise LeaseError("session db is busy with another writer; try again later") from e
     try:
         current = holder(conn)
         if current is not None and not is_stale(current, timeout_s=timeout_s, now_ms=now):

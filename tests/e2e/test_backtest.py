@@ -129,14 +129,27 @@ def test_bad_files_and_names(tmp_path: Path) -> None:
         (backtest_args(tmp_path / "missing.parquet", tmp_path / "a.db"), 2, "does not exist"),
         (backtest_args(not_parquet, tmp_path / "b.db"), 3, "not a readable Parquet file"),
         (backtest_args(wrong_cols, tmp_path / "c.db"), 3, "lacks column(s) ts_utc, open"),
-        (backtest_args(SAMPLE, tmp_path / "d.db", "--from", "2030-01-01"), 2, "no bars in the selected range"),
-        (backtest_args(SAMPLE, tmp_path / "e.db", "--set", 'strategy.name="sma_crossovr"'), 2,
-         "unknown strategy 'sma_crossovr' (strategy.name); did you mean sma_crossover?"),
-        (backtest_args(SAMPLE, tmp_path / "f.db", "--set", "strategy.params.fastt=3"), 2,
-         "unknown strategy param 'fastt' for SmaCrossover; did you mean fast?"),
-        (backtest_args(SAMPLE, tmp_path / "g.db", "--set", "strategy.params.fast=40"), 2,
-         "fast must be < slow"),
-    ]  # fmt: skip
+        (
+            backtest_args(SAMPLE, tmp_path / "d.db", "--from", "2030-01-01"),
+            2,
+            "no bars in the selected range",
+        ),
+        (
+            backtest_args(SAMPLE, tmp_path / "e.db", "--set", 'strategy.name="sma_crossovr"'),
+            2,
+            "unknown strategy 'sma_crossovr' (strategy.name); did you mean sma_crossover?",
+        ),
+        (
+            backtest_args(SAMPLE, tmp_path / "f.db", "--set", "strategy.params.fastt=3"),
+            2,
+            "unknown strategy param 'fastt' for SmaCrossover; did you mean fast?",
+        ),
+        (
+            backtest_args(SAMPLE, tmp_path / "g.db", "--set", "strategy.params.fast=40"),
+            2,
+            "fast must be < slow",
+        ),
+    ]
     for args, code, needle in cases:
         result = invoke(*args)
         assert result.exit_code == code, (args, result.output)
@@ -149,8 +162,14 @@ def test_a_strategy_that_raises_stops_with_code_1_and_keeps_no_partial_bar(
 ) -> None:
     monkeypatch.syspath_prepend(str(STRATEGY.parent))
     db_path = tmp_path / "s.db"
-    args = backtest_args(sample_week, db_path, "--set", 'strategy.name="raising_strategy:RaiseAt"',
-                         "--set", "runtime.commit_every=1")  # fmt: skip
+    args = backtest_args(
+        sample_week,
+        db_path,
+        "--set",
+        'strategy.name="raising_strategy:RaiseAt"',
+        "--set",
+        "runtime.commit_every=1",
+    )
     result = invoke(*args)
     assert result.exit_code == 1
     assert (

@@ -12,8 +12,17 @@ RULES = SymbolRules()
 
 
 def limit(side: Side, price: int) -> Order:
-    return Order(client_order_id="c", intent_id=1, symbol="X", side=side, type=OrderType.LIMIT,
-                 qty_e8=E8, limit_e8=price * E8, status=OrderStatus.SUBMITTED, created_ms=0)  # fmt: skip
+    return Order(
+        client_order_id="c",
+        intent_id=1,
+        symbol="X",
+        side=side,
+        type=OrderType.LIMIT,
+        qty_e8=E8,
+        limit_e8=price * E8,
+        status=OrderStatus.SUBMITTED,
+        created_ms=0,
+    )
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,17 @@ from njord.records import Fill, Side
 
 def fill(n: int, side: Side, qty: str, price: str, fee: str = "0") -> Fill:
     q, p = int(float(qty) * E8), int(float(price) * E8)
-    return Fill(fill_id=n, client_order_id=f"c{n}", ts_ms=n * 60_000, symbol="X", side=side,
-                qty_e8=q, price_e8=p, notional_e8=mul_e8(q, p), fee_e8=int(float(fee) * E8))  # fmt: skip
+    return Fill(
+        fill_id=n,
+        client_order_id=f"c{n}",
+        ts_ms=n * 60_000,
+        symbol="X",
+        side=side,
+        qty_e8=q,
+        price_e8=p,
+        notional_e8=mul_e8(q, p),
+        fee_e8=int(float(fee) * E8),
+    )
 
 
 def test_fifo_multi_lot_partial_close_and_reversal_to_the_cent() -> None:
@@ -50,9 +59,19 @@ def test_fifo_multi_lot_partial_close_and_reversal_to_the_cent() -> None:
 def test_equity_reconciles_exactly(steps: list[tuple[bool, int, int, int]], mark: int) -> None:
     ledger = Ledger(10**6 * E8)
     for n, (buy, qty, price, fee) in enumerate(steps, start=1):
-        ledger.apply(Fill(fill_id=n, client_order_id="c", ts_ms=n, symbol="X",
-                          side=Side.BUY if buy else Side.SELL, qty_e8=qty, price_e8=price,
-                          notional_e8=mul_e8(qty, price), fee_e8=fee))  # fmt: skip
+        ledger.apply(
+            Fill(
+                fill_id=n,
+                client_order_id="c",
+                ts_ms=n,
+                symbol="X",
+                side=Side.BUY if buy else Side.SELL,
+                qty_e8=qty,
+                price_e8=price,
+                notional_e8=mul_e8(qty, price),
+                fee_e8=fee,
+            )
+        )
     marks = {"X": mark}
     equity = ledger.equity_e8(marks)
     expected = 10**6 * E8 + ledger.realised_e8 + ledger.unrealised_e8(marks) - ledger.fees_e8

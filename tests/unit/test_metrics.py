@@ -24,8 +24,13 @@ def test_flat_curve_no_trades() -> None:
 
 def test_hand_computed_curve() -> None:
     # daily closes 100 -> 110 -> 99 -> 108.9: returns +10%, -10%, +10%
-    m = compute(initial=100.0, points=curve([110.0, 99.0, 108.9]), trade_pnls=[10, -11, 9.9],
-                bars_in_market=3, fees=0.0)  # fmt: skip
+    m = compute(
+        initial=100.0,
+        points=curve([110.0, 99.0, 108.9]),
+        trade_pnls=[10, -11, 9.9],
+        bars_in_market=3,
+        fees=0.0,
+    )
     rets = [0.1, -0.1, 0.1]
     mean = sum(rets) / 3
     sd = math.sqrt(sum((r - mean) ** 2 for r in rets) / 2)

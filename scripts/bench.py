@@ -1,0 +1,85 @@
+"""Benchmark: whole-process wall time and peak RSS of `njord backtest` (SPEC §17).
+
+Generates a seeded random walk of 1-minute bars once (a year: 525,600; a month: 43,200)
+under .bench/, runs the SMA-crossover backtest with full persistence in a subprocess,
+and prints one figure per line (`--json` for one JSON object).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parents[1]
+START_MS = 1_672_531_200_000  # 2023-01-01
+
+
+def make_bars(path: Path, n: int, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    price, ts, o, h, lo, c, v = 20_000.0, [], [], [], [], [], []
+    for i in range(n):
+        close = round(max(price * (1 + rng.gauss(0, 0.0008)), 1.0), 2)
+        ts.append(START_MS + i * 60_000)
+        o.append(price)
+        h.append(round(max(price, close) * (1 + abs(rng.gauss(0, 0.0003))), 2))
+        lo.append(round(min(price, close) * (1 - abs(rng.gauss(0, 0.0003))), 2))
+        c.append(close)
+        v.append(round(rng.uniform(1, 50), 5))
+        price = close
+    table = pa.table({"ts_utc": pa.array(ts, pa.timestamp("ms", tz="UTC")), "open": o, "high": h,
+                      "low": lo, "close": c, "volume": v})  # fmt: skip
+    pq.write_table(table, path)
+
+
+def run(bars: Path, out: Path) -> dict[str, float]:
+    db = out / "session.db"
+    db.unlink(missing_ok=True)
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "njord", "backtest", "--config", str(ROOT / "config.toml"),
+         "--set", f'data.path="{bars}"', "--db", str(db), "--out", str(out), "--quiet", "--json"],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+    )  # fmt: skip
+    wall = time.perf_counter() - started
+    if done.returncode:
+        raise SystemExit(done.stderr)
+    rss_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    bars_done = json.loads(done.stdout)["status"]["bars"]
+    return {"bars": bars_done, "wall_s": round(wall, 3), "bars_per_s": round(bars_done / wall),
+            "peak_rss_mib": round(rss_mib, 1)}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--sizes", default="month,year")
+    args = parser.parse_args()
+    work = ROOT / ".bench"
+    work.mkdir(exist_ok=True)
+    results = {}
+    # Month first: RUSAGE_CHILDREN keeps the maximum over children run so far.
+    for name in args.sizes.split(","):
+        n = {"month": 43_200, "year": 525_600}[name]
+        bars = work / f"bars-{name}.parquet"
+        if not bars.exists():
+            make_bars(bars, n)
+        results[name] = run(bars, work / name)
+    if args.json:
+        print(json.dumps(results, sort_keys=True))
+        return
+    for name, figures in results.items():
+        for key, value in figures.items():
+            print(f"{name}.{key} {value}")
+
+
+if __name__ == "__main__":
+    main()

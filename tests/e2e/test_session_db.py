@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import apsw
+import pytest
+
+from njord import config
+from njord.errors import ConfigError
+from njord.store import db, reads
+from njord.store.runs import SqliteManifestStore
+from njord.wiring import plan_backtest
+from tests.conftest import ROOT, SAMPLE, backtest_args, invoke, njord_proc
+
+FIXTURE_V1 = ROOT / "tests" / "fixtures" / "session-v1.db"
+
+
+def wait_for(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
+
+
+def _has_lease(path: Path) -> bool:
+    if not path.exists():
+        return False
+    try:
+        conn = db.open_reader(path)
+        row = conn.execute("SELECT pid FROM lease").fetchone()
+        bars = conn.execute("SELECT count(*) FROM equity").fetchone()[0]
+        conn.close()
+    except (ConfigError, apsw.Error):
+        return False
+    return row is not None and bars > 0
+
+
+def test_second_writer_exits_75_and_stale_lease_is_taken_over(tmp_path: Path) -> None:
+    db_path = tmp_path / "s.db"
+    args = [*backtest_args(SAMPLE, db_path), "--pace-ms", "20", "--set", "runtime.commit_every=1"]
+    first = njord_proc(*args, cwd=ROOT)
+    try:
+        wait_for(lambda: _has_lease(db_path))
+        second = invoke("continue", str(db_path), "--quiet")
+        assert second.exit_code == 75
+        assert f"leased by pid {first.pid}" in second.output
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    taken = njord_proc("continue", str(db_path), "--quiet", "--out", str(tmp_path / "o"), cwd=ROOT)
+    _, err = taken.communicate(timeout=120)
+    assert taken.returncode == 0, err
+    conn = db.open_reader(db_path)
+    assert reads.status(conn)["bars"] == 44_640
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM logs WHERE msg LIKE 'took over a stale lease%'"
+        ).fetchone()[0]
+        == 1
+    )
+
+
+def test_migration_from_v1_keeps_every_row(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    shutil.copyfile(FIXTURE_V1, path)
+    conn = db.open_writer(path, create=False)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == db.schema_version()
+    assert conn.execute("SELECT count(*) FROM logs").fetchone()[0] == 5
+    assert conn.execute("SELECT state FROM trading_state").fetchone()[0] == "HALTED"
+    assert SqliteManifestStore(conn).load() is not None
+    assert conn.execute("SELECT count(*) FROM equity").fetchone()[0] == 0  # v2 table exists
+    assert (tmp_path / "old.db.v1.bak").exists()
+
+
+def test_newer_schema_is_refused_naming_both_versions(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    shutil.copyfile(FIXTURE_V1, path)
+    raw = apsw.Connection(str(path))
+    raw.execute("PRAGMA user_version = 99")
+    raw.close()
+    before = path.read_bytes()
+    result = invoke("status", "--db", str(path))
+    assert result.exit_code == 2
+    assert f"schema version 99, newer than this njord's {db.schema_version()}" in result.output
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("make", "code", "needle"),
+    [
+        (lambda p: p.write_text("not a database at all"), 2, "is not a SQLite database"),
+        (
+            lambda p: apsw.Connection(str(p)).execute("CREATE TABLE t (x)"),
+            2,
+            "of another application",
+        ),
+    ],
+)
+def test_foreign_files_are_refused(tmp_path: Path, make, code: int, needle: str) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "x.db"
+    make(path)
+    before = path.read_bytes()
+    result = invoke("status", "--db", str(path))
+    assert result.exit_code == code
+    assert needle in result.output
+    assert path.read_bytes() == before
+
+
+def test_truncated_db_is_refused(tmp_path: Path, sample_week: Path) -> None:
+    path = tmp_path / "s.db"
+    assert invoke(*backtest_args(sample_week, path)).exit_code == 0
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    result = invoke("status", "--db", str(path))
+    assert result.exit_code == 4
+    assert "is truncated" in result.output
+
+
+def test_manifest_hash_is_stable_and_sensitive(sample_week: Path) -> None:
+    def manifest_hash(*sets: str) -> str:
+        cfg = config.load(file=None, env={}, sets=[f'data.path="{sample_week}"', *sets]).config
+        return plan_backtest(cfg).manifest.manifest_sha256()
+
+    assert manifest_hash() == manifest_hash()
+    assert manifest_hash() != manifest_hash("costs.slippage_bps=2")
+
+
+def test_secrets_never_reach_disk(tmp_path: Path, sample_week: Path) -> None:
+    env_secret, file_secret = "ENVSECRET-9f8e7d6c5b4a", "FILESECRET-1a2b3c4d5e6f"
+    secrets_file = tmp_path / "secrets.toml"
+    secrets_file.write_text(f'binance_api_secret = "{file_secret}"\n')
+    os.chmod(secrets_file, 0o600)
+    db_path = tmp_path / "run" / "s.db"
+    env = {"NJORD_BINANCE_API_KEY": env_secret}
+    args = [*backtest_args(sample_week, db_path), "--set", f'venue.secrets_file="{secrets_file}"']
+    result = invoke(*args, env=env)
+    assert result.exit_code == 0, result.output
+    assert (
+        invoke("export", "--db", str(db_path), "--out", str(tmp_path / "run" / "x")).exit_code == 0
+    )
+    for path in (tmp_path / "run").rglob("*"):
+        if path.is_file():
+            blob = path.read_bytes()
+            assert env_secret.encode() not in blob, path
+            assert file_secret.encode() not in blob, path
+    assert env_secret not in result.output
+    assert file_secret not in result.output
+
+
+def test_world_readable_secrets_file_is_refused(tmp_path: Path, sample_week: Path) -> None:
+    secrets_file = tmp_path / "secrets.toml"
+    secrets_file.write_text('binance_api_secret = "x"\n')
+    os.chmod(secrets_file, 0o644)
+    db_path = tmp_path / "s.db"
+    args = [*backtest_args(sample_week, db_path), "--set", f'venue.secrets_file="{secrets_file}"']
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert "has mode 0644; run `chmod 600" in result.output
+    assert not db_path.exists()

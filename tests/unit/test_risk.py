@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from njord.config import RiskConfig
+from njord.core.money import E8
+from njord.core.risk import RiskEngine, RiskInputs
+from njord.reasons import Reason, TradingState
+
+CFG = RiskConfig(
+    allowed_symbols=["BTCUSDT"],
+    notional_cap=Decimal(1000),
+    max_open_positions=1,
+    daily_loss_limit=Decimal(100),
+    max_orders_per_minute=2,
+)
+
+
+def inputs(**over: object) -> RiskInputs:
+    base: dict[str, object] = dict(
+        state=TradingState.ACTIVE,
+        symbol="BTCUSDT",
+        notional_e8=500 * E8,
+        reduces=False,
+        opens_position=True,
+        open_positions=0,
+        daily_realised_e8=0,
+        orders_last_minute=0,
+    )
+    base.update(over)
+    return RiskInputs(**base)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("over", "reason"),
+    [
+        ({"state": TradingState.HALTED}, Reason.HALTED),
+        ({"state": TradingState.REDUCING}, Reason.REDUCE_ONLY),
+        ({"symbol": "ETHUSDT"}, Reason.SYMBOL_NOT_ALLOWED),
+        ({"notional_e8": 1001 * E8}, Reason.NOTIONAL_CAP),
+        ({"open_positions": 1}, Reason.MAX_OPEN_POSITIONS),
+        ({"daily_realised_e8": -100 * E8}, Reason.DAILY_LOSS_LIMIT),
+        ({"orders_last_minute": 2}, Reason.ORDER_RATE_LIMIT),
+    ],
+)
+def test_each_rule_blocks_its_breach_and_passes_otherwise(
+    over: dict[str, object], reason: Reason
+) -> None:
+    engine = RiskEngine(CFG, mode="backtest")
+    verdict = engine.check(inputs(**over))
+    assert verdict.reason is reason
+    assert verdict.inputs["symbol"] == inputs(**over).symbol
+    assert engine.check(inputs()).reason is Reason.OK
+
+
+def test_first_failure_wins_in_documented_order() -> None:
+    engine = RiskEngine(CFG, mode="backtest")
+    both = inputs(symbol="ETHUSDT", notional_e8=5000 * E8)
+    assert engine.check(both).reason is Reason.SYMBOL_NOT_ALLOWED
+
+
+def test_reducing_orders_pass_in_reducing_state_and_loss_limit() -> None:
+    engine = RiskEngine(CFG, mode="backtest")
+    assert engine.check(inputs(state=TradingState.REDUCING, reduces=True)).allowed
+    assert engine.check(inputs(daily_realised_e8=-200 * E8, reduces=True)).allowed
+
+
+def test_rules_switch_off_per_mode() -> None:
+    cfg = RiskConfig(notional_cap=Decimal(1), rules_off={"backtest": ["notional_cap"]})
+    assert RiskEngine(cfg, mode="backtest").check(inputs()).allowed
+    assert RiskEngine(cfg, mode="paper").check(inputs()).reason is Reason.NOTIONAL_CAP
