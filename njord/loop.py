@@ -99,7 +99,8 @@ def run(
                     if ts <= resume_after_ms:
                         # Rebuilding state from the stored bars: same code, nothing written.
                         _step(book, strategy, ctx, router, batch, i, bar, [], writer)
-                        book.take_outbox()
+                        if book.out:
+                            book.take_outbox()
                         continue
                     writer.check_rebuilt(book)
                     resume_after_ms = None
@@ -107,9 +108,8 @@ def run(
                     book, strategy, ctx, router, batch, i, bar, controls, writer
                 )
                 controls = []
-                out = book.take_outbox()
-                if out:
-                    writer.write_outbox(out, book)
+                if book.out:
+                    writer.write_outbox(book.take_outbox(), book)
                 writer.add_equity(ts, bar.close_e8, book.ledger.cash_e8, position, equity)
                 since_commit += 1
                 if since_commit >= commit_every or pacer.paced or stop.requested:

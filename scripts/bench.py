@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
-import resource
 import subprocess
 import sys
 import time
@@ -37,23 +37,29 @@ def make_bars(path: Path, n: int, seed: int = 7) -> None:
         price = close
     table = pa.table({"ts_utc": pa.array(ts, pa.timestamp("ms", tz="UTC")), "open": o, "high": h,
                       "low": lo, "close": c, "volume": v})  # fmt: skip
-    pq.write_table(table, path)
+    pq.write_table(table, path, row_group_size=10_080)  # as `njord data import` writes
 
 
 def run(bars: Path, out: Path) -> dict[str, float]:
     db = out / "session.db"
     db.unlink(missing_ok=True)
+    report = out / "summary.json"
     started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "njord", "backtest", "--config", str(ROOT / "config.toml"),
-         "--set", f'data.path="{bars}"', "--db", str(db), "--out", str(out), "--quiet", "--json"],
-        capture_output=True, text=True, cwd=ROOT, check=False,
-    )  # fmt: skip
+    with report.open("w") as fh:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "njord", "backtest", "--config", str(ROOT / "config.toml"),
+             "--set", f'data.path="{bars}"', "--db", str(db), "--out", str(out), "--quiet",
+             "--json"],
+            stdout=fh, cwd=ROOT,
+        )  # fmt: skip
+        # wait4 gives this child's own peak RSS, not the maximum over every child so far.
+        _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - started
-    if done.returncode:
-        raise SystemExit(done.stderr)
-    rss_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    bars_done = json.loads(done.stdout)["status"]["bars"]
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise SystemExit(f"backtest failed with exit code {child.returncode}")
+    rss_mib = usage.ru_maxrss / 1024
+    bars_done = json.loads(report.read_text())["status"]["bars"]
     return {"bars": bars_done, "wall_s": round(wall, 3), "bars_per_s": round(bars_done / wall),
             "peak_rss_mib": round(rss_mib, 1)}  # fmt: skip
 
@@ -62,16 +68,22 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--sizes", default="month,year")
+    parser.add_argument("--generate", nargs=2, metavar=("PATH", "BARS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.generate:
+        make_bars(Path(args.generate[0]), int(args.generate[1]))
+        return
     work = ROOT / ".bench"
     work.mkdir(exist_ok=True)
     results = {}
-    # Month first: RUSAGE_CHILDREN keeps the maximum over children run so far.
     for name in args.sizes.split(","):
         n = {"month": 43_200, "year": 525_600}[name]
         bars = work / f"bars-{name}.parquet"
         if not bars.exists():
-            make_bars(bars, n)
+            # In a child: a parent that held the bars would lend its RSS to every later
+            # child between fork and exec, and ru_maxrss would report that.
+            gen = [sys.executable, __file__, "--generate", str(bars), str(n)]
+            subprocess.run(gen, check=True)
         results[name] = run(bars, work / name)
     if args.json:
         print(json.dumps(results, sort_keys=True))

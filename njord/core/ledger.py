@@ -53,9 +53,10 @@ class Ledger:
         self.fees_e8 = 0
         self.lots: dict[str, list[Lot]] = {}
         self.next_lot_seq = 1
+        self._positions: dict[str, int] = {}  # Σ lot qty, kept so the per-bar mark is O(1)
 
     def position_e8(self, symbol: str) -> int:
-        return sum(lot.qty_e8 for lot in self.lots.get(symbol, ()))
+        return self._positions.get(symbol, 0)
 
     def cost_e8(self, symbol: str) -> int:
         return sum(lot.cost_e8 for lot in self.lots.get(symbol, ()))
@@ -124,6 +125,7 @@ class Ledger:
             )
             self.next_lot_seq += 1
         self.realised_e8 += realised
+        self._positions[fill.symbol] = sum(lot.qty_e8 for lot in lots)
         return realised, trades
 
     def unrealised_e8(self, marks_e8: dict[str, int]) -> int:

@@ -37,48 +37,59 @@ class Metrics(msgspec.Struct, kw_only=True):
     fees: float
 
 
-def daily_closes(points: Iterable[tuple[int, float]]) -> list[float]:
-    closes: list[float] = []
-    day = None
-    for ts, equity in points:
-        if ts // DAY_MS != day:
-            closes.append(equity)
-            day = ts // DAY_MS
+class _Pass:
+    """One streaming pass over the equity curve: daily closes, drawdown, span."""
+
+    def __init__(self, initial: float) -> None:
+        self.closes: list[float] = [initial]
+        self.day: int | None = None
+        self.peak = initial
+        self.peak_ts = 0
+        self.worst = 0.0
+        self.longest_ms = 0
+        self.first_ts: int | None = None
+        self.last_ts = 0
+        self.last = initial
+        self.n = 0
+
+    def add(self, ts: int, equity: float) -> None:
+        if self.first_ts is None:
+            self.first_ts = self.peak_ts = ts
+        if ts // DAY_MS != self.day:
+            self.closes.append(equity)
+            self.day = ts // DAY_MS
         else:
-            closes[-1] = equity
-    return closes
-
-
-def drawdown(points: Sequence[tuple[int, float]], initial: float) -> tuple[float, float]:
-    """(max drawdown as a positive fraction, longest time under water in days).
-
-    The starting capital is the first peak: losing from the first bar on is a drawdown."""
-    peak, peak_ts, worst, longest = initial, points[0][0] if points else 0, 0.0, 0
-    for ts, equity in points:
-        if equity >= peak:
-            peak, peak_ts = equity, ts
+            self.closes[-1] = equity
+        if equity >= self.peak:
+            self.peak, self.peak_ts = equity, ts
         else:
-            worst = max(worst, (peak - equity) / peak)
-            longest = max(longest, ts - peak_ts)
-    return worst, longest / DAY_MS
+            self.worst = max(self.worst, (self.peak - equity) / self.peak)
+            self.longest_ms = max(self.longest_ms, ts - self.peak_ts)
+        self.last_ts, self.last = ts, equity
+        self.n += 1
 
 
 def compute(
     *,
     initial: float,
-    points: Sequence[tuple[int, float]],
+    points: Iterable[tuple[int, float]],
     trade_pnls: Sequence[float],
     bars_in_market: int,
     fees: float,
 ) -> Metrics:
-    final = points[-1][1] if points else initial
+    """`points` may be a cursor: it is read once and never held in memory.
+
+    Drawdown starts from the initial capital, so a loss from the first bar counts."""
+    run = _Pass(initial)
+    for ts, equity in points:
+        run.add(ts, equity)
+    final = run.last
     total = final / initial - 1
-    span_days = (points[-1][0] - points[0][0] + 60_000) / DAY_MS if points else 0.0
+    span_days = (run.last_ts - run.first_ts + 60_000) / DAY_MS if run.first_ts is not None else 0
     cagr = (
         (final / initial) ** (YEAR_DAYS / span_days) - 1 if span_days >= 1 and final > 0 else None
     )
-    closes = [initial, *daily_closes(points)]
-    rets = [b / a - 1 for a, b in itertools.pairwise(closes) if a]
+    rets = [b / a - 1 for a, b in itertools.pairwise(run.closes) if a]
     vol = sharpe = sortino = None
     if len(rets) >= 2:
         mean = sum(rets) / len(rets)
@@ -87,7 +98,7 @@ def compute(
         sharpe = mean / sd * math.sqrt(YEAR_DAYS) if sd else None
         downside = math.sqrt(sum(min(r, 0.0) ** 2 for r in rets) / len(rets))
         sortino = mean / downside * math.sqrt(YEAR_DAYS) if downside else None
-    mdd, mdd_days = drawdown(points, initial)
+    mdd = run.worst
     wins = [p for p in trade_pnls if p > 0]
     losses = [p for p in trade_pnls if p <= 0]
     n = len(trade_pnls)
@@ -98,7 +109,7 @@ def compute(
         sharpe=sharpe,
         sortino=sortino,
         max_drawdown=mdd,
-        max_drawdown_days=mdd_days,
+        max_drawdown_days=run.longest_ms / DAY_MS,
         calmar=cagr / mdd if cagr is not None and mdd else None,
         trades=n,
         win_rate=len(wins) / n if n else None,
@@ -107,6 +118,6 @@ def compute(
         avg_loss=sum(losses) / len(losses) if losses else None,
         largest_win=max(wins) if wins else None,
         largest_loss=min(losses) if losses else None,
-        exposure=bars_in_market / len(points) if points else 0.0,
+        exposure=bars_in_market / run.n if run.n else 0.0,
         fees=fees,
     )

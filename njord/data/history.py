@@ -139,10 +139,15 @@ class HistoryFeed:
 
     def checked_batches(self) -> Iterator[pa.RecordBatch]:
         for file, reader in zip(self.files, self._readers, strict=True):
-            for raw in reader.iter_batches(batch_size=BATCH_ROWS, columns=list(REQUIRED)):
-                batch = self._checked(_normalise(raw, file), str(file))
-                if len(batch):
-                    yield batch
+            # One row group at a time: a reader iterating the whole file keeps buffers of
+            # every group it passed, and memory then grows with the length of the history.
+            for group in range(reader.metadata.num_row_groups):
+                for raw in reader.iter_batches(
+                    batch_size=BATCH_ROWS, columns=list(REQUIRED), row_groups=[group]
+                ):
+                    batch = self._checked(_normalise(raw, file), str(file))
+                    if len(batch):
+                        yield batch
 
     def _checked(self, batch: pa.RecordBatch, source: str) -> pa.RecordBatch:
         batch = _in_range(batch, self.start_ms, self.end_ms)

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from njord.data.history import REQUIRED
+from njord.data.history import BATCH_ROWS, REQUIRED
 from njord.data.qc import check_values
 from njord.errors import ConfigError, DataError
 
@@ -196,7 +196,8 @@ def import_files(
     )
     check_values(checked, prev_ts=None, source=", ".join(str(p) for p in inputs))
     out.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, out, compression="zstd")
+    # Row groups of one batch: the feed then decompresses one week at a time, not the file.
+    pq.write_table(table, out, compression="zstd", row_group_size=BATCH_ROWS)
     ts = checked.column("ts_ms")
     return ImportReport(
         rows_in=rows_in,

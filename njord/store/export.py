@@ -6,14 +6,12 @@ two runs of the same inputs give byte-identical files.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
 from pathlib import Path
 from typing import Literal
 
 import apsw
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from njord.store import logs as log_store
@@ -46,7 +44,7 @@ TABLES: list[tuple[str, str, list[tuple[str, Kind]]]] = [
     (
         "orders",
         "SELECT client_order_id, created_ms, symbol, side, type, qty_e8, limit_e8, status, "
-        "filled_qty_e8, avg_price_e8, COALESCE(reason, '') FROM orders ORDER BY intent_id",
+        "filled_qty_e8, avg_price_e8, reason FROM orders ORDER BY intent_id",
         [
             ("client_order_id", "text"),
             ("created_utc", "time"),
@@ -92,27 +90,6 @@ TABLES: list[tuple[str, str, list[tuple[str, Kind]]]] = [
 ]
 
 
-def fmt_e8_array(values: pa.Array) -> pa.Array:
-    """Vectorised fmt_e8: integers scaled by 1e8 as fixed 8-decimal strings."""
-    digits = pc.utf8_lpad(pc.cast(pc.abs(values), pa.string()), 9, "0")
-    text = pc.binary_join_element_wise(
-        pc.utf8_slice_codeunits(digits, 0, -8), pc.utf8_slice_codeunits(digits, -8, 1 << 30), "."
-    )
-    signed = pc.binary_join_element_wise("-", text, "")
-    return pc.if_else(pc.less(values, 0), signed, text)
-
-
-def fmt_time_array(values: pa.Array) -> pa.Array:
-    seconds = pc.cast(pc.divide(values, 1000), pa.timestamp("s", tz="UTC"))
-    return pc.strftime(seconds, format="%Y-%m-%dT%H:%M:%SZ")
-
-
-_FORMAT: dict[Kind, Callable[[pa.Array], pa.Array]] = {
-    "int": lambda a: a,
-    "e8": fmt_e8_array,
-    "time": fmt_time_array,
-    "text": lambda a: a,
-}
 _TYPE: dict[Kind, pa.DataType] = {
     "int": pa.int64(),
     "e8": pa.int64(),
@@ -121,24 +98,48 @@ _TYPE: dict[Kind, pa.DataType] = {
 }
 
 
+def _sql_text(column: str, kind: Kind) -> str:
+    """SQL that renders one column as its CSV text: SQLite formats, Python only copies."""
+    if kind == "e8":
+        return (
+            f"CASE WHEN {column} IS NULL THEN '' ELSE printf('%s%d.%08d', "
+            f"CASE WHEN {column} < 0 THEN '-' ELSE '' END, abs({column}) / 100000000, "
+            f"abs({column}) % 100000000) END"
+        )
+    if kind == "time":
+        return f"strftime('%Y-%m-%dT%H:%M:%SZ', {column} / 1000, 'unixepoch')"
+    return f"COALESCE({column}, '')"
+
+
+def _csv_sql(sql: str, columns: list[tuple[str, Kind]]) -> str:
+    select, _, rest = sql.partition(" FROM ")
+    exprs = [e.strip() for e in select.removeprefix("SELECT ").split(", ")]
+    line = " || ',' || ".join(_sql_text(e, k) for e, (_, k) in zip(exprs, columns, strict=True))
+    return f"SELECT {line} FROM {rest}"
+
+
+def write_csv(conn: apsw.Connection, path: Path, sql: str, columns: list[tuple[str, Kind]]) -> None:
+    """Streams rows to the file: memory stays flat however long the session."""
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        fh.write(",".join(name for name, _ in columns) + "\n")
+        for (line,) in conn.execute(_csv_sql(sql, columns)):
+            fh.write(line)
+            fh.write("\n")
+
+
 def read_table(conn: apsw.Connection, sql: str, columns: list[tuple[str, Kind]]) -> pa.Table:
-    rows = conn.execute(sql).fetchall()
-    cols = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
-    return pa.table(
-        {name: pa.array(col, _TYPE[kind]) for (name, kind), col in zip(columns, cols, strict=True)}
-    )
-
-
-def formatted(conn: apsw.Connection, sql: str, columns: list[tuple[str, Kind]]) -> pa.Table:
-    raw = read_table(conn, sql, columns)
-    return pa.table(
-        {
-            name: pc.fill_null(_FORMAT[kind](raw.column(name)), "")
-            if kind != "int"
-            else raw.column(name)
-            for name, kind in columns
-        }
-    )
+    batches = []
+    cursor = conn.execute(sql)
+    while rows := list(itertools.islice(cursor, 50_000)):
+        cols = list(zip(*rows, strict=True))
+        batches.append(
+            pa.record_batch(
+                [pa.array(col, _TYPE[kind]) for (_, kind), col in zip(columns, cols, strict=True)],
+                names=[name for name, _ in columns],
+            )
+        )
+    schema = pa.schema([(name, _TYPE[kind]) for name, kind in columns])
+    return pa.Table.from_batches(batches, schema=schema)
 
 
 def export_session(
@@ -149,13 +150,8 @@ def export_session(
     for stem, sql, columns in TABLES:
         path = out / f"{stem}.{fmt}"
         if fmt == "csv":
-            table = formatted(conn, sql, columns)
-            # Arrow quotes every header cell; write a plain header ourselves. Values are codes,
-            # ids, ISO times and numbers: never a comma or quote, and Arrow refuses one if it were.
-            options = pcsv.WriteOptions(quoting_style="none", include_header=False)
-            with path.open("wb") as fh:
-                fh.write((",".join(table.column_names) + "\n").encode())
-                pcsv.write_csv(table, fh, write_options=options)
+            # Cells are codes, ids, ISO times and numbers: none needs CSV quoting.
+            write_csv(conn, path, sql, columns)
         else:
             raw = read_table(conn, sql, columns)
             suffix = {"e8": "_e8", "time": "_ms", "int": "", "text": ""}

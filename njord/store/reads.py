@@ -77,10 +77,8 @@ def status(conn: apsw.Connection) -> dict[str, Any]:
 
 
 def metrics(conn: apsw.Connection, initial_cash_e8: int) -> Metrics:
-    points = [
-        (ts, eq / E8)
-        for ts, eq in conn.execute("SELECT ts_ms, equity_e8 FROM equity ORDER BY ts_ms")
-    ]
+    # A cursor, not a list: a year of bars is never held in memory at once.
+    points = conn.execute("SELECT ts_ms, equity_e8 / 1e8 FROM equity ORDER BY ts_ms")
     pnls = [
         (pnl - fees) / E8
         for pnl, fees in conn.execute("SELECT pnl_e8, fees_e8 FROM trades ORDER BY trade_id")
