@@ -84,8 +84,11 @@ def run(
 ) -> LoopResult:
     since_commit = 0
     equity = book.ledger.cash_e8
-    controls: list[Control] = []
     writer.begin()
+    # Controls applied before a crash are re-applied at their bar while replaying, so the
+    # rebuilt state matches; ones posted while the session was down apply at its next bar.
+    replayed = writer.applied_controls() if resume_after_ms is not None else {}
+    controls = writer.pending_controls()
     try:
         for batch in feed.batches():
             if resume_after_ms is None or batch.ts_ms[-1] > resume_after_ms:
@@ -98,7 +101,8 @@ def run(
                 if resume_after_ms is not None:
                     if ts <= resume_after_ms:
                         # Rebuilding state from the stored bars: same code, nothing written.
-                        _step(book, strategy, ctx, router, batch, i, bar, [], writer)
+                        again = replayed.get(ts, [])
+                        _step(book, strategy, ctx, router, batch, i, bar, again, None)
                         if book.out:
                             book.take_outbox()
                         continue
@@ -139,13 +143,14 @@ def _step(
     i: int,
     bar: BarE8,
     controls: list[Control],
-    writer: SessionWriter,
+    writer: SessionWriter | None,
 ) -> tuple[int, int]:
     first_fill = book.next_fill
     book.start_bar(bar, router)
     for control in controls:
         book.control(control.command, bar, router, by=control.posted_by, reason=control.reason)
-        writer.mark_applied(control, bar_ts_ms=bar.ts_ms, wall_ms=time.time_ns() // 1_000_000)
+        if writer is not None:
+            writer.mark_applied(control, bar_ts_ms=bar.ts_ms, wall_ms=time.time_ns() // 1_000_000)
     ctx.now_ms = bar.ts_ms
     view = Bar(
         bar.ts_ms, batch.open[i], batch.high[i], batch.low[i], batch.close[i], batch.volume[i]

@@ -252,7 +252,8 @@ class SessionWriter:
     def check_rebuilt(self, book: Book) -> None:
         """After a replay, the rebuilt book must equal what the db committed."""
         row = self.conn.execute(
-            "SELECT cash_e8, realised_e8, fees_e8, bars, next_intent FROM account"
+            "SELECT cash_e8, realised_e8, fees_e8, bars, next_intent, state, daily_realised_e8 "
+            "FROM account, trading_state, risk_state"
         ).fetchone()
         mine = (
             book.ledger.cash_e8,
@@ -260,11 +261,13 @@ class SessionWriter:
             book.ledger.fees_e8,
             book.bars,
             book.next_intent,
+            book.state.value,
+            book.daily_realised_e8,
         )
         if row is not None and tuple(row) != mine:
             raise MismatchError(
-                f"replayed state (cash, realised, fees, bars, intents) {mine} differs from "
-                f"the committed account {tuple(row)}"
+                "replayed state (cash, realised, fees, bars, intents, trading state, daily "
+                f"P&L) {mine} differs from the committed one {tuple(row)}"
             )
 
     # -- qc and controls ------------------------------------------------------------------
@@ -303,6 +306,15 @@ class SessionWriter:
                 "WHERE applied_ms IS NULL ORDER BY seq"
             )
         ]
+
+    def applied_controls(self) -> dict[int, list[Control]]:
+        by_bar: dict[int, list[Control]] = {}
+        for bar_ts, *fields in self.conn.execute(
+            "SELECT bar_ts_ms, seq, command, reason, posted_by FROM controls "
+            "WHERE applied_ms IS NOT NULL ORDER BY seq"
+        ):
+            by_bar.setdefault(bar_ts, []).append(Control(*fields))
+        return by_bar
 
     def mark_applied(self, control: Control, *, bar_ts_ms: int, wall_ms: int) -> None:
         self.conn.execute(
