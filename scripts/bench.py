@@ -35,8 +35,16 @@ def make_bars(path: Path, n: int, seed: int = 7) -> None:
         c.append(close)
         v.append(round(rng.uniform(1, 50), 5))
         price = close
-    table = pa.table({"ts_utc": pa.array(ts, pa.timestamp("ms", tz="UTC")), "open": o, "high": h,
-                      "low": lo, "close": c, "volume": v})  # fmt: skip
+    table = pa.table(
+        {
+            "ts_utc": pa.array(ts, pa.timestamp("ms", tz="UTC")),
+            "open": o,
+            "high": h,
+            "low": lo,
+            "close": c,
+            "volume": v,
+        }
+    )
     pq.write_table(table, path, row_group_size=10_080)  # as `njord data import` writes
 
 
@@ -47,11 +55,25 @@ def run(bars: Path, out: Path) -> dict[str, float]:
     started = time.perf_counter()
     with report.open("w") as fh:
         child = subprocess.Popen(
-            [sys.executable, "-m", "njord", "backtest", "--config", str(ROOT / "config.toml"),
-             "--set", f'data.path="{bars}"', "--db", str(db), "--out", str(out), "--quiet",
-             "--json"],
-            stdout=fh, cwd=ROOT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "njord",
+                "backtest",
+                "--config",
+                str(ROOT / "config.toml"),
+                "--set",
+                f'data.path="{bars}"',
+                "--db",
+                str(db),
+                "--out",
+                str(out),
+                "--quiet",
+                "--json",
+            ],
+            stdout=fh,
+            cwd=ROOT,
+        )
         # wait4 gives this child's own peak RSS, not the maximum over every child so far.
         _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - started
@@ -60,8 +82,12 @@ def run(bars: Path, out: Path) -> dict[str, float]:
         raise SystemExit(f"backtest failed with exit code {child.returncode}")
     rss_mib = usage.ru_maxrss / 1024
     bars_done = json.loads(report.read_text())["status"]["bars"]
-    return {"bars": bars_done, "wall_s": round(wall, 3), "bars_per_s": round(bars_done / wall),
-            "peak_rss_mib": round(rss_mib, 1)}  # fmt: skip
+    return {
+        "bars": bars_done,
+        "wall_s": round(wall, 3),
+        "bars_per_s": round(bars_done / wall),
+        "peak_rss_mib": round(rss_mib, 1),
+    }
 
 
 def main() -> None:

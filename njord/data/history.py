@@ -40,9 +40,19 @@ class BarBatch:
     """One batch of checked bars as Python lists: what the loop iterates over."""
 
     __slots__ = (
-        "arrow", "close", "close_e8", "high", "high_e8", "low", "low_e8", "n", "open", "open_e8",
-        "ts_ms", "volume",
-    )  # fmt: skip
+        "arrow",
+        "close",
+        "close_e8",
+        "high",
+        "high_e8",
+        "low",
+        "low_e8",
+        "n",
+        "open",
+        "open_e8",
+        "ts_ms",
+        "volume",
+    )
 
     def __init__(self, batch: pa.RecordBatch) -> None:
         self.arrow = batch

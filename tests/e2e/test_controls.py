@@ -53,10 +53,12 @@ def _start_paced(tmp_path: Path, strategy: str, *extra: str):  # type: ignore[no
     db_path = tmp_path / "s.db"
     args = [
         *backtest_args(SAMPLE, db_path),
-        "--pace-ms", "50",
-        "--set", f'strategy.name="user_strategies:{strategy}"',
+        "--pace-ms",
+        "50",
+        "--set",
+        f'strategy.name="user_strategies:{strategy}"',
         *extra,
-    ]  # fmt: skip
+    ]
     env = {"PYTHONPATH": f"{Path(__file__).parent}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     return db_path, njord_proc(*args, cwd=ROOT, env=env)
 
@@ -96,8 +98,10 @@ def test_halt_from_another_process_takes_effect_within_one_second(tmp_path: Path
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    print(f"halt: first HALTED verdict {seen * 1000:.0f} ms after the command; stored "
-          f"posted->applied {latency_ms} ms")  # fmt: skip
+    print(
+        f"halt: first HALTED verdict {seen * 1000:.0f} ms after the command; stored "
+        f"posted->applied {latency_ms} ms"
+    )
     assert seen < 1.0
     assert isinstance(latency_ms, int)
     assert latency_ms < 1000
@@ -139,8 +143,9 @@ def test_halted_session_stays_halted_after_kill_and_continue(tmp_path: Path) -> 
         proc.wait()
     fills_at_kill = _query(db_path, "SELECT count(*) FROM fills")
     env = {"PYTHONPATH": str(Path(__file__).parent)}
-    cont = njord_proc("continue", str(db_path), "--quiet", "--out", str(tmp_path / "o"),
-                      cwd=ROOT, env=env)  # fmt: skip
+    cont = njord_proc(
+        "continue", str(db_path), "--quiet", "--out", str(tmp_path / "o"), cwd=ROOT, env=env
+    )
     _, err = cont.communicate(timeout=120)
     # continue replays to the kill point and refuses (exit 4) unless the rebuilt trading
     # state and daily-loss counter equal the committed ones.

@@ -9,8 +9,20 @@ import click
 from njord.cli import cli
 from tests.conftest import ROOT, invoke
 
-CORE_FORBIDDEN = {"apsw", "requests", "pyarrow", "rich", "textual", "click", "time", "random",
-                  "os", "datetime.datetime.now", "socket", "subprocess"}  # fmt: skip
+CORE_FORBIDDEN = {
+    "apsw",
+    "requests",
+    "pyarrow",
+    "rich",
+    "textual",
+    "click",
+    "time",
+    "random",
+    "os",
+    "datetime.datetime.now",
+    "socket",
+    "subprocess",
+}
 
 
 def _commands(group: click.Group, prefix: str = "") -> list[str]:

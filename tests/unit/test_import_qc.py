@@ -15,10 +15,20 @@ FIX = ROOT / "tests" / "fixtures"
 
 
 def test_binance_ms_and_us_timestamps_give_the_same_schema(tmp_path: Path) -> None:
-    ms = import_files([FIX / "BTCUSDT-1m-2024-01-head120.csv"], out=tmp_path / "a.parquet",
-                      fmt=None, mapping={}, symbol="BTCUSDT")  # fmt: skip
-    us = import_files([FIX / "BTCUSDT-1m-2025-01-head120.csv"], out=tmp_path / "b.parquet",
-                      fmt=None, mapping={}, symbol="BTCUSDT")  # fmt: skip
+    ms = import_files(
+        [FIX / "BTCUSDT-1m-2024-01-head120.csv"],
+        out=tmp_path / "a.parquet",
+        fmt=None,
+        mapping={},
+        symbol="BTCUSDT",
+    )
+    us = import_files(
+        [FIX / "BTCUSDT-1m-2025-01-head120.csv"],
+        out=tmp_path / "b.parquet",
+        fmt=None,
+        mapping={},
+        symbol="BTCUSDT",
+    )
     assert ms.first_ts_ms == 1_704_067_200_000
     assert us.first_ts_ms == 1_735_689_600_000  # microseconds detected and scaled
     first = pq.read_table(tmp_path / "a.parquet").slice(0, 1).to_pylist()[0]
@@ -49,8 +59,15 @@ def test_generic_csv_with_a_column_map(tmp_path: Path) -> None:
     src.write_text(
         "time,o,h,l,c,vol\n2024-01-01 00:00:00,1,2,0.5,1.5,10\n2024-01-01 00:01:00,1.5,2,1,1.8,3\n"
     )
-    result = invoke("data", "import", str(src), "--out", str(tmp_path / "g.parquet"), "--map",
-                    "ts=time,open=o,high=h,low=l,close=c,volume=vol")  # fmt: skip
+    result = invoke(
+        "data",
+        "import",
+        str(src),
+        "--out",
+        str(tmp_path / "g.parquet"),
+        "--map",
+        "ts=time,open=o,high=h,low=l,close=c,volume=vol",
+    )
     assert result.exit_code == 0, result.output
     assert "imported 2 bars" in result.output
     result = invoke("data", "import", str(src), "--out", str(tmp_path / "x.parquet"))

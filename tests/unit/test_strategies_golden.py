@@ -21,7 +21,7 @@ def run(
         params=strategy.params,
         state=PortfolioView(
             cash_e8=lambda: book["cash"], position_e8=lambda s: book["pos"], open_orders=list
-        ),  # fmt: skip
+        ),
         log=lambda m: None,
     )
     out = []
@@ -61,8 +61,15 @@ def test_trendline_break_golden() -> None:
 
 
 def test_rsi_tema_bollinger_golden() -> None:
-    params = {"rsi_period": 2, "tema_period": 2, "bb_period": 3, "bb_k": 0.1,
-              "oversold": 30.0, "overbought": 70.0, "fraction": 0.5}  # fmt: skip
+    params = {
+        "rsi_period": 2,
+        "tema_period": 2,
+        "bb_period": 3,
+        "bb_k": 0.1,
+        "oversold": 30.0,
+        "overbought": 70.0,
+        "fraction": 0.5,
+    }
     closes = [100, 100, 90, 80, 70, 71, 60, 75, 95, 96]
     got = run("rsi_tema_bb", params, closes)
     # Bar 5: RSI(2) = 100 - 100 / (1 + 0.5 / 4.375) = 10.26 < 30, close 71 < lower band
