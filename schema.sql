@@ -261,4 +261,27 @@ SELECT intent_id, datetime(bar_ts_ms / 1000, 'unixepoch') AS bar_utc, symbol, si
        qty_e8 / 1e8 AS qty, reason, rule_inputs
 FROM intents WHERE allowed = 0;
 
-PRAGMA user_version = 2;
+
+-- @version 3
+-- The decision log: append-only, one record per state-affecting event, each carrying the
+-- hash of the one before (`njord audit` walks it). `ref` names the row a record is about.
+CREATE TABLE decisions (
+    seq       INTEGER PRIMARY KEY,
+    bar_ts_ms INTEGER NOT NULL,
+    kind      TEXT NOT NULL
+        CHECK (kind IN ('intent', 'order', 'fill', 'state', 'control', 'log', 'commit')),
+    ref       TEXT NOT NULL,
+    payload   TEXT NOT NULL,  -- canonical JSON (sorted keys)
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL   -- sha256(prev_hash | kind | ref | payload)
+);
+
+-- The book at a bar: on every position change and every `store.snapshot_every` bars.
+CREATE TABLE snapshots (
+    snapshot_id  INTEGER PRIMARY KEY,
+    bar_ts_ms    INTEGER NOT NULL,
+    decision_seq INTEGER NOT NULL,  -- the last decision record the snapshot includes
+    state        BLOB NOT NULL      -- msgpack of njord.core.book.BookState
+);
+
+PRAGMA user_version = 3;

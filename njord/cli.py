@@ -13,6 +13,7 @@ import click
 import msgspec
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
 import njord
 from njord import config as configuration
@@ -20,7 +21,7 @@ from njord import secrets, summary, wiring
 from njord.core.money import to_e8
 from njord.data import importer
 from njord.data.qc import utc
-from njord.errors import ConfigError, ExitCode, InvariantViolation, NjordError
+from njord.errors import ConfigError, ExitCode, InvariantViolation, MismatchError, NjordError
 from njord.log import SessionLog
 from njord.loop import FixedPacer, NoPacer, Stop
 from njord.store import db, reads
@@ -372,6 +373,109 @@ def data_import(
         f"imported {report.rows_out} bars ({report.duplicates_dropped} duplicates dropped) "
         f"{utc(report.first_ts_ms)} .. {utc(report.last_ts_ms)} -> {report.out}"
     )
+
+
+@cli.command()
+@click.argument("db_path", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def audit(db_path: Path, as_json: bool) -> None:
+    """Integrity, hash chain, rows against the log, book recomputed from fills (exit 4)."""
+    from njord.store.audit import audit as run_audit
+
+    conn = db.open_reader(db_path)
+    checks = run_audit(conn)
+    conn.close()
+    if as_json:
+        echo_json(
+            [{"check": name, "ok": problem is None, "problem": problem} for name, problem in checks]
+        )
+    else:
+        table = Table(title=f"njord audit {db_path}")
+        table.add_column("check")
+        table.add_column("verdict")
+        for name, problem in checks:
+            table.add_row(name, "ok" if problem is None else f"[red]FAIL[/red] {problem}")
+        Console().print(table)
+    failed = [f"{name}: {problem}" for name, problem in checks if problem is not None]
+    if failed:
+        raise MismatchError(failed[0])
+
+
+@cli.command()
+@click.option("--db", "db_path", type=click.Path(path_type=Path), required=True)
+@click.option("--from-snapshot", "snapshot", type=int, help="snapshot id (default: the first)")
+def replay(db_path: Path, snapshot: int | None) -> None:
+    """Rebuild the book from a snapshot plus the decision log; compare with the stored one."""
+    from njord import replay as replaying
+    from njord.resume import stored_config
+    from njord.store import history
+    from njord.store.runs import SqliteManifestStore
+
+    conn = db.open_reader(db_path)
+    manifest = SqliteManifestStore(conn).load()
+    ids = history.snapshot_ids(conn)
+    if manifest is None or not ids:
+        raise ConfigError(f"{db_path} holds no snapshots to replay from")
+    chosen = ids[0] if snapshot is None else snapshot
+    book = wiring.build_book(stored_config(manifest.config_toml), manifest)
+    replaying.rebuild(book, conn, chosen)
+    problems = replaying.differences(book, conn)
+    conn.close()
+    if problems:
+        for problem in problems:
+            click.echo(f"mismatch: {problem}", err=True)
+        raise MismatchError(f"replay from snapshot {chosen} differs: {problems[0]}")
+    click.echo(f"replay from snapshot {chosen} of {len(ids)}: state matches the stored one")
+
+
+@cli.command()
+@click.argument("db_path", type=click.Path(path_type=Path))
+def verify(db_path: Path) -> None:
+    """Re-run a backtest from its db alone; exit 4 unless every decision is the same."""
+    from njord.verify import verify as run_verify
+
+    result = run_verify(db_path)
+    click.echo(
+        f"verified: {result['decisions']} decisions and the equity curve "
+        f"(sha256 {str(result['equity_sha256'])[:12]}) reproduce from the db alone"
+    )
+
+
+@cli.command("diff")
+@click.argument("db_a", type=click.Path(path_type=Path))
+@click.argument("db_b", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def diff_cmd(db_a: Path, db_b: Path, as_json: bool) -> None:
+    """Align two sessions by bar, name the first divergence and explain each difference."""
+    from njord.diff import diff as run_diff
+
+    report = run_diff(db_a, db_b)
+    if as_json:
+        echo_json(report)
+        return
+    if report.first is None:
+        click.echo(
+            f"no divergence over {report.bars_compared} common bars "
+            f"and {report.intents_compared} intents"
+        )
+        return
+    first = report.first
+    click.echo(f"first divergence at {first.bar_utc}: {first.what}: {first.cause}")
+    table = Table()
+    for column in ("bar", "what", "cause", str(db_a), str(db_b)):
+        table.add_column(column)
+    for d in report.differences:
+        table.add_row(d.bar_utc, d.what, d.cause, d.a, d.b)
+    Console().print(table)
+
+
+@cli.command()
+@click.argument("src", type=click.Path(path_type=Path))
+@click.argument("dst", type=click.Path(path_type=Path))
+def backup(src: Path, dst: Path) -> None:
+    """Copy a session db safely, even while it is being written (SQLite online backup)."""
+    db.backup(src, dst)
+    click.echo(f"backed up {src} to {dst}")
 
 
 def main() -> None:

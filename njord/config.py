@@ -119,7 +119,12 @@ class StoreConfig(_Section, frozen=True):
     db: str = ""
     synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     store_bars: bool = True
+    snapshot_every: int = 10_080
     lease_timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        self._require("snapshot_every", self.snapshot_every >= 1, ">= 1")
+        self._require("lease_timeout_s", self.lease_timeout_s > 0, "> 0")
 
 
 class Config(_Section, frozen=True):
@@ -365,6 +370,7 @@ DOCS: dict[str, str] = {
     "store.db": "session db path ('' = runs/<run_id>/session.db)",
     "store.synchronous": "SQLite synchronous: NORMAL, or FULL (forced in live)",
     "store.store_bars": "keep the bars used inside the db (needed by verify on another machine)",
+    "store.snapshot_every": "bars between snapshots of the book (also taken on every fill)",
     "store.lease_timeout_s": "heartbeat age after which a lease held from another host is stale",
 }
 

@@ -63,6 +63,10 @@ class SessionLog:
         if self._echo is not None and _RANK[level] >= self._echo_rank:
             print(f"{level.lower()}: [{component}] {msg}", file=self._echo)
 
+    def use_clock(self, now_ms: Callable[[], int]) -> None:
+        """From the first bar on, records carry the session's time (simulated in backtests)."""
+        self._now_ms = now_ms
+
     def info(self, component: str, msg: str, **context: Any) -> None:
         self.log(component, "INFO", msg, **context)
 

@@ -16,13 +16,18 @@ import msgspec
 from njord.core.book import BarE8, Book, Router
 from njord.core.strategy import Context, Strategy
 from njord.data.history import BarBatch
-from njord.data.qc import utc
+from njord.data.qc import QcEvent, utc
 from njord.errors import Interrupted, StrategyError
 from njord.records import Bar
 from njord.store.session import Control, SessionWriter
 
 
 class Feed(Protocol):
+    """A BarFeed: checked bars in time order, and what quality control found on the way."""
+
+    @property
+    def events(self) -> list[QcEvent]: ...
+
     def batches(self) -> Iterator[BarBatch]: ...
 
 
@@ -77,6 +82,7 @@ def run(
     writer: SessionWriter,
     commit_every: int,
     resume_after_ms: int | None,
+    scheduled: dict[int, list[Control]],
     pacer: Pacer,
     keep_bars: bool,
     progress: Callable[[int], None],
@@ -85,9 +91,8 @@ def run(
     since_commit = 0
     equity = book.ledger.cash_e8
     writer.begin()
-    # Controls applied before a crash are re-applied at their bar while replaying, so the
-    # rebuilt state matches; ones posted while the session was down apply at its next bar.
-    replayed = writer.applied_controls() if resume_after_ms is not None else {}
+    # `scheduled`: controls a replay or a verification re-applies at the bar they were
+    # applied at first. Controls posted while the session was down apply at its next bar.
     controls = writer.pending_controls()
     try:
         for batch in feed.batches():
@@ -101,13 +106,15 @@ def run(
                 if resume_after_ms is not None:
                     if ts <= resume_after_ms:
                         # Rebuilding state from the stored bars: same code, nothing written.
-                        again = replayed.get(ts, [])
+                        again = scheduled.get(ts, [])
                         _step(book, strategy, ctx, router, batch, i, bar, again, None)
                         if book.out:
                             book.take_outbox()
                         continue
                     writer.check_rebuilt(book)
                     resume_after_ms = None
+                if ts in scheduled:
+                    controls = [*scheduled[ts], *controls]
                 equity, position = _step(
                     book, strategy, ctx, router, batch, i, bar, controls, writer
                 )

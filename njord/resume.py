@@ -15,8 +15,9 @@ from njord.errors import ConfigError
 from njord.log import SessionLog
 from njord.manifest import DataSource, file_sha256
 from njord.store import db
+from njord.store.history import stored_bar_blobs
 from njord.store.runs import SqliteManifestStore
-from njord.wiring import Session, open_session, parse_utc, stored_bar_blobs
+from njord.wiring import Session, open_session, parse_utc
 
 
 def stored_config(text: str) -> Config:

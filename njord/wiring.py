@@ -25,7 +25,7 @@ from njord.core.money import to_e8
 from njord.core.risk import RiskEngine
 from njord.core.strategy import Context, PortfolioView, Strategy
 from njord.data.history import HistoryFeed
-from njord.data.qc import QcSummary
+from njord.data.qc import QcSummary, utc
 from njord.errors import ConfigError, NjordError
 from njord.log import SessionLog
 from njord.loop import Feed, LoopResult, Pacer, Stop, run
@@ -33,7 +33,7 @@ from njord.manifest import Manifest, git_state, host_facts, strategy_identity
 from njord.store import db
 from njord.store import lease as leases
 from njord.store.runs import SqliteManifestStore
-from njord.store.session import SessionWriter
+from njord.store.session import Control, SessionWriter
 
 
 class Plan(msgspec.Struct, kw_only=True):
@@ -154,6 +154,26 @@ class Session(msgspec.Struct, kw_only=True):
         self.conn.close()
 
 
+def _log_qc(log: SessionLog, feed: Feed) -> None:
+    """Every gap, with its timestamps and what the policy did about it (SPEC §5)."""
+    for event in feed.events:
+        if event.kind == "gap":
+            log.warning(
+                "qc",
+                f"gap of {event.bars} bars from {utc(event.from_ts_ms)} to {utc(event.to_ts_ms)}",
+                from_ts_ms=event.from_ts_ms,
+                to_ts_ms=event.to_ts_ms,
+                bars=event.bars,
+            )
+        else:
+            log.info(
+                "qc",
+                f"{event.kind} {event.bars} bars from {utc(event.from_ts_ms)}",
+                from_ts_ms=event.from_ts_ms,
+                to_ts_ms=event.to_ts_ms,
+            )
+
+
 def open_session(
     path: Path, *, config: Config, manifest: Manifest | None, log: SessionLog
 ) -> Session:
@@ -183,6 +203,7 @@ def open_session(
     if stale is not None:
         log.warning("lease", f"took over a stale lease of pid {stale.pid} on {stale.host}")
     writer = SessionWriter(conn, run_id=loaded.run_id, log=log, lease=lease)
+    writer.snapshot_every = config.store.snapshot_every
     return Session(
         path=path, conn=conn, writer=writer, lease=lease, manifest=loaded, config=config, log=log
     )
@@ -197,6 +218,7 @@ def run_session(
     pacer: Pacer,
     progress: Callable[[int], None],
     stop: Stop,
+    scheduled: dict[int, list[Control]] | None = None,
 ) -> LoopResult:
     config = session.config
     book = build_book(config, session.manifest)
@@ -205,6 +227,15 @@ def run_session(
     )
     ctx = Context(params=strategy.params, state=view, log=lambda m: session.log.info("strategy", m))
     router = SimRouter(book.costs, book.rules)
+    session.log.use_clock(lambda: ctx.now_ms)
+    session.log.info(
+        "session",
+        "continuing after the last committed bar" if resume_after_ms else "session started",
+        run_id=session.manifest.run_id,
+        mode=session.manifest.mode,
+        strategy=session.manifest.strategy.path,
+        resume_after_ms=resume_after_ms,
+    )
     strategy.on_start(ctx)
     writer = session.writer
     try:
@@ -217,12 +248,19 @@ def run_session(
             writer=writer,
             commit_every=config.runtime.commit_every,
             resume_after_ms=resume_after_ms,
+            scheduled=scheduled
+            if scheduled is not None
+            else (writer.applied_controls() if resume_after_ms is not None else {}),
             pacer=pacer,
             keep_bars=config.store.store_bars,
             progress=progress,
             stop=stop,
         )
         strategy.on_stop(ctx)
+        _log_qc(session.log, feed)
+        session.log.info(
+            "session", "session finished", bars=result.bars, equity_e8=result.equity_e8
+        )
     except NjordError as e:
         session.log.error("loop", str(e))
         status = "stopped" if e.exit_code == 130 else "failed"
@@ -234,8 +272,3 @@ def run_session(
             session.manifest.run_id, "finished", ended_ms=time.time_ns() // 1_000_000
         )
     return result
-
-
-def stored_bar_blobs(conn: apsw.Connection) -> list[bytes]:
-    rows = conn.execute("SELECT arrow FROM bar_chunks ORDER BY first_ts_ms").fetchall()
-    return [r[0] for r in rows if isinstance(r[0], bytes)]

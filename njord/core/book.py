@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import msgspec
 
 from njord.core.execution import CostModel, SymbolRules, cash_needed_e8
-from njord.core.ledger import Ledger, Trade
+from njord.core.ledger import Ledger, Lot, Trade
 from njord.core.money import e8_to_decimal, mul_e8, to_e8
 from njord.core.risk import RiskEngine, RiskInputs, Verdict
 from njord.reasons import Reason, TradingState
@@ -61,6 +61,28 @@ class StateChange(msgspec.Struct, frozen=True, kw_only=True):
     to_state: TradingState
     changed_by: str
     reason: str
+
+
+class BookState(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the book knows, as one value: what a snapshot stores."""
+
+    cash_e8: int
+    realised_e8: int
+    fees_e8: int
+    lots: list[Lot]
+    next_lot_seq: int
+    open_orders: list[Order]
+    state: TradingState
+    day: int
+    daily_realised_e8: int
+    counters: list[tuple[str, int]]
+    last_block: str | None
+    peak_equity_e8: int
+    next_intent: int
+    next_fill: int
+    bars: int
+    last_bar_ms: int | None
+    order_times: list[int]
 
 
 class Outbox:
@@ -316,6 +338,54 @@ class Book:
 
     def log(self, component: str, level: str, msg: str, **context: Any) -> None:
         self.out.logs.append((component, level, msg, context))
+
+    def snapshot(self) -> BookState:
+        ledger = self.ledger
+        return BookState(
+            cash_e8=ledger.cash_e8,
+            realised_e8=ledger.realised_e8,
+            fees_e8=ledger.fees_e8,
+            lots=[
+                msgspec.structs.replace(lot) for s in sorted(ledger.lots) for lot in ledger.lots[s]
+            ],
+            next_lot_seq=ledger.next_lot_seq,
+            open_orders=[msgspec.structs.replace(o) for o in self.open_orders.values()],
+            state=self.state,
+            day=self.day,
+            daily_realised_e8=self.daily_realised_e8,
+            counters=sorted(self.counters.items()),
+            last_block=self.last_block,
+            peak_equity_e8=self.peak_equity_e8,
+            next_intent=self.next_intent,
+            next_fill=self.next_fill,
+            bars=self.bars,
+            last_bar_ms=self.last_bar_ms,
+            order_times=list(self._order_times),
+        )
+
+    def restore(self, state: BookState) -> None:
+        ledger = self.ledger
+        ledger.cash_e8, ledger.realised_e8, ledger.fees_e8 = (
+            state.cash_e8,
+            state.realised_e8,
+            state.fees_e8,
+        )
+        ledger.lots = {}
+        for lot in state.lots:
+            ledger.lots.setdefault(lot.symbol, []).append(msgspec.structs.replace(lot))
+        ledger.next_lot_seq = state.next_lot_seq
+        ledger.refresh_positions()
+        self.open_orders = {
+            o.client_order_id: msgspec.structs.replace(o) for o in state.open_orders
+        }
+        self.state = state.state
+        self.day, self.daily_realised_e8 = state.day, state.daily_realised_e8
+        self.counters = dict(state.counters)
+        self.last_block = state.last_block
+        self.peak_equity_e8 = state.peak_equity_e8
+        self.next_intent, self.next_fill = state.next_intent, state.next_fill
+        self.bars, self.last_bar_ms = state.bars, state.last_bar_ms
+        self._order_times = deque(state.order_times)
 
     def take_outbox(self) -> Outbox:
         out, self.out = self.out, Outbox()

@@ -128,6 +128,9 @@ class Ledger:
         self._positions[fill.symbol] = sum(lot.qty_e8 for lot in lots)
         return realised, trades
 
+    def refresh_positions(self) -> None:
+        self._positions = {s: sum(lot.qty_e8 for lot in lots) for s, lots in self.lots.items()}
+
     def unrealised_e8(self, marks_e8: dict[str, int]) -> int:
         return sum(
             mul_e8(self.position_e8(s), marks_e8[s]) - self.cost_e8(s) for s in self.open_symbols()

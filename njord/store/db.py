@@ -166,3 +166,20 @@ def _migrate(conn: apsw.Connection, path: Path) -> None:
         for step in range(version + 1, target + 1):
             MIGRATIONS[step](conn)
         conn.execute(f"PRAGMA user_version = {target}")
+
+
+def backup(src: Path, dst: Path) -> None:
+    """SQLite online backup: a consistent copy at a commit boundary, safe while a session
+    writes. The copy drops the source's lease: that lease belongs to the original file."""
+    if dst.exists():
+        raise ConfigError(f"{dst} exists; back up to a new path")
+    source = open_reader(src)
+    try:
+        target = apsw.Connection(str(dst))
+        with target.backup("main", source, "main") as step:
+            step.step(-1)  # one step, one read transaction: never a half-written bar
+        with target:
+            target.execute("DELETE FROM lease")
+        target.close()
+    finally:
+        source.close()

@@ -12,13 +12,14 @@ from njord.log import LogRecord
 _encode = msgspec.json.Encoder(order="sorted").encode
 
 
-def insert(conn: apsw.Connection, records: Iterable[LogRecord]) -> None:
+def insert(conn: apsw.Connection, records: Iterable[LogRecord], *, first_seq: int) -> None:
+    """Sequence numbers are given by the writer: the decision log refers to them."""
     conn.executemany(
-        "INSERT INTO logs (run_id, ts_ms, component, level, msg, context) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO logs (seq, run_id, ts_ms, component, level, msg, context) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
-            (r.run_id, r.ts_ms, r.component, r.level, r.msg, _encode(r.context).decode())
-            for r in records
+            (seq, r.run_id, r.ts_ms, r.component, r.level, r.msg, _encode(r.context).decode())
+            for seq, r in enumerate(records, start=first_seq)
         ],
     )
 

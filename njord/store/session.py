@@ -3,20 +3,69 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Sequence
+from typing import Any
 
 import apsw
 import msgspec
 
-from njord.core.book import Book, Outbox
+from njord.core.book import Book, IntentRow, Outbox
 from njord.data.history import BarBatch
 from njord.data.qc import QcEvent, QcSummary
 from njord.errors import MismatchError
 from njord.log import LogRecord, SessionLog
+from njord.records import Fill
 from njord.store import lease as leases
 from njord.store import logs as log_store
 
 _json = msgspec.json.Encoder(order="sorted").encode
+GENESIS = "0" * 64
+
+
+def chain_hash(prev: str, kind: str, ref: str, payload: str) -> str:
+    return hashlib.sha256(f"{prev}|{kind}|{ref}|{payload}".encode()).hexdigest()
+
+
+def equity_digest(rows: Sequence[Sequence[int]]) -> str:
+    return hashlib.sha256(msgspec.msgpack.encode([list(r) for r in rows])).hexdigest()
+
+
+def intent_payload(r: IntentRow) -> dict[str, Any]:
+    return {
+        "seq": r.seq,
+        "symbol": r.intent.symbol,
+        "side": r.intent.side,
+        "type": r.intent.type,
+        "qty_e8": r.qty_e8,
+        "limit_e8": r.limit_e8,
+        "tag": r.intent.tag,
+        "allowed": int(r.verdict.allowed),
+        "reason": r.verdict.reason,
+        "client_order_id": r.client_order_id,
+    }
+
+
+def fill_payload(f: Fill) -> dict[str, Any]:
+    return {
+        "client_order_id": f.client_order_id,
+        "ts_ms": f.ts_ms,
+        "side": f.side,
+        "qty_e8": f.qty_e8,
+        "price_e8": f.price_e8,
+        "notional_e8": f.notional_e8,
+        "fee_e8": f.fee_e8,
+        "realised_e8": f.realised_e8,
+    }
+
+
+def log_payload(r: LogRecord) -> dict[str, Any]:
+    return {
+        "ts_ms": r.ts_ms,
+        "component": r.component,
+        "level": r.level,
+        "msg": r.msg,
+        "context": r.context,
+    }
 
 
 class Control(msgspec.Struct, frozen=True):
@@ -24,6 +73,17 @@ class Control(msgspec.Struct, frozen=True):
     command: str
     reason: str
     posted_by: str
+
+
+def applied_controls(conn: apsw.Connection) -> dict[int, list[Control]]:
+    """Controls already applied, by the bar they were applied at (for replays)."""
+    by_bar: dict[int, list[Control]] = {}
+    for bar_ts, *fields in conn.execute(
+        "SELECT bar_ts_ms, seq, command, reason, posted_by FROM controls "
+        "WHERE applied_ms IS NOT NULL ORDER BY seq"
+    ):
+        by_bar.setdefault(int(bar_ts), []).append(Control(*fields))
+    return by_bar
 
 
 class SessionWriter:
@@ -36,6 +96,12 @@ class SessionWriter:
         self.lease = lease
         self._equity: list[tuple[int, int, int, int, int]] = []
         self._in_txn = False
+        self._decisions: list[tuple[int, int, str, str, str, str, str]] = []
+        self._seq, self._prev_hash, self._log_seq = 0, GENESIS, 0
+        self._load_heads()
+        self._book_changed = True
+        self._bars_since_snapshot = 0
+        self.snapshot_every = 10_080
 
     # -- transactions ---------------------------------------------------------------------
 
@@ -44,25 +110,84 @@ class SessionWriter:
         self._in_txn = True
 
     def commit(self, book: Book) -> None:
-        """End a transaction on a bar boundary: flush buffers, save the book, heartbeat."""
+        """End a transaction on a bar boundary: flush buffers, chain, save the book, beat."""
+        self._insert_logs(self.log.drain(), book.last_bar_ms or 0)
+        self._chain_commit(book)
         self._flush_equity()
         self._save_book(book)
-        log_store.insert(self.conn, self.log.drain())
+        self._flush_decisions()
+        self._maybe_snapshot(book)
         leases.beat(self.conn, self.lease)
         self.conn.execute("COMMIT")
         self._in_txn = False
+
+    # -- the decision log -----------------------------------------------------------------
+
+    def _chain(self, kind: str, bar_ts_ms: int, ref: str, payload: dict[str, Any]) -> None:
+        text = _json(payload).decode()
+        self._seq += 1
+        digest = chain_hash(self._prev_hash, kind, ref, text)
+        self._decisions.append((self._seq, bar_ts_ms, kind, ref, text, self._prev_hash, digest))
+        self._prev_hash = digest
+
+    def _chain_commit(self, book: Book) -> None:
+        rows = self._equity
+        if not rows:
+            return
+        self._bars_since_snapshot += len(rows)
+        payload = {
+            "bars": len(rows),
+            "equity_sha256": equity_digest(rows),
+            "last_equity_e8": rows[-1][4],
+            "peak_equity_e8": book.peak_equity_e8,
+        }
+        self._chain("commit", rows[-1][0], f"{rows[0][0]}-{rows[-1][0]}", payload)
+
+    def _flush_decisions(self) -> None:
+        if self._decisions:
+            self.conn.executemany(
+                "INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?)", self._decisions
+            )
+            self._decisions.clear()
+
+    def _insert_logs(self, records: list[LogRecord], bar_ts_ms: int) -> None:
+        for record in records:
+            self._log_seq += 1
+            self._chain("log", bar_ts_ms, str(self._log_seq), log_payload(record))
+        log_store.insert(self.conn, records, first_seq=self._log_seq - len(records) + 1)
+
+    def _maybe_snapshot(self, book: Book) -> None:
+        if not (self._book_changed or self._bars_since_snapshot >= self.snapshot_every):
+            return
+        self.conn.execute(
+            "INSERT INTO snapshots (bar_ts_ms, decision_seq, state) VALUES (?, ?, ?)",
+            (book.last_bar_ms or 0, self._seq, msgspec.msgpack.encode(book.snapshot())),
+        )
+        self._book_changed = False
+        self._bars_since_snapshot = 0
 
     def rollback(self) -> None:
         if self._in_txn:
             self.conn.execute("ROLLBACK")
             self._in_txn = False
         self._equity.clear()
+        self._decisions.clear()
         self.log.discard()
+        self._load_heads()
 
-    def write_now(self, records: Iterable[LogRecord], *, status: str | None = None) -> None:
+    def _load_heads(self) -> None:
+        """Continue the chain and the log numbering from what is committed."""
+        last = self.conn.execute("SELECT seq, hash FROM decisions ORDER BY seq DESC LIMIT 1")
+        row = last.fetchone()
+        self._seq, self._prev_hash = (int(row[0]), str(row[1])) if row else (0, GENESIS)
+        logs = self.conn.execute("SELECT COALESCE(max(seq), 0) FROM logs").fetchone()
+        self._log_seq = int(logs[0]) if logs else 0
+
+    def write_now(self, records: list[LogRecord], *, status: str | None = None) -> None:
         """A small transaction of its own (start/stop records, failure notes)."""
         with self.conn:
-            log_store.insert(self.conn, records)
+            self._insert_logs(records, records[0].ts_ms if records else 0)
+            self._flush_decisions()
             if status is not None:
                 self.conn.execute(
                     "UPDATE runs SET status = ? WHERE run_id = ?", (status, self.run_id)
@@ -88,6 +213,7 @@ class SessionWriter:
 
     def write_outbox(self, out: Outbox, book: Book) -> None:
         c = self.conn
+        self._chain_outbox(out)
         c.executemany(
             "INSERT INTO intents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -191,6 +317,17 @@ class SessionWriter:
             )
         for component, level, msg, context in out.logs:
             self.log.log(component, level, msg, **context)  # type: ignore[arg-type]
+
+    def _chain_outbox(self, out: Outbox) -> None:
+        for r in out.intents:
+            self._chain("intent", r.bar_ts_ms, str(r.intent_id), intent_payload(r))
+        for coid, ts_ms, status, detail in out.order_events:
+            self._chain("order", ts_ms, coid, {"status": status, "detail": detail})
+        for f in out.fills:
+            self._chain("fill", f.ts_ms, str(f.fill_id), fill_payload(f))
+            self._book_changed = True
+        for sc in out.state_changes:
+            self._chain("state", sc.ts_ms, sc.to_state, msgspec.to_builtins(sc))
 
     def _flush_equity(self) -> None:
         if self._equity:
@@ -308,15 +445,10 @@ class SessionWriter:
         ]
 
     def applied_controls(self) -> dict[int, list[Control]]:
-        by_bar: dict[int, list[Control]] = {}
-        for bar_ts, *fields in self.conn.execute(
-            "SELECT bar_ts_ms, seq, command, reason, posted_by FROM controls "
-            "WHERE applied_ms IS NOT NULL ORDER BY seq"
-        ):
-            by_bar.setdefault(bar_ts, []).append(Control(*fields))
-        return by_bar
+        return applied_controls(self.conn)
 
     def mark_applied(self, control: Control, *, bar_ts_ms: int, wall_ms: int) -> None:
+        self._chain("control", bar_ts_ms, str(control.seq), msgspec.to_builtins(control))
         self.conn.execute(
             "UPDATE controls SET applied_ms = ?, bar_ts_ms = ? WHERE seq = ?",
             (wall_ms, bar_ts_ms, control.seq),

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import types
 from typing import Any
 
 import msgspec
 
 from njord.core.strategy import Strategy
-from njord.errors import ConfigError
+from njord.errors import ConfigError, MismatchError
+from njord.manifest import StrategyIdentity, strategy_identity
 
 SHIPPED: dict[str, str] = {
     "sma_crossover": "njord.strategies.sma:SmaCrossover",
@@ -51,3 +53,31 @@ def parse_params(cls: type[Strategy], params: dict[str, Any]) -> msgspec.Struct:
         return msgspec.convert(params, cls.Params)
     except msgspec.ValidationError as e:
         raise ConfigError(f"strategy params of {cls.__name__}: {e}") from e
+
+
+def from_identity(identity: StrategyIdentity) -> type[Strategy]:
+    """The strategy a session ran, by the identity its manifest recorded.
+
+    A strategy from outside njord comes back from the source stored in the db when the
+    installed one is missing or differs, so a copied db verifies on any machine. njord's
+    own samples must match the recorded hash: changed code is a mismatch, not a guess.
+    """
+    module_name, _, attr = identity.path.partition(":")
+    try:
+        cls = resolve(identity.path)
+        if strategy_identity(cls).sha256 == identity.sha256:
+            return cls
+    except ConfigError:
+        if identity.source is None:
+            raise
+    if identity.source is None:
+        raise MismatchError(
+            f"strategy {identity.path} changed since the session ran "
+            f"(recorded source sha256 {identity.sha256[:12]})"
+        )
+    module = types.ModuleType(f"{module_name}__stored_{identity.sha256[:8]}")
+    exec(compile(identity.source, f"<stored {module_name}>", "exec"), module.__dict__)
+    stored = getattr(module, attr)
+    if not (isinstance(stored, type) and issubclass(stored, Strategy)):
+        raise MismatchError(f"stored source of {identity.path} defines no Strategy {attr}")
+    return stored

@@ -1,0 +1,169 @@
+"""`njord diff A B`: align two sessions bar by bar and explain every difference.
+
+Intents are matched by (bar, sequence within the bar); fills through the intent that
+made their order. Each difference gets one cause, checked in this order: different bar
+data, different decision, different risk verdict, different timing, different fill
+price, different fee.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import apsw
+import msgspec
+
+from njord.data.history import StoredFeed
+from njord.data.qc import utc
+from njord.store import db
+from njord.store.history import stored_bar_blobs
+
+
+class Difference(msgspec.Struct, frozen=True, kw_only=True):
+    bar_ts_ms: int
+    bar_utc: str
+    what: str
+    cause: str
+    a: str
+    b: str
+
+
+class Report(msgspec.Struct, kw_only=True):
+    first: Difference | None
+    differences: list[Difference]
+    bars_compared: int
+    intents_compared: int
+
+
+def diff(path_a: Path, path_b: Path) -> Report:
+    a, b = db.open_reader(path_a), db.open_reader(path_b)
+    try:
+        bad_bars, compared = _bar_differences(a, b)
+        found = list(_intent_differences(a, b, bad_bars))
+        intents = max(_count(a, "intents"), _count(b, "intents"))
+    finally:
+        a.close()
+        b.close()
+    found.sort(key=lambda d: (d.bar_ts_ms, d.what))
+    if bad_bars and not found:
+        first_bar = min(bad_bars)
+        found.append(
+            Difference(
+                bar_ts_ms=first_bar,
+                bar_utc=utc(first_bar),
+                what="bars",
+                cause="different bar data",
+                a="",
+                b="",
+            )
+        )
+    return Report(
+        first=found[0] if found else None,
+        differences=found,
+        bars_compared=compared,
+        intents_compared=intents,
+    )
+
+
+def _count(conn: apsw.Connection, table: str) -> int:
+    row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _iter_bars(conn: apsw.Connection) -> Iterator[tuple[int, float, float, float, float, float]]:
+    for batch in StoredFeed(stored_bar_blobs(conn), symbol="").batches():
+        yield from zip(
+            batch.ts_ms, batch.open, batch.high, batch.low, batch.close, batch.volume, strict=True
+        )
+
+
+def _bar_differences(a: apsw.Connection, b: apsw.Connection) -> tuple[set[int], int]:
+    """Walks both sessions' stored bars in step: memory stays flat for long sessions."""
+    bars_a, bars_b = _iter_bars(a), _iter_bars(b)
+    x, y = next(bars_a, None), next(bars_b, None)
+    bad, compared = set(), 0
+    while x is not None and y is not None:
+        if x[0] == y[0]:
+            compared += 1
+            if x != y:
+                bad.add(x[0])
+            x, y = next(bars_a, None), next(bars_b, None)
+        elif x[0] < y[0]:
+            x = next(bars_a, None)
+        else:
+            y = next(bars_b, None)
+    return bad, compared
+
+
+def _intents(conn: apsw.Connection) -> dict[tuple[int, int], dict[str, Any]]:
+    keys = ("side", "type", "qty_e8", "limit_e8", "allowed", "reason", "client_order_id")
+    return {
+        (int(r[0]), int(r[1])): dict(zip(keys, r[2:], strict=True))
+        for r in conn.execute(
+            "SELECT bar_ts_ms, seq, side, type, qty_e8, limit_e8, allowed, reason, "
+            "client_order_id FROM intents"
+        )
+    }
+
+
+def _fills(conn: apsw.Connection) -> dict[str, tuple[int, int, int, int]]:
+    return {
+        str(r[0]): (int(r[1]), int(r[2]), int(r[3]), int(r[4]))
+        for r in conn.execute("SELECT client_order_id, ts_ms, qty_e8, price_e8, fee_e8 FROM fills")
+    }
+
+
+def _intent_differences(
+    a: apsw.Connection, b: apsw.Connection, bad_bars: set[int]
+) -> Iterator[Difference]:
+    ia, ib, fa, fb = _intents(a), _intents(b), _fills(a), _fills(b)
+    for key in sorted(ia.keys() | ib.keys()):
+        bar, _ = key
+        x, y = ia.get(key), ib.get(key)
+        data_cause = "different bar data" if bar in bad_bars else None
+        if x is None or y is None or _decision(x) != _decision(y):
+            yield _diff(bar, "intent", data_cause or "different decision", _show(x), _show(y))
+            continue
+        if x["reason"] != y["reason"]:
+            yield _diff(
+                bar, "verdict", data_cause or "different risk verdict", x["reason"], y["reason"]
+            )
+            continue
+        fill_x, fill_y = fa.get(x["client_order_id"] or ""), fb.get(y["client_order_id"] or "")
+        if fill_x != fill_y:
+            cause = data_cause or _fill_cause(fill_x, fill_y)
+            yield _diff(bar, "fill", cause, _show_fill(fill_x), _show_fill(fill_y))
+
+
+def _decision(intent: dict[str, Any]) -> tuple[Any, ...]:
+    return intent["side"], intent["type"], intent["qty_e8"], intent["limit_e8"]
+
+
+def _fill_cause(x: tuple[int, ...] | None, y: tuple[int, ...] | None) -> str:
+    if x is None or y is None or x[0] != y[0]:
+        return "different timing"
+    if x[2] != y[2]:
+        return "different fill price"
+    if x[3] != y[3]:
+        return "different fee"
+    return "different fill quantity"
+
+
+def _diff(bar: int, what: str, cause: str, a: str, b: str) -> Difference:
+    return Difference(bar_ts_ms=bar, bar_utc=utc(bar), what=what, cause=cause, a=a, b=b)
+
+
+def _show(intent: dict[str, Any] | None) -> str:
+    if intent is None:
+        return "(none)"
+    limit = f" @{intent['limit_e8'] / 1e8:g}" if intent["limit_e8"] is not None else ""
+    return f"{intent['side']} {intent['qty_e8'] / 1e8:g} {intent['type']}{limit} {intent['reason']}"
+
+
+def _show_fill(fill: tuple[int, int, int, int] | None) -> str:
+    if fill is None:
+        return "(no fill)"
+    ts, qty, price, fee = fill
+    return f"{qty / 1e8:g} @ {price / 1e8:.2f} fee {fee / 1e8:.8f} at {utc(ts)}"

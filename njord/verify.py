@@ -1,0 +1,112 @@
+"""`njord verify`: re-run a backtest from its db alone and prove the same decisions."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+import apsw
+
+from njord import strategies
+from njord.data.history import StoredFeed
+from njord.errors import MismatchError
+from njord.log import SessionLog
+from njord.loop import NoPacer, Stop
+from njord.resume import stored_config
+from njord.store import db
+from njord.store.runs import SqliteManifestStore
+from njord.store.session import applied_controls, equity_digest
+from njord.wiring import open_session, run_session
+
+COMPARED = ("intent", "order", "fill", "state", "control")
+
+
+def verify(path: Path) -> dict[str, object]:
+    conn = db.open_reader(path)
+    try:
+        manifest = SqliteManifestStore(conn).load()
+        if manifest is None:
+            raise MismatchError(f"{path} holds no session to verify")
+        blobs = _checked_bars(conn)
+        scheduled = applied_controls(conn)
+        expected = _decisions(conn)
+        expected_equity = _equity_sha(conn)
+    finally:
+        conn.close()
+    config = stored_config(manifest.config_toml)
+    cls = strategies.from_identity(manifest.strategy)
+    strategy = cls(strategies.parse_params(cls, config.strategy.params))
+    with tempfile.TemporaryDirectory(prefix="njord-verify-") as tmp:
+        again = Path(tmp) / "rerun.db"
+        session = open_session(
+            again, config=config, manifest=manifest, log=SessionLog(now_ms=lambda: 0, echo=None)
+        )
+        run_session(
+            session,
+            strategy=strategy,
+            feed=StoredFeed(blobs, symbol=config.data.symbol),
+            resume_after_ms=None,
+            pacer=NoPacer(),
+            progress=lambda n: None,
+            stop=Stop(),
+            scheduled=scheduled,
+        )
+        got, got_equity = _decisions(session.conn), _equity_sha(session.conn)
+        session.close()
+    _compare(expected, got)
+    if got_equity != expected_equity:
+        raise MismatchError("the re-run's equity curve differs from the stored one")
+    return {"decisions": len(expected), "equity_sha256": expected_equity, "bars_chunks": len(blobs)}
+
+
+def _checked_bars(conn: apsw.Connection) -> list[bytes]:
+    blobs = []
+    for first, sha, blob in conn.execute(
+        "SELECT first_ts_ms, sha256, arrow FROM bar_chunks ORDER BY first_ts_ms"
+    ):
+        if blob is None:
+            raise MismatchError("this session stored only bar hashes (store.store_bars = false)")
+        if hashlib.sha256(blob).hexdigest() != sha:
+            raise MismatchError(f"stored bars from {first} were altered: their sha256 differs")
+        blobs.append(bytes(blob))
+    return blobs
+
+
+def _decisions(conn: apsw.Connection) -> list[tuple[int, str, str, str]]:
+    marks = ", ".join("?" * len(COMPARED))
+    return [
+        (int(r[0]), str(r[1]), str(r[2]), str(r[3]))
+        for r in conn.execute(
+            f"SELECT bar_ts_ms, kind, ref, payload FROM decisions WHERE kind IN ({marks}) "
+            "ORDER BY seq",
+            COMPARED,
+        )
+    ]
+
+
+def _equity_sha(conn: apsw.Connection) -> str:
+    rows = [
+        [int(v) for v in r]
+        for r in conn.execute(
+            "SELECT ts_ms, close_e8, cash_e8, position_e8, equity_e8 FROM equity ORDER BY ts_ms"
+        )
+    ]
+    return equity_digest(rows)
+
+
+def _compare(
+    expected: list[tuple[int, str, str, str]], got: list[tuple[int, str, str, str]]
+) -> None:
+    for n, (a, b) in enumerate(zip(expected, got, strict=False)):
+        if a != b:
+            raise MismatchError(
+                f"decision {n + 1} differs: stored {a[1]} {a[2]} {_short(a[3])}, "
+                f"re-run {b[1]} {b[2]} {_short(b[3])}"
+            )
+    if len(expected) != len(got):
+        raise MismatchError(f"stored {len(expected)} decisions, the re-run made {len(got)}")
+
+
+def _short(payload: str) -> str:
+    return payload if len(payload) < 120 else payload[:117] + "..."
