@@ -52,7 +52,7 @@ def test_audit_passes_on_a_finished_session(finished: Path) -> None:
             "positions: BTCUSDT (qty_e8, cost_e8) stored",
         ),
         (
-            "UPDATE equity SET equity_e8 = equity_e8 + 1 WHERE ts_ms = 1704500000000 - 1704500000000 % 60000",
+            "UPDATE equity SET equity_e8 = equity_e8 + 1 WHERE ts_ms = 1704499980000",
             "equity: rows",
         ),
         (
