@@ -46,7 +46,8 @@ def open_writer(
     synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
 ) -> apsw.Connection:
     """Open (or create) a session db for writing, migrated to the current schema."""
-    fresh = not path.exists()
+    # A zero-length file is what a process killed while creating the db leaves behind.
+    fresh = not path.exists() or path.stat().st_size == 0
     if fresh and not create:
         raise ConfigError(f"no session db at {path}")
     if not fresh:
@@ -55,6 +56,7 @@ def open_writer(
     conn = _connect(path, apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE)
     try:
         _configure(conn, synchronous)
+        fresh = fresh or (create and _is_empty(conn))
         if fresh:
             with conn:
                 conn.execute(schema_sql())
@@ -145,6 +147,13 @@ def _check_identity(conn: apsw.Connection, path: Path) -> int:
             "upgrade njord to open it"
         )
     return version
+
+
+def _is_empty(conn: apsw.Connection) -> bool:
+    """No schema and no ids: SQLite's empty database, e.g. a creation that was killed."""
+    tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    ids = _pragma_int(conn, "application_id") + _pragma_int(conn, "user_version")
+    return ids == 0 and tables is not None and tables[0] == 0
 
 
 def _pragma_int(conn: apsw.Connection, name: str) -> int:
