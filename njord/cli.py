@@ -23,7 +23,7 @@ from njord.data import importer
 from njord.data.qc import utc
 from njord.errors import ConfigError, ExitCode, InvariantViolation, MismatchError, NjordError
 from njord.log import SessionLog
-from njord.loop import FixedPacer, NoPacer, Stop
+from njord.loop import PacedSimClock, SimClock, Stop
 from njord.store import db, reads
 from njord.store.export import export_session
 
@@ -221,7 +221,7 @@ def _drive(
     advance, close = _progress(total, quiet)
     stop = Stop()
     previous = signal.signal(signal.SIGTERM, lambda *_: setattr(stop, "requested", True))
-    pacer = FixedPacer(pace_ms / 1000) if pace_ms else NoPacer()
+    pacer = PacedSimClock(pace_ms / 1000) if pace_ms else SimClock()
     try:
         wiring.run_session(
             session,
@@ -408,18 +408,18 @@ def replay(db_path: Path, snapshot: int | None) -> None:
     """Rebuild the book from a snapshot plus the decision log; compare with the stored one."""
     from njord import replay as replaying
     from njord.resume import stored_config
-    from njord.store import history
+    from njord.store.portfolio import SqlitePortfolioStore, SqliteSnapshotStore
     from njord.store.runs import SqliteManifestStore
 
     conn = db.open_reader(db_path)
     manifest = SqliteManifestStore(conn).load()
-    ids = history.snapshot_ids(conn)
+    ids = SqliteSnapshotStore(conn).ids()
     if manifest is None or not ids:
         raise ConfigError(f"{db_path} holds no snapshots to replay from")
     chosen = ids[0] if snapshot is None else snapshot
     book = wiring.build_book(stored_config(manifest.config_toml), manifest)
     replaying.rebuild(book, conn, chosen)
-    problems = replaying.differences(book, conn)
+    problems = SqlitePortfolioStore(conn).differences(book.snapshot())
     conn.close()
     if problems:
         for problem in problems:

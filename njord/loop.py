@@ -8,38 +8,21 @@ commit cadence. This module is the only caller of those ports.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from typing import Protocol
+from collections.abc import Callable
 
 import msgspec
 
-from njord.core.book import BarE8, Book, Router
+from njord.core.book import BarE8, Book, OrderRouter
 from njord.core.strategy import Context, Strategy
 from njord.data.history import BarBatch
-from njord.data.qc import QcEvent, utc
+from njord.data.qc import utc
 from njord.errors import Interrupted, StrategyError
+from njord.ports import BarFeed, Clock
 from njord.records import Bar
 from njord.store.session import Control, SessionWriter
 
 
-class Feed(Protocol):
-    """A BarFeed: checked bars in time order, and what quality control found on the way."""
-
-    @property
-    def events(self) -> list[QcEvent]: ...
-
-    def batches(self) -> Iterator[BarBatch]: ...
-
-
-class Pacer(Protocol):
-    """Waits for the next bar. A paced loop commits every bar before it waits."""
-
-    paced: bool
-
-    def wait(self) -> None: ...
-
-
-class NoPacer:
+class SimClock:
     """Backtest: no waiting; controls are looked at on every commit."""
 
     paced = False
@@ -48,7 +31,7 @@ class NoPacer:
         return None
 
 
-class FixedPacer:
+class PacedSimClock:
     """A slowed backtest (tests and demos of live-like control latency)."""
 
     paced = True
@@ -74,16 +57,16 @@ class Stop:
 
 def run(
     *,
-    feed: Feed,
+    feed: BarFeed,
     book: Book,
     strategy: Strategy,
     ctx: Context,
-    router: Router,
+    router: OrderRouter,
     writer: SessionWriter,
     commit_every: int,
     resume_after_ms: int | None,
     scheduled: dict[int, list[Control]],
-    pacer: Pacer,
+    pacer: Clock,
     keep_bars: bool,
     progress: Callable[[int], None],
     stop: Stop,
@@ -145,7 +128,7 @@ def _step(
     book: Book,
     strategy: Strategy,
     ctx: Context,
-    router: Router,
+    router: OrderRouter,
     batch: BarBatch,
     i: int,
     bar: BarE8,

@@ -8,16 +8,19 @@ from typing import Any
 import apsw
 import msgspec
 
-from njord.core.book import DAY_MS, Book, BookState
+from njord.core.book import DAY_MS, Book
 from njord.reasons import TradingState
 from njord.records import Fill, OrderStatus, Side
 from njord.store import history
+from njord.store.portfolio import SqliteSnapshotStore
 
 
 def rebuild(book: Book, conn: apsw.Connection, snapshot_id: int) -> None:
-    snap = history.snapshot(conn, snapshot_id)
-    book.restore(msgspec.msgpack.decode(snap.state, type=BookState))
-    for bar_ts, kind, ref, payload in history.decisions_after(conn, snap.decision_seq):
+    snapshots = SqliteSnapshotStore(conn)
+    book.restore(snapshots.load(snapshot_id))
+    for bar_ts, kind, ref, payload in history.decisions_after(
+        conn, snapshots.decision_seq(snapshot_id)
+    ):
         _apply(book, conn, bar_ts, kind, ref, msgspec.json.decode(payload))
 
 
@@ -64,33 +67,3 @@ def _order(book: Book, conn: apsw.Connection, coid: str, status: OrderStatus) ->
         book.open_orders[coid].status = status
     else:
         book.open_orders.pop(coid, None)
-
-
-def differences(book: Book, conn: apsw.Connection) -> list[str]:
-    stored = history.stored_book(conn)
-    mine = book.snapshot()
-    out = []
-    for field in (
-        "cash_e8",
-        "realised_e8",
-        "fees_e8",
-        "peak_equity_e8",
-        "bars",
-        "last_bar_ms",
-        "next_intent",
-        "state",
-        "daily_realised_e8",
-        "counters",
-        "last_block",
-    ):
-        want, got = stored[field], _plain(getattr(mine, field))
-        if want != got:
-            out.append(f"{field}: stored {want}, replayed {got}")
-    lots = [(lot.lot_seq, lot.symbol, lot.qty_e8, lot.cost_e8) for lot in mine.lots]
-    if stored["lots"] != lots:
-        out.append(f"lots: stored {stored['lots']}, replayed {lots}")
-    return out
-
-
-def _plain(value: Any) -> Any:
-    return msgspec.to_builtins(value)

@@ -12,7 +12,7 @@ from njord import strategies
 from njord.data.history import StoredFeed
 from njord.errors import MismatchError
 from njord.log import SessionLog
-from njord.loop import NoPacer, Stop
+from njord.loop import SimClock, Stop
 from njord.resume import stored_config
 from njord.store import db
 from njord.store.runs import SqliteManifestStore
@@ -47,7 +47,7 @@ def verify(path: Path) -> dict[str, object]:
             strategy=strategy,
             feed=StoredFeed(blobs, symbol=config.data.symbol),
             resume_after_ms=None,
-            pacer=NoPacer(),
+            pacer=SimClock(),
             progress=lambda n: None,
             stop=Stop(),
             scheduled=scheduled,

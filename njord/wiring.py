@@ -22,14 +22,15 @@ from njord.config import Config, config_sha256, config_toml
 from njord.core.book import Book
 from njord.core.execution import CostModel, SymbolRules
 from njord.core.money import to_e8
-from njord.core.risk import RiskEngine
+from njord.core.risk import Rules
 from njord.core.strategy import Context, PortfolioView, Strategy
 from njord.data.history import HistoryFeed
 from njord.data.qc import QcSummary, utc
 from njord.errors import ConfigError, NjordError
 from njord.log import SessionLog
-from njord.loop import Feed, LoopResult, Pacer, Stop, run
+from njord.loop import LoopResult, Stop, run
 from njord.manifest import Manifest, git_state, host_facts, strategy_identity
+from njord.ports import BarFeed, Clock
 from njord.store import db
 from njord.store import lease as leases
 from njord.store.runs import SqliteManifestStore
@@ -122,7 +123,7 @@ def build_book(config: Config, manifest: Manifest) -> Book:
         initial_cash_e8=to_e8(config.runtime.initial_cash),
         costs=costs,
         rules=SymbolRules(),
-        risk=RiskEngine(config.risk, mode=config.runtime.mode),
+        risk=Rules(config.risk, mode=config.runtime.mode),
         allow_short=config.runtime.allow_short,
         order_key=manifest.inputs_sha256()[:8],
     )
@@ -154,7 +155,7 @@ class Session(msgspec.Struct, kw_only=True):
         self.conn.close()
 
 
-def _log_qc(log: SessionLog, feed: Feed) -> None:
+def _log_qc(log: SessionLog, feed: BarFeed) -> None:
     """Every gap, with its timestamps and what the policy did about it (SPEC §5)."""
     for event in feed.events:
         if event.kind == "gap":
@@ -213,9 +214,9 @@ def run_session(
     session: Session,
     *,
     strategy: Strategy,
-    feed: Feed,
+    feed: BarFeed,
     resume_after_ms: int | None,
-    pacer: Pacer,
+    pacer: Clock,
     progress: Callable[[int], None],
     stop: Stop,
     scheduled: dict[int, list[Control]] | None = None,

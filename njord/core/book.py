@@ -39,8 +39,17 @@ class Execution(msgspec.Struct, frozen=True, kw_only=True):
     fee_e8: int
 
 
-class Router(Protocol):
+class OrderRouter(Protocol):
+    """Takes orders to a venue (or a simulation of one) and reports executions.
+
+    `submit` is called once per client order id, after the order is recorded; it returns
+    what executed at once (a market order in simulation) and never raises for a venue
+    refusal (that is an order status). `on_bar` reports what executed for resting orders
+    during that bar. Each execution is one aggregated fill of one order.
+    """
+
     def submit(self, order: Order, bar: BarE8) -> list[Execution]: ...
+
     def on_bar(self, bar: BarE8, open_orders: list[Order]) -> list[Execution]: ...
 
 
@@ -137,7 +146,7 @@ class Book:
 
     # -- the bar --------------------------------------------------------------------------
 
-    def start_bar(self, bar: BarE8, router: Router) -> None:
+    def start_bar(self, bar: BarE8, router: OrderRouter) -> None:
         day = bar.ts_ms // DAY_MS
         if day != self.day:
             self.day, self.daily_realised_e8 = day, 0
@@ -145,7 +154,7 @@ class Book:
             for execution in router.on_bar(bar, list(self.open_orders.values())):
                 self._execute(execution)
 
-    def decide(self, bar: BarE8, intents: list[OrderIntent], router: Router) -> None:
+    def decide(self, bar: BarE8, intents: list[OrderIntent], router: OrderRouter) -> None:
         for seq, intent in enumerate(intents):
             self._handle_intent(bar, seq, intent, router)
 
@@ -163,7 +172,9 @@ class Book:
 
     # -- operator controls ----------------------------------------------------------------
 
-    def control(self, command: str, bar: BarE8, router: Router, *, by: str, reason: str) -> None:
+    def control(
+        self, command: str, bar: BarE8, router: OrderRouter, *, by: str, reason: str
+    ) -> None:
         if command == "resume":
             self._set_state(TradingState.ACTIVE, bar.ts_ms, by, reason)
         elif command == "reduce":
@@ -188,7 +199,7 @@ class Book:
     # -- internals ------------------------------------------------------------------------
 
     def _handle_intent(
-        self, bar: BarE8, seq: int, intent: OrderIntent, router: Router, *, qty_e8: int = -1
+        self, bar: BarE8, seq: int, intent: OrderIntent, router: OrderRouter, *, qty_e8: int = -1
     ) -> None:
         qty_e8 = self.rules.floor_qty(to_e8(intent.qty)) if qty_e8 < 0 else qty_e8
         limit_e8 = to_e8(intent.limit_price) if intent.limit_price is not None else None

@@ -7,7 +7,7 @@ limit, order rate. `VENUE_FILTER` and `LIVE_MICRO_CAP` are checked by the live r
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -41,8 +41,17 @@ class Verdict(msgspec.Struct, frozen=True, kw_only=True):
 Rule = Callable[[RiskInputs], Reason | None]
 
 
-class RiskEngine:
-    """The one RiskEngine: rules and thresholds from config, switchable per mode."""
+class RiskEngine(Protocol):
+    """Pre-trade rules in a fixed order; the first failure wins and names its reason.
+    Pure: the same inputs give the same verdict, which records the inputs it saw."""
+
+    def check(self, inputs: RiskInputs) -> Verdict: ...
+
+    def loss_breached(self, daily_realised_e8: int) -> bool: ...
+
+
+class Rules:
+    """The RiskEngine: rules and thresholds from config, each switchable per mode."""
 
     def __init__(self, config: RiskConfig, *, mode: str) -> None:
         off: set[RuleName] = set(config.rules_off.get(mode, []))

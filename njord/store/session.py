@@ -17,6 +17,7 @@ from njord.log import LogRecord, SessionLog
 from njord.records import Fill
 from njord.store import lease as leases
 from njord.store import logs as log_store
+from njord.store.portfolio import SqlitePortfolioStore, SqliteSnapshotStore
 
 _json = msgspec.json.Encoder(order="sorted").encode
 GENESIS = "0" * 64
@@ -94,6 +95,8 @@ class SessionWriter:
         self.run_id = run_id
         self.log = log
         self.lease = lease
+        self.portfolio = SqlitePortfolioStore(conn)
+        self.snapshots = SqliteSnapshotStore(conn)
         self._equity: list[tuple[int, int, int, int, int]] = []
         self._in_txn = False
         self._decisions: list[tuple[int, int, str, str, str, str, str]] = []
@@ -114,7 +117,7 @@ class SessionWriter:
         self._insert_logs(self.log.drain(), book.last_bar_ms or 0)
         self._chain_commit(book)
         self._flush_equity()
-        self._save_book(book)
+        self.portfolio.save(book.snapshot(), symbol=book.symbol)
         self._flush_decisions()
         self._maybe_snapshot(book)
         leases.beat(self.conn, self.lease)
@@ -159,9 +162,8 @@ class SessionWriter:
     def _maybe_snapshot(self, book: Book) -> None:
         if not (self._book_changed or self._bars_since_snapshot >= self.snapshot_every):
             return
-        self.conn.execute(
-            "INSERT INTO snapshots (bar_ts_ms, decision_seq, state) VALUES (?, ?, ?)",
-            (book.last_bar_ms or 0, self._seq, msgspec.msgpack.encode(book.snapshot())),
+        self.snapshots.save(
+            book.snapshot(), bar_ts_ms=book.last_bar_ms or 0, decision_seq=self._seq
         )
         self._book_changed = False
         self._bars_since_snapshot = 0
@@ -334,78 +336,11 @@ class SessionWriter:
             self.conn.executemany("INSERT INTO equity VALUES (?, ?, ?, ?, ?)", self._equity)
             self._equity.clear()
 
-    def _save_book(self, book: Book) -> None:
-        c, ledger = self.conn, book.ledger
-        c.execute(
-            "INSERT OR REPLACE INTO account VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                ledger.cash_e8,
-                ledger.realised_e8,
-                ledger.fees_e8,
-                book.peak_equity_e8,
-                book.last_bar_ms,
-                book.bars,
-                book.next_intent,
-            ),
-        )
-        c.execute(
-            "INSERT OR REPLACE INTO risk_state VALUES (1, ?, ?, ?, ?)",
-            (
-                str(book.day),
-                book.daily_realised_e8,
-                book.last_block,
-                _json(dict(sorted(book.counters.items()))).decode(),
-            ),
-        )
-        c.execute("DELETE FROM lots")
-        c.executemany(
-            "INSERT INTO lots VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    lot.lot_seq,
-                    lot.symbol,
-                    lot.entry_fill_id,
-                    lot.entry_ms,
-                    lot.qty_e8,
-                    lot.cost_e8,
-                    lot.fee_e8,
-                )
-                for symbol in sorted(ledger.lots)
-                for lot in ledger.lots[symbol]
-            ],
-        )
-        symbol = book.symbol
-        c.execute(
-            "INSERT OR REPLACE INTO positions VALUES (?, ?, ?, ?, ?)",
-            (
-                symbol,
-                ledger.position_e8(symbol),
-                ledger.cost_e8(symbol),
-                ledger.realised_e8,
-                ledger.fees_e8,
-            ),
-        )
-
     def check_rebuilt(self, book: Book) -> None:
         """After a replay, the rebuilt book must equal what the db committed."""
-        row = self.conn.execute(
-            "SELECT cash_e8, realised_e8, fees_e8, bars, next_intent, state, daily_realised_e8 "
-            "FROM account, trading_state, risk_state"
-        ).fetchone()
-        mine = (
-            book.ledger.cash_e8,
-            book.ledger.realised_e8,
-            book.ledger.fees_e8,
-            book.bars,
-            book.next_intent,
-            book.state.value,
-            book.daily_realised_e8,
-        )
-        if row is not None and tuple(row) != mine:
-            raise MismatchError(
-                "replayed state (cash, realised, fees, bars, intents, trading state, daily "
-                f"P&L) {mine} differs from the committed one {tuple(row)}"
-            )
+        problems = SqlitePortfolioStore(self.conn).differences(book.snapshot())
+        if problems:
+            raise MismatchError(f"replayed state differs from the committed one: {problems[0]}")
 
     # -- qc and controls ------------------------------------------------------------------
 

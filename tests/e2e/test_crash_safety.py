@@ -6,7 +6,8 @@ from pathlib import Path
 import apsw
 import pytest
 
-from njord.store import db, history
+from njord.store import db
+from njord.store.portfolio import SqliteSnapshotStore
 from tests.conftest import SAMPLE, backtest_args, invoke
 
 
@@ -73,7 +74,7 @@ def test_tampering_is_found_and_named(
 
 def test_replay_from_every_snapshot_reproduces_the_stored_state(finished: Path) -> None:
     conn = db.open_reader(finished)
-    ids = history.snapshot_ids(conn)
+    ids = SqliteSnapshotStore(conn).ids()
     conn.close()
     assert len(ids) > 10
     for snapshot_id in ids:

@@ -6,7 +6,7 @@ import pytest
 
 from njord.config import RiskConfig
 from njord.core.money import E8
-from njord.core.risk import RiskEngine, RiskInputs
+from njord.core.risk import RiskInputs, Rules
 from njord.reasons import Reason, TradingState
 
 CFG = RiskConfig(
@@ -48,7 +48,7 @@ def inputs(**over: object) -> RiskInputs:
 def test_each_rule_blocks_its_breach_and_passes_otherwise(
     over: dict[str, object], reason: Reason
 ) -> None:
-    engine = RiskEngine(CFG, mode="backtest")
+    engine = Rules(CFG, mode="backtest")
     verdict = engine.check(inputs(**over))
     assert verdict.reason is reason
     assert verdict.inputs["symbol"] == inputs(**over).symbol
@@ -56,18 +56,18 @@ def test_each_rule_blocks_its_breach_and_passes_otherwise(
 
 
 def test_first_failure_wins_in_documented_order() -> None:
-    engine = RiskEngine(CFG, mode="backtest")
+    engine = Rules(CFG, mode="backtest")
     both = inputs(symbol="ETHUSDT", notional_e8=5000 * E8)
     assert engine.check(both).reason is Reason.SYMBOL_NOT_ALLOWED
 
 
 def test_reducing_orders_pass_in_reducing_state_and_loss_limit() -> None:
-    engine = RiskEngine(CFG, mode="backtest")
+    engine = Rules(CFG, mode="backtest")
     assert engine.check(inputs(state=TradingState.REDUCING, reduces=True)).allowed
     assert engine.check(inputs(daily_realised_e8=-200 * E8, reduces=True)).allowed
 
 
 def test_rules_switch_off_per_mode() -> None:
     cfg = RiskConfig(notional_cap=Decimal(1), rules_off={"backtest": ["notional_cap"]})
-    assert RiskEngine(cfg, mode="backtest").check(inputs()).allowed
-    assert RiskEngine(cfg, mode="paper").check(inputs()).reason is Reason.NOTIONAL_CAP
+    assert Rules(cfg, mode="backtest").check(inputs()).allowed
+    assert Rules(cfg, mode="paper").check(inputs()).reason is Reason.NOTIONAL_CAP

@@ -1,0 +1,115 @@
+"""The ports: what the bar loop needs from the world, as typed Protocols.
+
+Modes differ only in the adapters plugged into these (SPEC §4); `njord/wiring.py` is the
+one place that chooses them. Each docstring is the contract every adapter must keep;
+tests/contract/ runs the same checks against every adapter of a port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from njord.config import Loaded
+from njord.core.book import BookState, OrderRouter
+from njord.core.risk import RiskEngine
+from njord.data.history import BarBatch
+from njord.data.qc import QcEvent
+from njord.manifest import Manifest
+from njord.secrets import Secret
+
+__all__ = [
+    "BarFeed",
+    "Clock",
+    "ConfigProvider",
+    "OrderRouter",
+    "PortfolioStore",
+    "RiskEngine",
+    "RunManifestStore",
+    "SecretsProvider",
+    "SnapshotStore",
+    "Telemetry",
+]
+
+
+class Clock(Protocol):
+    """Session time and the wait for the next bar.
+
+    A simulated clock never reads the wall: its time is the bar being processed and it
+    does not wait. A wall clock (shadow, paper, live) waits until the next bar has closed.
+    A `paced` clock makes the loop commit every bar before it waits, so other processes
+    (operator controls, the TUI) can write and read between bars.
+    """
+
+    paced: bool
+
+    def wait(self) -> None: ...
+
+
+class BarFeed(Protocol):
+    """Closed bars in strictly increasing time order, UTC, each exactly once, checked by
+    quality control; what QC found (gaps and what the policy did) is in `events`. Batches
+    are bounded: a feed never holds the whole history in memory."""
+
+    @property
+    def events(self) -> list[QcEvent]: ...
+
+    def batches(self) -> Iterator[BarBatch]: ...
+
+
+class SnapshotStore(Protocol):
+    """Whole-book snapshots. `load(save(state))` equals `state`, and saving it again
+    gives the same bytes: a restored session is indistinguishable from the original."""
+
+    def save(self, state: BookState, *, bar_ts_ms: int, decision_seq: int) -> int: ...
+
+    def load(self, snapshot_id: int) -> BookState: ...
+
+    def ids(self) -> list[int]: ...
+
+
+class PortfolioStore(Protocol):
+    """The book as of the last committed bar (account, positions, lots, risk state,
+    trading state), written inside the bar's transaction and read back field by field."""
+
+    def save(self, state: BookState, *, symbol: str) -> None: ...
+
+    def load(self) -> dict[str, Any]: ...
+
+
+class RunManifestStore(Protocol):
+    """One manifest per session: written once at creation, then only its status changes."""
+
+    def create(self, manifest: Manifest) -> None: ...
+
+    def load(self) -> Manifest | None: ...
+
+    def set_status(self, run_id: str, status: str, *, ended_ms: int | None) -> None: ...
+
+
+class Telemetry(Protocol):
+    """Named measurements per bar (latencies in ms, counters, P&L), committed with the bar
+    they describe. Shadow and paper sessions record them; status reports percentiles."""
+
+    def record(self, name: str, value: float, *, bar_ts_ms: int) -> None: ...
+
+
+class ConfigProvider(Protocol):
+    """Layered, typed configuration: defaults < file < environment < --set. Every value
+    remembers its origin; a bad key or value is a ConfigError naming both."""
+
+    def load(
+        self,
+        *,
+        file: Path | None,
+        env: Mapping[str, str],
+        sets: Sequence[str],
+        env_prefix: str = "NJORD_",
+    ) -> Loaded: ...
+
+
+class SecretsProvider(Protocol):
+    """Secrets by name, wrapped so that no str, repr, log or encoding shows the value."""
+
+    def get(self, name: str) -> Secret | None: ...
