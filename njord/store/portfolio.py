@@ -13,9 +13,19 @@ from njord.store.reads import one
 
 _json = msgspec.json.Encoder(order="sorted").encode
 COMPARED = (
-    "cash_e8", "realised_e8", "fees_e8", "peak_equity_e8", "bars", "last_bar_ms",
-    "next_intent", "state", "daily_realised_e8", "counters", "last_block", "lots",
-)  # fmt: skip
+    "cash_e8",
+    "realised_e8",
+    "fees_e8",
+    "peak_equity_e8",
+    "bars",
+    "last_bar_ms",
+    "next_intent",
+    "state",
+    "daily_realised_e8",
+    "counters",
+    "last_block",
+    "lots",
+)
 
 
 class SqlitePortfolioStore:

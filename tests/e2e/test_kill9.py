@@ -27,12 +27,23 @@ STATE_TABLES = (
 
 def _args(db: Path, commit_every: int) -> list[str]:
     return [
-        "backtest", "--config", str(ROOT / "config.toml"),
-        "--set", f'data.path="{SAMPLE}"', "--to", "2024-01-08",
-        "--set", f"runtime.commit_every={commit_every}",
-        "--set", "risk.daily_loss_limit=60",  # a halt mid-run: state tables must survive too
-        "--db", str(db), "--out", str(db.parent / "out"), "--quiet",
-    ]  # fmt: skip
+        "backtest",
+        "--config",
+        str(ROOT / "config.toml"),
+        "--set",
+        f'data.path="{SAMPLE}"',
+        "--to",
+        "2024-01-08",
+        "--set",
+        f"runtime.commit_every={commit_every}",
+        "--set",
+        "risk.daily_loss_limit=60",  # a halt mid-run: state tables must survive too
+        "--db",
+        str(db),
+        "--out",
+        str(db.parent / "out"),
+        "--quiet",
+    ]
 
 
 def _run(args: list[str]) -> subprocess.Popen[str]:

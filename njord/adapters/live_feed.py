@@ -1,0 +1,183 @@
+"""The live BarFeed: closed 1-minute klines polled over REST, each bar exactly once.
+
+- Asks for `startTime = next expected bar`, so anything missed is backfilled by the next
+  successful poll (klines paginate from startTime, up to 1,000 a page).
+- Emits only closed bars (closeTime before the venue's now), strictly increasing.
+- Retries with exponential backoff and jitter; a Retry-After from the venue wins.
+- When no bar arrives for longer than `stall_bars` minutes of venue time, logs a gap
+  (once per episode); when the bars come back it logs how many were backfilled. Bars the
+  venue skips for good (a later bar exists, the earlier never comes) are a gap event.
+- Records `bars_lag` per bar: venue time at emission minus the bar's close.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pyarrow as pa
+
+from njord.adapters.binance import Backoff, BinanceClient, VenueError, VenueUnreachable
+from njord.data.history import STORED_SCHEMA, BarBatch
+from njord.data.qc import QcEvent, QcSummary, utc
+
+MINUTE_MS = 60_000
+Log = Callable[[str, str, dict[str, Any]], None]
+
+
+class LiveFeed:
+    def __init__(
+        self,
+        client: BinanceClient,
+        *,
+        symbol: str,
+        start_ms: int | None = None,
+        max_bars: int | None = None,
+        poll_s: float = 1.0,
+        stall_bars: int = 3,
+        skip_after_bars: int = 30,
+        backoff: Backoff | None = None,
+        log: Log | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = client
+        self.symbol = symbol
+        self.next_ms = start_ms
+        self.max_bars = max_bars
+        self.poll_s = poll_s
+        self.stall_bars = stall_bars
+        self.skip_after_bars = skip_after_bars
+        self.backoff = backoff or Backoff()
+        self.log = log or (lambda level, msg, ctx: None)
+        self.sleep = sleep
+        self.summary = QcSummary(policy="live")
+        self.lags_ms: list[int] = []
+        self.emitted = 0
+        self._events: list[QcEvent] = []
+        self._stalled_since: int | None = None
+        self._venue_now = 0
+
+    @property
+    def events(self) -> list[QcEvent]:
+        return self._events
+
+    def batches(self) -> Iterator[BarBatch]:
+        while self.max_bars is None or self.emitted < self.max_bars:
+            rows = self._poll()
+            if rows is None:
+                continue
+            fresh = self._accept(rows)
+            for row in fresh:
+                yield self._emit(row)
+                if self.max_bars is not None and self.emitted >= self.max_bars:
+                    return
+            if not fresh:
+                self._watch_stall()
+                self.sleep(self.poll_s)
+
+    # -- polling --------------------------------------------------------------------------
+
+    def _poll(self) -> list[list[Any]] | None:
+        params: dict[str, Any] = {"symbol": self.symbol, "interval": "1m", "limit": 1000}
+        if self.next_ms is not None:
+            params["startTime"] = self.next_ms
+        try:
+            rows: list[list[Any]] = self.client.public("GET", "/api/v3/klines", params)
+            # The venue's time right after the answer: what is closed, how late, how long a
+            # stall. Asked every poll (weight 1): a replay may run faster than our clock.
+            self._venue_now = self.client.server_time_ms()
+        except (VenueError, VenueUnreachable) as e:
+            self._failed(e)
+            return None
+        self.backoff.succeeded()
+        return rows
+
+    def _failed(self, error: VenueError | VenueUnreachable) -> None:
+        retry_after = error.retry_after_s if isinstance(error, VenueError) else None
+        if isinstance(error, VenueError) and not error.retryable:
+            raise error
+        wait = self.backoff.delay(retry_after)
+        self.log(
+            "WARNING",
+            f"klines poll failed ({error}); retrying in {wait:.2f}s",
+            {"failures": self.backoff.failures + 1},
+        )
+        self.backoff.failed(retry_after)
+
+    # -- bars -----------------------------------------------------------------------------
+
+    def _accept(self, rows: list[list[Any]]) -> list[list[Any]]:
+        now = self._venue_now
+        fresh = []
+        for row in rows:
+            open_ms, close_ms = int(row[0]), int(row[6])
+            if close_ms >= now:
+                break  # still forming
+            if self.next_ms is not None and open_ms < self.next_ms:
+                continue  # already emitted
+            gap = self.next_ms is not None and open_ms > self.next_ms
+            if gap and not self._give_up_on(self.next_ms or 0, open_ms, now):
+                break  # hold later bars back until the gap fills or is given up
+            fresh.append(row)
+            self.next_ms = open_ms + MINUTE_MS
+        return fresh
+
+    def _give_up_on(self, first_missing: int, next_present: int, now: int) -> bool:
+        """Missing minutes with later bars present: wait a while for a backfill, then skip."""
+        if now - first_missing < self.skip_after_bars * MINUTE_MS:
+            return False
+        missing = (next_present - first_missing) // MINUTE_MS
+        self._events.append(QcEvent("gap", first_missing, next_present - MINUTE_MS, missing))
+        self._events.append(QcEvent("skipped", first_missing, next_present - MINUTE_MS, missing))
+        self.summary.gaps += 1
+        self.summary.missing_bars += missing
+        self.log(
+            "WARNING",
+            f"gap: {missing} bars from {utc(first_missing)} never arrived",
+            {"from_ms": first_missing, "bars": missing},
+        )
+        return True
+
+    def _watch_stall(self) -> None:
+        if self.next_ms is None:
+            return
+        now = self._venue_now
+        overdue = (now - self.next_ms - MINUTE_MS) // MINUTE_MS
+        if overdue >= self.stall_bars and self._stalled_since is None:
+            self._stalled_since = self.next_ms
+            self.log(
+                "WARNING",
+                f"gap: no bar since {utc(self.next_ms - MINUTE_MS)} "
+                f"({overdue} overdue); backfilling when klines return",
+                {"from_ms": self.next_ms, "overdue": overdue},
+            )
+
+    def _emit(self, row: list[Any]) -> BarBatch:
+        open_ms = int(row[0])
+        if self._stalled_since is not None:
+            self.log(
+                "INFO",
+                f"klines are back: backfilling from {utc(self._stalled_since)}",
+                {"from_ms": self._stalled_since},
+            )
+            self._stalled_since = None
+        self.lags_ms.append(self._venue_now - (int(row[6]) + 1))
+        self.emitted += 1
+        self.summary.bars_in += 1
+        self.summary.bars_out += 1
+        batch = pa.RecordBatch.from_pylist(
+            [
+                {
+                    "ts_ms": open_ms,
+                    "open": float(row[1]),
+                    "high": float(row[2]),
+                    "low": float(row[3]),
+                    "close": float(row[4]),
+                    "volume": float(row[5]),
+                    "synthetic": False,
+                }
+            ],
+            schema=STORED_SCHEMA,
+        )
+        return BarBatch(batch)

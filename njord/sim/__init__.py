@@ -1,0 +1,59 @@
+"""The loopback exchange simulator (SPEC §12)."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from njord.errors import ConfigError
+from njord.sim import faults as fault_config
+from njord.sim.exchange import Exchange, Market
+from njord.sim.faults import FaultConfig, FaultPlan
+from njord.sim.server import SimServer, SimState, new_credentials
+
+
+def parse_balances(items: tuple[str, ...] | list[str]) -> dict[str, Decimal]:
+    out: dict[str, Decimal] = {}
+    for item in items:
+        asset, sep, amount = item.partition("=")
+        try:
+            value = Decimal(amount)
+        except InvalidOperation:
+            value = Decimal(-1)
+        if not sep or not asset.isalnum() or value < 0:
+            raise ConfigError(f"--balance takes ASSET=AMOUNT with AMOUNT >= 0, got {item!r}")
+        out[asset.upper()] = value
+    return out or {"USDT": Decimal(10_000)}
+
+
+def build(
+    data: Path,
+    *,
+    symbol: str = "BTCUSDT",
+    port: int = 0,
+    speed: float = 60.0,
+    start_ms: int | None = None,
+    balances: dict[str, Decimal] | None = None,
+    faults: FaultConfig | None = None,
+    api_key: str | None = None,
+    api_secret: str | None = None,
+) -> SimServer:
+    """A ready (not yet serving) simulator on 127.0.0.1; port 0 lets the OS choose."""
+    plan = faults or FaultConfig()
+    market = Market(data, symbol=symbol, speed=speed, start_ms=start_ms)
+    market.skew_ms = plan.time_skew_ms
+    market.hidden = [(*o.window_ms(), o.missing) for o in plan.klines_outages]
+    exchange = Exchange(
+        market,
+        balances=balances or {"USDT": Decimal(10_000)},
+        partial_parts=plan.partial_fill_parts,
+    )
+    key, secret = (api_key, api_secret) if api_key and api_secret else new_credentials()
+    state = SimState(exchange, api_key=key, api_secret=secret, faults=FaultPlan(plan))
+    try:
+        return SimServer(state, port)
+    except OSError as e:
+        raise ConfigError(f"cannot listen on 127.0.0.1:{port}: {e.strerror}") from e
+
+
+__all__ = ["SimServer", "build", "fault_config", "parse_balances"]

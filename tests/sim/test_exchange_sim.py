@@ -1,0 +1,235 @@
+"""The simulator driven by a plain `requests` client that signs per the reference facts."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+
+from njord.adapters.binance import sign
+from njord.sim.server import SimServer
+from tests.sim.conftest import FIRST_BAR_MS, KEY, SECRET
+
+VECTOR_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
+VECTOR_PAYLOAD = (
+    "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1"
+    "&recvWindow=5000&timestamp=1499827319559"
+)
+VECTOR_SIGNATURE = "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
+
+
+def test_signing_matches_the_official_hmac_example() -> None:
+    assert sign(VECTOR_SECRET, VECTOR_PAYLOAD) == VECTOR_SIGNATURE
+
+
+def _server_time(base: str) -> int:
+    return int(requests.get(f"{base}/api/v3/time", timeout=5).json()["serverTime"])
+
+
+def call(
+    server: SimServer,
+    method: str,
+    path: str,
+    params: dict[str, Any],
+    *,
+    secret: str = SECRET,
+    timestamp: int | None = None,
+) -> requests.Response:
+    """Sign exactly the bytes sent: the encoded query, then `&signature=`."""
+    base = server.url
+    full = {
+        **params,
+        "recvWindow": 5000,
+        "timestamp": timestamp if timestamp is not None else _server_time(base),
+    }
+    query = urlencode(full)
+    signature = hmac.new(secret.encode(), query.encode(), hashlib.sha256).hexdigest()
+    return requests.request(
+        method,
+        f"{base}{path}?{query}&signature={signature}",
+        headers={"X-MBX-APIKEY": KEY},
+        timeout=5,
+    )
+
+
+def test_public_endpoints(stepped: SimServer) -> None:
+    base = stepped.url
+    assert requests.get(f"{base}/api/v3/ping", timeout=5).json() == {}
+    now = _server_time(base)
+    assert now == FIRST_BAR_MS + 120 * 60_000
+    info = requests.get(f"{base}/api/v3/exchangeInfo", timeout=5)
+    assert info.headers["X-MBX-USED-WEIGHT-1M"]
+    symbol = info.json()["symbols"][0]
+    assert {f["filterType"] for f in symbol["filters"]} == {
+        "PRICE_FILTER",
+        "LOT_SIZE",
+        "MARKET_LOT_SIZE",
+        "NOTIONAL",
+    }
+    assert info.json()["rateLimits"][0]["rateLimitType"] == "REQUEST_WEIGHT"
+    bars = requests.get(
+        f"{base}/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1m"}, timeout=5
+    ).json()
+    assert len(bars) == 120  # only bars closed by now
+    assert bars[0][0] == FIRST_BAR_MS
+    assert bars[0][1] == "42283.58000000"
+    assert bars[-1][6] < now
+    page = requests.get(
+        f"{base}/api/v3/klines",
+        params={
+            "symbol": "BTCUSDT",
+            "interval": "1m",
+            "startTime": FIRST_BAR_MS + 60_000,
+            "endTime": FIRST_BAR_MS + 10 * 60_000,
+            "limit": 3,
+        },
+        timeout=5,
+    ).json()
+    assert [b[0] for b in page] == [FIRST_BAR_MS + k * 60_000 for k in (1, 2, 3)]
+    requests.post(f"{base}/sim/advance?minutes=5", timeout=5)
+    assert (
+        len(
+            requests.get(
+                f"{base}/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1m"}, timeout=5
+            ).json()
+        )
+        == 125
+    )
+
+
+def test_signed_endpoints_round_trip(stepped: SimServer) -> None:
+    buy = call(
+        stepped,
+        "POST",
+        "/api/v3/order",
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "MARKET",
+            "quantity": "0.01",
+            "newClientOrderId": "nj-test-1",
+        },
+    )
+    assert buy.status_code == 200, buy.text
+    assert buy.json()["status"] == "FILLED"
+    assert len(buy.json()["fills"]) == 1
+    rest = call(
+        stepped,
+        "POST",
+        "/api/v3/order",
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.01",
+            "price": "30000.00",
+            "newClientOrderId": "nj-test-2",
+        },
+    ).json()
+    assert rest["status"] == "NEW"
+    open_orders = call(stepped, "GET", "/api/v3/openOrders", {"symbol": "BTCUSDT"}).json()
+    assert [o["clientOrderId"] for o in open_orders] == ["nj-test-2"]
+    got = call(
+        stepped, "GET", "/api/v3/order", {"symbol": "BTCUSDT", "origClientOrderId": "nj-test-2"}
+    ).json()
+    assert got["orderId"] == rest["orderId"]
+    canceled = call(
+        stepped, "DELETE", "/api/v3/order", {"symbol": "BTCUSDT", "orderId": rest["orderId"]}
+    ).json()
+    assert canceled["status"] == "CANCELED"
+    again = call(
+        stepped, "DELETE", "/api/v3/order", {"symbol": "BTCUSDT", "orderId": rest["orderId"]}
+    )
+    assert (again.status_code, again.json()["code"]) == (400, -2011)
+    account = call(stepped, "GET", "/api/v3/account", {}).json()
+    balances = {b["asset"]: b for b in account["balances"]}
+    assert balances["BTC"]["free"] == "0.01000000"
+    assert balances["USDT"]["locked"] == "0.00000000"
+    trades = call(stepped, "GET", "/api/v3/myTrades", {"symbol": "BTCUSDT"}).json()
+    assert [t["orderId"] for t in trades] == [buy.json()["orderId"]]
+    missing = call(stepped, "GET", "/api/v3/order", {"symbol": "BTCUSDT", "orderId": 999})
+    assert missing.json()["code"] == -2013
+
+
+def test_limit_order_fills_on_a_later_bar(stepped: SimServer) -> None:
+    bars = requests.get(
+        f"{stepped.url}/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1m"}, timeout=5
+    ).json()
+    above = f"{float(bars[-1][4]) * 1.01:.2f}"  # a buy limit above the market fills next bar
+    order = call(
+        stepped,
+        "POST",
+        "/api/v3/order",
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.01",
+            "price": above,
+        },
+    ).json()
+    assert order["status"] == "NEW"
+    requests.post(f"{stepped.url}/sim/advance?minutes=1", timeout=5)
+    filled = call(
+        stepped, "GET", "/api/v3/order", {"symbol": "BTCUSDT", "orderId": order["orderId"]}
+    ).json()
+    assert filled["status"] == "FILLED"
+    next_open = float(
+        requests.get(
+            f"{stepped.url}/api/v3/klines",
+            params={"symbol": "BTCUSDT", "interval": "1m", "limit": 1},
+            timeout=5,
+        ).json()[0][1]
+    )
+    # opened below the limit: filled at the open, the better price (docs/execution.md)
+    assert float(filled["cummulativeQuoteQty"]) == round(next_open * 0.01, 8)
+
+
+def test_documented_rejections(stepped: SimServer) -> None:
+    order = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"}
+    bad_sig = call(stepped, "POST", "/api/v3/order", order, secret="wrong")
+    assert (bad_sig.status_code, bad_sig.json()["code"]) == (400, -1022)
+    stale = call(
+        stepped, "POST", "/api/v3/order", order, timestamp=_server_time(stepped.url) - 10_000
+    )
+    assert stale.json() == {
+        "code": -1021,
+        "msg": "Timestamp for this request is outside of the recvWindow.",
+    }
+    lot = call(stepped, "POST", "/api/v3/order", {**order, "quantity": "0.000001"})
+    assert lot.json() == {"code": -1013, "msg": "Filter failure: LOT_SIZE"}
+    limit = {
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "type": "LIMIT",
+        "timeInForce": "GTC",
+        "quantity": "0.01",
+        "price": "30000.00",
+        "newClientOrderId": "dup",
+    }
+    assert call(stepped, "POST", "/api/v3/order", limit).status_code == 200
+    dup = call(stepped, "POST", "/api/v3/order", limit)
+    assert (dup.status_code, dup.json()) == (400, {"code": -2010, "msg": "Duplicate order sent."})
+    broke = call(stepped, "POST", "/api/v3/order", {**order, "quantity": "5"})
+    assert broke.json()["code"] == -2010
+    assert "insufficient balance" in broke.json()["msg"]
+    no_key = requests.get(f"{stepped.url}/api/v3/account", timeout=5)
+    assert no_key.json()["code"] == -2014
+    tick = call(
+        stepped, "POST", "/api/v3/order", {**limit, "price": "30000.001", "newClientOrderId": "t"}
+    )
+    assert tick.json()["msg"] == "Filter failure: PRICE_FILTER"
+
+
+def test_used_weight_header_counts(stepped: SimServer) -> None:
+    first = requests.get(f"{stepped.url}/api/v3/exchangeInfo", timeout=5)
+    second = requests.get(f"{stepped.url}/api/v3/exchangeInfo", timeout=5)
+    assert (
+        int(second.headers["X-MBX-USED-WEIGHT-1M"]) - int(first.headers["X-MBX-USED-WEIGHT-1M"])
+        == 20
+    )
