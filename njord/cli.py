@@ -478,5 +478,158 @@ def backup(src: Path, dst: Path) -> None:
     click.echo(f"backed up {src} to {dst}")
 
 
+@cli.command("exchange-sim")
+@click.option(
+    "--data",
+    "data",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="bars to replay: a Parquet file or directory",
+)
+@click.option("--port", type=int, default=0, show_default=True, help="0: the OS picks")
+@click.option(
+    "--speed",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="simulated seconds per second (0: only /sim/advance moves the clock)",
+)
+@click.option("--start", help="market time at launch, ISO UTC (default: the first bar)")
+@click.option("--symbol", default="BTCUSDT", show_default=True)
+@click.option("--api-key", help="accept this key (default: generate a pair and print it)")
+@click.option("--api-secret", help="with --api-key")
+@click.option(
+    "--balance",
+    "balances",
+    multiple=True,
+    metavar="ASSET=AMOUNT",
+    help="starting balance (repeatable; default USDT=10000)",
+)
+@click.option(
+    "--faults",
+    "faults_path",
+    type=click.Path(path_type=Path),
+    help="fault-injection TOML (docs/exchange-sim.md)",
+)
+def exchange_sim(
+    data: Path,
+    port: int,
+    speed: float,
+    start: str | None,
+    symbol: str,
+    api_key: str | None,
+    api_secret: str | None,
+    balances: tuple[str, ...],
+    faults_path: Path | None,
+) -> None:
+    """Serve a Binance-spot-compatible REST API on 127.0.0.1, replaying DATA."""
+    from njord import sim
+
+    if bool(api_key) != bool(api_secret):
+        raise ConfigError("--api-key and --api-secret go together")
+    if speed < 0:
+        raise ConfigError(f"--speed must be >= 0, got {speed}")
+    server = sim.build(
+        data,
+        symbol=symbol,
+        port=port,
+        speed=speed,
+        start_ms=wiring.parse_utc(start or "", "--start"),
+        balances=sim.parse_balances(balances),
+        faults=sim.fault_config.load(faults_path) if faults_path else None,
+        api_key=api_key,
+        api_secret=api_secret,
+    )
+    click.echo(server.url)
+    if not api_key:
+        click.echo(f"api-key {server.state.api_key}")
+        click.echo(f"api-secret {server.state.api_secret}")
+    sys.stdout.flush()
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+@data_group.command("fetch")
+@click.option("--symbol", default="BTCUSDT", show_default=True)
+@click.option("--from", "start", required=True, help="first bar, ISO UTC (inclusive)")
+@click.option("--to", "end", required=True, help="end, ISO UTC (exclusive)")
+@click.option("--base-url", help="REST root (default: venue.base_url from config)")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Parquet file")
+@config_options
+def data_fetch(
+    symbol: str,
+    start: str,
+    end: str,
+    base_url: str | None,
+    out: Path,
+    config_path: Path | None,
+    sets: tuple[str, ...],
+    env_prefix: str,
+) -> None:
+    """Pull 1-minute klines page by page over REST into a Parquet file of the bar schema."""
+    from njord.data.fetch import fetch
+
+    config = load_config(config_path, sets, env_prefix).config
+    first = wiring.parse_utc(start, "--from")
+    stop = wiring.parse_utc(end, "--to")
+    assert first is not None
+    assert stop is not None
+    if stop <= first:
+        raise ConfigError(f"empty range: --to {end} is not after --from {start}")
+    report = fetch(
+        base_url or config.venue.base_url,
+        symbol=symbol,
+        start_ms=first,
+        end_ms=stop,
+        out=out,
+        progress=lambda n, total: click.echo(f"fetched {n}/{total} bars", err=True),
+    )
+    click.echo(
+        f"fetched {report.rows_out} bars {utc(report.first_ts_ms)} .. "
+        f"{utc(report.last_ts_ms)} -> {report.out}"
+    )
+
+
+@cli.command("contract-tests")
+@click.option("--adapter", type=click.Choice(["history", "live-feed"]), required=True)
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=Path("sample_data/BTCUSDT-1m-2024-01.parquet"),
+    show_default=True,
+)
+@click.option("--junit", "junit_path", type=click.Path(path_type=Path), help="JUnit XML out")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="JSON summary out")
+def contract_tests(
+    adapter: str, data: Path, junit_path: Path | None, json_path: Path | None
+) -> None:
+    """Run a port's contract suite against one adapter (exit 4 if any check fails)."""
+    from njord import contract
+
+    results = contract.run(adapter, data)
+    for r in results:
+        click.echo(
+            f"{'ok  ' if r.ok else 'FAIL'} {r.port}[{r.adapter}] {r.check}"
+            + (f": {r.detail}" if r.detail else "")
+        )
+    if junit_path:
+        junit_path.write_bytes(contract.junit_xml(results))
+    if json_path:
+        summary = {
+            "passed": sum(r.ok for r in results),
+            "failed": sum(not r.ok for r in results),
+            "results": msgspec.to_builtins(results),
+        }
+        json_path.write_bytes(msgspec.json.encode(summary, order="sorted"))
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise MismatchError(f"{len(failed)} contract check(s) failed, first: {failed[0].check}")
+
+
 def main() -> None:
     cli.main(prog_name="njord")

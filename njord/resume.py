@@ -11,11 +11,12 @@ from njord import strategies
 from njord.config import Config
 from njord.core.strategy import Strategy
 from njord.data.history import HistoryFeed, StoredFeed
+from njord.data.qc import QcEvent
 from njord.errors import ConfigError
 from njord.log import SessionLog
 from njord.manifest import DataSource, file_sha256
 from njord.store import db
-from njord.store.history import stored_bar_blobs
+from njord.store.history import qc_events, stored_bar_blobs
 from njord.store.runs import SqliteManifestStore
 from njord.wiring import Session, open_session, parse_utc
 
@@ -30,13 +31,14 @@ def reopen(path: Path) -> tuple[Session, Strategy, HistoryFeed | StoredFeed, int
     manifest = SqliteManifestStore(reader).load()
     row = reader.execute("SELECT last_bar_ms FROM account").fetchone()
     blobs = stored_bar_blobs(reader)
+    events = qc_events(reader)
     reader.close()
     if manifest is None:
         raise ConfigError(f"{path} holds no session to continue")
     config = stored_config(manifest.config_toml)
     cls = strategies.resolve(manifest.strategy.path)
     strategy = cls(strategies.parse_params(cls, config.strategy.params))
-    feed = _feed(config, manifest.data_sources, blobs)
+    feed = _feed(config, manifest.data_sources, blobs, events)
     total = sum(1 for _ in feed.fresh().checked_batches()) if isinstance(feed, HistoryFeed) else 0
     session = open_session(path, config=config, manifest=None, log=SessionLog(now_ms=lambda: 0))
     status = SqliteManifestStore(session.conn).status(manifest.run_id)
@@ -50,6 +52,7 @@ def _feed(
     config: Config,
     sources: list[DataSource],
     blobs: list[bytes],
+    events: list[QcEvent],
 ) -> HistoryFeed | StoredFeed:
     """The recorded source when it is here unchanged; else the bars stored in the db."""
     here = all(Path(s.path).exists() and file_sha256(Path(s.path)) == s.sha256 for s in sources)
@@ -63,4 +66,4 @@ def _feed(
         )
     if not blobs:
         raise ConfigError("the session's data source is gone and the db holds no stored bars")
-    return StoredFeed(blobs, symbol=config.data.symbol)
+    return StoredFeed(blobs, symbol=config.data.symbol, events=events)

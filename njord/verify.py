@@ -15,6 +15,7 @@ from njord.log import SessionLog
 from njord.loop import SimClock, Stop
 from njord.resume import stored_config
 from njord.store import db
+from njord.store.history import qc_events
 from njord.store.runs import SqliteManifestStore
 from njord.store.session import applied_controls, equity_digest
 from njord.wiring import open_session, run_session
@@ -29,6 +30,7 @@ def verify(path: Path) -> dict[str, object]:
         if manifest is None:
             raise MismatchError(f"{path} holds no session to verify")
         blobs = _checked_bars(conn)
+        events = qc_events(conn)
         scheduled = applied_controls(conn)
         expected = _decisions(conn)
         expected_equity = _equity_sha(conn)
@@ -45,7 +47,7 @@ def verify(path: Path) -> dict[str, object]:
         run_session(
             session,
             strategy=strategy,
-            feed=StoredFeed(blobs, symbol=config.data.symbol),
+            feed=StoredFeed(blobs, symbol=config.data.symbol, events=events),
             resume_after_ms=None,
             pacer=SimClock(),
             progress=lambda n: None,

@@ -200,14 +200,17 @@ def read_ipc(blob: bytes) -> pa.RecordBatch:
 class StoredFeed:
     """BarFeed over bars kept in a session db (`verify`, `continue` without the source)."""
 
-    def __init__(self, blobs: list[bytes], *, symbol: str) -> None:
+    def __init__(
+        self, blobs: list[bytes], *, symbol: str, events: list[QcEvent] | None = None
+    ) -> None:
         self.symbol = symbol
         self.summary = QcSummary(policy="stored")
         self._blobs = blobs
+        self._events = events or []  # what QC found when the bars were first stored
 
     @property
     def events(self) -> list[QcEvent]:
-        return []
+        return self._events
 
     def sources(self) -> list[DataSource]:
         return []

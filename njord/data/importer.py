@@ -188,21 +188,27 @@ def import_files(
     if rows_in == 0:
         raise DataError("the input holds no bars")
     table, dropped = _dedupe(table)
+    report = write_bars(table, out, source=", ".join(str(p) for p in inputs))
+    return msgspec.structs.replace(report, rows_in=rows_in, duplicates_dropped=dropped)
+
+
+def write_bars(table: pa.Table, out: Path, *, source: str) -> ImportReport:
+    """Check bars in the bar schema and write them where `data.path` can point."""
     checked = pa.RecordBatch.from_pydict(
         {
             "ts_ms": pc.cast(table.column("ts_utc"), pa.int64()).combine_chunks(),
             **{c: table.column(c).combine_chunks() for c in REQUIRED[1:]},
         }
     )
-    check_values(checked, prev_ts=None, source=", ".join(str(p) for p in inputs))
+    check_values(checked, prev_ts=None, source=source)
     out.parent.mkdir(parents=True, exist_ok=True)
     # Row groups of one batch: the feed then decompresses one week at a time, not the file.
     pq.write_table(table, out, compression="zstd", row_group_size=BATCH_ROWS)
     ts = checked.column("ts_ms")
     return ImportReport(
-        rows_in=rows_in,
+        rows_in=table.num_rows,
         rows_out=table.num_rows,
-        duplicates_dropped=dropped,
+        duplicates_dropped=0,
         first_ts_ms=ts[0].as_py(),
         last_ts_ms=ts[-1].as_py(),
         out=str(out),

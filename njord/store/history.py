@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import apsw
 
+from njord.data.qc import QcEvent
 from njord.errors import ConfigError
 from njord.records import Order, OrderStatus, OrderType, Side
 
@@ -41,3 +42,12 @@ def order(conn: apsw.Connection, coid: str) -> Order:
 def stored_bar_blobs(conn: apsw.Connection) -> list[bytes]:
     rows = conn.execute("SELECT arrow FROM bar_chunks ORDER BY first_ts_ms").fetchall()
     return [r[0] for r in rows if isinstance(r[0], bytes)]
+
+
+def qc_events(conn: apsw.Connection) -> list[QcEvent]:
+    return [
+        QcEvent(kind, int(a), int(b), int(n))
+        for kind, a, b, n in conn.execute(
+            "SELECT kind, from_ts_ms, to_ts_ms, bars FROM qc_events ORDER BY seq"
+        )
+    ]
