@@ -284,4 +284,23 @@ CREATE TABLE snapshots (
     state        BLOB NOT NULL      -- msgpack of njord.core.book.BookState
 );
 
-PRAGMA user_version = 3;
+
+-- @version 4
+-- Telemetry of live-paced sessions: one row per measurement, committed with its bar.
+CREATE TABLE metrics (
+    bar_ts_ms INTEGER NOT NULL,
+    name      TEXT NOT NULL,
+    value     REAL NOT NULL  -- an analytic, never money
+);
+CREATE INDEX metrics_by_name ON metrics (name, bar_ts_ms);
+
+-- Alerts fire once per episode: `cleared_ms` closes the episode.
+CREATE TABLE alerts (
+    seq        INTEGER PRIMARY KEY,
+    kind       TEXT NOT NULL CHECK (kind IN ('bar_gap', 'error_rate', 'daily_loss_halt')),
+    raised_ms  INTEGER NOT NULL,
+    cleared_ms INTEGER,
+    msg        TEXT NOT NULL
+);
+
+PRAGMA user_version = 4;

@@ -216,12 +216,16 @@ def _drive(
     total: int,
     *,
     quiet: bool,
-    pace_ms: float,
+    pace_ms: float = 0.0,
+    clock: Any = None,
+    final_status: str = "finished",
 ) -> None:
     advance, close = _progress(total, quiet)
     stop = Stop()
-    previous = signal.signal(signal.SIGTERM, lambda *_: setattr(stop, "requested", True))
-    pacer = PacedSimClock(pace_ms / 1000) if pace_ms else SimClock()
+    # SIGTERM and SIGINT finish the current bar, commit, release the lease: exit 130.
+    request = lambda *_: setattr(stop, "requested", True)  # noqa: E731
+    previous = {sig: signal.signal(sig, request) for sig in (signal.SIGTERM, signal.SIGINT)}
+    pacer = clock or (PacedSimClock(pace_ms / 1000) if pace_ms else SimClock())
     try:
         wiring.run_session(
             session,
@@ -231,6 +235,7 @@ def _drive(
             pacer=pacer,
             progress=advance,
             stop=stop,
+            final_status=final_status,
         )
         if feed.summary.policy != "stored":
             with session.conn:
@@ -240,7 +245,8 @@ def _drive(
         raise
     finally:
         close()
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _finish(session: wiring.Session, out: Path, *, as_json: bool) -> None:
@@ -269,6 +275,86 @@ def _finish(session: wiring.Session, out: Path, *, as_json: bool) -> None:
     summary.render(Console(), f"njord {facts['run_id']}", summary.rows(metrics, facts))
     click.echo(f"session db: {session.path}")
     click.echo(f"results:    {out}/ (trades.csv orders.csv fills.csv equity.csv logs.jsonl)")
+
+
+def _live_options(fn: F) -> F:
+    for option in reversed(
+        [
+            click.option(
+                "--db",
+                "db_path",
+                type=click.Path(path_type=Path),
+                required=True,
+                help="session db; one that holds a session is resumed",
+            ),
+            click.option("--for", "duration", help="run this long, e.g. 55m (cron)"),
+            click.option("--until", help="run until this time, ISO UTC"),
+            click.option("--bars", "max_bars", type=int, help="process at most N new bars"),
+            click.option(
+                "--headless", is_flag=True, help="no progress output (implied without a TTY)"
+            ),
+            click.option(
+                "--poll-s",
+                type=float,
+                default=1.0,
+                show_default=True,
+                help="seconds between klines polls while waiting for a bar",
+            ),
+        ]
+    ):
+        fn = option(fn)
+    return config_options(fn)
+
+
+def _live(mode: str, **kw: Any) -> None:
+    from njord import live
+
+    loaded = load_config(kw["config_path"], kw["sets"], kw["env_prefix"])
+    if kw["max_bars"] is not None and kw["max_bars"] < 1:
+        raise ConfigError(f"--bars must be >= 1, got {kw['max_bars']}")
+    deadline = live.deadline_from(kw["duration"], kw["until"])
+    log = SessionLog(now_ms=lambda: 0)
+    run = live.open_live(
+        loaded.config,
+        kw["db_path"],
+        mode=mode,
+        log=log,
+        max_bars=kw["max_bars"],
+        deadline=deadline,
+        poll_s=kw["poll_s"],
+    )
+    _drive(
+        run.session,
+        run.strategy,
+        run.feed,
+        run.resume_after_ms,
+        kw["max_bars"] or 0,
+        quiet=True,
+        clock=run.clock,
+        final_status="stopped",
+    )
+    facts = reads.status(run.session.conn)
+    run.session.close()
+    latency = facts["telemetry"].get("decision_latency_ms", {})
+    click.echo(
+        f"{mode} {facts['run_id']}: {run.live.emitted} new bars, {facts['bars']} in all, "
+        f"equity {facts['equity']}, state {facts['trading']['state']}, "
+        f"decision latency p95 {latency.get('p95', 'n/a')} ms"
+    )
+
+
+@cli.command()
+@_live_options
+def paper(**kw: Any) -> None:
+    """Paper-trade on live bars: the backtest's loop, per-bar commits, simulated fills."""
+    _live("paper", **kw)
+
+
+@cli.command()
+@_live_options
+def shadow(**kw: Any) -> None:
+    """Propose orders on live bars without sending any; shadow P&L from the sim matcher."""
+    _live("shadow", **kw)
 
 
 @cli.command("continue")
@@ -304,11 +390,20 @@ def status(db_path: Path, as_json: bool) -> None:
 @click.option("--db", "db_path", type=click.Path(path_type=Path), required=True)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv")
-def export_cmd(db_path: Path, out_dir: Path, fmt: str) -> None:
+@click.option("--bars", "with_bars", is_flag=True, help="also bars.parquet: the bars used")
+def export_cmd(db_path: Path, out_dir: Path, fmt: str, with_bars: bool) -> None:
     """Write trades, orders, fills, equity and logs.jsonl from a session db."""
+    from njord.resume import stored_config
+    from njord.store.export import export_bars
+    from njord.store.runs import SqliteManifestStore
+
     conn = db.open_reader(db_path)
     for path in export_session(conn, out_dir, fmt="parquet" if fmt == "parquet" else "csv"):
         click.echo(str(path))
+    manifest = SqliteManifestStore(conn).load()
+    if with_bars and manifest is not None:
+        symbol = stored_config(manifest.config_toml).data.symbol
+        click.echo(str(export_bars(conn, out_dir, symbol=symbol)))
     conn.close()
 
 

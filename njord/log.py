@@ -76,6 +76,10 @@ class SessionLog:
     def error(self, component: str, msg: str, **context: Any) -> None:
         self.log(component, "ERROR", msg, **context)
 
+    @property
+    def pending(self) -> bool:
+        return bool(self._pending)
+
     def drain(self) -> list[LogRecord]:
         pending, self._pending = self._pending, []
         return pending

@@ -30,6 +30,9 @@ class SimClock:
     def wait(self) -> None:
         return None
 
+    def set_idle(self, callback: Callable[[], None] | None) -> None:
+        return None
+
 
 class PacedSimClock:
     """A slowed backtest (tests and demos of live-like control latency)."""
@@ -38,9 +41,40 @@ class PacedSimClock:
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
+        self._idle: Callable[[], None] | None = None
 
     def wait(self) -> None:
         time.sleep(self.seconds)
+
+    def set_idle(self, callback: Callable[[], None] | None) -> None:
+        self._idle = callback
+
+
+class LiveClock:
+    """Shadow, paper, live: the feed blocks until a bar closes, and sleeps through this
+    clock, so operator controls apply while it waits. Every bar commits (paced)."""
+
+    paced = True
+
+    def __init__(self) -> None:
+        self._idle: Callable[[], None] | None = None
+
+    def wait(self) -> None:
+        return None
+
+    def set_idle(self, callback: Callable[[], None] | None) -> None:
+        self._idle = callback
+
+    def sleep(self, seconds: float) -> None:
+        """The feed's wait between polls, in slices short enough for a 1 s halt."""
+        deadline = time.monotonic() + seconds
+        while True:
+            if self._idle is not None:
+                self._idle()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, 0.2))
 
 
 class LoopResult(msgspec.Struct, kw_only=True):
@@ -73,12 +107,32 @@ def run(
 ) -> LoopResult:
     since_commit = 0
     equity = book.ledger.cash_e8
-    writer.begin()
+    last_bar: BarE8 | None = None
     # `scheduled`: controls a replay or a verification re-applies at the bar they were
     # applied at first. Controls posted while the session was down apply at its next bar.
     controls = writer.pending_controls()
+
+    def between_bars() -> None:
+        """While a live feed waits for the next bar, operator controls still take effect,
+        alerts reach the db, and a stop request ends the session (nothing is half-done)."""
+        if stop.requested:
+            raise Interrupted("stopped by signal; state committed to the last bar")
+        if last_bar is None or writer.in_transaction:
+            return
+        waiting = writer.pending_controls()
+        if not waiting and not writer.log.pending:
+            return
+        writer.begin()
+        _apply(book, router, last_bar, waiting, writer)
+        if book.out:
+            writer.write_outbox(book.take_outbox(), book)
+        writer.commit(book)
+
+    pacer.set_idle(between_bars)
     try:
         for batch in feed.batches():
+            available = time.perf_counter()
+            writer.ensure_transaction()
             if resume_after_ms is None or batch.ts_ms[-1] > resume_after_ms:
                 writer.add_bars(batch, keep=keep_bars)
             for i in range(batch.n):
@@ -98,30 +152,61 @@ def run(
                     resume_after_ms = None
                 if ts in scheduled:
                     controls = [*scheduled[ts], *controls]
+                ticked = time.perf_counter()
                 equity, position = _step(
                     book, strategy, ctx, router, batch, i, bar, controls, writer
                 )
                 controls = []
+                last_bar = bar
                 if book.out:
                     writer.write_outbox(book.take_outbox(), book)
                 writer.add_equity(ts, bar.close_e8, book.ledger.cash_e8, position, equity)
                 since_commit += 1
                 if since_commit >= commit_every or pacer.paced or stop.requested:
+                    if pacer.paced:
+                        _telemetry(writer, batch, ts, ticked, available)
                     writer.commit(book)
+                    if pacer.paced:
+                        # Bar available -> decisions handed to the router -> committed.
+                        writer.add_metric(
+                            ts, "decision_latency_ms", (time.perf_counter() - available) * 1000
+                        )
                     since_commit = 0
                     if stop.requested:
                         raise Interrupted("stopped by signal; state committed to the last bar")
                     pacer.wait()  # outside any transaction: other processes may write
-                    writer.begin()
                     controls = writer.pending_controls()
+                    if batch.n > i + 1:
+                        writer.ensure_transaction()
             progress(batch.n)
         if resume_after_ms is not None:
+            writer.ensure_transaction()
             writer.check_rebuilt(book)
+        writer.ensure_transaction()
         writer.commit(book)
     except BaseException:
         writer.rollback()
         raise
+    finally:
+        pacer.set_idle(None)
     return LoopResult(bars=book.bars, last_bar_ms=book.last_bar_ms, equity_e8=equity)
+
+
+def _telemetry(
+    writer: SessionWriter, batch: BarBatch, ts: int, ticked: float, available: float
+) -> None:
+    now = time.perf_counter()
+    writer.add_metric(ts, "strategy_tick_latency_ms", (now - ticked) * 1000)
+    if batch.lag_ms is not None:
+        writer.add_metric(ts, "bars_lag_ms", float(batch.lag_ms))
+
+
+def _apply(
+    book: Book, router: OrderRouter, bar: BarE8, controls: list[Control], writer: SessionWriter
+) -> None:
+    for control in controls:
+        book.control(control.command, bar, router, by=control.posted_by, reason=control.reason)
+        writer.mark_applied(control, bar_ts_ms=bar.ts_ms, wall_ms=time.time_ns() // 1_000_000)
 
 
 def _step(
@@ -137,10 +222,11 @@ def _step(
 ) -> tuple[int, int]:
     first_fill = book.next_fill
     book.start_bar(bar, router)
-    for control in controls:
-        book.control(control.command, bar, router, by=control.posted_by, reason=control.reason)
-        if writer is not None:
-            writer.mark_applied(control, bar_ts_ms=bar.ts_ms, wall_ms=time.time_ns() // 1_000_000)
+    if writer is not None:
+        _apply(book, router, bar, controls, writer)
+    else:
+        for control in controls:
+            book.control(control.command, bar, router, by=control.posted_by, reason=control.reason)
     ctx.now_ms = bar.ts_ms
     view = Bar(
         bar.ts_ms, batch.open[i], batch.high[i], batch.low[i], batch.close[i], batch.volume[i]

@@ -7,7 +7,7 @@ tests/contract/ runs the same checks against every adapter of a port.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -45,6 +45,9 @@ class Clock(Protocol):
     paced: bool
 
     def wait(self) -> None: ...
+
+    def set_idle(self, callback: Callable[[], None] | None) -> None:
+        """What to run while waiting for a bar (the loop applies operator controls)."""
 
 
 class BarFeed(Protocol):

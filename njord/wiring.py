@@ -29,7 +29,7 @@ from njord.data.qc import QcSummary, utc
 from njord.errors import ConfigError, NjordError
 from njord.log import SessionLog
 from njord.loop import LoopResult, Stop, run
-from njord.manifest import Manifest, git_state, host_facts, strategy_identity
+from njord.manifest import DataSource, Manifest, git_state, host_facts, strategy_identity
 from njord.ports import BarFeed, Clock
 from njord.store import db
 from njord.store import lease as leases
@@ -78,7 +78,7 @@ def plan_backtest(config: Config) -> Plan:
         strategy_cls=cls,
         strategy_params=params,
         feed=feed,
-        manifest=new_manifest(config, cls, feed),
+        manifest=new_manifest(config, cls, feed.sources()),
     )
 
 
@@ -92,7 +92,7 @@ def prescan(feed: HistoryFeed) -> QcSummary:
     return probe.summary
 
 
-def new_manifest(config: Config, cls: type[Strategy], feed: HistoryFeed) -> Manifest:
+def new_manifest(config: Config, cls: type[Strategy], sources: list[DataSource]) -> Manifest:
     sha, dirty = git_state()
     python, os_name = host_facts()
     started = time.time_ns() // 1_000_000
@@ -106,7 +106,7 @@ def new_manifest(config: Config, cls: type[Strategy], feed: HistoryFeed) -> Mani
         git_dirty=dirty,
         python=python,
         os=os_name,
-        data_sources=feed.sources(),
+        data_sources=sources,
         seed=config.runtime.seed,
         strategy=strategy_identity(cls),
         started_ms=started,
@@ -220,6 +220,7 @@ def run_session(
     progress: Callable[[int], None],
     stop: Stop,
     scheduled: dict[int, list[Control]] | None = None,
+    final_status: str = "finished",
 ) -> LoopResult:
     config = session.config
     book = build_book(config, session.manifest)
@@ -267,9 +268,9 @@ def run_session(
         status = "stopped" if e.exit_code == 130 else "failed"
         writer.write_now(session.log.drain(), status=status)
         raise
-    writer.write_now(session.log.drain(), status="finished")
+    writer.write_now(session.log.drain(), status=final_status)
     with session.conn:
         SqliteManifestStore(session.conn).set_status(
-            session.manifest.run_id, "finished", ended_ms=time.time_ns() // 1_000_000
+            session.manifest.run_id, final_status, ended_ms=time.time_ns() // 1_000_000
         )
     return result

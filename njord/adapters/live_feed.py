@@ -21,8 +21,10 @@ import pyarrow as pa
 from njord.adapters.binance import Backoff, BinanceClient, VenueError, VenueUnreachable
 from njord.data.history import STORED_SCHEMA, BarBatch
 from njord.data.qc import QcEvent, QcSummary, utc
+from njord.manifest import DataSource
 
 MINUTE_MS = 60_000
+ERROR_BURST = 3  # consecutive failed polls that make an error-rate alert
 Log = Callable[[str, str, dict[str, Any]], None]
 
 
@@ -38,6 +40,7 @@ class LiveFeed:
         stall_bars: int = 3,
         skip_after_bars: int = 30,
         backoff: Backoff | None = None,
+        deadline: float | None = None,
         log: Log | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -48,7 +51,8 @@ class LiveFeed:
         self.poll_s = poll_s
         self.stall_bars = stall_bars
         self.skip_after_bars = skip_after_bars
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or Backoff(sleep=sleep)
+        self.deadline = deadline  # time.monotonic() after which the feed ends
         self.log = log or (lambda level, msg, ctx: None)
         self.sleep = sleep
         self.summary = QcSummary(policy="live")
@@ -62,8 +66,15 @@ class LiveFeed:
     def events(self) -> list[QcEvent]:
         return self._events
 
+    def sources(self) -> list[DataSource]:
+        return [
+            DataSource(path=f"{self.client.base_url} klines {self.symbol}", sha256="live", rows=0)
+        ]
+
     def batches(self) -> Iterator[BarBatch]:
         while self.max_bars is None or self.emitted < self.max_bars:
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                return
             rows = self._poll()
             if rows is None:
                 continue
@@ -90,6 +101,8 @@ class LiveFeed:
         except (VenueError, VenueUnreachable) as e:
             self._failed(e)
             return None
+        if self.backoff.failures >= ERROR_BURST:
+            self.log("INFO", "klines polls succeed again", {"clear": "error_rate"})
         self.backoff.succeeded()
         return rows
 
@@ -98,11 +111,11 @@ class LiveFeed:
         if isinstance(error, VenueError) and not error.retryable:
             raise error
         wait = self.backoff.delay(retry_after)
-        self.log(
-            "WARNING",
-            f"klines poll failed ({error}); retrying in {wait:.2f}s",
-            {"failures": self.backoff.failures + 1},
-        )
+        failures = self.backoff.failures + 1
+        context: dict[str, Any] = {"failures": failures}
+        if failures == ERROR_BURST:
+            context["alert"] = "error_rate"
+        self.log("WARNING", f"klines poll failed ({error}); retrying in {wait:.2f}s", context)
         self.backoff.failed(retry_after)
 
     # -- bars -----------------------------------------------------------------------------
@@ -150,7 +163,7 @@ class LiveFeed:
                 "WARNING",
                 f"gap: no bar since {utc(self.next_ms - MINUTE_MS)} "
                 f"({overdue} overdue); backfilling when klines return",
-                {"from_ms": self.next_ms, "overdue": overdue},
+                {"from_ms": self.next_ms, "overdue": overdue, "alert": "bar_gap"},
             )
 
     def _emit(self, row: list[Any]) -> BarBatch:
@@ -159,10 +172,11 @@ class LiveFeed:
             self.log(
                 "INFO",
                 f"klines are back: backfilling from {utc(self._stalled_since)}",
-                {"from_ms": self._stalled_since},
+                {"from_ms": self._stalled_since, "clear": "bar_gap"},
             )
             self._stalled_since = None
-        self.lags_ms.append(self._venue_now - (int(row[6]) + 1))
+        lag = self._venue_now - (int(row[6]) + 1)
+        self.lags_ms.append(lag)
         self.emitted += 1
         self.summary.bars_in += 1
         self.summary.bars_out += 1
@@ -180,4 +194,4 @@ class LiveFeed:
             ],
             schema=STORED_SCHEMA,
         )
-        return BarBatch(batch)
+        return BarBatch(batch, lag_ms=lag)

@@ -9,9 +9,13 @@ from njord.records import Order, OrderType
 
 
 class SimRouter:
+    """The matcher of backtest, shadow and paper. Idempotent on client order id, like the
+    paper broker it serves: a second submit of a known id executes nothing."""
+
     def __init__(self, costs: CostModel, rules: SymbolRules) -> None:
         self.costs = costs
         self.rules = rules
+        self._known: set[str] = set()
 
     def _fill(self, order: Order, price_e8: int, ts_ms: int) -> Execution:
         qty = order.qty_e8 - order.filled_qty_e8
@@ -25,6 +29,9 @@ class SimRouter:
         )
 
     def submit(self, order: Order, bar: BarE8) -> list[Execution]:
+        if order.client_order_id in self._known:
+            return []
+        self._known.add(order.client_order_id)
         if order.type is OrderType.MARKET:
             price = market_price_e8(bar.close_e8, order.side, self.costs, self.rules)
             return [self._fill(order, price, bar.ts_ms)]

@@ -177,6 +177,7 @@ class Book:
     ) -> None:
         if command == "resume":
             self._set_state(TradingState.ACTIVE, bar.ts_ms, by, reason)
+            self.log("state", "INFO", "resumed by the operator", clear="daily_loss_halt")
         elif command == "reduce":
             self._set_state(TradingState.REDUCING, bar.ts_ms, by, reason)
         elif command == "halt":
@@ -323,6 +324,7 @@ class Book:
                 "WARNING",
                 "daily loss limit breached: trading halted",
                 daily_realised_e8=self.daily_realised_e8,
+                alert="daily_loss_halt",
             )
 
     def _cancel_all(self, ts_ms: int, reason: Reason) -> None:

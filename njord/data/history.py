@@ -45,6 +45,7 @@ class BarBatch:
         "close_e8",
         "high",
         "high_e8",
+        "lag_ms",
         "low",
         "low_e8",
         "n",
@@ -54,8 +55,9 @@ class BarBatch:
         "volume",
     )
 
-    def __init__(self, batch: pa.RecordBatch) -> None:
+    def __init__(self, batch: pa.RecordBatch, *, lag_ms: int | None = None) -> None:
         self.arrow = batch
+        self.lag_ms = lag_ms  # live feeds: venue time at emission minus the bar's close
         self.n = len(batch)
         self.ts_ms: list[int] = batch.column("ts_ms").to_pylist()
         self.open: list[float] = batch.column("open").to_pylist()

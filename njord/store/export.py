@@ -163,3 +163,27 @@ def export_session(
         fh.writelines(log_store.iter_jsonl(conn))
     written.append(logs)
     return written
+
+
+def export_bars(conn: apsw.Connection, out: Path, *, symbol: str) -> Path:
+    """The bars a session used, as a Parquet file a backtest can read (parity checks)."""
+    from njord.data.history import read_ipc
+    from njord.data.importer import BAR_SCHEMA, write_bars
+    from njord.store.history import stored_bar_blobs
+
+    batches = [read_ipc(blob) for blob in stored_bar_blobs(conn)]
+    table = pa.Table.from_batches(batches).combine_chunks()
+    n = table.num_rows
+    bars = pa.table(
+        {
+            "ts_utc": table.column("ts_ms").cast(pa.timestamp("ms", tz="UTC")),
+            "symbol": pa.array([symbol] * n, pa.string()),
+            **{c: table.column(c) for c in ("open", "high", "low", "close", "volume")},
+            "ntrades": pa.nulls(n, pa.int64()),
+            "source": pa.array(["session"] * n, pa.string()),
+        },
+        schema=BAR_SCHEMA,
+    )
+    path = out / "bars.parquet"
+    write_bars(bars, path, source=str(path))
+    return path

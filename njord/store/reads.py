@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import socket
 from typing import Any
 
@@ -73,7 +74,70 @@ def status(conn: apsw.Connection) -> dict[str, Any]:
             "blocks": msgspec.json.decode(risk_row[3]) if risk_row else {},
         },
         "pending_controls": pending[0],
+        "telemetry": telemetry(conn),
+        "alerts": [
+            {"kind": k, "raised_ms": r, "cleared_ms": c, "msg": m}
+            for k, r, c, m in conn.execute(
+                "SELECT kind, raised_ms, cleared_ms, msg FROM alerts ORDER BY seq"
+            )
+        ],
     }
+
+
+LATENCIES = ("decision_latency_ms", "strategy_tick_latency_ms", "bars_lag_ms")
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending list."""
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def telemetry(conn: apsw.Connection) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in LATENCIES:
+        values = sorted(
+            float(r[0]) for r in conn.execute("SELECT value FROM metrics WHERE name = ?", (name,))
+        )
+        if values:
+            out[name] = {
+                "n": len(values),
+                **{f"p{q}": round(percentile(values, q), 3) for q in (50, 95, 99)},
+            }
+    intents, allowed, risk_blocked = one(
+        conn,
+        (
+            "SELECT count(*), COALESCE(sum(allowed), 0), COALESCE(sum(reason IN ('HALTED', "
+            "'REDUCE_ONLY', 'SYMBOL_NOT_ALLOWED', 'NOTIONAL_CAP', 'MAX_OPEN_POSITIONS', "
+            "'DAILY_LOSS_LIMIT', 'ORDER_RATE_LIMIT', 'VENUE_FILTER', 'LIVE_MICRO_CAP')), 0) "
+            "FROM intents"
+        ),
+    )
+    bars = one(conn, "SELECT count(*) FROM equity")[0]
+    errors = one(conn, "SELECT count(*) FROM logs WHERE level = 'ERROR'")[0]
+    out.update(
+        {
+            "orders_submitted": allowed,
+            "orders_proposed": allowed,
+            "orders_blocked_risk": risk_blocked,
+            "risk_block_rate": risk_blocked / intents if intents else 0.0,
+            "error_rate": errors / bars if bars else 0.0,
+            "pnl_intraday": _intraday(conn),
+        }
+    )
+    return out
+
+
+def _intraday(conn: apsw.Connection) -> float:
+    last = conn.execute("SELECT ts_ms, equity_e8 FROM equity ORDER BY ts_ms DESC LIMIT 1")
+    row = last.fetchone()
+    if row is None:
+        return 0.0
+    day_start = row[0] - row[0] % 86_400_000
+    first = conn.execute(
+        "SELECT equity_e8 FROM equity WHERE ts_ms >= ? ORDER BY ts_ms LIMIT 1", (day_start,)
+    ).fetchone()
+    return (row[1] - first[0]) / E8 if first else 0.0
 
 
 def metrics(conn: apsw.Connection, initial_cash_e8: int) -> Metrics:

@@ -98,6 +98,7 @@ class SessionWriter:
         self.portfolio = SqlitePortfolioStore(conn)
         self.snapshots = SqliteSnapshotStore(conn)
         self._equity: list[tuple[int, int, int, int, int]] = []
+        self._metrics: list[tuple[int, str, float]] = []
         self._in_txn = False
         self._decisions: list[tuple[int, int, str, str, str, str, str]] = []
         self._seq, self._prev_hash, self._log_seq = 0, GENESIS, 0
@@ -112,11 +113,26 @@ class SessionWriter:
         self.conn.execute("BEGIN IMMEDIATE")
         self._in_txn = True
 
+    def ensure_transaction(self) -> None:
+        if not self._in_txn:
+            self.begin()
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._in_txn
+
+    def add_metric(self, bar_ts_ms: int, name: str, value: float) -> None:
+        """Telemetry rows go in with the next commit."""
+        self._metrics.append((bar_ts_ms, name, value))
+
     def commit(self, book: Book) -> None:
         """End a transaction on a bar boundary: flush buffers, chain, save the book, beat."""
         self._insert_logs(self.log.drain(), book.last_bar_ms or 0)
         self._chain_commit(book)
         self._flush_equity()
+        if self._metrics:
+            self.conn.executemany("INSERT INTO metrics VALUES (?, ?, ?)", self._metrics)
+            self._metrics.clear()
         self.portfolio.save(book.snapshot(), symbol=book.symbol)
         self._flush_decisions()
         self._maybe_snapshot(book)
@@ -155,9 +171,29 @@ class SessionWriter:
 
     def _insert_logs(self, records: list[LogRecord], bar_ts_ms: int) -> None:
         for record in records:
+            self._alert(record)
             self._log_seq += 1
             self._chain("log", bar_ts_ms, str(self._log_seq), log_payload(record))
         log_store.insert(self.conn, records, first_seq=self._log_seq - len(records) + 1)
+
+    def _alert(self, record: LogRecord) -> None:
+        """A log record may open an alert episode or close one: once per episode."""
+        kind = record.context.get("alert")
+        if kind is not None:
+            open_ = self.conn.execute(
+                "SELECT 1 FROM alerts WHERE kind = ? AND cleared_ms IS NULL", (kind,)
+            ).fetchone()
+            if open_ is None:
+                self.conn.execute(
+                    "INSERT INTO alerts (kind, raised_ms, msg) VALUES (?, ?, ?)",
+                    (kind, record.ts_ms, record.msg),
+                )
+        cleared = record.context.get("clear")
+        if cleared is not None:
+            self.conn.execute(
+                "UPDATE alerts SET cleared_ms = ? WHERE kind = ? AND cleared_ms IS NULL",
+                (record.ts_ms, cleared),
+            )
 
     def _maybe_snapshot(self, book: Book) -> None:
         if not (self._book_changed or self._bars_since_snapshot >= self.snapshot_every):

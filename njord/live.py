@@ -1,0 +1,153 @@
+"""Shadow and paper sessions: the same loop with the live feed, the wall clock and a
+commit per bar. Starting on a db that holds a session resumes it (cron-friendly)."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+
+from njord import strategies
+from njord.adapters.binance import Backoff, BinanceClient
+from njord.adapters.live_feed import LiveFeed
+from njord.config import Config
+from njord.core.strategy import Strategy
+from njord.data.history import BarBatch, StoredFeed
+from njord.data.qc import QcEvent, QcSummary
+from njord.errors import ConfigError
+from njord.log import Level, SessionLog
+from njord.loop import LiveClock
+from njord.manifest import Manifest
+from njord.ports import BarFeed
+from njord.resume import stored_config
+from njord.store import db
+from njord.store.history import qc_events, stored_bar_blobs
+from njord.store.runs import SqliteManifestStore
+from njord.wiring import Session, new_manifest, open_session, parse_utc
+
+MINUTE_MS = 60_000
+
+
+class ChainFeed:
+    """Stored bars first (a restart replays them), then the live feed from where they end."""
+
+    def __init__(self, stored: StoredFeed, live: LiveFeed) -> None:
+        self.stored, self.live = stored, live
+        self.summary: QcSummary = live.summary
+
+    @property
+    def events(self) -> list[QcEvent]:
+        return [*self.stored.events, *self.live.events]
+
+    def batches(self) -> Iterator[BarBatch]:
+        yield from self.stored.batches()
+        yield from self.live.batches()
+
+
+class LiveRun(msgspec.Struct, kw_only=True):
+    session: Session
+    strategy: Strategy
+    feed: BarFeed
+    resume_after_ms: int | None
+    clock: LiveClock
+    live: LiveFeed
+
+
+def parse_duration(text: str) -> float:
+    """`55m`, `2h`, `90s`, `1d` in seconds."""
+    found = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", text.strip())
+    if found is None:
+        raise ConfigError(f"--for takes a duration like 55m, 2h or 90s, got {text!r}")
+    return float(found.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[found.group(2)]
+
+
+def open_live(
+    config: Config,
+    db_path: Path,
+    *,
+    mode: str,
+    log: SessionLog,
+    max_bars: int | None,
+    deadline: float | None,
+    poll_s: float = 1.0,
+) -> LiveRun:
+    existing = _stored_manifest(db_path)
+    if existing is not None:
+        if existing.mode != mode:
+            raise ConfigError(f"{db_path} holds a {existing.mode} session, not a {mode} one")
+        config = stored_config(existing.config_toml)  # a session keeps the config it began with
+    else:
+        config = msgspec.structs.replace(
+            config, runtime=msgspec.structs.replace(config.runtime, mode=mode)
+        )
+    clock = LiveClock()
+    client = BinanceClient(config.venue.base_url, recv_window_ms=config.venue.recv_window_ms)
+    live = LiveFeed(
+        client,
+        symbol=config.data.symbol,
+        max_bars=max_bars,
+        deadline=deadline,
+        poll_s=poll_s,
+        backoff=Backoff(sleep=clock.sleep),
+        sleep=clock.sleep,
+        log=lambda level, msg, ctx: log.log("feed", _level(level), msg, **ctx),
+    )
+    if existing is None:
+        cls = strategies.resolve(config.strategy.name)
+        strategy = cls(strategies.parse_params(cls, config.strategy.params))
+        live.next_ms = parse_utc(config.data.start, "data.start")
+        manifest = new_manifest(config, cls, live.sources())
+        session = open_session(db_path, config=config, manifest=manifest, log=log)
+        return LiveRun(
+            session=session,
+            strategy=strategy,
+            feed=live,
+            resume_after_ms=None,
+            clock=clock,
+            live=live,
+        )
+    session = open_session(db_path, config=config, manifest=None, log=log)
+    conn = session.conn
+    row = conn.execute("SELECT last_bar_ms FROM account").fetchone()
+    last = row[0] if row else None
+    stored = StoredFeed(stored_bar_blobs(conn), symbol=config.data.symbol, events=qc_events(conn))
+    cls = strategies.from_identity(existing.strategy)
+    strategy = cls(strategies.parse_params(cls, config.strategy.params))
+    live.next_ms = last + MINUTE_MS if last is not None else parse_utc(config.data.start, "")
+    return LiveRun(
+        session=session,
+        strategy=strategy,
+        feed=ChainFeed(stored, live),
+        resume_after_ms=last,
+        clock=clock,
+        live=live,
+    )
+
+
+def _stored_manifest(path: Path) -> Manifest | None:
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    conn = db.open_reader(path)
+    try:
+        return SqliteManifestStore(conn).load()
+    finally:
+        conn.close()
+
+
+def _level(level: str) -> Level:
+    return "WARNING" if level == "WARNING" else "ERROR" if level == "ERROR" else "INFO"
+
+
+def deadline_from(duration: str | None, until: str | None) -> float | None:
+    if duration and until:
+        raise ConfigError("--for and --until exclude each other")
+    if duration:
+        return time.monotonic() + parse_duration(duration)
+    if until:
+        end_ms = parse_utc(until, "--until")
+        assert end_ms is not None
+        return time.monotonic() + (end_ms - time.time() * 1000) / 1000
+    return None

@@ -1,0 +1,231 @@
+"""Shadow and paper sessions against the simulator, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import requests
+
+from njord import sim
+from njord.errors import NjordError
+from njord.sim.faults import Fault, FaultConfig, Outage
+from njord.sim.server import SimServer
+from njord.store import db
+from tests.conftest import ROOT, SAMPLE, invoke, njord_proc
+from tests.sim.conftest import FIRST_BAR_MS
+
+BARS = 1500
+
+
+def _sim(closed_minutes: int, faults: FaultConfig | None = None) -> SimServer:
+    server = sim.build(
+        SAMPLE,
+        speed=0,
+        start_ms=FIRST_BAR_MS + closed_minutes * 60_000,
+        faults=faults,
+        balances={"USDT": Decimal(10_000)},
+    )
+    server.start_in_thread()
+    return server
+
+
+@pytest.fixture
+def market() -> Iterator[SimServer]:
+    server = _sim(BARS)  # exactly BARS bars closed after 2024-01-01 00:00
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def live_args(mode: str, db_path: Path, url: str, *extra: str) -> list[str]:
+    return [
+        mode,
+        "--config",
+        str(ROOT / "config.toml"),
+        "--db",
+        str(db_path),
+        "--set",
+        f'venue.base_url="{url}"',
+        "--set",
+        'data.start="2024-01-01T00:00"',
+        "--poll-s",
+        "0.01",
+        *extra,
+    ]
+
+
+def q(db_path: Path, sql: str) -> list[tuple[object, ...]]:
+    conn = db.open_reader(db_path)
+    try:
+        return [tuple(r) for r in conn.execute(sql)]
+    finally:
+        conn.close()
+
+
+def wait_for(db_path: Path, sql: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if db_path.exists() and q(db_path, sql):
+                return
+        except NjordError:
+            pass
+        time.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {sql}")
+
+
+def test_paper_matches_a_backtest_of_its_bars_exactly_and_meets_the_slo(
+    market: SimServer, tmp_path: Path
+) -> None:
+    paper = tmp_path / "paper.db"
+    result = invoke(*live_args("paper", paper, market.url, "--bars", str(BARS)))
+    assert result.exit_code == 0, result.output
+    assert (
+        invoke("export", "--db", str(paper), "--out", str(tmp_path / "p"), "--bars").exit_code == 0
+    )
+    backtest = tmp_path / "bt.db"
+    args = [
+        "backtest",
+        "--config",
+        str(ROOT / "config.toml"),
+        "--set",
+        f'data.path="{tmp_path / "p" / "bars.parquet"}"',
+        "--db",
+        str(backtest),
+        "--quiet",
+    ]
+    assert invoke(*args).exit_code == 0
+    fills = "SELECT ts_ms, side, qty_e8, price_e8, fee_e8, realised_e8 FROM fills ORDER BY fill_id"
+    assert q(paper, fills) == q(backtest, fills)
+    assert len(q(paper, fills)) > 10
+    equity = "SELECT * FROM equity ORDER BY ts_ms"
+    assert q(paper, equity) == q(backtest, equity)
+    assert q(paper, "SELECT * FROM positions") == q(backtest, "SELECT * FROM positions")
+    diff = invoke("diff", str(paper), str(backtest))
+    assert "no divergence" in diff.output
+    status = json.loads(invoke("status", "--db", str(paper), "--json").output)
+    latency = status["telemetry"]["decision_latency_ms"]
+    print(f"decision latency over {latency['n']} bars: {latency}")
+    assert latency["n"] >= 1000
+    assert latency["p95"] <= 50
+    assert latency["p99"] <= 100
+    stored = sorted(
+        v for (v,) in q(paper, "SELECT value FROM metrics WHERE name = 'decision_latency_ms'")
+    )
+    assert stored[int(len(stored) * 0.95) - 1] <= 50
+
+
+def _run_for(db_path: Path, url: str, seconds: str) -> list[str]:
+    return live_args("paper", db_path, url, "--for", seconds)
+
+
+def test_sigkill_then_the_same_command_continues_to_the_same_end_state(
+    market: SimServer, tmp_path: Path
+) -> None:
+    reference = tmp_path / "ref.db"
+    assert njord_proc(*_run_for(reference, market.url, "4s"), cwd=ROOT).wait(60) == 0
+    crashed = tmp_path / "crash.db"
+    first = njord_proc(*_run_for(crashed, market.url, "4s"), cwd=ROOT)
+    wait_for(crashed, "SELECT 1 FROM equity LIMIT 1 OFFSET 100")
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    done_at_kill = q(crashed, "SELECT count(*) FROM equity")[0][0]
+    assert isinstance(done_at_kill, int)
+    assert done_at_kill < BARS, "killed before the end"
+    again = njord_proc(*_run_for(crashed, market.url, "4s"), cwd=ROOT)
+    _, err = again.communicate(timeout=60)
+    assert again.returncode == 0, err
+    for sql in (
+        "SELECT ts_ms FROM equity ORDER BY ts_ms",
+        "SELECT * FROM fills ORDER BY fill_id",
+        "SELECT client_order_id, status FROM orders ORDER BY intent_id",
+        "SELECT * FROM account",
+        "SELECT * FROM lots",
+    ):
+        assert q(crashed, sql) == q(reference, sql), sql
+    ts = [t for (t,) in q(crashed, "SELECT ts_ms FROM equity ORDER BY ts_ms")]
+    assert ts == [FIRST_BAR_MS + i * 60_000 for i in range(BARS)]  # no bar missed or doubled
+
+
+def test_an_overlapping_cron_start_exits_75_at_once(market: SimServer, tmp_path: Path) -> None:
+    path = tmp_path / "cron.db"
+    first = njord_proc(*_run_for(path, market.url, "5s"), cwd=ROOT)
+    wait_for(path, "SELECT 1 FROM lease")
+    started = time.monotonic()
+    second = njord_proc(*_run_for(path, market.url, "5s"), cwd=ROOT)
+    _, err = second.communicate(timeout=30)
+    took = time.monotonic() - started
+    assert second.returncode == 75, err
+    assert f"leased by pid {first.pid}" in err
+    assert took < 1.0 + 0.8  # 1 s, plus the interpreter's start-up on this machine
+    assert first.wait(60) == 0, "the first session is unaffected"
+    assert q(path, "SELECT count(*) FROM equity") == [(BARS,)]
+
+
+def test_sigterm_finishes_the_bar_commits_and_exits_130(tmp_path: Path) -> None:
+    server = _sim(BARS)
+    try:
+        path = tmp_path / "term.db"
+        proc = njord_proc(*_run_for(path, server.url, "60s"), cwd=ROOT)
+        wait_for(path, f"SELECT 1 FROM equity LIMIT 1 OFFSET {BARS - 1}")  # caught up, waiting
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 130
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert q(path, "SELECT count(*) FROM lease") == [(0,)]
+    assert q(path, "SELECT status FROM runs") == [("stopped",)]
+    assert invoke("audit", str(path)).exit_code == 0
+
+
+def test_shadow_proposes_and_blocks_but_sends_nothing(market: SimServer, tmp_path: Path) -> None:
+    path = tmp_path / "shadow.db"
+    args = live_args(
+        "shadow", path, market.url, "--bars", str(BARS), "--set", "risk.daily_loss_limit=20"
+    )
+    assert invoke(*args).exit_code == 0
+    status = json.loads(invoke("status", "--db", str(path), "--json").output)
+    telemetry = status["telemetry"]
+    assert telemetry["orders_proposed"] > 0
+    assert telemetry["orders_blocked_risk"] > 0
+    assert status["mode"] == "shadow"
+    every = q(path, "SELECT count(*), count(reason) FROM intents")[0]
+    assert every[0] == every[1] > 0  # every proposal has a verdict
+    assert market.state.requests["POST /api/v3/order"] == 0
+    assert sum(n for route, n in market.state.requests.items() if "/order" in route) == 0
+
+
+def test_alerts_fire_once_per_episode(tmp_path: Path) -> None:
+    outage_start = FIRST_BAR_MS + 60 * 60_000
+    faults = FaultConfig(
+        faults=[Fault(endpoint="GET /api/v3/klines", kind="500", every=1, count=3)],
+        klines_outages=[Outage(start="2024-01-01T01:00:00", minutes=20)],
+    )
+    server = _sim(70, faults)  # the clock stands inside the outage: bars 01:00.. are late
+    path = tmp_path / "alerts.db"
+    try:
+        proc = njord_proc(
+            *live_args(
+                "paper", path, server.url, "--for", "10s", "--set", "risk.daily_loss_limit=5"
+            ),
+            cwd=ROOT,
+        )
+        wait_for(path, "SELECT 1 FROM alerts WHERE kind = 'bar_gap'")
+        requests.post(f"{server.url}/sim/advance?minutes=60", timeout=5)  # the outage ends
+        wait_for(path, "SELECT 1 FROM alerts WHERE kind = 'bar_gap' AND cleared_ms IS NOT NULL")
+        assert proc.wait(60) == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    kinds = [k for (k,) in q(path, "SELECT kind FROM alerts ORDER BY seq")]
+    assert sorted(kinds) == ["bar_gap", "daily_loss_halt", "error_rate"], kinds
+    logged = q(path, "SELECT msg FROM logs WHERE msg LIKE 'gap: no bar since%'")
+    assert len(logged) == 1
+    ts = [t for (t,) in q(path, "SELECT ts_ms FROM equity ORDER BY ts_ms")]
+    assert outage_start in ts  # backfilled, not skipped
