@@ -303,4 +303,38 @@ CREATE TABLE alerts (
     msg        TEXT NOT NULL
 );
 
-PRAGMA user_version = 4;
+
+-- @version 5
+-- Daily rollup: one row per UTC day. P&L is the change of the last equity of the day from
+-- the last of the day before (on the first day: from the first bar's equity).
+CREATE VIEW v_daily AS
+WITH days AS (
+    SELECT ts_ms / 86400000 AS d, count(*) AS bars, min(ts_ms) AS first_ts,
+           max(ts_ms) AS last_ts
+    FROM equity GROUP BY ts_ms / 86400000
+),
+o AS (SELECT created_ms / 86400000 AS d, count(*) AS n FROM orders GROUP BY 1),
+f AS (
+    SELECT ts_ms / 86400000 AS d, count(*) AS n, sum(fee_e8) AS fees,
+           sum(realised_e8) AS realised
+    FROM fills GROUP BY 1
+),
+m AS (
+    SELECT bar_ts_ms / 86400000 AS d, max(value) AS worst
+    FROM metrics WHERE name = 'decision_latency_ms' GROUP BY 1
+)
+SELECT days.d * 86400000 AS day_ms,
+       days.bars AS bars,
+       (SELECT equity_e8 FROM equity WHERE ts_ms = days.last_ts) AS equity_e8,
+       (SELECT equity_e8 FROM equity WHERE ts_ms = days.last_ts) - COALESCE(
+           (SELECT equity_e8 FROM equity WHERE ts_ms < days.first_ts
+            ORDER BY ts_ms DESC LIMIT 1),
+           (SELECT equity_e8 FROM equity WHERE ts_ms = days.first_ts)) AS pnl_e8,
+       COALESCE(o.n, 0) AS orders,
+       COALESCE(f.n, 0) AS fills,
+       COALESCE(f.fees, 0) AS fees_e8,
+       COALESCE(f.realised, 0) AS realised_e8,
+       m.worst AS decision_latency_max_ms
+FROM days LEFT JOIN o USING (d) LEFT JOIN f USING (d) LEFT JOIN m USING (d);
+
+PRAGMA user_version = 5;

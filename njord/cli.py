@@ -691,7 +691,7 @@ def data_fetch(
 
 
 @cli.command("contract-tests")
-@click.option("--adapter", type=click.Choice(["history", "live-feed"]), required=True)
+@click.option("--adapter", type=click.Choice(["history", "live-feed", "paper"]), required=True)
 @click.option(
     "--data",
     type=click.Path(path_type=Path),

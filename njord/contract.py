@@ -7,21 +7,31 @@ new adapter (the live Binance feed, next round) is gated by exactly what gates t
 from __future__ import annotations
 
 import itertools
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 
 import msgspec
 
 from njord.adapters.binance import Backoff, BinanceClient
 from njord.adapters.live_feed import LiveFeed
+from njord.adapters.sim_router import SimRouter
+from njord.config import RiskConfig
+from njord.core.book import BarE8, Book, BookState, OrderRouter
+from njord.core.execution import CostModel, SymbolRules
+from njord.core.money import E8
+from njord.core.risk import RiskEngine, RiskInputs, Rules
 from njord.data.history import HistoryFeed
 from njord.ports import BarFeed
+from njord.reasons import Reason, TradingState
+from njord.records import Order, OrderIntent, OrderStatus, OrderType, Side
 from njord.sim.faults import Fault, FaultConfig
 
-ADAPTERS = ("history", "live-feed")
+ADAPTERS = ("history", "live-feed", "paper")
 MINUTE_MS = 60_000
 
 
@@ -97,25 +107,194 @@ def _live_feed(data: Path, bars: int) -> Iterator[BarFeed]:
         server.server_close()
 
 
+def _order(kind: OrderType, side: Side, coid: str, limit: int | None = None) -> Order:
+    return Order(
+        client_order_id=coid,
+        intent_id=1,
+        symbol="BTCUSDT",
+        side=side,
+        type=kind,
+        qty_e8=E8,
+        limit_e8=limit,
+        status=OrderStatus.SUBMITTED,
+        created_ms=0,
+    )
+
+
+def order_router_checks(router: OrderRouter) -> list[tuple[str, bool, str]]:
+    """The OrderRouter contract: ACK and one aggregated fill, idempotent client order ids,
+    resting limits, cancel transitions, cancel after a fill a no-op with a stable status."""
+    bar = BarE8(0, 100 * E8, 101 * E8, 99 * E8, 100 * E8)
+    market = _order(OrderType.MARKET, Side.BUY, "c-market")
+    first = router.submit(market, bar)
+    again = router.submit(market, bar)
+    limit = _order(OrderType.LIMIT, Side.BUY, "c-limit", 95 * E8)
+    resting = router.submit(limit, bar)
+    crossed = router.on_bar(BarE8(60_000, 96 * E8, 96 * E8, 94 * E8, 95 * E8), [limit])
+    filled = msgspec.structs.replace(market, filled_qty_e8=E8, status=OrderStatus.FILLED)
+    other = _order(OrderType.LIMIT, Side.SELL, "c-cancel", 200 * E8)
+    router.submit(other, bar)
+    canceled = router.cancel(other)
+    return [
+        (
+            "submit: one aggregated fill for the whole quantity",
+            len(first) == 1 and first[0].qty_e8 == E8,
+            f"{first}",
+        ),
+        ("submit: a known client order id executes nothing more", again == [], f"{again}"),
+        ("submit: a limit rests until a bar crosses it", resting == [], f"{resting}"),
+        (
+            "on_bar: a crossed limit fills at its limit",
+            [(e.client_order_id, e.price_e8) for e in crossed] == [("c-limit", 95 * E8)],
+            f"{crossed}",
+        ),
+        ("cancel: an open order is canceled", canceled is OrderStatus.CANCELED, f"{canceled}"),
+        (
+            "cancel: twice is a no-op with the same status",
+            router.cancel(other) is OrderStatus.CANCELED,
+            "",
+        ),
+        (
+            "cancel: after a fill is a no-op that answers FILLED",
+            router.cancel(filled) is OrderStatus.FILLED,
+            "",
+        ),
+    ]
+
+
+def risk_engine_checks(engine: RiskEngine) -> list[tuple[str, bool, str]]:
+    halted = RiskInputs(
+        state=TradingState.HALTED,
+        symbol="BTCUSDT",
+        notional_e8=E8,
+        reduces=False,
+        opens_position=True,
+        open_positions=0,
+        daily_realised_e8=0,
+        orders_last_minute=0,
+    )
+    first, again = engine.check(halted), engine.check(halted)
+    return [
+        ("pure: the same inputs give the same verdict", first == again, f"{first} {again}"),
+        ("HALTED blocks first", first.reason is Reason.HALTED, f"{first.reason}"),
+        ("the verdict records its inputs", first.inputs == msgspec.structs.asdict(halted), ""),
+    ]
+
+
+def busy_book() -> BookState:
+    """A book with two lots, a partial close, an open limit and a risk block."""
+    book = Book(
+        symbol="BTCUSDT",
+        initial_cash_e8=10_000 * E8,
+        costs=CostModel(),
+        rules=SymbolRules(),
+        risk=Rules(RiskConfig(), mode="backtest"),
+        allow_short=False,
+        order_key="k",
+    )
+    router = SimRouter(CostModel(commission_bps=Decimal(10)), SymbolRules())
+    for ts, qty in ((60_000, "0.1"), (120_000, "0.05")):
+        bar = BarE8(ts, 100 * E8, 100 * E8, 100 * E8, 100 * E8)
+        book.start_bar(bar, router)
+        book.decide(bar, [OrderIntent(symbol="BTCUSDT", side=Side.BUY, qty=Decimal(qty))], router)
+        book.end_bar(bar)
+    bar = BarE8(180_000, 100 * E8, 100 * E8, 100 * E8, 100 * E8)
+    book.decide(
+        bar,
+        [
+            OrderIntent(symbol="BTCUSDT", side=Side.SELL, qty=Decimal("0.12")),
+            OrderIntent(
+                symbol="BTCUSDT",
+                side=Side.BUY,
+                qty=Decimal("0.01"),
+                type=OrderType.LIMIT,
+                limit_price=Decimal("90"),
+            ),
+            OrderIntent(symbol="ETHUSDT", side=Side.BUY, qty=Decimal("1")),
+        ],
+        router,
+    )
+    book.end_bar(bar)
+    return book.snapshot()
+
+
+def store_checks(directory: Path) -> list[tuple[str, bool, str]]:
+    """SnapshotStore and PortfolioStore over a fresh session db."""
+    from njord.store import db
+    from njord.store.portfolio import SqlitePortfolioStore, SqliteSnapshotStore
+
+    conn = db.open_writer(directory / "contract.db", create=True)
+    conn.execute("PRAGMA foreign_keys = OFF")  # the lots' fills are not part of this contract
+    state = busy_book()
+    snapshots, portfolio = SqliteSnapshotStore(conn), SqlitePortfolioStore(conn)
+    with conn:
+        snapshot_id = snapshots.save(state, bar_ts_ms=180_000, decision_seq=0)
+        portfolio.save(state, symbol="BTCUSDT")
+    restored = snapshots.load(snapshot_id)
+    book = Book(
+        symbol="BTCUSDT",
+        initial_cash_e8=1,
+        costs=CostModel(),
+        rules=SymbolRules(),
+        risk=Rules(RiskConfig(), mode="backtest"),
+        allow_short=False,
+        order_key="k",
+    )
+    book.restore(restored)
+    encode = msgspec.msgpack.encode
+    changed = msgspec.structs.replace(state, cash_e8=state.cash_e8 + 1)
+    result = [
+        (
+            "snapshot: a busy book has lots, open orders and counters",
+            bool(state.lots and state.open_orders and state.counters),
+            "",
+        ),
+        ("snapshot: load(save(x)) == x, byte for byte", encode(restored) == encode(state), ""),
+        (
+            "snapshot: a book restored from it snapshots the same bytes",
+            encode(book.snapshot()) == encode(state),
+            "",
+        ),
+        (
+            "portfolio: what was saved reads back with no difference",
+            portfolio.differences(state) == [],
+            f"{portfolio.differences(state)}",
+        ),
+        (
+            "portfolio: a changed book is named field by field",
+            portfolio.differences(changed)
+            == [f"cash_e8: stored {state.cash_e8}, in memory {state.cash_e8 + 1}"],
+            "",
+        ),
+    ]
+    conn.close()
+    return result
+
+
 def run(adapter: str, data: Path, *, bars: int = 300) -> list[CheckResult]:
     started = time.monotonic()
     if adapter == "history":
-        checks = bar_feed_checks(HistoryFeed(data, symbol="BTCUSDT", gaps="none"), live=False)
+        feed = HistoryFeed(data, symbol="BTCUSDT", gaps="none")
+        suites = [("BarFeed", bar_feed_checks(feed, live=False))]
     elif adapter == "live-feed":
-        with _live_feed(data, bars) as feed:
-            checks = bar_feed_checks(feed, live=True)
+        with _live_feed(data, bars) as live:
+            suites = [("BarFeed", bar_feed_checks(live, live=True))]
+    elif adapter == "paper":
+        router = SimRouter(CostModel(commission_bps=Decimal(10)), SymbolRules())
+        with tempfile.TemporaryDirectory(prefix="njord-contract-") as tmp:
+            suites = [
+                ("OrderRouter", order_router_checks(router)),
+                ("SnapshotStore+PortfolioStore", store_checks(Path(tmp))),
+                ("RiskEngine", risk_engine_checks(Rules(RiskConfig(), mode="paper"))),
+            ]
     else:
         raise ValueError(f"unknown adapter {adapter!r}")
-    took = time.monotonic() - started
+    took = round(time.monotonic() - started, 3)
     return [
         CheckResult(
-            port="BarFeed",
-            adapter=adapter,
-            check=name,
-            ok=ok,
-            detail="" if ok else detail,
-            seconds=round(took / len(checks), 3),
+            port=port, adapter=adapter, check=name, ok=ok, detail="" if ok else detail, seconds=took
         )
+        for port, checks in suites
         for name, ok, detail in checks
     ]
 

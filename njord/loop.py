@@ -222,7 +222,7 @@ def _step(
 ) -> tuple[int, int]:
     first_fill = book.next_fill
     book.start_bar(bar, router)
-    if writer is not None:
+    if controls and writer is not None:
         _apply(book, router, bar, controls, writer)
     else:
         for control in controls:

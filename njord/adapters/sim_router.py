@@ -5,7 +5,7 @@ from __future__ import annotations
 from njord.core.book import BarE8, Execution
 from njord.core.execution import CostModel, SymbolRules, limit_fill_price_e8, market_price_e8
 from njord.core.money import mul_e8
-from njord.records import Order, OrderType
+from njord.records import Order, OrderStatus, OrderType
 
 
 class SimRouter:
@@ -16,6 +16,7 @@ class SimRouter:
         self.costs = costs
         self.rules = rules
         self._known: set[str] = set()
+        self._final: dict[str, OrderStatus] = {}
 
     def _fill(self, order: Order, price_e8: int, ts_ms: int) -> Execution:
         qty = order.qty_e8 - order.filled_qty_e8
@@ -36,6 +37,15 @@ class SimRouter:
             price = market_price_e8(bar.close_e8, order.side, self.costs, self.rules)
             return [self._fill(order, price, bar.ts_ms)]
         return []  # a limit rests from the next bar on
+
+    def cancel(self, order: Order) -> OrderStatus:
+        final = self._final.get(order.client_order_id)
+        if final is not None:
+            return final
+        done = order.filled_qty_e8 >= order.qty_e8 > 0
+        status = OrderStatus.FILLED if done else OrderStatus.CANCELED
+        self._final[order.client_order_id] = status
+        return status
 
     def on_bar(self, bar: BarE8, open_orders: list[Order]) -> list[Execution]:
         fills = []

@@ -44,13 +44,19 @@ class OrderRouter(Protocol):
 
     `submit` is called once per client order id, after the order is recorded; it returns
     what executed at once (a market order in simulation) and never raises for a venue
-    refusal (that is an order status). `on_bar` reports what executed for resting orders
-    during that bar. Each execution is one aggregated fill of one order.
+    refusal (that is an order status); a second submit of a known client order id executes
+    nothing. `on_bar` reports what executed for resting orders during that bar. Each
+    execution is one aggregated fill of one order. `cancel` of a filled or canceled order
+    changes nothing and answers the order's final status.
     """
 
     def submit(self, order: Order, bar: BarE8) -> list[Execution]: ...
 
     def on_bar(self, bar: BarE8, open_orders: list[Order]) -> list[Execution]: ...
+
+    def cancel(self, order: Order) -> OrderStatus:
+        """CANCELED if the order was still open; its final status otherwise (a no-op)."""
+        ...
 
 
 class IntentRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -152,7 +158,7 @@ class Book:
             self.day, self.daily_realised_e8 = day, 0
         if self.open_orders:
             for execution in router.on_bar(bar, list(self.open_orders.values())):
-                self._execute(execution)
+                self._execute(execution, router)
 
     def decide(self, bar: BarE8, intents: list[OrderIntent], router: OrderRouter) -> None:
         for seq, intent in enumerate(intents):
@@ -181,10 +187,10 @@ class Book:
         elif command == "reduce":
             self._set_state(TradingState.REDUCING, bar.ts_ms, by, reason)
         elif command == "halt":
-            self._cancel_all(bar.ts_ms, Reason.CANCELED_BY_OPERATOR)
+            self._cancel_all(bar.ts_ms, Reason.CANCELED_BY_OPERATOR, router)
             self._set_state(TradingState.HALTED, bar.ts_ms, by, reason)
         elif command == "flatten":
-            self._cancel_all(bar.ts_ms, Reason.CANCELED_BY_OPERATOR)
+            self._cancel_all(bar.ts_ms, Reason.CANCELED_BY_OPERATOR, router)
             self._set_state(TradingState.REDUCING, bar.ts_ms, by, reason)
             position = self.ledger.position_e8(self.symbol)
             if position:
@@ -244,7 +250,7 @@ class Book:
         self._transition(order, OrderStatus.SUBMITTED, bar.ts_ms)
         self.open_orders[coid] = order
         for execution in router.submit(order, bar):
-            self._execute(execution)
+            self._execute(execution, router)
 
     def _verdict(self, intent: OrderIntent, qty_e8: int, price_e8: int, ts_ms: int) -> Verdict:
         position = self.ledger.position_e8(intent.symbol)
@@ -287,7 +293,7 @@ class Book:
             return Reason.SHORT_NOT_ALLOWED
         return None
 
-    def _execute(self, execution: Execution) -> None:
+    def _execute(self, execution: Execution, router: OrderRouter) -> None:
         order = self.open_orders[execution.client_order_id]
         fill = Fill(
             fill_id=self.next_fill,
@@ -317,7 +323,7 @@ class Book:
         if self.state is not TradingState.HALTED and self.risk.loss_breached(
             self.daily_realised_e8
         ):
-            self._cancel_all(execution.ts_ms, Reason.CANCELED_BY_OPERATOR)
+            self._cancel_all(execution.ts_ms, Reason.CANCELED_BY_OPERATOR, router)
             self._set_state(TradingState.HALTED, execution.ts_ms, "risk", Reason.DAILY_LOSS_LIMIT)
             self.log(
                 "risk",
@@ -327,11 +333,14 @@ class Book:
                 alert="daily_loss_halt",
             )
 
-    def _cancel_all(self, ts_ms: int, reason: Reason) -> None:
+    def _cancel_all(self, ts_ms: int, reason: Reason, router: OrderRouter) -> None:
+        """Cancel through the router: a venue may answer that the order filled first."""
         for order in list(self.open_orders.values()):
-            order.reason = reason
-            self._transition(order, OrderStatus.CANCELED, ts_ms, reason)
-            del self.open_orders[order.client_order_id]
+            status = router.cancel(order)
+            if status is OrderStatus.CANCELED:
+                order.reason = reason
+                self._transition(order, OrderStatus.CANCELED, ts_ms, reason)
+                del self.open_orders[order.client_order_id]
 
     def _transition(self, order: Order, status: OrderStatus, ts_ms: int, detail: str = "") -> None:
         order.status = status

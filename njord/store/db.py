@@ -99,7 +99,11 @@ def check_file(path: Path) -> None:
         raise ConfigError(f"{path} is not a SQLite database")
     page_size = int.from_bytes(head[16:18], "big") or 65536
     page_count = int.from_bytes(head[28:32], "big")
-    if page_count and path.stat().st_size < page_size * page_count:
+    wal = path.with_name(path.name + "-wal")
+    # With WAL frames pending, a checkpoint killed half-way can leave the header ahead of
+    # the file; SQLite finishes it from the WAL on open. Only a WAL-less file is truncated.
+    pending = wal.exists() and wal.stat().st_size > 0
+    if page_count and not pending and path.stat().st_size < page_size * page_count:
         raise MismatchError(
             f"{path} is truncated: header promises {page_size * page_count} bytes, "
             f"file has {path.stat().st_size}"

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from njord.store import logs as log_store
 
-Kind = Literal["int", "e8", "time", "text"]
+Kind = Literal["int", "e8", "time", "text", "float"]
 
 # (file stem, SQL, [(column name, kind)]) — the column order is the file's contract.
 TABLES: list[tuple[str, str, list[tuple[str, Kind]]]] = [
@@ -77,6 +77,22 @@ TABLES: list[tuple[str, str, list[tuple[str, Kind]]]] = [
         ],
     ),
     (
+        "rollup_daily",
+        "SELECT day_ms, bars, equity_e8, pnl_e8, orders, fills, fees_e8, realised_e8, "
+        "decision_latency_max_ms FROM v_daily ORDER BY day_ms",
+        [
+            ("day_utc", "time"),
+            ("bars", "int"),
+            ("equity", "e8"),
+            ("pnl", "e8"),
+            ("orders", "int"),
+            ("fills", "int"),
+            ("fees", "e8"),
+            ("realised", "e8"),
+            ("decision_latency_max_ms", "float"),
+        ],
+    ),
+    (
         "equity",
         "SELECT ts_ms, close_e8, cash_e8, position_e8, equity_e8 FROM equity ORDER BY ts_ms",
         [
@@ -95,6 +111,7 @@ _TYPE: dict[Kind, pa.DataType] = {
     "e8": pa.int64(),
     "time": pa.int64(),
     "text": pa.string(),
+    "float": pa.float64(),
 }
 
 
@@ -106,6 +123,8 @@ def _sql_text(column: str, kind: Kind) -> str:
             f"CASE WHEN {column} < 0 THEN '-' ELSE '' END, abs({column}) / 100000000, "
             f"abs({column}) % 100000000) END"
         )
+    if kind == "float":
+        return f"CASE WHEN {column} IS NULL THEN '' ELSE printf('%.3f', {column}) END"
     if kind == "time":
         return f"strftime('%Y-%m-%dT%H:%M:%SZ', {column} / 1000, 'unixepoch')"
     return f"COALESCE({column}, '')"
@@ -115,16 +134,14 @@ def _csv_sql(sql: str, columns: list[tuple[str, Kind]]) -> str:
     select, _, rest = sql.partition(" FROM ")
     exprs = [e.strip() for e in select.removeprefix("SELECT ").split(", ")]
     line = " || ',' || ".join(_sql_text(e, k) for e, (_, k) in zip(exprs, columns, strict=True))
-    return f"SELECT {line} FROM {rest}"
+    return f"SELECT {line} || char(10) FROM {rest}"
 
 
 def write_csv(conn: apsw.Connection, path: Path, sql: str, columns: list[tuple[str, Kind]]) -> None:
     """Streams rows to the file: memory stays flat however long the session."""
     with path.open("w", encoding="utf-8", newline="") as fh:
         fh.write(",".join(name for name, _ in columns) + "\n")
-        for (line,) in conn.execute(_csv_sql(sql, columns)):
-            fh.write(line)
-            fh.write("\n")
+        fh.writelines(line for (line,) in conn.execute(_csv_sql(sql, columns)))
 
 
 def read_table(conn: apsw.Connection, sql: str, columns: list[tuple[str, Kind]]) -> pa.Table:
@@ -148,21 +165,28 @@ def export_session(
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for stem, sql, columns in TABLES:
-        path = out / f"{stem}.{fmt}"
-        if fmt == "csv":
-            # Cells are codes, ids, ISO times and numbers: none needs CSV quoting.
-            write_csv(conn, path, sql, columns)
-        else:
-            raw = read_table(conn, sql, columns)
-            suffix = {"e8": "_e8", "time": "_ms", "int": "", "text": ""}
-            names = [name.removesuffix("_utc") + suffix[kind] for name, kind in columns]
-            pq.write_table(raw.rename_columns(names), path, compression="zstd")
-        written.append(path)
+        # The daily rollup always comes in both formats (CSV for people, Parquet for tools).
+        formats: tuple[str, ...] = ("csv", "parquet") if stem == "rollup_daily" else (fmt,)
+        for kind in formats:
+            path = out / f"{stem}.{kind}"
+            _write(conn, path, sql, columns)
+            written.append(path)
     logs = out / "logs.jsonl"
     with logs.open("wb") as fh:
         fh.writelines(log_store.iter_jsonl(conn))
     written.append(logs)
     return written
+
+
+def _write(conn: apsw.Connection, path: Path, sql: str, columns: list[tuple[str, Kind]]) -> None:
+    if path.suffix == ".csv":
+        # Cells are codes, ids, ISO times and numbers: none needs CSV quoting.
+        write_csv(conn, path, sql, columns)
+        return
+    raw = read_table(conn, sql, columns)
+    suffix = {"e8": "_e8", "time": "_ms", "int": "", "text": "", "float": ""}
+    names = [name.removesuffix("_utc") + suffix[kind] for name, kind in columns]
+    pq.write_table(raw.rename_columns(names), path, compression="zstd")
 
 
 def export_bars(conn: apsw.Connection, out: Path, *, symbol: str) -> Path:

@@ -180,3 +180,22 @@ def test_a_strategy_that_raises_stops_with_code_1_and_keeps_no_partial_bar(
     assert reads.status(conn)["run_status"] == "failed"
     logged = conn.execute("SELECT msg FROM logs WHERE level = 'ERROR'").fetchall()
     assert "boom" in logged[0][0]
+
+
+def test_daily_rollups_add_up(tmp_path: Path) -> None:
+    import pyarrow.parquet as parquet
+
+    db_path = tmp_path / "s.db"
+    assert invoke(*backtest_args(SAMPLE, db_path)).exit_code == 0
+    daily = parquet.read_table(tmp_path / "out" / "rollup_daily.parquet").to_pylist()
+    assert len(daily) == 31
+    assert sum(d["bars"] for d in daily) == 44_640
+    conn = db.open_reader(db_path)
+    first, last = conn.execute(
+        "SELECT (SELECT equity_e8 FROM equity ORDER BY ts_ms LIMIT 1), "
+        "(SELECT equity_e8 FROM equity ORDER BY ts_ms DESC LIMIT 1)"
+    ).fetchone()
+    fees = conn.execute("SELECT sum(fee_e8) FROM fills").fetchone()[0]
+    assert sum(d["pnl_e8"] for d in daily) == last - first
+    assert sum(d["fees_e8"] for d in daily) == fees
+    assert (tmp_path / "out" / "rollup_daily.csv").read_text().startswith("day_utc,bars,")

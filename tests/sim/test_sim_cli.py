@@ -104,7 +104,7 @@ def test_data_fetch_pages_through_the_simulator(stepped: SimServer, tmp_path: Pa
     assert fetched.column("ts_utc").to_pylist()[0].timestamp() * 1000 == FIRST_BAR_MS
 
 
-@pytest.mark.parametrize("adapter", ["history", "live-feed"])
+@pytest.mark.parametrize("adapter", ["history", "live-feed", "paper"])
 def test_contract_tests_write_junit_and_json(tmp_path: Path, adapter: str) -> None:
     junit, summary = tmp_path / "c.xml", tmp_path / "c.json"
     result = invoke(
