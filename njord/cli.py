@@ -115,13 +115,15 @@ def config_show(
         click.echo(f"{key:<{width}}  {shown:<28}  # {loaded.origins[key]}")
 
 
-def _progress(total: int, quiet: bool) -> tuple[Callable[[int], None], Callable[[], None]]:
+def _progress(
+    total: int, quiet: bool, unit: str = "bars"
+) -> tuple[Callable[[int], None], Callable[[], None]]:
     """A rich bar on a TTY, plain lines on stderr otherwise (cron, CI)."""
     if quiet:
         return (lambda n: None), (lambda: None)
     if sys.stderr.isatty():
         bar = Progress(
-            TextColumn("bars"),
+            TextColumn(unit),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"),
@@ -136,7 +138,7 @@ def _progress(total: int, quiet: bool) -> tuple[Callable[[int], None], Callable[
         def advance(n: int) -> None:
             done = bar.tasks[task].completed + n
             rate = done / max(time.perf_counter() - started, 1e-9)
-            bar.update(task, advance=n, rate=f"{rate:,.0f} bars/s")
+            bar.update(task, advance=n, rate=f"{rate:,.1f} {unit}/s")
 
         return advance, bar.stop
     done = [0, 0]
@@ -145,7 +147,7 @@ def _progress(total: int, quiet: bool) -> tuple[Callable[[int], None], Callable[
         done[0] += n
         if done[0] - done[1] >= max(total // 10, 1) or done[0] == total:
             done[1] = done[0]
-            click.echo(f"progress: {done[0]}/{total} bars", err=True)
+            click.echo(f"progress: {done[0]}/{total} {unit}", err=True)
 
     return plain, (lambda: None)
 
@@ -161,6 +163,7 @@ def _progress(total: int, quiet: bool) -> tuple[Callable[[int], None], Callable[
 @click.option("--quiet", is_flag=True, help="no progress output")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
 @click.option("--pace-ms", type=float, default=0.0, hidden=True, help="test-only: slow bars")
+@click.option("--no-report", is_flag=True, help="skip report.html")
 def backtest(
     config_path: Path | None,
     sets: tuple[str, ...],
@@ -173,8 +176,9 @@ def backtest(
     quiet: bool,
     as_json: bool,
     pace_ms: float,
+    no_report: bool,
 ) -> None:
-    """Run a backtest: session db, CSVs, logs and a summary."""
+    """Run a backtest: session db, CSVs, logs, report.html and a summary."""
     extra = [f"data.start={_q(start)}"] if start else []
     extra += [f"data.end={_q(end)}"] if end else []
     extra += [f"data.gaps={_q(gaps)}"] if gaps else []
@@ -202,6 +206,10 @@ def backtest(
         pace_ms=pace_ms,
     )
     _finish(session, out, as_json=as_json)
+    if not no_report:
+        from njord import report
+
+        (out / "report.html").write_text(report.build(db_file), encoding="utf-8")
 
 
 def _q(value: str) -> str:
@@ -355,6 +363,122 @@ def paper(**kw: Any) -> None:
 def shadow(**kw: Any) -> None:
     """Propose orders on live bars without sending any; shadow P&L from the sim matcher."""
     _live("shadow", **kw)
+
+
+@cli.command("report")
+@click.option("--db", "db_path", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "-o", "--out", type=click.Path(path_type=Path), default=Path("report.html"), show_default=True
+)
+def report_cmd(db_path: Path, out: Path) -> None:
+    """One self-contained HTML report of a session (opens offline)."""
+    from njord import report
+
+    out.write_text(report.build(db_path), encoding="utf-8")
+    click.echo(f"wrote {out}")
+
+
+@cli.command()
+@config_options
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=V1,V2,...",
+    help="a strategy param and its values (repeatable): the grid is every combination",
+)
+@click.option("--jobs", type=int, default=None, help="worker processes (default: cores)")
+@click.option(
+    "--sort",
+    "sort_key",
+    default="sharpe",
+    show_default=True,
+    type=click.Choice(
+        [
+            "total_return",
+            "cagr",
+            "sharpe",
+            "sortino",
+            "max_drawdown",
+            "calmar",
+            "trades",
+            "win_rate",
+            "profit_factor",
+            "exposure",
+            "fees",
+            "final_equity",
+        ]
+    ),
+)
+@click.option("--out", type=click.Path(path_type=Path), help="results CSV (Parquet beside it)")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path),
+    help="where the session dbs go (default runs/sweep-<id>/)",
+)
+def sweep(
+    config_path: Path | None,
+    sets: tuple[str, ...],
+    env_prefix: str,
+    params: tuple[str, ...],
+    jobs: int | None,
+    sort_key: str,
+    out: Path | None,
+    directory: Path | None,
+) -> None:
+    """Backtest every combination of strategy params in parallel; one row each."""
+    import os
+
+    from njord import strategies
+    from njord import sweep as sweeping
+
+    config = load_config(config_path, sets, env_prefix).config
+    cls = strategies.resolve(config.strategy.name)
+    grid = sweeping.parse_grid(params, cls)
+    workers = jobs or os.cpu_count() or 1
+    if workers < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+    wiring.prescan(wiring.plan_backtest(config).feed)  # bad data refuses before any backtest
+    where = directory or Path("runs") / f"sweep-{sweeping.sweep_id(config, grid)}"
+    if where.exists() and any(where.iterdir()):
+        raise ConfigError(f"{where} is not empty; choose --dir or remove it")
+    where.mkdir(parents=True, exist_ok=True)
+    advance, close = _progress(len(grid.combos), False, unit="combinations")
+    try:
+        rows = sweeping.run_grid(grid, config, where, jobs=workers, progress=advance)
+    finally:
+        close()
+    rows = sweeping.ordered(rows, sort_key)
+    csv_path = out or where / "sweep.csv"
+    parquet_path = sweeping.write(rows, grid.names, csv_path)
+    table = Table(title=f"njord sweep: {len(rows)} combinations by {sort_key}")
+    for column in ("combo", *grid.names, sort_key, "total_return", "max_drawdown", "trades"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        if row["status"] != "ok":
+            table.add_row(
+                str(row["combo"]),
+                *(str(row[n]) for n in grid.names),
+                f"skipped: {row['reason']}",
+                "",
+                "",
+                "",
+            )
+            continue
+        table.add_row(
+            str(row["combo"]),
+            *(str(row[n]) for n in grid.names),
+            *(_fmt(row.get(k)) for k in (sort_key, "total_return", "max_drawdown", "trades")),
+        )
+    Console().print(table)
+    click.echo(f"results: {csv_path} and {parquet_path}; session dbs in {where}/")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 @cli.command("continue")

@@ -70,6 +70,12 @@ def run(bars: Path, out: Path) -> dict[str, float]:
                 str(out),
                 "--quiet",
                 "--json",
+                "--no-report",
+                # the busier 10/30 crossover: about 13,000 orders a year to persist
+                "--set",
+                "strategy.params.fast=10",
+                "--set",
+                "strategy.params.slow=30",
             ],
             stdout=fh,
             cwd=ROOT,

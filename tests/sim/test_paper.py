@@ -56,6 +56,10 @@ def live_args(mode: str, db_path: Path, url: str, *extra: str) -> list[str]:
         'data.start="2024-01-01T00:00"',
         "--poll-s",
         "0.01",
+        "--set",
+        "strategy.params.fast=10",
+        "--set",
+        "strategy.params.slow=30",
         *extra,
     ]
 
@@ -99,6 +103,10 @@ def test_paper_matches_a_backtest_of_its_bars_exactly_and_meets_the_slo(
         "--db",
         str(backtest),
         "--quiet",
+        "--set",
+        "strategy.params.fast=10",
+        "--set",
+        "strategy.params.slow=30",
     ]
     assert invoke(*args).exit_code == 0
     fills = "SELECT ts_ms, side, qty_e8, price_e8, fee_e8, realised_e8 FROM fills ORDER BY fill_id"
