@@ -481,6 +481,16 @@ def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+@cli.command()
+@click.argument("db_path", type=click.Path(path_type=Path))
+def tui(db_path: Path) -> None:
+    """Watch a session db live and steer it (halt / reduce / flatten / resume)."""
+    from njord.tui.app import NjordApp
+
+    db.check_file(db_path)  # a missing or foreign file is a one-line error, exit 2
+    NjordApp(db_path).run()
+
+
 @cli.command("continue")
 @click.argument("db_path", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="results directory")

@@ -196,3 +196,47 @@ def qc_summary(conn: apsw.Connection) -> dict[str, Any]:
         "last_gap_ms",
     )
     return dict(zip(keys, row, strict=True)) if row else {}
+
+
+def dashboard(conn: apsw.Connection, *, rows: int = 8, points: int = 120) -> dict[str, Any]:
+    """What the TUI shows, in one read transaction (never half a bar)."""
+    with conn:
+        facts = status(conn)
+        count = one(conn, "SELECT count(*) FROM equity")[0]
+        step = max(1, int(count) // points)
+        facts["equity_series"] = [
+            e / E8
+            for (e,) in conn.execute(
+                "SELECT equity_e8 FROM equity WHERE (ts_ms / 60000) % ? = 0 ORDER BY ts_ms", (step,)
+            )
+        ]
+        facts["positions"] = [
+            {"symbol": s, "qty": q / E8, "cost": c / E8}
+            for s, q, c in conn.execute("SELECT symbol, qty_e8, cost_e8 FROM positions")
+        ]
+        last = conn.execute("SELECT close_e8 FROM equity ORDER BY ts_ms DESC LIMIT 1").fetchone()
+        for p in facts["positions"]:
+            p["unrealised"] = (p["qty"] * last[0] / E8 - p["cost"]) if last else 0.0
+        facts["open_orders"] = [
+            {"id": c, "side": s, "type": t, "qty": q / E8, "limit": (lim or 0) / E8}
+            for c, s, t, q, lim in conn.execute(
+                "SELECT client_order_id, side, type, qty_e8, limit_e8 FROM orders "
+                "WHERE status IN ('NEW', 'SUBMITTED', 'PARTIALLY_FILLED') ORDER BY intent_id"
+            )
+        ]
+        facts["fills"] = [
+            {"ts_ms": t, "side": s, "qty": q / E8, "price": p / E8, "fee": f / E8}
+            for t, s, q, p, f in conn.execute(
+                "SELECT ts_ms, side, qty_e8, price_e8, fee_e8 FROM fills "
+                "ORDER BY fill_id DESC LIMIT ?",
+                (rows,),
+            )
+        ]
+        facts["verdicts"] = [
+            {"ts_ms": t, "side": s, "reason": r}
+            for t, s, r in conn.execute(
+                "SELECT bar_ts_ms, side, reason FROM intents ORDER BY intent_id DESC LIMIT ?",
+                (rows,),
+            )
+        ]
+    return facts

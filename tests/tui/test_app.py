@@ -1,0 +1,143 @@
+"""The real Textual app under Pilot, on real session dbs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+
+import apsw
+import pytest
+from textual.widgets import DataTable, Static
+
+from njord.store import db
+from njord.tui.app import NjordApp
+from tests.conftest import ROOT, SAMPLE, backtest_args, invoke, njord_proc
+
+
+def text(app: NjordApp, selector: str) -> str:
+    return str(app.query_one(selector, Static).render())
+
+
+@pytest.fixture
+def finished(tmp_path: Path, sample_week: Path) -> Path:
+    path = tmp_path / "s.db"
+    assert invoke(*backtest_args(sample_week, path, "--no-report")).exit_code == 0
+    return path
+
+
+def controls(path: Path) -> list[tuple[object, ...]]:
+    conn = db.open_reader(path)
+    try:
+        return [tuple(r) for r in conn.execute("SELECT command, posted_by FROM controls")]
+    finally:
+        conn.close()
+
+
+def test_dashboard_shows_a_finished_backtest_at_80x24(finished: Path) -> None:
+    async def run() -> None:
+        app = NjordApp(finished)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert text(app, "#state") == "ACTIVE\nbacktest"
+            facts = text(app, "#facts")
+            assert "bars 4,320" in facts
+            assert "last bar 2024-01-03 23:59" in facts
+            assert "equity " in facts
+            assert app.query_one("#fills", DataTable).row_count > 0
+            assert app.query_one("#positions", DataTable).row_count == 1
+            assert "latency p95" in text(app, "#footer-facts")
+
+    asyncio.run(run())
+
+
+def test_controls_ask_first_and_post_through_the_db(finished: Path) -> None:
+    async def run() -> None:
+        app = NjordApp(finished)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("h", "n")  # asked, declined: nothing happens
+            await pilot.pause()
+            assert controls(finished) == []
+            await pilot.press("f", "y")
+            await pilot.pause()
+            assert [c for c, _ in controls(finished)] == ["flatten"]
+            await pilot.press("question_mark")
+            await pilot.pause()
+            assert "h halt" in str(app.screen.query_one("#help", Static).render())
+
+    asyncio.run(run())
+
+
+def test_screen_follows_a_writer_and_halt_takes_effect_within_a_second(tmp_path: Path) -> None:
+    path = tmp_path / "live.db"
+    env = {"PYTHONPATH": f"{ROOT / 'tests' / 'e2e'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    args = [
+        *backtest_args(SAMPLE, path, "--no-report"),
+        "--pace-ms",
+        "50",
+        "--set",
+        'strategy.name="user_strategies:EveryBar"',
+    ]
+    writer = njord_proc(*args, cwd=ROOT, env=env)
+
+    async def run() -> None:
+        deadline = time.monotonic() + 30
+        while not (path.exists() and _bars(path) > 2):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        app = NjordApp(path, poll_s=0.1)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            first = text(app, "#facts")
+            await _until(pilot, lambda: text(app, "#facts") != first, 1.0)  # follows commits
+            await pilot.press("h", "y")
+            posted = time.monotonic()
+            await _until(pilot, lambda: "HALTED" in text(app, "#state"), 1.0)
+            print(f"HALTED on screen {time.monotonic() - posted:.2f}s after the keypress")
+        conn = db.open_reader(path)
+        state = conn.execute("SELECT state FROM trading_state").fetchone()
+        latency = conn.execute("SELECT applied_ms - posted_ms FROM controls").fetchone()
+        conn.close()
+        assert state == ("HALTED",)
+        assert latency[0] < 1000
+
+    try:
+        asyncio.run(run())
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+
+
+async def _until(pilot: object, condition: object, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "the screen did not change in time"
+        await pilot.pause(0.05)  # type: ignore[attr-defined]
+
+
+def _bars(path: Path) -> int:
+    try:
+        conn = db.open_reader(path)
+    except Exception:
+        return 0
+    try:
+        return int(conn.execute("SELECT count(*) FROM equity").fetchone()[0])
+    except apsw.Error:
+        return 0
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("kind", ["missing", "not-sqlite", "foreign"])
+def test_bad_paths_exit_2_without_a_traceback(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "x.db"
+    if kind == "not-sqlite":
+        path.write_text("hello")
+    elif kind == "foreign":
+        apsw.Connection(str(path)).execute("CREATE TABLE t (x)")
+    result = invoke("tui", str(path))
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
