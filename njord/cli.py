@@ -26,6 +26,7 @@ from njord.log import SessionLog
 from njord.loop import PacedSimClock, SimClock, Stop
 from njord.store import db, reads
 from njord.store.export import export_session
+from njord.sweep import METRICS as SWEEP_METRICS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -393,22 +394,7 @@ def report_cmd(db_path: Path, out: Path) -> None:
     "sort_key",
     default="sharpe",
     show_default=True,
-    type=click.Choice(
-        [
-            "total_return",
-            "cagr",
-            "sharpe",
-            "sortino",
-            "max_drawdown",
-            "calmar",
-            "trades",
-            "win_rate",
-            "profit_factor",
-            "exposure",
-            "fees",
-            "final_equity",
-        ]
-    ),
+    type=click.Choice([*SWEEP_METRICS, "final_equity"]),
 )
 @click.option("--out", type=click.Path(path_type=Path), help="results CSV (Parquet beside it)")
 @click.option(

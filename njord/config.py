@@ -357,7 +357,8 @@ DOCS: dict[str, str] = {
     "risk.max_orders_per_minute": "most orders accepted in one minute of session time",
     "risk.rules_off": "per mode, rules switched off, e.g. { backtest = ['order_rate'] }",
     "runtime.mode": "backtest | shadow | paper | live",
-    "runtime.commit_every": "backtest: bars per transaction (commits end on a bar boundary)",
+    "runtime.commit_every": "backtest: bars per transaction, ending on a bar boundary "
+    "(a year at 100/1000/10000: 6.92/6.80/6.70 s; 1000 keeps a crash's redo small)",
     "runtime.initial_cash": "starting cash in the quote currency",
     "runtime.allow_short": "allow sells beyond the long position (never in live spot)",
     "runtime.seed": "seed of every random choice; recorded in the manifest",

@@ -95,18 +95,7 @@ def _fill_rows(conn: apsw.Connection) -> dict[str, dict[str, Any]]:
         "SELECT fill_id, client_order_id, ts_ms, symbol, side, qty_e8, price_e8, notional_e8, "
         "fee_e8, realised_e8 FROM fills"
     ):
-        fill = Fill(
-            fill_id=row[0],
-            client_order_id=row[1],
-            ts_ms=row[2],
-            symbol=row[3],
-            side=Side(row[4]),
-            qty_e8=row[5],
-            price_e8=row[6],
-            notional_e8=row[7],
-            fee_e8=row[8],
-            realised_e8=row[9],
-        )
+        fill = fill_from_row(row)
         out[str(row[0])] = msgspec.json.decode(_json(fill_payload(fill)))
     return out
 
@@ -124,6 +113,23 @@ def _log_rows(conn: apsw.Connection) -> dict[str, dict[str, Any]]:
             "SELECT seq, ts_ms, component, level, msg, context FROM logs"
         )
     }
+
+
+def fill_from_row(row: Any) -> Fill:
+    """A Fill from `fill_id, client_order_id, ts_ms, symbol, side, qty, price, notional,
+    fee[, realised]` (the fills table's column order)."""
+    return Fill(
+        fill_id=row[0],
+        client_order_id=row[1],
+        ts_ms=row[2],
+        symbol=row[3],
+        side=Side(row[4]),
+        qty_e8=row[5],
+        price_e8=row[6],
+        notional_e8=row[7],
+        fee_e8=row[8],
+        realised_e8=row[9] if len(row) > 9 else 0,
+    )
 
 
 def _intent_rows(conn: apsw.Connection) -> dict[str, dict[str, Any]]:
@@ -182,19 +188,7 @@ def _book_problems(conn: apsw.Connection) -> Iterator[str]:
         "SELECT fill_id, client_order_id, ts_ms, symbol, side, qty_e8, price_e8, notional_e8, "
         "fee_e8, realised_e8 FROM fills ORDER BY fill_id"
     ):
-        realised, _ = ledger.apply(
-            Fill(
-                fill_id=row[0],
-                client_order_id=row[1],
-                ts_ms=row[2],
-                symbol=row[3],
-                side=Side(row[4]),
-                qty_e8=row[5],
-                price_e8=row[6],
-                notional_e8=row[7],
-                fee_e8=row[8],
-            )
-        )
+        realised, _ = ledger.apply(fill_from_row(row))
         if row[9] != realised:
             yield f"fills: fill_id {row[0]} realised P&L differs from its recomputation"
     account = conn.execute("SELECT cash_e8, realised_e8, fees_e8 FROM account").fetchone()

@@ -71,3 +71,43 @@ def test_rules_switch_off_per_mode() -> None:
     cfg = RiskConfig(notional_cap=Decimal(1), rules_off={"backtest": ["notional_cap"]})
     assert Rules(cfg, mode="backtest").check(inputs()).allowed
     assert Rules(cfg, mode="paper").check(inputs()).reason is Reason.NOTIONAL_CAP
+
+
+def test_account_refusals_are_reason_rows_not_orders() -> None:
+    from njord.adapters.sim_router import SimRouter
+    from njord.core.book import BarE8, Book
+    from njord.core.execution import CostModel, SymbolRules
+    from njord.records import OrderIntent, Side
+
+    book = Book(
+        symbol="BTCUSDT",
+        initial_cash_e8=1_000 * E8,
+        costs=CostModel(commission_bps=Decimal(10), min_notional_e8=10 * E8),
+        rules=SymbolRules(),
+        risk=Rules(RiskConfig(notional_cap=Decimal(10**6)), mode="backtest"),
+        allow_short=False,
+        order_key="k",
+    )
+    router = SimRouter(book.costs, book.rules)
+    bar = BarE8(0, 100 * E8, 100 * E8, 100 * E8, 100 * E8)
+    book.decide(
+        bar,
+        [
+            OrderIntent(symbol="BTCUSDT", side=Side.BUY, qty=Decimal("10")),  # 1,000 + fee > cash
+            OrderIntent(symbol="BTCUSDT", side=Side.BUY, qty=Decimal("0.05")),  # notional 5 < 10
+            OrderIntent(symbol="BTCUSDT", side=Side.SELL, qty=Decimal("1")),  # nothing to sell
+            OrderIntent(symbol="BTCUSDT", side=Side.BUY, qty=Decimal("0.000001")),  # below a step
+            OrderIntent(symbol="BTCUSDT", side=Side.BUY, qty=Decimal("9.9")),  # fits: 990 + 0.99
+        ],
+        router,
+    )
+    reasons = [row.verdict.reason for row in book.out.intents]
+    assert reasons == [
+        Reason.INSUFFICIENT_CASH,
+        Reason.BELOW_MIN_NOTIONAL,
+        Reason.SHORT_NOT_ALLOWED,
+        Reason.ZERO_QUANTITY,
+        Reason.OK,
+    ]
+    assert [r.client_order_id is None for r in book.out.intents] == [True] * 4 + [False]
+    assert book.ledger.cash_e8 == 1_000 * E8 - 990 * E8 - 99 * E8 // 100
