@@ -206,11 +206,7 @@ def backtest(
         quiet=quiet,
         pace_ms=pace_ms,
     )
-    _finish(session, out, as_json=as_json)
-    if not no_report:
-        from njord import report
-
-        (out / "report.html").write_text(report.build(db_file), encoding="utf-8")
+    _finish(session, out, as_json=as_json, report=not no_report)
 
 
 def _q(value: str) -> str:
@@ -258,7 +254,7 @@ def _drive(
             signal.signal(sig, handler)
 
 
-def _finish(session: wiring.Session, out: Path, *, as_json: bool) -> None:
+def _finish(session: wiring.Session, out: Path, *, as_json: bool, report: bool = False) -> None:
     conn = session.conn
     initial = to_e8(session.config.runtime.initial_cash)
     facts = reads.status(conn)
@@ -267,6 +263,11 @@ def _finish(session: wiring.Session, out: Path, *, as_json: bool) -> None:
     metrics = reads.metrics(conn, initial)
     recon = reads.reconciliation(conn, initial)
     paths = export_session(conn, out)
+    if report:
+        from njord import report as reporting
+
+        # On the session's own connection: it closes last, and leaves no -wal/-shm behind.
+        (out / "report.html").write_text(reporting.render(conn, session.path), "utf-8")
     session.close()
     if recon["difference_e8"] != 0:
         raise InvariantViolation(f"equity does not reconcile: {recon}")
@@ -283,7 +284,10 @@ def _finish(session: wiring.Session, out: Path, *, as_json: bool) -> None:
         return
     summary.render(Console(), f"njord {facts['run_id']}", summary.rows(metrics, facts))
     click.echo(f"session db: {session.path}")
-    click.echo(f"results:    {out}/ (trades.csv orders.csv fills.csv equity.csv logs.jsonl)")
+    click.echo(
+        f"results:    {out}/ (trades, orders, fills, equity, rollup_daily CSVs, "
+        "logs.jsonl, report.html)"
+    )
 
 
 def _live_options(fn: F) -> F:

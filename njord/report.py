@@ -27,29 +27,34 @@ MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 def build(db_path: Path) -> str:
     conn = db.open_reader(db_path)
     try:
-        manifest = SqliteManifestStore(conn).load()
-        if manifest is None:
-            raise ValueError(f"{db_path} holds no session")
-        config = stored_config(manifest.config_toml)
-        initial = to_e8(config.runtime.initial_cash)
-        points = _sampled_equity(conn)
-        months = [
-            (str(m), e / E8)
-            for m, e in conn.execute(
-                "SELECT strftime('%Y-%m', ts_ms / 1000, 'unixepoch') AS m, equity_e8 FROM equity "
-                "WHERE ts_ms IN (SELECT max(ts_ms) FROM equity GROUP BY ts_ms / 86400000) "
-                "GROUP BY m HAVING ts_ms = max(ts_ms) ORDER BY m"
-            )
-        ]
-        pnls = [
-            (p - f) / E8
-            for p, f in conn.execute("SELECT pnl_e8, fees_e8 FROM trades ORDER BY trade_id")
-        ]
-        metrics = reads.metrics(conn, initial)
-        facts = reads.status(conn)
-        qc = reads.qc_summary(conn)
+        return render(conn, db_path)
     finally:
         conn.close()
+
+
+def render(conn: Any, db_path: Path) -> str:
+    """The report from an open connection (the backtest passes its own, before closing)."""
+    manifest = SqliteManifestStore(conn).load()
+    if manifest is None:
+        raise ValueError(f"{db_path} holds no session")
+    config = stored_config(manifest.config_toml)
+    initial = to_e8(config.runtime.initial_cash)
+    points = _sampled_equity(conn)
+    months = [
+        (str(m), e / E8)
+        for m, e in conn.execute(
+            "SELECT strftime('%Y-%m', ts_ms / 1000, 'unixepoch') AS m, equity_e8 FROM equity "
+            "WHERE ts_ms IN (SELECT max(ts_ms) FROM equity GROUP BY ts_ms / 86400000) "
+            "GROUP BY m HAVING ts_ms = max(ts_ms) ORDER BY m"
+        )
+    ]
+    pnls = [
+        (p - f) / E8
+        for p, f in conn.execute("SELECT pnl_e8, fees_e8 FROM trades ORDER BY trade_id")
+    ]
+    metrics = reads.metrics(conn, initial)
+    facts = reads.status(conn)
+    qc = reads.qc_summary(conn)
     facts["qc"] = f"{qc.get('policy', 'n/a')}: {qc.get('gaps', 0)} gaps"
     figures = [_equity(points, initial / E8), _monthly(months, initial / E8), _histogram(pnls)]
     charts = [
