@@ -17,7 +17,7 @@ import msgspec
 
 from njord.data.history import StoredFeed
 from njord.data.qc import utc
-from njord.store import db
+from njord.store import db, history
 from njord.store.history import stored_bar_blobs
 
 
@@ -42,7 +42,7 @@ def diff(path_a: Path, path_b: Path) -> Report:
     try:
         bad_bars, compared = _bar_differences(a, b)
         found = list(_intent_differences(a, b, bad_bars))
-        intents = max(_count(a, "intents"), _count(b, "intents"))
+        intents = max(history.row_count(a, "intents"), history.row_count(b, "intents"))
     finally:
         a.close()
         b.close()
@@ -65,11 +65,6 @@ def diff(path_a: Path, path_b: Path) -> Report:
         bars_compared=compared,
         intents_compared=intents,
     )
-
-
-def _count(conn: apsw.Connection, table: str) -> int:
-    row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
-    return int(row[0]) if row else 0
 
 
 def _iter_bars(conn: apsw.Connection) -> Iterator[tuple[int, float, float, float, float, float]]:
@@ -97,28 +92,15 @@ def _bar_differences(a: apsw.Connection, b: apsw.Connection) -> tuple[set[int], 
     return bad, compared
 
 
-def _intents(conn: apsw.Connection) -> dict[tuple[int, int], dict[str, Any]]:
-    keys = ("side", "type", "qty_e8", "limit_e8", "allowed", "reason", "client_order_id")
-    return {
-        (int(r[0]), int(r[1])): dict(zip(keys, r[2:], strict=True))
-        for r in conn.execute(
-            "SELECT bar_ts_ms, seq, side, type, qty_e8, limit_e8, allowed, reason, "
-            "client_order_id FROM intents"
-        )
-    }
-
-
-def _fills(conn: apsw.Connection) -> dict[str, tuple[int, int, int, int]]:
-    return {
-        str(r[0]): (int(r[1]), int(r[2]), int(r[3]), int(r[4]))
-        for r in conn.execute("SELECT client_order_id, ts_ms, qty_e8, price_e8, fee_e8 FROM fills")
-    }
-
-
 def _intent_differences(
     a: apsw.Connection, b: apsw.Connection, bad_bars: set[int]
 ) -> Iterator[Difference]:
-    ia, ib, fa, fb = _intents(a), _intents(b), _fills(a), _fills(b)
+    ia, ib, fa, fb = (
+        history.intents_by_bar(a),
+        history.intents_by_bar(b),
+        history.fills_by_order(a),
+        history.fills_by_order(b),
+    )
     for key in sorted(ia.keys() | ib.keys()):
         bar, _ = key
         x, y = ia.get(key), ib.get(key)

@@ -24,7 +24,7 @@ from njord.manifest import Manifest
 from njord.ports import BarFeed
 from njord.resume import stored_config
 from njord.store import db
-from njord.store.history import qc_events, stored_bar_blobs
+from njord.store.history import last_bar_ms, qc_events, stored_bar_blobs
 from njord.store.runs import SqliteManifestStore
 from njord.wiring import Session, new_manifest, open_session, parse_utc
 
@@ -111,8 +111,7 @@ def open_live(
         )
     session = open_session(db_path, config=config, manifest=None, log=log)
     conn = session.conn
-    row = conn.execute("SELECT last_bar_ms FROM account").fetchone()
-    last = row[0] if row else None
+    last = last_bar_ms(conn)
     stored = StoredFeed(stored_bar_blobs(conn), symbol=config.data.symbol, events=qc_events(conn))
     cls = strategies.from_identity(existing.strategy)
     strategy = cls(strategies.parse_params(cls, config.strategy.params))

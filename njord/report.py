@@ -39,19 +39,9 @@ def render(conn: Any, db_path: Path) -> str:
         raise ValueError(f"{db_path} holds no session")
     config = stored_config(manifest.config_toml)
     initial = to_e8(config.runtime.initial_cash)
-    points = _sampled_equity(conn)
-    months = [
-        (str(m), e / E8)
-        for m, e in conn.execute(
-            "SELECT strftime('%Y-%m', ts_ms / 1000, 'unixepoch') AS m, equity_e8 FROM equity "
-            "WHERE ts_ms IN (SELECT max(ts_ms) FROM equity GROUP BY ts_ms / 86400000) "
-            "GROUP BY m HAVING ts_ms = max(ts_ms) ORDER BY m"
-        )
-    ]
-    pnls = [
-        (p - f) / E8
-        for p, f in conn.execute("SELECT pnl_e8, fees_e8 FROM trades ORDER BY trade_id")
-    ]
+    points = reads.sampled_equity(conn)
+    months = reads.monthly_equity(conn)
+    pnls = reads.trade_net_pnls(conn)
     metrics = reads.metrics(conn, initial)
     facts = reads.status(conn)
     qc = reads.qc_summary(conn)
@@ -67,20 +57,6 @@ def render(conn: Any, db_path: Path) -> str:
 
 def _dates(points: list[tuple[int, float]]) -> list[datetime]:
     return [datetime.fromtimestamp(t / 1000, tz=UTC) for t, _ in points]
-
-
-def _sampled_equity(conn: Any, most: int = 5000) -> list[tuple[int, float]]:
-    """A year of minutes is 525,600 points; a chart needs a few thousand (and the last)."""
-    count = reads.one(conn, "SELECT count(*) FROM equity")[0]
-    step = max(1, int(count) // most)
-    return [
-        (int(t), e / E8)
-        for t, e in conn.execute(
-            "SELECT ts_ms, equity_e8 FROM equity WHERE (ts_ms / 60000) % ? = 0 "
-            "OR ts_ms = (SELECT max(ts_ms) FROM equity) ORDER BY ts_ms",
-            (step,),
-        )
-    ]
 
 
 def _equity(points: list[tuple[int, float]], initial: float) -> go.Figure:

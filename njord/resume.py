@@ -16,7 +16,7 @@ from njord.errors import ConfigError
 from njord.log import SessionLog
 from njord.manifest import DataSource, file_sha256
 from njord.store import db
-from njord.store.history import qc_events, stored_bar_blobs
+from njord.store.history import last_bar_ms, qc_events, stored_bar_blobs
 from njord.store.runs import SqliteManifestStore
 from njord.wiring import Session, open_session, parse_utc
 
@@ -29,7 +29,7 @@ def reopen(path: Path) -> tuple[Session, Strategy, HistoryFeed | StoredFeed, int
     """(session, strategy, feed, last committed bar, bars to process) for a stored session."""
     reader = db.open_reader(path)
     manifest = SqliteManifestStore(reader).load()
-    row = reader.execute("SELECT last_bar_ms FROM account").fetchone()
+    last = last_bar_ms(reader)
     blobs = stored_bar_blobs(reader)
     events = qc_events(reader)
     reader.close()
@@ -45,7 +45,7 @@ def reopen(path: Path) -> tuple[Session, Strategy, HistoryFeed | StoredFeed, int
     if status == "finished":
         session.close()
         raise ConfigError(f"session {manifest.run_id} in {path} already finished")
-    return session, strategy, feed, row[0] if row else None, total
+    return session, strategy, feed, last, total
 
 
 def _feed(

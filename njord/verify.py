@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from pathlib import Path
-
-import apsw
 
 from njord import strategies
 from njord.data.history import StoredFeed
@@ -14,10 +11,10 @@ from njord.errors import MismatchError
 from njord.log import SessionLog
 from njord.loop import SimClock, Stop
 from njord.resume import stored_config
-from njord.store import db
+from njord.store import db, history
 from njord.store.history import qc_events
 from njord.store.runs import SqliteManifestStore
-from njord.store.session import applied_controls, equity_digest
+from njord.store.session import applied_controls
 from njord.wiring import open_session, run_session
 
 COMPARED = ("intent", "order", "fill", "state", "control")
@@ -29,11 +26,11 @@ def verify(path: Path) -> dict[str, object]:
         manifest = SqliteManifestStore(conn).load()
         if manifest is None:
             raise MismatchError(f"{path} holds no session to verify")
-        blobs = _checked_bars(conn)
+        blobs = history.checked_bar_blobs(conn)
         events = qc_events(conn)
         scheduled = applied_controls(conn)
-        expected = _decisions(conn)
-        expected_equity = _equity_sha(conn)
+        expected = history.decisions_of(conn, COMPARED)
+        expected_equity = history.equity_sha256(conn)
     finally:
         conn.close()
     config = stored_config(manifest.config_toml)
@@ -54,47 +51,15 @@ def verify(path: Path) -> dict[str, object]:
             stop=Stop(),
             scheduled=scheduled,
         )
-        got, got_equity = _decisions(session.conn), _equity_sha(session.conn)
+        got, got_equity = (
+            history.decisions_of(session.conn, COMPARED),
+            history.equity_sha256(session.conn),
+        )
         session.close()
     _compare(expected, got)
     if got_equity != expected_equity:
         raise MismatchError("the re-run's equity curve differs from the stored one")
     return {"decisions": len(expected), "equity_sha256": expected_equity, "bars_chunks": len(blobs)}
-
-
-def _checked_bars(conn: apsw.Connection) -> list[bytes]:
-    blobs = []
-    for first, sha, blob in conn.execute(
-        "SELECT first_ts_ms, sha256, arrow FROM bar_chunks ORDER BY first_ts_ms"
-    ):
-        if blob is None:
-            raise MismatchError("this session stored only bar hashes (store.store_bars = false)")
-        if hashlib.sha256(blob).hexdigest() != sha:
-            raise MismatchError(f"stored bars from {first} were altered: their sha256 differs")
-        blobs.append(bytes(blob))
-    return blobs
-
-
-def _decisions(conn: apsw.Connection) -> list[tuple[int, str, str, str]]:
-    marks = ", ".join("?" * len(COMPARED))
-    return [
-        (int(r[0]), str(r[1]), str(r[2]), str(r[3]))
-        for r in conn.execute(
-            f"SELECT bar_ts_ms, kind, ref, payload FROM decisions WHERE kind IN ({marks}) "
-            "ORDER BY seq",
-            COMPARED,
-        )
-    ]
-
-
-def _equity_sha(conn: apsw.Connection) -> str:
-    rows = [
-        [int(v) for v in r]
-        for r in conn.execute(
-            "SELECT ts_ms, close_e8, cash_e8, position_e8, equity_e8 FROM equity ORDER BY ts_ms"
-        )
-    ]
-    return equity_digest(rows)
 
 
 def _compare(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
+from typing import Any
 
 import apsw
 
 from njord.data.qc import QcEvent
-from njord.errors import ConfigError
+from njord.errors import ConfigError, MismatchError
 from njord.records import Order, OrderStatus, OrderType, Side
+from njord.store.session import equity_digest
 
 
 def decisions_after(conn: apsw.Connection, seq: int) -> Iterator[tuple[int, str, str, str]]:
@@ -51,3 +54,66 @@ def qc_events(conn: apsw.Connection) -> list[QcEvent]:
             "SELECT kind, from_ts_ms, to_ts_ms, bars FROM qc_events ORDER BY seq"
         )
     ]
+
+
+def checked_bar_blobs(conn: apsw.Connection) -> list[bytes]:
+    blobs = []
+    for first, sha, blob in conn.execute(
+        "SELECT first_ts_ms, sha256, arrow FROM bar_chunks ORDER BY first_ts_ms"
+    ):
+        if blob is None:
+            raise MismatchError("this session stored only bar hashes (store.store_bars = false)")
+        if hashlib.sha256(blob).hexdigest() != sha:
+            raise MismatchError(f"stored bars from {first} were altered: their sha256 differs")
+        blobs.append(bytes(blob))
+    return blobs
+
+
+def decisions_of(conn: apsw.Connection, kinds: tuple[str, ...]) -> list[tuple[int, str, str, str]]:
+    marks = ", ".join("?" * len(kinds))
+    return [
+        (int(r[0]), str(r[1]), str(r[2]), str(r[3]))
+        for r in conn.execute(
+            f"SELECT bar_ts_ms, kind, ref, payload FROM decisions WHERE kind IN ({marks}) "
+            "ORDER BY seq",
+            kinds,
+        )
+    ]
+
+
+def equity_sha256(conn: apsw.Connection) -> str:
+    rows = [
+        [int(v) for v in r]
+        for r in conn.execute(
+            "SELECT ts_ms, close_e8, cash_e8, position_e8, equity_e8 FROM equity ORDER BY ts_ms"
+        )
+    ]
+    return equity_digest(rows)
+
+
+def row_count(conn: apsw.Connection, table: str) -> int:
+    row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def intents_by_bar(conn: apsw.Connection) -> dict[tuple[int, int], dict[str, Any]]:
+    keys = ("side", "type", "qty_e8", "limit_e8", "allowed", "reason", "client_order_id")
+    return {
+        (int(r[0]), int(r[1])): dict(zip(keys, r[2:], strict=True))
+        for r in conn.execute(
+            "SELECT bar_ts_ms, seq, side, type, qty_e8, limit_e8, allowed, reason, "
+            "client_order_id FROM intents"
+        )
+    }
+
+
+def fills_by_order(conn: apsw.Connection) -> dict[str, tuple[int, int, int, int]]:
+    return {
+        str(r[0]): (int(r[1]), int(r[2]), int(r[3]), int(r[4]))
+        for r in conn.execute("SELECT client_order_id, ts_ms, qty_e8, price_e8, fee_e8 FROM fills")
+    }
+
+
+def last_bar_ms(conn: apsw.Connection) -> int | None:
+    row = conn.execute("SELECT last_bar_ms FROM account").fetchone()
+    return int(row[0]) if row and row[0] is not None else None

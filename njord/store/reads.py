@@ -240,3 +240,36 @@ def dashboard(conn: apsw.Connection, *, rows: int = 8, points: int = 120) -> dic
             )
         ]
     return facts
+
+
+def sampled_equity(conn: apsw.Connection, most: int = 5000) -> list[tuple[int, float]]:
+    """A year of minutes is 525,600 points; a chart needs a few thousand (and the last)."""
+    count = one(conn, "SELECT count(*) FROM equity")[0]
+    step = max(1, int(count) // most)
+    return [
+        (int(t), e / E8)
+        for t, e in conn.execute(
+            "SELECT ts_ms, equity_e8 FROM equity WHERE (ts_ms / 60000) % ? = 0 "
+            "OR ts_ms = (SELECT max(ts_ms) FROM equity) ORDER BY ts_ms",
+            (step,),
+        )
+    ]
+
+
+def monthly_equity(conn: apsw.Connection) -> list[tuple[str, float]]:
+    """The last equity of each UTC month, as ('YYYY-MM', equity)."""
+    return [
+        (str(m), e / E8)
+        for m, e in conn.execute(
+            "SELECT strftime('%Y-%m', ts_ms / 1000, 'unixepoch') AS m, equity_e8 FROM equity "
+            "WHERE ts_ms IN (SELECT max(ts_ms) FROM equity GROUP BY ts_ms / 86400000) "
+            "GROUP BY m HAVING ts_ms = max(ts_ms) ORDER BY m"
+        )
+    ]
+
+
+def trade_net_pnls(conn: apsw.Connection) -> list[float]:
+    return [
+        (p - f) / E8
+        for p, f in conn.execute("SELECT pnl_e8, fees_e8 FROM trades ORDER BY trade_id")
+    ]
