@@ -472,11 +472,18 @@ def _fmt(value: Any) -> str:
 
 
 @cli.command()
-@click.argument("db_path", type=click.Path(path_type=Path))
-def tui(db_path: Path) -> None:
-    """Watch a session db live and steer it (halt / reduce / flatten / resume)."""
-    from njord.tui.app import NjordApp
+@click.argument("db_path", type=click.Path(path_type=Path), required=False)
+def tui(db_path: Path | None) -> None:
+    """Watch a session db live and steer it (halt / reduce / flatten / resume).
 
+    Without DB, pick one of the session dbs under runs/ (or type a path)."""
+    from njord.tui.app import NjordApp
+    from njord.tui.picker import PickerApp
+
+    if db_path is None:
+        db_path = PickerApp().run()
+        if db_path is None:
+            return
     db.check_file(db_path)  # a missing or foreign file is a one-line error, exit 2
     NjordApp(db_path).run()
 

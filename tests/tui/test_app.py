@@ -141,3 +141,27 @@ def test_bad_paths_exit_2_without_a_traceback(tmp_path: Path, kind: str) -> None
     assert result.exit_code == 2
     assert "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_picker_lists_session_dbs_and_refuses_a_bad_path(tmp_path: Path, finished: Path) -> None:
+    from textual.widgets import Input
+
+    from njord.tui.picker import PickerApp
+
+    (tmp_path / "not-a-session.db").write_text("hello")
+
+    async def run() -> Path | None:
+        app = PickerApp(tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert app.query_one(DataTable).row_count == 1  # the junk file is not offered
+            app.query_one(Input).value = str(tmp_path / "not-a-session.db")
+            await pilot.press("tab", "enter")
+            await pilot.pause()
+            assert "not a SQLite database" in text(app, "#error")
+            app.query_one(DataTable).focus()
+            await pilot.press("enter")
+            await pilot.pause()
+        return app.return_value
+
+    assert asyncio.run(run()) == finished
