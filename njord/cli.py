@@ -18,6 +18,7 @@ from rich.table import Table
 import njord
 from njord import config as configuration
 from njord import secrets, summary, wiring
+from njord.contract import ADAPTERS as CONTRACT_ADAPTERS
 from njord.core.money import to_e8
 from njord.data import importer
 from njord.data.qc import utc
@@ -227,8 +228,11 @@ def _drive(
 ) -> None:
     advance, close = _progress(total, quiet)
     stop = Stop()
+
     # SIGTERM and SIGINT finish the current bar, commit, release the lease: exit 130.
-    request = lambda *_: setattr(stop, "requested", True)  # noqa: E731
+    def request(*_: object) -> None:
+        stop.requested = True
+
     previous = {sig: signal.signal(sig, request) for sig in (signal.SIGTERM, signal.SIGINT)}
     pacer = clock or (PacedSimClock(pace_ms / 1000) if pace_ms else SimClock())
     try:
@@ -426,9 +430,9 @@ def sweep(
     config = load_config(config_path, sets, env_prefix).config
     cls = strategies.resolve(config.strategy.name)
     grid = sweeping.parse_grid(params, cls)
-    workers = jobs or os.cpu_count() or 1
-    if workers < 1:
+    if jobs is not None and jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+    workers = jobs or os.cpu_count() or 1
     wiring.prescan(wiring.plan_backtest(config).feed)  # bad data refuses before any backtest
     where = directory or Path("runs") / f"sweep-{sweeping.sweep_id(config, grid)}"
     if where.exists() and any(where.iterdir()):
@@ -822,7 +826,7 @@ def data_fetch(
 
 
 @cli.command("contract-tests")
-@click.option("--adapter", type=click.Choice(["history", "live-feed", "paper"]), required=True)
+@click.option("--adapter", type=click.Choice(CONTRACT_ADAPTERS), required=True)
 @click.option(
     "--data",
     type=click.Path(path_type=Path),

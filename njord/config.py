@@ -61,13 +61,6 @@ class CostsConfig(_Section, frozen=True):
 RuleName = Literal[
     "symbol_allowed", "notional_cap", "max_open_positions", "daily_loss_limit", "order_rate"
 ]
-ALL_RULES: tuple[RuleName, ...] = (
-    "symbol_allowed",
-    "notional_cap",
-    "max_open_positions",
-    "daily_loss_limit",
-    "order_rate",
-)
 
 
 class RiskConfig(_Section, frozen=True):

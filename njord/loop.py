@@ -41,13 +41,12 @@ class PacedSimClock:
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self._idle: Callable[[], None] | None = None
 
     def wait(self) -> None:
         time.sleep(self.seconds)
 
     def set_idle(self, callback: Callable[[], None] | None) -> None:
-        self._idle = callback
+        return None  # it commits every bar and reads controls then: nothing to do idle
 
 
 class LiveClock:

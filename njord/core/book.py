@@ -111,7 +111,6 @@ class Outbox:
         self.trades: list[Trade] = []
         self.state_changes: list[StateChange] = []
         self.logs: list[tuple[str, str, str, dict[str, Any]]] = []
-        self.lots_changed = False
 
     def __bool__(self) -> bool:
         return bool(self.intents or self.orders or self.fills or self.state_changes or self.logs)
@@ -319,7 +318,6 @@ class Book:
             del self.open_orders[order.client_order_id]
         self.out.fills.append(fill)
         self.out.trades.extend(trades)
-        self.out.lots_changed = True
         if self.state is not TradingState.HALTED and self.risk.loss_breached(
             self.daily_realised_e8
         ):

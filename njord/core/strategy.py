@@ -78,7 +78,6 @@ class Strategy:
     """
 
     Params: ClassVar[type[msgspec.Struct]] = NoParams
-    name: ClassVar[str] = ""
 
     def __init__(self, params: Any) -> None:
         self.params = params

@@ -87,7 +87,6 @@ def bollinger(window: deque[float], k: float) -> tuple[float, float]:
 
 class RsiTemaBollinger(Strategy):
     Params = RsiTemaBbParams
-    name = "rsi_tema_bb"
 
     def __init__(self, params: RsiTemaBbParams) -> None:
         super().__init__(params)

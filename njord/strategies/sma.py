@@ -26,7 +26,6 @@ class SmaParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 
 class SmaCrossover(Strategy):
     Params = SmaParams
-    name = "sma_crossover"
 
     def __init__(self, params: SmaParams) -> None:
         super().__init__(params)

@@ -41,7 +41,6 @@ def fit_line(ys: list[float]) -> tuple[float, float, float]:
 
 class TrendlineBreak(Strategy):
     Params = TrendlineParams
-    name = "trendline_break"
 
     def __init__(self, params: TrendlineParams) -> None:
         super().__init__(params)

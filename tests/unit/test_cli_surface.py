@@ -62,6 +62,9 @@ def test_core_imports_no_io_and_reads_no_clock() -> None:
                 continue
             bad = set(names) & CORE_FORBIDDEN
             assert not bad, f"{path.name} imports {bad}: the core must stay pure"
+        source = path.read_text()
+        for call in ("datetime.now(", ".utcnow(", "time.time(", "perf_counter(", "random."):
+            assert call not in source, f"{path.name} reads the clock or randomness: {call}"
 
 
 def test_reason_codes_are_documented() -> None:
