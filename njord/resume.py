@@ -28,23 +28,26 @@ def stored_config(text: str) -> Config:
 def reopen(path: Path) -> tuple[Session, Strategy, HistoryFeed | StoredFeed, int | None, int]:
     """(session, strategy, feed, last committed bar, bars to process) for a stored session."""
     reader = db.open_reader(path)
-    manifest = SqliteManifestStore(reader).load()
+    store = SqliteManifestStore(reader)
+    manifest = store.load()
+    # Refuse before taking the lease: a finished session's db is not written at all.
+    status = store.status(manifest.run_id) if manifest is not None else "missing"
     last = last_bar_ms(reader)
     blobs = stored_bar_blobs(reader)
     events = qc_events(reader)
     reader.close()
     if manifest is None:
         raise ConfigError(f"{path} holds no session to continue")
+    if status == "finished":
+        raise ConfigError(f"session {manifest.run_id} in {path} already finished")
     config = stored_config(manifest.config_toml)
-    cls = strategies.resolve(manifest.strategy.path)
+    cls = strategies.from_identity(manifest.strategy)
     strategy = cls(strategies.parse_params(cls, config.strategy.params))
     feed = _feed(config, manifest.data_sources, blobs, events)
-    total = sum(1 for _ in feed.fresh().checked_batches()) if isinstance(feed, HistoryFeed) else 0
+    total = (
+        sum(len(b) for b in feed.fresh().checked_batches()) if isinstance(feed, HistoryFeed) else 0
+    )
     session = open_session(path, config=config, manifest=None, log=SessionLog(now_ms=lambda: 0))
-    status = SqliteManifestStore(session.conn).status(manifest.run_id)
-    if status == "finished":
-        session.close()
-        raise ConfigError(f"session {manifest.run_id} in {path} already finished")
     return session, strategy, feed, last, total
 
 
