@@ -82,3 +82,11 @@ def test_exchange_sim_key_without_secret() -> None:
     result = invoke("exchange-sim", "--data", str(SAMPLE), "--api-key", "k")
     assert result.exit_code == 2
     assert "--api-key and --api-secret go together" in result.output
+
+
+def test_backtest_refuses_a_live_mode_config(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    result = invoke(*backtest_args(SAMPLE, db, "--set", 'runtime.mode="paper"'))
+    assert result.exit_code == 2
+    assert "runtime.mode is 'paper'; `njord backtest` runs backtests" in result.output
+    assert not db.exists()
