@@ -18,13 +18,13 @@ from rich.table import Table
 import njord
 from njord import config as configuration
 from njord import secrets, summary, wiring
-from njord.contract import ADAPTERS as CONTRACT_ADAPTERS
 from njord.core.money import to_e8
 from njord.data import importer
 from njord.data.qc import utc
 from njord.errors import ConfigError, ExitCode, InvariantViolation, MismatchError, NjordError
 from njord.log import SessionLog
 from njord.loop import PacedSimClock, SimClock, Stop
+from njord.ports import CONTRACT_ADAPTERS
 from njord.store import db, reads
 from njord.store.export import export_session
 from njord.sweep import METRICS as SWEEP_METRICS

@@ -31,7 +31,6 @@ from njord.reasons import Reason, TradingState
 from njord.records import Order, OrderIntent, OrderStatus, OrderType, Side
 from njord.sim.faults import Fault, FaultConfig
 
-ADAPTERS = ("history", "live-feed", "paper")
 MINUTE_MS = 60_000
 
 

@@ -20,6 +20,7 @@ from njord.manifest import Manifest
 from njord.secrets import Secret
 
 __all__ = [
+    "CONTRACT_ADAPTERS",
     "BarFeed",
     "Clock",
     "ConfigProvider",
@@ -31,6 +32,10 @@ __all__ = [
     "SnapshotStore",
     "Telemetry",
 ]
+
+
+# Adapters `njord contract-tests --adapter` can check (njord/contract.py runs them).
+CONTRACT_ADAPTERS = ("history", "live-feed", "paper")
 
 
 class Clock(Protocol):
