@@ -14,11 +14,13 @@ from textual.widgets import DataTable, Static
 
 from njord.store import db
 from njord.tui.app import NjordApp
+from njord.tui.picker import PickerApp
 from tests.conftest import ROOT, SAMPLE, backtest_args, invoke, njord_proc
 
 
-def text(app: NjordApp, selector: str) -> str:
-    return str(app.query_one(selector, Static).render())
+def text(app: NjordApp | PickerApp, selector: str) -> str:
+    """From the app's base screen: a confirmation dialog may be on top while we poll."""
+    return str(app.screen_stack[0].query_one(selector, Static).render())
 
 
 @pytest.fixture
@@ -145,8 +147,6 @@ def test_bad_paths_exit_2_without_a_traceback(tmp_path: Path, kind: str) -> None
 
 def test_picker_lists_session_dbs_and_refuses_a_bad_path(tmp_path: Path, finished: Path) -> None:
     from textual.widgets import Input
-
-    from njord.tui.picker import PickerApp
 
     (tmp_path / "not-a-session.db").write_text("hello")
 
