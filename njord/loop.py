@@ -83,7 +83,8 @@ class LoopResult(msgspec.Struct, kw_only=True):
 
 
 class Stop:
-    """Set from a signal handler: the loop finishes the bar, commits and raises Interrupted."""
+    """Set from a signal handler or another thread (the TUI): the loop finishes the bar,
+    commits and raises Interrupted."""
 
     requested = False
 
@@ -115,7 +116,7 @@ def run(
         """While a live feed waits for the next bar, operator controls still take effect,
         alerts reach the db, and a stop request ends the session (nothing is half-done)."""
         if stop.requested:
-            raise Interrupted("stopped by signal; state committed to the last bar")
+            raise Interrupted("stopped on request; state committed to the last bar")
         if last_bar is None or writer.in_transaction:
             return
         waiting = writer.pending_controls()
@@ -172,8 +173,9 @@ def run(
                         )
                     since_commit = 0
                     if stop.requested:
-                        raise Interrupted("stopped by signal; state committed to the last bar")
+                        raise Interrupted("stopped on request; state committed to the last bar")
                     pacer.wait()  # outside any transaction: other processes may write
+                    available = time.perf_counter()  # a paced batch releases a bar per wait
                     controls = writer.pending_controls()
                     if batch.n > i + 1:
                         writer.ensure_transaction()
