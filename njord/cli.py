@@ -17,13 +17,11 @@ from rich.table import Table
 
 import njord
 from njord import config as configuration
-from njord import secrets, summary, wiring
-from njord.core.money import to_e8
+from njord import launch, summary, wiring
 from njord.data import importer
 from njord.data.qc import utc
-from njord.errors import ConfigError, ExitCode, InvariantViolation, MismatchError, NjordError
-from njord.log import SessionLog
-from njord.loop import PacedSimClock, SimClock, Stop
+from njord.errors import ConfigError, ExitCode, MismatchError, NjordError
+from njord.loop import Stop
 from njord.ports import CONTRACT_ADAPTERS
 from njord.store import db, reads
 from njord.store.export import export_session
@@ -185,48 +183,20 @@ def backtest(
     extra += [f"data.end={_q(end)}"] if end else []
     extra += [f"data.gaps={_q(gaps)}"] if gaps else []
     loaded = load_config(config_path, (*sets, *extra), env_prefix)
-    config = loaded.config
-    if config.runtime.mode != "backtest":
-        raise ConfigError(
-            f"runtime.mode is {config.runtime.mode!r}; `njord backtest` runs backtests"
-        )
-    vault = secrets.provider(configuration.environ(), env_prefix, config.venue.secrets_file)
-    plan = wiring.plan_backtest(config)
-    qc = wiring.prescan(plan.feed)
-    run_id = plan.manifest.run_id
-    out = out_dir or Path("runs") / run_id
-    db_file = db_path or (Path(config.store.db) if config.store.db else out / "session.db")
-    log = SessionLog(now_ms=lambda: 0, secrets=secrets.all_secrets(vault))
-    session = wiring.open_session(db_file, config=config, manifest=plan.manifest, log=log)
-    _drive(
-        session,
-        plan.strategy_cls(plan.strategy_params),
-        plan.feed,
-        None,
-        qc.bars_out,
-        quiet=quiet,
-        pace_ms=pace_ms,
+    run = launch.backtest(
+        loaded.config, env_prefix=env_prefix, db_path=db_path, out_dir=out_dir, pace_ms=pace_ms
     )
-    _finish(session, out, as_json=as_json, report=not no_report)
+    _drive(run, quiet=quiet)
+    assert run.out is not None
+    _finish(run.session, run.out, as_json=as_json, report=not no_report)
 
 
 def _q(value: str) -> str:
     return '"' + value.replace('"', "") + '"'
 
 
-def _drive(
-    session: wiring.Session,
-    strategy: Any,
-    feed: Any,
-    resume_after_ms: int | None,
-    total: int,
-    *,
-    quiet: bool,
-    pace_ms: float = 0.0,
-    clock: Any = None,
-    final_status: str = "finished",
-) -> None:
-    advance, close = _progress(total, quiet)
+def _drive(run: launch.Launch, *, quiet: bool) -> None:
+    advance, close = _progress(run.total, quiet or run.total == 0)
     stop = Stop()
 
     # SIGTERM and SIGINT finish the current bar, commit, release the lease: exit 130.
@@ -234,24 +204,8 @@ def _drive(
         stop.requested = True
 
     previous = {sig: signal.signal(sig, request) for sig in (signal.SIGTERM, signal.SIGINT)}
-    pacer = clock or (PacedSimClock(pace_ms / 1000) if pace_ms else SimClock())
     try:
-        wiring.run_session(
-            session,
-            strategy=strategy,
-            feed=feed,
-            resume_after_ms=resume_after_ms,
-            pacer=pacer,
-            progress=advance,
-            stop=stop,
-            final_status=final_status,
-        )
-        if feed.summary.policy != "stored":
-            with session.conn:
-                session.writer.save_qc(feed.summary, feed.events)
-    except BaseException:
-        session.close()
-        raise
+        launch.drive(run, stop=stop, progress=advance)
     finally:
         close()
         for sig, handler in previous.items():
@@ -259,35 +213,25 @@ def _drive(
 
 
 def _finish(session: wiring.Session, out: Path, *, as_json: bool, report: bool = False) -> None:
-    conn = session.conn
-    initial = to_e8(session.config.runtime.initial_cash)
-    facts = reads.status(conn)
-    qc = reads.qc_summary(conn)
-    facts["qc"] = f"{qc.get('policy')}: {qc.get('gaps', 0)} gaps, {qc.get('missing_bars', 0)} bars"
-    metrics = reads.metrics(conn, initial)
-    recon = reads.reconciliation(conn, initial)
-    paths = export_session(conn, out)
-    if report:
-        from njord import report as reporting
+    _show(launch.wrap_up(session, out, report=report), session.path, out, as_json=as_json)
 
-        # On the session's own connection: it closes last, and leaves no -wal/-shm behind.
-        (out / "report.html").write_text(reporting.render(conn, session.path), "utf-8")
-    session.close()
-    if recon["difference_e8"] != 0:
-        raise InvariantViolation(f"equity does not reconcile: {recon}")
+
+def _show(done: launch.Results, db_path: Path, out: Path, *, as_json: bool) -> None:
     if as_json:
         echo_json(
             {
-                "status": facts,
-                "metrics": msgspec.to_builtins(metrics),
-                "qc": qc,
-                "reconciliation": recon,
-                "files": [str(p) for p in paths],
+                "status": done.facts,
+                "metrics": msgspec.to_builtins(done.metrics),
+                "qc": done.qc,
+                "reconciliation": done.reconciliation,
+                "files": [str(p) for p in done.files],
             }
         )
         return
-    summary.render(Console(), f"njord {facts['run_id']}", summary.rows(metrics, facts))
-    click.echo(f"session db: {session.path}")
+    summary.render(
+        Console(), f"njord {done.facts['run_id']}", summary.rows(done.metrics, done.facts)
+    )
+    click.echo(f"session db: {db_path}")
     click.echo(
         f"results:    {out}/ (trades, orders, fills, equity, rollup_daily CSVs, "
         "logs.jsonl, report.html)"
@@ -327,34 +271,20 @@ def _live(mode: str, **kw: Any) -> None:
     from njord import live
 
     loaded = load_config(kw["config_path"], kw["sets"], kw["env_prefix"])
-    if kw["max_bars"] is not None and kw["max_bars"] < 1:
-        raise ConfigError(f"--bars must be >= 1, got {kw['max_bars']}")
-    deadline = live.deadline_from(kw["duration"], kw["until"])
-    log = SessionLog(now_ms=lambda: 0)
-    run = live.open_live(
+    run = launch.live(
         loaded.config,
         kw["db_path"],
         mode=mode,
-        log=log,
         max_bars=kw["max_bars"],
-        deadline=deadline,
+        deadline=live.deadline_from(kw["duration"], kw["until"]),
         poll_s=kw["poll_s"],
     )
-    _drive(
-        run.session,
-        run.strategy,
-        run.feed,
-        run.resume_after_ms,
-        kw["max_bars"] or 0,
-        quiet=True,
-        clock=run.clock,
-        final_status="stopped",
-    )
+    _drive(run, quiet=True)
     facts = reads.status(run.session.conn)
     run.session.close()
     latency = facts["telemetry"].get("decision_latency_ms", {})
     click.echo(
-        f"{mode} {facts['run_id']}: {run.live.emitted} new bars, {facts['bars']} in all, "
+        f"{mode} {facts['run_id']}: {facts['bars']} bars in all, "
         f"equity {facts['equity']}, state {facts['trading']['state']}, "
         f"decision latency p95 {latency.get('p95', 'n/a')} ms"
     )
@@ -477,19 +407,112 @@ def _fmt(value: Any) -> str:
 
 @cli.command()
 @click.argument("db_path", type=click.Path(path_type=Path), required=False)
-def tui(db_path: Path | None) -> None:
+@config_options
+@click.option(
+    "--mode",
+    type=click.Choice(["backtest", "shadow", "paper"]),
+    help="drive a session of this mode in-process (default: runtime.mode of the config)",
+)
+@click.option(
+    "--db",
+    "session_db",
+    type=click.Path(path_type=Path),
+    help="the driven session's db (default: runs/<run>/session.db, runs/<mode>.db)",
+)
+@click.option("--bars", "max_bars", type=int, help="shadow/paper: process at most N new bars")
+@click.option("--for", "duration", help="shadow/paper: run this long, e.g. 55m")
+@click.option("--pace-ms", type=float, default=0.0, hidden=True, help="test-only: slow bars")
+def tui(
+    db_path: Path | None,
+    config_path: Path | None,
+    sets: tuple[str, ...],
+    env_prefix: str,
+    mode: str | None,
+    session_db: Path | None,
+    max_bars: int | None,
+    duration: str | None,
+    pace_ms: float,
+) -> None:
     """Watch a session db live and steer it (halt / reduce / flatten / resume).
 
-    Without DB, pick one of the session dbs under runs/ (or type a path)."""
+    `njord tui DB` watches a session another process runs; without DB it offers the
+    session dbs under runs/. `njord tui --config C [--mode M]` runs the session itself
+    and shows it on the same screens; quitting then asks whether to stop it."""
     from njord.tui.app import NjordApp
     from njord.tui.picker import PickerApp
 
-    if db_path is None:
-        db_path = PickerApp().run()
+    driving = config_path is not None or mode is not None or session_db is not None
+    if not driving:
         if db_path is None:
-            return
-    db.check_file(db_path)  # a missing or foreign file is a one-line error, exit 2
-    NjordApp(db_path).run()
+            db_path = PickerApp().run()
+            if db_path is None:
+                return
+        db.check_file(db_path)  # a missing or foreign file is a one-line error, exit 2
+        NjordApp(db_path).run()
+        return
+    if db_path is not None:
+        raise ConfigError(
+            f"give a DB to watch ({db_path}) or --config/--mode to drive a session, not both"
+        )
+    run = _tui_session(
+        load_config(config_path, sets, env_prefix).config,
+        env_prefix=env_prefix,
+        mode=mode,
+        session_db=session_db,
+        max_bars=max_bars,
+        duration=duration,
+        pace_ms=pace_ms,
+    )
+    app = NjordApp(run.session.path, session=run)
+    try:
+        app.run()
+    finally:
+        app.stop.requested = True  # if the app itself failed, the session still stops cleanly
+    if app.outcome is not None:
+        raise app.outcome
+    if app.results is not None and run.out is not None:
+        _show(app.results, run.session.path, run.out, as_json=False)
+    else:
+        click.echo(f"session db: {run.session.path}")
+
+
+def _tui_session(
+    config: configuration.Config,
+    *,
+    env_prefix: str,
+    mode: str | None,
+    session_db: Path | None,
+    max_bars: int | None,
+    duration: str | None,
+    pace_ms: float,
+) -> launch.Launch:
+    from njord import live
+
+    mode = mode or config.runtime.mode
+    if mode == "backtest":
+        config = msgspec.structs.replace(
+            config, runtime=msgspec.structs.replace(config.runtime, mode="backtest")
+        )
+        return launch.backtest(
+            config,
+            env_prefix=env_prefix,
+            db_path=session_db,
+            out_dir=None,
+            pace_ms=pace_ms,
+            echo=False,
+        )
+    if mode not in ("shadow", "paper"):
+        raise ConfigError(f"the TUI drives backtest, shadow and paper sessions, not {mode!r}")
+    path = session_db or Path("runs") / f"{mode}.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return launch.live(
+        config,
+        path,
+        mode=mode,
+        max_bars=max_bars,
+        deadline=live.deadline_from(duration, None),
+        echo=False,
+    )
 
 
 @cli.command("continue")
@@ -501,9 +524,9 @@ def continue_(db_path: Path, out_dir: Path | None, quiet: bool, as_json: bool) -
     """Carry a stopped or crashed session on from its last committed bar."""
     from njord import resume
 
-    session, strategy, feed, after, total = resume.reopen(db_path)
-    _drive(session, strategy, feed, after, total, quiet=quiet, pace_ms=0.0)
-    _finish(session, out_dir or db_path.parent, as_json=as_json)
+    run = resume.reopen(db_path)
+    _drive(run, quiet=quiet)
+    _finish(run.session, out_dir or db_path.parent, as_json=as_json)
 
 
 @cli.command()

@@ -15,7 +15,7 @@ from njord.config import Loaded
 from njord.core.book import BookState, OrderRouter
 from njord.core.risk import RiskEngine
 from njord.data.history import BarBatch
-from njord.data.qc import QcEvent
+from njord.data.qc import QcEvent, QcSummary
 from njord.manifest import Manifest
 from njord.secrets import Secret
 
@@ -62,6 +62,9 @@ class BarFeed(Protocol):
 
     @property
     def events(self) -> list[QcEvent]: ...
+
+    @property
+    def summary(self) -> QcSummary: ...
 
     def batches(self) -> Iterator[BarBatch]: ...
 

@@ -9,24 +9,25 @@ import msgspec
 
 from njord import strategies
 from njord.config import Config
-from njord.core.strategy import Strategy
 from njord.data.history import HistoryFeed, StoredFeed
 from njord.data.qc import QcEvent
 from njord.errors import ConfigError
+from njord.launch import Launch
 from njord.log import SessionLog
+from njord.loop import SimClock
 from njord.manifest import DataSource, file_sha256
 from njord.store import db
 from njord.store.history import last_bar_ms, qc_events, stored_bar_blobs
 from njord.store.runs import SqliteManifestStore
-from njord.wiring import Session, open_session, parse_utc
+from njord.wiring import open_session, parse_utc
 
 
 def stored_config(text: str) -> Config:
     return msgspec.convert(tomllib.loads(text), Config)
 
 
-def reopen(path: Path) -> tuple[Session, Strategy, HistoryFeed | StoredFeed, int | None, int]:
-    """(session, strategy, feed, last committed bar, bars to process) for a stored session."""
+def reopen(path: Path) -> Launch:
+    """A stored session, ready to carry on after its last committed bar."""
     reader = db.open_reader(path)
     store = SqliteManifestStore(reader)
     manifest = store.load()
@@ -48,7 +49,16 @@ def reopen(path: Path) -> tuple[Session, Strategy, HistoryFeed | StoredFeed, int
         sum(len(b) for b in feed.fresh().checked_batches()) if isinstance(feed, HistoryFeed) else 0
     )
     session = open_session(path, config=config, manifest=None, log=SessionLog(now_ms=lambda: 0))
-    return session, strategy, feed, last, total
+    return Launch(
+        session=session,
+        strategy=strategy,
+        feed=feed,
+        resume_after_ms=last,
+        total=total,
+        pacer=SimClock(),
+        final_status="finished",
+        out=None,
+    )
 
 
 def _feed(

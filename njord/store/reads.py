@@ -44,6 +44,14 @@ def trading_state(conn: apsw.Connection) -> dict[str, Any]:
 
 
 def status(conn: apsw.Connection) -> dict[str, Any]:
+    facts = _session(conn)
+    facts["manifest_sha256"] = SqliteManifestStore(conn).manifest_sha256()
+    facts["telemetry"] = telemetry(conn)
+    return facts
+
+
+def _session(conn: apsw.Connection) -> dict[str, Any]:
+    """What a session is doing now, from singleton rows and indexed lookups only."""
     manifest = SqliteManifestStore(conn).load()
     holder = leases.holder(conn)
     account = conn.execute(
@@ -59,7 +67,6 @@ def status(conn: apsw.Connection) -> dict[str, Any]:
         "mode": manifest.mode if manifest else None,
         "run_status": SqliteManifestStore(conn).status(manifest.run_id) if manifest else None,
         "strategy": manifest.strategy.path if manifest else None,
-        "manifest_sha256": SqliteManifestStore(conn).manifest_sha256(),
         "lease": msgspec.to_builtins(holder) if holder else None,
         "trading": trading_state(conn),
         "bars": account[5] if account else 0,
@@ -74,7 +81,6 @@ def status(conn: apsw.Connection) -> dict[str, Any]:
             "blocks": msgspec.json.decode(risk_row[3]) if risk_row else {},
         },
         "pending_controls": pending[0],
-        "telemetry": telemetry(conn),
         "alerts": [
             {"kind": k, "raised_ms": r, "cleared_ms": c, "msg": m}
             for k, r, c, m in conn.execute(
@@ -198,21 +204,39 @@ def qc_summary(conn: apsw.Connection) -> dict[str, Any]:
     return dict(zip(keys, row, strict=True)) if row else {}
 
 
-def dashboard(conn: apsw.Connection, *, rows: int = 8, points: int = 120) -> dict[str, Any]:
-    """What the TUI shows, in one read transaction (never half a bar)."""
+def dashboard(
+    conn: apsw.Connection, *, after_ms: int | None, rows: int = 8, window: int = 1000
+) -> dict[str, Any]:
+    """What the TUI shows, in one read transaction (never half a bar). Bounded work per
+    call however long the session: equity rows only after `after_ms` (the caller keeps the
+    curve), latency percentiles over the last `window` bars."""
     with conn:
-        facts = status(conn)
-        count = one(conn, "SELECT count(*) FROM equity")[0]
-        step = max(1, int(count) // points)
-        facts["equity_series"] = [
-            e / E8
-            for (e,) in conn.execute(
-                "SELECT equity_e8 FROM equity WHERE (ts_ms / 60000) % ? = 0 ORDER BY ts_ms", (step,)
+        facts = _session(conn)
+        facts["equity_new"] = [
+            (int(t), e / E8)
+            for t, e in conn.execute(
+                "SELECT ts_ms, equity_e8 FROM equity WHERE ts_ms > ? ORDER BY ts_ms",
+                (after_ms if after_ms is not None else -1,),
             )
         ]
+        facts["latency"] = {}
+        for name in LATENCIES:
+            recent = sorted(
+                float(v)
+                for (v,) in conn.execute(
+                    "SELECT value FROM metrics WHERE name = ? ORDER BY bar_ts_ms DESC LIMIT ?",
+                    (name, window),
+                )
+            )
+            if recent:
+                facts["latency"][name] = {
+                    f"p{q}": round(percentile(recent, q), 3) for q in (50, 95, 99)
+                }
         facts["positions"] = [
             {"symbol": s, "qty": q / E8, "cost": c / E8}
-            for s, q, c in conn.execute("SELECT symbol, qty_e8, cost_e8 FROM positions")
+            for s, q, c in conn.execute(
+                "SELECT symbol, qty_e8, cost_e8 FROM positions WHERE qty_e8 != 0 ORDER BY symbol"
+            )
         ]
         last = conn.execute("SELECT close_e8 FROM equity ORDER BY ts_ms DESC LIMIT 1").fetchone()
         for p in facts["positions"]:

@@ -1,179 +1,147 @@
-"""`njord tui DB`: the session dashboard.
+"""`njord tui`: watch a session db, or drive a session in-process, on the same screens.
 
-Reads through its own read-only connection and re-reads only when `PRAGMA data_version`
-says another connection committed, so it never blocks or slows the writer. Controls go
+The screens read through their own read-only connection and re-read only when
+`PRAGMA data_version` says a commit landed, so they never block or slow the writer —
+whether that writer is another process or the worker thread this app started. Controls go
 through the same API as `njord halt|reduce|flatten|resume`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual.app import App, ComposeResult
+from textual import work
+from textual.app import App
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Footer, Header, Sparkline, Static
+from textual.screen import Screen
 
+from njord import launch
+from njord.loop import Stop
 from njord.store import db, reads
+from njord.tui.browse import Browse
+from njord.tui.dashboard import Dashboard, EquityCurve
+from njord.tui.dialogs import DRIVE_HELP, WATCH_HELP, Confirm, Help
 
-STATE_COLOURS = {"ACTIVE": "green", "REDUCING": "yellow", "HALTED": "red"}
 CONTROLS = {
     "halt": "Halt: no new orders, resting orders canceled, until an explicit resume?",
     "reduce": "Reduce: only orders that shrink exposure pass?",
     "flatten": "Flatten: close every position through the normal path, then halt?",
     "resume": "Resume: return the session to ACTIVE trading?",
 }
+STOP_QUESTION = (
+    "Stop the session and quit? It finishes the current bar, commits it and releases "
+    "the lease; `njord continue` carries it on later."
+)
 
 
-def utc(ts_ms: int | None) -> str:
-    if ts_ms is None:
-        return "-"
-    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
-
-
-class Confirm(ModalScreen[bool]):
-    """Every control asks first: y / enter to confirm, n / escape to cancel."""
-
-    BINDINGS: ClassVar = [("y", "answer(True)", "yes"), ("n,escape", "answer(False)", "no")]
-
-    def __init__(self, question: str) -> None:
-        super().__init__()
-        self.question = question
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
-            yield Static(self.question, id="question")
-            with Horizontal():
-                yield Button("Yes (y)", id="yes", variant="error")
-                yield Button("No (n)", id="no")
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
-
-    def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
-
-
-class Help(ModalScreen[None]):
-    BINDINGS: ClassVar = [("escape,q,question_mark", "app.pop_screen", "close")]
-
-    def compose(self) -> ComposeResult:
-        yield Static(
-            "njord tui: watches a session db; the session runs elsewhere.\n\n"
-            "h halt   r reduce   f flatten   u resume (each asks first)\n"
-            "t dark/light theme   ? this help   q quit (never touches the session)\n\n"
-            "The screen follows the db: it re-reads when another process commits.",
-            id="help",
-        )
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 class NjordApp(App[None]):
+    ENABLE_COMMAND_PALETTE = False  # its footer hint would crowd out the controls at 80x24
     CSS = """
-    #top { height: 4; }
-    #state { width: 14; content-align: center middle; text-style: bold; }
-    #facts { width: 1fr; }
-    Sparkline { height: 4; margin: 0 1; }
-    DataTable { height: 1fr; }
-    #tables { height: 1fr; }
-    #dialog { width: 60; height: 11; border: thick $accent; background: $surface;
+    #dialog { width: 64; height: 12; border: thick $accent; background: $surface;
               padding: 1 2; }
-    #question { height: 3; }
+    #question { height: 4; }
     #dialog Horizontal { height: 3; align: center middle; }
     Confirm, Help { align: center middle; }
-    #help { width: 70; height: 10; border: thick $accent; background: $surface; padding: 1; }
+    #help { width: 78; height: 11; border: thick $accent; background: $surface; padding: 0 1; }
     """
     BINDINGS: ClassVar = [
         Binding("h", "control('halt')", "halt"),
         Binding("r", "control('reduce')", "reduce"),
         Binding("f", "control('flatten')", "flatten"),
         Binding("u", "control('resume')", "resume"),
-        Binding("t", "toggle_dark", "theme"),
+        Binding("b", "browse", "browse"),
+        Binding("t", "toggle_dark", "theme", show=False),  # in ? help; the footer is full
         Binding("question_mark", "help", "help"),
         Binding("q", "quit", "quit"),
     ]
 
-    def __init__(self, db_path: Path, *, poll_s: float = 0.2) -> None:
+    def __init__(
+        self, db_path: Path, *, poll_s: float = 0.2, session: launch.Launch | None = None
+    ) -> None:
+        """With `session`, this app runs it (in a worker thread) and shows its db."""
         super().__init__()
         self.db_path = db_path
         self.poll_s = poll_s
+        self.session = session
+        self.stop = Stop()
         self.conn = db.open_reader(db_path)
         self._version = -1
         self.facts: dict[str, Any] = {}
+        self.curve = EquityCurve()
+        self.running = session is not None
+        self.quitting = False
+        self.outcome: BaseException | None = None  # why the driven session ended early
+        self.results: launch.Results | None = None  # a driven backtest's wrap-up
 
-    def compose(self) -> ComposeResult:
-        yield Header(show_clock=True)
-        with Horizontal(id="top"):
-            yield Static(id="state")
-            yield Static(id="facts")
-        yield Sparkline([], id="equity")
-        with Horizontal(id="tables"):
-            yield DataTable(id="positions", cursor_type="none")
-            yield DataTable(id="fills", cursor_type="none")
-            yield DataTable(id="verdicts", cursor_type="none")
-        yield Static(id="footer-facts")
-        yield Footer()
+    def get_default_screen(self) -> Screen[Any]:
+        return Dashboard()
+
+    @property
+    def dashboard(self) -> Dashboard:
+        screen = self.screen_stack[0]
+        assert isinstance(screen, Dashboard)
+        return screen
 
     def on_mount(self) -> None:
         self.title = f"njord {self.db_path}"
-        self.query_one("#positions", DataTable).add_columns("symbol", "qty", "uPnL")
-        self.query_one("#fills", DataTable).add_columns("fill", "side", "price")
-        self.query_one("#verdicts", DataTable).add_columns("bar", "verdict")
+        self.sub_title = "driving" if self.session else "watching"
+        # The dashboard's widgets exist only once its screen has mounted.
+        self.call_after_refresh(self.start)
+
+    def start(self) -> None:
         self.refresh_if_changed()
         self.set_interval(self.poll_s, self.refresh_if_changed)
+        self.set_interval(1.0, self.tick)
+        if self.session is not None:
+            self.drive()
 
     def refresh_if_changed(self) -> None:
         version = int(reads.one(self.conn, "PRAGMA data_version")[0])
         if version == self._version:
             return
         self._version = version
-        self.facts = reads.dashboard(self.conn)
-        self.render_facts()
+        # Enough recent rows to fill the tables at any terminal height, never more.
+        rows = max(8, self.size.height - 12)
+        self.facts = reads.dashboard(self.conn, after_ms=self.curve.last_ms, rows=rows)
+        self.curve.extend(self.facts["equity_new"])
+        self.dashboard.show(self.facts, self.curve, wall_ms())
 
-    def render_facts(self) -> None:
-        f = self.facts
-        state = f["trading"]["state"]
-        self.query_one("#state", Static).update(
-            f"[{STATE_COLOURS.get(state, 'white')}]{state}[/]\n{f['mode']}"
-        )
-        lease = f["lease"]
-        writer = (
-            f"pid {lease['pid']} beat {(time.time() * 1000 - lease['heartbeat_ms']) / 1000:.0f}s"
-            if lease
-            else "none"
-        )
-        self.query_one("#facts", Static).update(
-            f"run {f['run_id']}\n"
-            f"bars {f['bars']:,}  last bar {utc(f['last_bar_ms'])}\n"
-            f"equity {f['equity'] or 0:,.2f}  realised {f['realised_pnl'] or 0:,.2f}\n"
-            f"fees {f['fees'] or 0:,.2f}  writer {writer}"
-        )
-        self.query_one("#equity", Sparkline).data = f["equity_series"] or [0.0]
-        positions = [
-            (p["symbol"], f"{p['qty']:.4f}", f"{p['unrealised']:,.0f}") for p in f["positions"]
-        ]
-        self._fill("#positions", positions)
-        fills = [(utc(x["ts_ms"])[11:], x["side"], f"{x['price']:,.2f}") for x in f["fills"]]
-        self._fill("#fills", fills)
-        verdicts = [(utc(v["ts_ms"])[11:], f"{v['side']} {v['reason']}") for v in f["verdicts"]]
-        self._fill("#verdicts", verdicts)
-        telemetry = f["telemetry"]
-        latency = telemetry.get("decision_latency_ms", {})
-        alerts = [a["kind"] for a in f["alerts"] if a["cleared_ms"] is None]
-        blocks = ", ".join(f"{k}={v}" for k, v in f["risk"]["blocks"].items()) or "none"
-        self.query_one("#footer-facts", Static).update(
-            f"open orders {len(f['open_orders'])}  blocks {blocks}  "
-            f"latency p95 {latency.get('p95', '-')} ms  alerts {', '.join(alerts) or 'none'}"
-        )
+    def tick(self) -> None:
+        # Heartbeat age and lag move with the wall clock even when nothing commits.
+        if self.facts["lease"]:
+            self.dashboard.show_writer(self.facts, self.curve, wall_ms())
 
-    def _fill(self, selector: str, rows: Sequence[Sequence[Any]]) -> None:
-        table = self.query_one(selector, DataTable)
-        table.clear()
-        table.add_rows(rows)
+    @work(thread=True, exclusive=True, name="session")
+    def drive(self) -> None:
+        """The bar loop, in this worker thread; the screens see only what it commits."""
+        run = self.session
+        assert run is not None
+        try:
+            launch.drive(run, stop=self.stop, progress=lambda _: None)
+            if run.out is None:
+                run.session.close()
+            else:
+                self.results = launch.wrap_up(run.session, run.out, report=True)
+        except BaseException as e:  # reported on screen, then re-raised by the CLI
+            self.outcome = e
+        self.call_from_thread(self.session_ended)
+
+    def session_ended(self) -> None:
+        self.running = False
+        self.sub_title = "session ended" if self.outcome is None else "session stopped"
+        self.refresh_if_changed()
+        if self.quitting:
+            self.exit()
+        elif self.outcome is not None:
+            self.notify(str(self.outcome), severity="error", timeout=30)
+        else:
+            self.notify("the session reached its end; q quits")
 
     def action_control(self, command: str) -> None:
         def answered(yes: bool | None) -> None:
@@ -185,15 +153,31 @@ class NjordApp(App[None]):
     def post(self, command: str) -> None:
         writer = db.open_writer(self.db_path, create=False)
         try:
-            seq = reads.post_control(
-                writer, command, "from the TUI", wall_ms=time.time_ns() // 1_000_000
-            )
+            seq = reads.post_control(writer, command, "from the TUI", wall_ms=wall_ms())
         finally:
             writer.close()
         self.notify(f"{command} posted (control #{seq}); the session applies it next")
 
+    async def action_quit(self) -> None:
+        """Watching: quit at once, the session never notices. Driving: ask, then stop."""
+        if not self.running:
+            self.exit()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.quitting = True
+                self.stop.requested = True
+                self.sub_title = "stopping: finishing the bar"
+
+        self.push_screen(Confirm(STOP_QUESTION), answered)
+
+    def action_browse(self) -> None:
+        if not isinstance(self.screen, Browse):
+            self.push_screen(Browse(self.conn))
+
     def action_help(self) -> None:
-        self.push_screen(Help())
+        self.push_screen(Help(DRIVE_HELP if self.session else WATCH_HELP))
 
     def action_toggle_dark(self) -> None:
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"

@@ -23,13 +23,6 @@ def text(app: NjordApp | PickerApp, selector: str) -> str:
     return str(app.screen_stack[0].query_one(selector, Static).render())
 
 
-@pytest.fixture
-def finished(tmp_path: Path, sample_week: Path) -> Path:
-    path = tmp_path / "s.db"
-    assert invoke(*backtest_args(sample_week, path, "--no-report")).exit_code == 0
-    return path
-
-
 def controls(path: Path) -> list[tuple[object, ...]]:
     conn = db.open_reader(path)
     try:
@@ -49,8 +42,14 @@ def test_dashboard_shows_a_finished_backtest_at_80x24(finished: Path) -> None:
             assert "last bar 2024-01-03 23:59" in facts
             assert "equity " in facts
             assert app.query_one("#fills", DataTable).row_count > 0
+            assert "drawdown " in facts
+            assert "(max " in facts
+            assert "writer none (finished)" in facts
             assert app.query_one("#positions", DataTable).row_count == 1
-            assert "latency p95" in text(app, "#footer-facts")
+            assert app.query_one("#orders", DataTable).row_count == 0
+            assert "decision latency" in text(app, "#summary")
+            assert app.curve.last_ms == 1704326340000  # the whole curve, read once
+            assert len(app.curve.values) == 4320
 
     asyncio.run(run())
 

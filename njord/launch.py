@@ -1,0 +1,171 @@
+"""Starting, running and wrapping up a session: shared by the CLI commands and by the TUI,
+which drives the same loop in a worker thread. Signal handling and printing stay with the
+caller (signals can only be set from the main thread; a TUI owns the screen)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from njord import config as configuration
+from njord import secrets, wiring
+from njord.config import Config
+from njord.core.metrics import Metrics
+from njord.core.money import to_e8
+from njord.core.strategy import Strategy
+from njord.errors import ConfigError, InvariantViolation
+from njord.log import SessionLog
+from njord.loop import LoopResult, PacedSimClock, SimClock, Stop
+from njord.ports import BarFeed, Clock
+from njord.store import reads
+from njord.store.export import export_session
+
+
+class Launch(msgspec.Struct, kw_only=True):
+    """A leased session with everything the loop needs, ready to run."""
+
+    session: wiring.Session
+    strategy: Strategy
+    feed: BarFeed
+    resume_after_ms: int | None
+    total: int  # bars expected (0: open-ended, a live feed)
+    pacer: Clock
+    final_status: str  # a backtest that reaches its end is finished; a live run, stopped
+    out: Path | None  # where a backtest writes its results
+
+
+def backtest(
+    config: Config,
+    *,
+    env_prefix: str,
+    db_path: Path | None,
+    out_dir: Path | None,
+    pace_ms: float = 0.0,
+    echo: bool = True,
+) -> Launch:
+    if config.runtime.mode != "backtest":
+        raise ConfigError(
+            f"runtime.mode is {config.runtime.mode!r}; `njord backtest` runs backtests"
+        )
+    vault = secrets.provider(configuration.environ(), env_prefix, config.venue.secrets_file)
+    plan = wiring.plan_backtest(config)
+    qc = wiring.prescan(plan.feed)
+    out = out_dir or Path("runs") / plan.manifest.run_id
+    db_file = db_path or (Path(config.store.db) if config.store.db else out / "session.db")
+    log = _log(echo, secrets.all_secrets(vault))
+    session = wiring.open_session(db_file, config=config, manifest=plan.manifest, log=log)
+    return Launch(
+        session=session,
+        strategy=plan.strategy_cls(plan.strategy_params),
+        feed=plan.feed,
+        resume_after_ms=None,
+        total=qc.bars_out,
+        pacer=PacedSimClock(pace_ms / 1000) if pace_ms else SimClock(),
+        final_status="finished",
+        out=out,
+    )
+
+
+def live(
+    config: Config,
+    db_path: Path,
+    *,
+    mode: str,
+    max_bars: int | None,
+    deadline: float | None,
+    poll_s: float = 1.0,
+    echo: bool = True,
+) -> Launch:
+    from njord import live as live_sessions
+
+    if max_bars is not None and max_bars < 1:
+        raise ConfigError(f"--bars must be >= 1, got {max_bars}")
+    run = live_sessions.open_live(
+        config,
+        db_path,
+        mode=mode,
+        log=_log(echo, []),
+        max_bars=max_bars,
+        deadline=deadline,
+        poll_s=poll_s,
+    )
+    return Launch(
+        session=run.session,
+        strategy=run.strategy,
+        feed=run.feed,
+        resume_after_ms=run.resume_after_ms,
+        total=max_bars or 0,
+        pacer=run.clock,
+        final_status="stopped",
+        out=None,
+    )
+
+
+def _log(echo: bool, hidden: list[secrets.Secret]) -> SessionLog:
+    # Simulated time until the loop sets its clock; no stderr echo under a TUI.
+    if echo:
+        return SessionLog(now_ms=lambda: 0, secrets=hidden)
+    return SessionLog(now_ms=lambda: 0, secrets=hidden, echo=None)
+
+
+def drive(launch: Launch, *, stop: Stop, progress: Callable[[int], None]) -> LoopResult:
+    """Run the loop to the end of the feed or a stop request (then Interrupted, exit 130,
+    with everything committed to the last bar). On any error the lease is released."""
+    session, feed = launch.session, launch.feed
+    try:
+        result = wiring.run_session(
+            session,
+            strategy=launch.strategy,
+            feed=feed,
+            resume_after_ms=launch.resume_after_ms,
+            pacer=launch.pacer,
+            progress=progress,
+            stop=stop,
+            final_status=launch.final_status,
+        )
+        if feed.summary.policy != "stored":
+            with session.conn:
+                session.writer.save_qc(feed.summary, feed.events)
+    except BaseException:
+        session.close()
+        raise
+    return result
+
+
+class Results(msgspec.Struct, kw_only=True):
+    facts: dict[str, Any]
+    metrics: Metrics
+    qc: dict[str, Any]
+    reconciliation: dict[str, int]
+    files: list[Path]
+
+
+def wrap_up(session: wiring.Session, out: Path, *, report: bool) -> Results:
+    """Exports, the report, the summary facts; then the lease goes. A session whose equity
+    does not reconcile is a bug (exit 70), reported after its files are written."""
+    conn = session.conn
+    initial = to_e8(session.config.runtime.initial_cash)
+    try:
+        facts = reads.status(conn)
+        qc = reads.qc_summary(conn)
+        facts["qc"] = (
+            f"{qc.get('policy')}: {qc.get('gaps', 0)} gaps, {qc.get('missing_bars', 0)} bars"
+        )
+        metrics = reads.metrics(conn, initial)
+        recon = reads.reconciliation(conn, initial)
+        files = export_session(conn, out)
+        if report:
+            from njord import report as reporting
+
+            # On the session's own connection: it closes last, leaving no -wal/-shm behind.
+            path = out / "report.html"
+            path.write_text(reporting.render(conn, session.path), "utf-8")
+            files.append(path)
+    finally:
+        session.close()
+    if recon["difference_e8"] != 0:
+        raise InvariantViolation(f"equity does not reconcile: {recon}")
+    return Results(facts=facts, metrics=metrics, qc=qc, reconciliation=recon, files=files)

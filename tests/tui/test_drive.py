@@ -1,0 +1,172 @@
+"""`njord tui --config C --mode M`: the app runs the session's bar loop in a worker thread
+and shows it on the same screens as a watched db."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+from textual.widgets import Static
+
+from njord import config as configuration
+from njord import launch, sim
+from njord.errors import Interrupted
+from njord.store import db
+from njord.tui.app import NjordApp
+from njord.tui.dashboard import Dashboard
+from njord.tui.dialogs import Confirm
+from tests.conftest import ROOT, SAMPLE, invoke
+from tests.sim.conftest import FIRST_BAR_MS
+
+
+def load(*sets: str) -> configuration.Config:
+    return configuration.load(
+        file=ROOT / "config.toml", env={}, sets=sets, env_prefix="NJORD_"
+    ).config
+
+
+def text(app: NjordApp, selector: str) -> str:
+    return str(app.dashboard.query_one(selector, Static).render())
+
+
+def sql(path: Path, query: str) -> list[tuple[object, ...]]:
+    conn = db.open_reader(path)
+    try:
+        return [tuple(r) for r in conn.execute(query)]
+    finally:
+        conn.close()
+
+
+async def until(pilot: object, condition: Callable[[], bool], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "not in time"
+        await pilot.pause(0.05)  # type: ignore[attr-defined]
+
+
+def test_a_driven_backtest_halts_on_command_and_quitting_stops_it_cleanly(
+    tmp_path: Path, sample_week: Path
+) -> None:
+    path = tmp_path / "driven.db"
+    config = load(f'data.path="{sample_week}"', "strategy.params.fast=2", "strategy.params.slow=4")
+    run = launch.backtest(
+        config, env_prefix="NJORD_", db_path=path, out_dir=tmp_path / "out", pace_ms=20, echo=False
+    )
+
+    async def drive() -> NjordApp:
+        app = NjordApp(path, poll_s=0.1, session=run)
+        async with app.run_test(size=(80, 24)) as pilot:
+            assert isinstance(app.screen, Dashboard)  # the screen a watcher sees
+            await until(
+                pilot,
+                lambda: "bars " in text(app, "#facts") and "bars 0 " not in text(app, "#facts"),
+                5,
+            )
+            assert f"writer pid {os.getpid()} alive" in text(app, "#facts")
+            first = text(app, "#facts")
+            await until(pilot, lambda: text(app, "#facts") != first, 1)  # follows its commits
+            await pilot.press("h", "y")
+            posted = time.monotonic()
+            await until(pilot, lambda: "HALTED" in text(app, "#state"), 1)
+            print(f"HALTED on screen {time.monotonic() - posted:.2f}s after the keypress")
+            await pilot.press("q")
+            await pilot.pause()
+            assert isinstance(app.screen, Confirm)  # quitting asks first
+            await pilot.press("n")
+            await pilot.pause()
+            assert app.running
+            await pilot.press("q", "y")
+            await until(pilot, lambda: not app.running, 5)
+        return app
+
+    app = asyncio.run(drive())
+    assert isinstance(app.outcome, Interrupted)
+    bars = sql(path, "SELECT bars FROM account")[0][0]
+    assert 0 < bars < 4320  # stopped mid-way, on a bar boundary
+    assert sql(path, "SELECT status FROM runs") == [("stopped",)]
+    assert sql(path, "SELECT count(*) FROM lease") == [(0,)]  # released
+    assert sql(path, "SELECT state FROM trading_state") == [("HALTED",)]
+    assert sql(path, "SELECT count(*) FROM equity") == [(bars,)]  # every bar whole
+
+    carried = invoke("continue", str(path), "--quiet", "--out", str(tmp_path / "out"))
+    assert carried.exit_code == 0, carried.output
+    assert sql(path, "SELECT bars, (SELECT status FROM runs) FROM account") == [(4320, "finished")]
+
+
+def test_a_driven_backtest_that_ends_writes_its_results_and_quits_without_asking(
+    tmp_path: Path, sample_week: Path
+) -> None:
+    path = tmp_path / "whole.db"
+    config = load(f'data.path="{sample_week}"')
+    run = launch.backtest(
+        config, env_prefix="NJORD_", db_path=path, out_dir=tmp_path / "out", echo=False
+    )
+
+    async def drive() -> NjordApp:
+        app = NjordApp(path, poll_s=0.1, session=run)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: not app.running, 60)
+            await pilot.pause()
+            assert "bars 4,320" in text(app, "#facts")
+            assert "writer none (finished)" in text(app, "#facts")
+            await pilot.press("q")
+            await pilot.pause()
+        return app
+
+    app = asyncio.run(drive())
+    assert app.outcome is None
+    assert app.results is not None
+    assert app.results.reconciliation["difference_e8"] == 0
+    assert (tmp_path / "out" / "report.html").exists()
+    assert (tmp_path / "out" / "fills.csv").exists()
+
+
+def test_a_driven_paper_session_waits_for_bars_and_stops_on_quit(tmp_path: Path) -> None:
+    server = sim.build(
+        SAMPLE, speed=0, start_ms=FIRST_BAR_MS + 90 * 60_000, balances={"USDT": Decimal(10_000)}
+    )
+    server.start_in_thread()
+    path = tmp_path / "paper.db"
+    config = load(
+        f'venue.base_url="{server.url}"',
+        'data.start="2024-01-01T00:00"',
+        "strategy.params.fast=10",
+        "strategy.params.slow=30",
+    )
+    try:
+        run = launch.live(
+            config, path, mode="paper", max_bars=None, deadline=None, poll_s=0.05, echo=False
+        )
+
+        async def drive() -> NjordApp:
+            app = NjordApp(path, poll_s=0.1, session=run)
+            async with app.run_test(size=(120, 40)) as pilot:
+                await until(pilot, lambda: "bars 90 " in text(app, "#facts"), 30)
+                assert "paper" in text(app, "#state")
+                assert "lag " in text(app, "#facts")  # live modes show how late the bar is
+                await pilot.press("q", "y")  # the feed is waiting: the stop lands between bars
+                stopping = time.monotonic()
+                await until(pilot, lambda: not app.running, 2)
+                print(f"stopped {time.monotonic() - stopping:.2f}s after the answer")
+            return app
+
+        app = asyncio.run(drive())
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert isinstance(app.outcome, Interrupted)
+    assert sql(path, "SELECT bars FROM account") == [(90,)]
+    assert sql(path, "SELECT count(*) FROM lease") == [(0,)]
+    assert sql(path, "SELECT mode, status FROM runs") == [("paper", "stopped")]
+
+
+def test_watching_and_driving_at_once_is_a_usage_error(tmp_path: Path) -> None:
+    result = invoke("tui", str(tmp_path / "x.db"), "--mode", "backtest")
+    assert result.exit_code == 2
+    assert "not both" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "x.db").exists()
