@@ -2,7 +2,8 @@
 
 Generates a seeded random walk of 1-minute bars once (a year: 525,600; a month: 43,200)
 under .bench/, runs the SMA-crossover backtest with full persistence in a subprocess,
-and prints one figure per line (`--json` for one JSON object).
+and prints one figure per line (`--json` for one JSON object). `--sizes tui` instead
+compares a paced session's decision latency with and without a TUI watching its db.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import apsw
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -96,6 +98,49 @@ def run(bars: Path, out: Path) -> dict[str, float]:
     }
 
 
+VIEWER = (
+    "import sys; from pathlib import Path; from njord.tui.app import NjordApp; "
+    "NjordApp(Path(sys.argv[1])).run(headless=True)"
+)
+
+
+def watched(bars: Path, out: Path, *, tui: bool, n: int = 3000) -> dict[str, float]:
+    """Decision latency of a paced session (a commit every bar, like paper) with or without
+    a TUI process attached to its db: the TUI must not slow the writer."""
+    db = out / ("watched.db" if tui else "alone.db")
+    for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        path.unlink(missing_ok=True)
+    end = time.strftime("%Y-%m-%dT%H:%M", time.gmtime(START_MS / 1000 + n * 60))
+    args = [sys.executable, "-m", "njord", "backtest", "--config", str(ROOT / "config.toml")]
+    args += ["--set", f'data.path="{bars}"', "--to", end, "--db", str(db), "--out", str(out)]
+    args += ["--quiet", "--no-report", "--pace-ms", "2"]
+    writer = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL)
+    viewer = None
+    if tui:
+        while not db.exists() and writer.poll() is None:
+            time.sleep(0.01)
+        viewer = subprocess.Popen([sys.executable, "-c", VIEWER, str(db)], cwd=ROOT)
+    if writer.wait():
+        raise SystemExit(f"paced backtest failed with exit code {writer.returncode}")
+    if viewer is not None:
+        if viewer.poll() is not None:
+            raise SystemExit(f"the TUI died with exit code {viewer.returncode}")
+        viewer.terminate()
+        viewer.wait()
+    conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
+    values = sorted(
+        v for (v,) in conn.execute("SELECT value FROM metrics WHERE name = 'decision_latency_ms'")
+    )
+    conn.close()
+    return {
+        "bars": len(values),
+        **{
+            f"latency_p{q}_ms": round(values[int(q / 100 * (len(values) - 1))], 3)
+            for q in (50, 95, 99)
+        },
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--json", action="store_true")
@@ -109,13 +154,17 @@ def main() -> None:
     work.mkdir(exist_ok=True)
     results = {}
     for name in args.sizes.split(","):
-        n = {"month": 43_200, "year": 525_600}[name]
-        bars = work / f"bars-{name}.parquet"
+        n = {"month": 43_200, "year": 525_600, "tui": 43_200}[name]
+        bars = work / f"bars-{'month' if name == 'tui' else name}.parquet"
         if not bars.exists():
             # In a child: a parent that held the bars would lend its RSS to every later
             # child between fork and exec, and ru_maxrss would report that.
             gen = [sys.executable, __file__, "--generate", str(bars), str(n)]
             subprocess.run(gen, check=True)
+        if name == "tui":
+            results["alone"] = watched(bars, work, tui=False)
+            results["with_tui"] = watched(bars, work, tui=True)
+            continue
         results[name] = run(bars, work / name)
     if args.json:
         print(json.dumps(results, sort_keys=True))
