@@ -9,18 +9,18 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+KEYS = (
+    "h halt   r reduce   f flatten   u resume   (each asks first)\n"
+    "b browse orders, fills, verdicts, alerts, logs (enter: an order's history)\n"
+)
 WATCH_HELP = (
     "njord tui: watches a session db; the session runs in its own process.\n\n"
-    "h halt   r reduce   f flatten   u resume   (each asks first)\n"
-    "b browse orders, fills, verdicts, alerts, logs; enter on an order: its history\n"
-    "t dark/light theme   ? this help   q quit (never touches the session)\n\n"
+    f"{KEYS}t dark/light theme   ? this help   q quit (never touches the session)\n\n"
     "The screen follows the db: it re-reads when a commit lands."
 )
 DRIVE_HELP = (
-    "njord tui: this process runs the session; the screen shows what it committed.\n\n"
-    "h halt   r reduce   f flatten   u resume   (each asks first)\n"
-    "b browse orders, fills, verdicts, alerts, logs; enter on an order: its history\n"
-    "t dark/light theme   ? this help\n"
+    "njord tui: this process runs the session; the screen shows its commits.\n\n"
+    f"{KEYS}t dark/light theme   ? this help\n"
     "q quit: asks first, then the session finishes its bar, commits and stops."
 )
 
