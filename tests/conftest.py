@@ -41,6 +41,17 @@ def write_bars(path: Path, rows: list[tuple[int, float, float, float, float, flo
     return path
 
 
+def query(db_path: Path, sql: str) -> list[tuple[object, ...]]:
+    """Rows of one query on a session db, through a read-only connection."""
+    from njord.store import db
+
+    conn = db.open_reader(db_path)
+    try:
+        return [tuple(r) for r in conn.execute(sql)]
+    finally:
+        conn.close()
+
+
 def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
     return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 

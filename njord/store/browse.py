@@ -10,8 +10,6 @@ import msgspec
 
 from njord.core.money import E8
 
-TABLES = ("orders", "fills", "verdicts", "alerts", "logs")
-
 
 class Filters(msgspec.Struct, frozen=True, kw_only=True):
     """None means "any". Each table applies the filters that make sense for it."""
@@ -28,96 +26,85 @@ class Page(msgspec.Struct, frozen=True, kw_only=True):
     total: int  # rows matching the filters, of which `rows` are the newest `limit`
 
 
-def _where(clauses: list[tuple[str, str | None]]) -> tuple[str, tuple[str, ...]]:
-    used = [(sql, v) for sql, v in clauses if v is not None]
-    if not used:
-        return "", ()
-    return " WHERE " + " AND ".join(sql for sql, _ in used), tuple(v for _, v in used)
+class Table(msgspec.Struct, frozen=True, kw_only=True):
+    """One browse table: its columns, the SQL that yields them (then the row's order id),
+    and the SQL condition each filter adds."""
+
+    columns: tuple[str, ...]
+    select: str
+    source: str
+    filters: tuple[tuple[str, str], ...]  # (Filters field, condition with one ?)
+    newest_first: str
 
 
-def _page(
-    conn: apsw.Connection,
-    columns: tuple[str, ...],
-    select: str,
-    source: str,
-    where: list[tuple[str, str | None]],
-    order: str,
-    limit: int,
-) -> Page:
-    sql_where, args = _where(where)
-    total = conn.execute(f"SELECT count(*) FROM {source}{sql_where}", args).fetchone()
-    found = conn.execute(
-        f"SELECT {select} FROM {source}{sql_where} ORDER BY {order} DESC LIMIT ?", (*args, limit)
-    ).fetchall()
+SPECS = {
+    "orders": Table(
+        columns=("created", "order", "symbol", "side", "type", "qty", "limit", "status", "filled"),
+        select="o.created_ms, o.client_order_id, o.symbol, o.side, o.type, o.qty_e8 / 1e8, "
+        "o.limit_e8 / 1e8, o.status, o.filled_qty_e8 / 1e8, o.client_order_id",
+        source="orders o JOIN intents i USING (intent_id)",
+        # An order's reason: why it was rejected, else the verdict that let it through.
+        filters=(("symbol", "o.symbol = ?"), ("reason", "COALESCE(o.reason, i.reason) = ?")),
+        newest_first="o.intent_id DESC",
+    ),
+    "fills": Table(
+        columns=("time", "order", "symbol", "side", "qty", "price", "fee", "realised"),
+        select="ts_ms, client_order_id, symbol, side, qty_e8 / 1e8, price_e8 / 1e8, "
+        "fee_e8 / 1e8, realised_e8 / 1e8, client_order_id",
+        source="fills",
+        filters=(("symbol", "symbol = ?"),),
+        newest_first="fill_id DESC",
+    ),
+    "verdicts": Table(
+        columns=("bar", "symbol", "side", "qty", "allowed", "reason", "order"),
+        select="bar_ts_ms, symbol, side, qty_e8 / 1e8, allowed, reason, client_order_id, "
+        "client_order_id",
+        source="intents",
+        filters=(("symbol", "symbol = ?"), ("reason", "reason = ?")),
+        newest_first="intent_id DESC",
+    ),
+    "alerts": Table(
+        columns=("raised", "kind", "cleared", "message"),
+        select="raised_ms, kind, cleared_ms, msg, NULL",
+        source="alerts",
+        filters=(),
+        newest_first="seq DESC",
+    ),
+    "logs": Table(
+        columns=("time", "level", "component", "message"),
+        select="ts_ms, level, component, msg, NULL",
+        source="logs",
+        filters=(("level", "level = ?"),),
+        newest_first="seq DESC",
+    ),
+}
+
+
+TABLES = tuple(SPECS)
+
+
+def page(conn: apsw.Connection, table: str, filters: Filters, *, limit: int = 1000) -> Page:
+    """The newest `limit` rows of one browse table that pass the filters, and how many
+    pass in all; read in one transaction."""
+    spec = SPECS.get(table)
+    if spec is None:
+        raise ValueError(f"no browse table {table!r}; one of {', '.join(TABLES)}")
+    used = [(sql, getattr(filters, name)) for name, sql in spec.filters]
+    used = [(sql, value) for sql, value in used if value is not None]
+    where = " WHERE " + " AND ".join(sql for sql, _ in used) if used else ""
+    args = tuple(value for _, value in used)
+    with conn:
+        total = conn.execute(f"SELECT count(*) FROM {spec.source}{where}", args).fetchone()
+        found = conn.execute(
+            f"SELECT {spec.select} FROM {spec.source}{where} ORDER BY {spec.newest_first} LIMIT ?",
+            (*args, limit),
+        ).fetchall()
     return Page(
-        columns=columns,
+        columns=spec.columns,
         rows=[tuple(r[:-1]) for r in found],
         keys=[str(r[-1] or "") for r in found],
         total=int(total[0]) if total else 0,
     )
-
-
-def page(conn: apsw.Connection, table: str, filters: Filters, *, limit: int = 1000) -> Page:
-    """One browse table, read in one transaction."""
-    with conn:
-        if table == "orders":
-            return _page(
-                conn,
-                ("created", "order", "symbol", "side", "type", "qty", "limit", "status", "filled"),
-                "o.created_ms, o.client_order_id, o.symbol, o.side, o.type, o.qty_e8 / 1e8, "
-                "o.limit_e8 / 1e8, o.status, o.filled_qty_e8 / 1e8, o.client_order_id",
-                "orders o JOIN intents i USING (intent_id)",
-                # An order's reason: why it was rejected, else the verdict that let it through.
-                [
-                    ("o.symbol = ?", filters.symbol),
-                    ("COALESCE(o.reason, i.reason) = ?", filters.reason),
-                ],
-                "o.intent_id",
-                limit,
-            )
-        if table == "fills":
-            return _page(
-                conn,
-                ("time", "order", "symbol", "side", "qty", "price", "fee", "realised"),
-                "ts_ms, client_order_id, symbol, side, qty_e8 / 1e8, price_e8 / 1e8, "
-                "fee_e8 / 1e8, realised_e8 / 1e8, client_order_id",
-                "fills",
-                [("symbol = ?", filters.symbol)],
-                "fill_id",
-                limit,
-            )
-        if table == "verdicts":
-            return _page(
-                conn,
-                ("bar", "symbol", "side", "qty", "allowed", "reason", "order"),
-                "bar_ts_ms, symbol, side, qty_e8 / 1e8, allowed, reason, client_order_id, "
-                "client_order_id",
-                "intents",
-                [("symbol = ?", filters.symbol), ("reason = ?", filters.reason)],
-                "intent_id",
-                limit,
-            )
-        if table == "alerts":
-            return _page(
-                conn,
-                ("raised", "kind", "cleared", "message"),
-                "raised_ms, kind, cleared_ms, msg, NULL",
-                "alerts",
-                [],
-                "seq",
-                limit,
-            )
-        if table == "logs":
-            return _page(
-                conn,
-                ("time", "level", "component", "message"),
-                "ts_ms, level, component, msg, NULL",
-                "logs",
-                [("level = ?", filters.level)],
-                "seq",
-                limit,
-            )
-    raise ValueError(f"no browse table {table!r}; one of {', '.join(TABLES)}")
 
 
 def choices(conn: apsw.Connection) -> dict[str, list[str]]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from njord.errors import NjordError
 from njord.store import db, reads
-from tests.conftest import ROOT, SAMPLE, backtest_args, invoke, njord_proc
+from tests.conftest import ROOT, SAMPLE, backtest_args, invoke, njord_proc, query
 
 
 def test_daily_loss_breach_halts_and_later_intents_are_blocked(tmp_path: Path) -> None:
@@ -63,20 +63,12 @@ def _start_paced(tmp_path: Path, strategy: str, *extra: str):  # type: ignore[no
     return db_path, njord_proc(*args, cwd=ROOT, env=env)
 
 
-def _query(db_path: Path, sql: str) -> list[tuple[object, ...]]:
-    conn = db.open_reader(db_path)
-    try:
-        return [tuple(r) for r in conn.execute(sql)]
-    finally:
-        conn.close()
-
-
 def _wait_rows(db_path: Path, sql: str, timeout: float = 20.0) -> list[tuple[object, ...]]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if db_path.exists():
             try:
-                rows = _query(db_path, sql)
+                rows = query(db_path, sql)
             except NjordError:
                 rows = []
             if rows:
@@ -94,7 +86,7 @@ def test_halt_from_another_process_takes_effect_within_one_second(tmp_path: Path
         posted = time.monotonic()
         _wait_rows(db_path, "SELECT 1 FROM intents WHERE reason = 'HALTED' LIMIT 1")
         seen = time.monotonic() - posted
-        latency_ms = _query(db_path, "SELECT applied_ms - posted_ms FROM controls")[0][0]
+        latency_ms = query(db_path, "SELECT applied_ms - posted_ms FROM controls")[0][0]
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -120,15 +112,15 @@ def test_flatten_closes_through_the_normal_path_then_halts_and_is_idempotent(
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    assert _query(db_path, "SELECT qty_e8 FROM positions") == [(0,)]
-    assert _query(db_path, "SELECT state FROM trading_state") == [("HALTED",)]
-    closing = _query(
+    assert query(db_path, "SELECT qty_e8 FROM positions") == [(0,)]
+    assert query(db_path, "SELECT state FROM trading_state") == [("HALTED",)]
+    closing = query(
         db_path,
         "SELECT o.side, o.status, i.reason FROM orders o JOIN intents i USING (intent_id) "
         "WHERE i.tag = 'flatten'",
     )
     assert closing == [("SELL", "FILLED", "OK")]  # risk verdict, router, fill: the normal path
-    trades = _query(db_path, "SELECT count(*) FROM trades")[0][0]
+    trades = query(db_path, "SELECT count(*) FROM trades")[0][0]
     assert trades == 1
 
 
@@ -141,7 +133,7 @@ def test_halted_session_stays_halted_after_kill_and_continue(tmp_path: Path) -> 
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    fills_at_kill = _query(db_path, "SELECT count(*) FROM fills")
+    fills_at_kill = query(db_path, "SELECT count(*) FROM fills")
     env = {"PYTHONPATH": str(Path(__file__).parent)}
     cont = njord_proc(
         "continue", str(db_path), "--quiet", "--out", str(tmp_path / "o"), cwd=ROOT, env=env
@@ -150,7 +142,7 @@ def test_halted_session_stays_halted_after_kill_and_continue(tmp_path: Path) -> 
     # continue replays to the kill point and refuses (exit 4) unless the rebuilt trading
     # state and daily-loss counter equal the committed ones.
     assert cont.returncode == 0, err
-    assert _query(db_path, "SELECT state FROM trading_state") == [("HALTED",)]
-    assert _query(db_path, "SELECT count(*) FROM state_changes") == [(1,)]
-    assert _query(db_path, "SELECT count(*) FROM fills") == fills_at_kill
-    assert _query(db_path, "SELECT bars FROM account") == [(44_640,)]
+    assert query(db_path, "SELECT state FROM trading_state") == [("HALTED",)]
+    assert query(db_path, "SELECT count(*) FROM state_changes") == [(1,)]
+    assert query(db_path, "SELECT count(*) FROM fills") == fills_at_kill
+    assert query(db_path, "SELECT bars FROM account") == [(44_640,)]

@@ -16,8 +16,7 @@ from njord import sim
 from njord.errors import NjordError
 from njord.sim.faults import Fault, FaultConfig, Outage
 from njord.sim.server import SimServer
-from njord.store import db
-from tests.conftest import ROOT, SAMPLE, invoke, njord_proc
+from tests.conftest import ROOT, SAMPLE, invoke, njord_proc, query
 from tests.sim.conftest import FIRST_BAR_MS
 
 BARS = 1500
@@ -64,19 +63,11 @@ def live_args(mode: str, db_path: Path, url: str, *extra: str) -> list[str]:
     ]
 
 
-def q(db_path: Path, sql: str) -> list[tuple[object, ...]]:
-    conn = db.open_reader(db_path)
-    try:
-        return [tuple(r) for r in conn.execute(sql)]
-    finally:
-        conn.close()
-
-
 def wait_for(db_path: Path, sql: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if db_path.exists() and q(db_path, sql):
+            if db_path.exists() and query(db_path, sql):
                 return
         except NjordError:
             pass
@@ -110,11 +101,11 @@ def test_paper_matches_a_backtest_of_its_bars_exactly_and_meets_the_slo(
     ]
     assert invoke(*args).exit_code == 0
     fills = "SELECT ts_ms, side, qty_e8, price_e8, fee_e8, realised_e8 FROM fills ORDER BY fill_id"
-    assert q(paper, fills) == q(backtest, fills)
-    assert len(q(paper, fills)) > 10
+    assert query(paper, fills) == query(backtest, fills)
+    assert len(query(paper, fills)) > 10
     equity = "SELECT * FROM equity ORDER BY ts_ms"
-    assert q(paper, equity) == q(backtest, equity)
-    assert q(paper, "SELECT * FROM positions") == q(backtest, "SELECT * FROM positions")
+    assert query(paper, equity) == query(backtest, equity)
+    assert query(paper, "SELECT * FROM positions") == query(backtest, "SELECT * FROM positions")
     diff = invoke("diff", str(paper), str(backtest))
     assert "no divergence" in diff.output
     status = json.loads(invoke("status", "--db", str(paper), "--json").output)
@@ -124,7 +115,7 @@ def test_paper_matches_a_backtest_of_its_bars_exactly_and_meets_the_slo(
     assert latency["p95"] <= 50
     assert latency["p99"] <= 100
     stored = sorted(
-        v for (v,) in q(paper, "SELECT value FROM metrics WHERE name = 'decision_latency_ms'")
+        v for (v,) in query(paper, "SELECT value FROM metrics WHERE name = 'decision_latency_ms'")
     )
     assert stored[int(len(stored) * 0.95) - 1] <= 50
 
@@ -143,7 +134,7 @@ def test_sigkill_then_the_same_command_continues_to_the_same_end_state(
     wait_for(crashed, "SELECT 1 FROM equity LIMIT 1 OFFSET 100")
     first.send_signal(signal.SIGKILL)
     first.wait()
-    done_at_kill = q(crashed, "SELECT count(*) FROM equity")[0][0]
+    done_at_kill = query(crashed, "SELECT count(*) FROM equity")[0][0]
     assert isinstance(done_at_kill, int)
     assert done_at_kill < BARS, "killed before the end"
     again = njord_proc(*_run_for(crashed, market.url, "4s"), cwd=ROOT)
@@ -156,8 +147,8 @@ def test_sigkill_then_the_same_command_continues_to_the_same_end_state(
         "SELECT * FROM account",
         "SELECT * FROM lots",
     ):
-        assert q(crashed, sql) == q(reference, sql), sql
-    ts = [t for (t,) in q(crashed, "SELECT ts_ms FROM equity ORDER BY ts_ms")]
+        assert query(crashed, sql) == query(reference, sql), sql
+    ts = [t for (t,) in query(crashed, "SELECT ts_ms FROM equity ORDER BY ts_ms")]
     assert ts == [FIRST_BAR_MS + i * 60_000 for i in range(BARS)]  # no bar missed or doubled
 
 
@@ -173,7 +164,7 @@ def test_an_overlapping_cron_start_exits_75_at_once(market: SimServer, tmp_path:
     assert f"leased by pid {first.pid}" in err
     assert took < 1.0 + 0.8  # 1 s, plus the interpreter's start-up on this machine
     assert first.wait(60) == 0, "the first session is unaffected"
-    assert q(path, "SELECT count(*) FROM equity") == [(BARS,)]
+    assert query(path, "SELECT count(*) FROM equity") == [(BARS,)]
 
 
 def test_sigterm_finishes_the_bar_commits_and_exits_130(tmp_path: Path) -> None:
@@ -187,8 +178,8 @@ def test_sigterm_finishes_the_bar_commits_and_exits_130(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
-    assert q(path, "SELECT count(*) FROM lease") == [(0,)]
-    assert q(path, "SELECT status FROM runs") == [("stopped",)]
+    assert query(path, "SELECT count(*) FROM lease") == [(0,)]
+    assert query(path, "SELECT status FROM runs") == [("stopped",)]
     assert invoke("audit", str(path)).exit_code == 0
 
 
@@ -203,7 +194,7 @@ def test_shadow_proposes_and_blocks_but_sends_nothing(market: SimServer, tmp_pat
     assert telemetry["orders_proposed"] > 0
     assert telemetry["orders_blocked_risk"] > 0
     assert status["mode"] == "shadow"
-    every = q(path, "SELECT count(*), count(reason) FROM intents")[0]
+    every = query(path, "SELECT count(*), count(reason) FROM intents")[0]
     assert every[0] == every[1] > 0  # every proposal has a verdict
     assert market.state.requests["POST /api/v3/order"] == 0
     assert sum(n for route, n in market.state.requests.items() if "/order" in route) == 0
@@ -231,9 +222,9 @@ def test_alerts_fire_once_per_episode(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
-    kinds = [k for (k,) in q(path, "SELECT kind FROM alerts ORDER BY seq")]
+    kinds = [k for (k,) in query(path, "SELECT kind FROM alerts ORDER BY seq")]
     assert sorted(kinds) == ["bar_gap", "daily_loss_halt", "error_rate"], kinds
-    logged = q(path, "SELECT msg FROM logs WHERE msg LIKE 'gap: no bar since%'")
+    logged = query(path, "SELECT msg FROM logs WHERE msg LIKE 'gap: no bar since%'")
     assert len(logged) == 1
-    ts = [t for (t,) in q(path, "SELECT ts_ms FROM equity ORDER BY ts_ms")]
+    ts = [t for (t,) in query(path, "SELECT ts_ms FROM equity ORDER BY ts_ms")]
     assert outage_start in ts  # backfilled, not skipped

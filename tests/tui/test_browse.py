@@ -11,14 +11,7 @@ from textual.widgets import DataTable, Select, Static, TabbedContent
 from njord.store import browse, db
 from njord.tui.app import NjordApp
 from njord.tui.browse import Browse, OrderDetail
-
-
-def sql(path: Path, query: str) -> list[tuple[object, ...]]:
-    conn = db.open_reader(path)
-    try:
-        return [tuple(r) for r in conn.execute(query)]
-    finally:
-        conn.close()
+from tests.conftest import query
 
 
 def test_reads_filter_and_count_like_sql(halted: Path) -> None:
@@ -28,7 +21,7 @@ def test_reads_filter_and_count_like_sql(halted: Path) -> None:
         blocked = browse.page(conn, "verdicts", browse.Filters(reason="HALTED"), limit=10)
         assert (
             blocked.total
-            == sql(halted, "SELECT count(*) FROM intents WHERE reason = 'HALTED'")[0][0]
+            == query(halted, "SELECT count(*) FROM intents WHERE reason = 'HALTED'")[0][0]
         )
         assert len(blocked.rows) == 10
         assert all(r[5] == "HALTED" for r in blocked.rows)
@@ -54,7 +47,7 @@ def test_browse_filters_tables_and_opens_an_orders_history(halted: Path) -> None
             screen = app.screen
             assert isinstance(screen, Browse)
             orders = screen.query_one("#table-orders", DataTable)
-            assert orders.row_count == sql(halted, "SELECT count(*) FROM orders")[0][0] == 2
+            assert orders.row_count == query(halted, "SELECT count(*) FROM orders")[0][0] == 2
             assert screen.query_one("#table-verdicts", DataTable).row_count == 88
 
             screen.query_one("#by-reason", Select).value = "OK"
@@ -71,11 +64,11 @@ def test_browse_filters_tables_and_opens_an_orders_history(halted: Path) -> None
             await pilot.pause()
             detail = app.screen
             assert isinstance(detail, OrderDetail)
-            newest = sql(halted, "SELECT client_order_id FROM orders ORDER BY intent_id DESC")[0][0]
+            newest = query(halted, "SELECT client_order_id FROM orders ORDER BY intent_id")[-1][0]
             assert detail.client_order_id == newest
             events = detail.query_one("#events", DataTable)
             states = [events.get_row_at(i)[1] for i in range(events.row_count)]
-            stored = sql(
+            stored = query(
                 halted,
                 f"SELECT status FROM order_events WHERE client_order_id = '{newest}' ORDER BY seq",
             )

@@ -15,11 +15,10 @@ from textual.widgets import Static
 from njord import config as configuration
 from njord import launch, sim
 from njord.errors import Interrupted
-from njord.store import db
 from njord.tui.app import NjordApp
 from njord.tui.dashboard import Dashboard
 from njord.tui.dialogs import Confirm
-from tests.conftest import ROOT, SAMPLE, invoke
+from tests.conftest import ROOT, SAMPLE, invoke, query
 from tests.sim.conftest import FIRST_BAR_MS
 
 
@@ -31,14 +30,6 @@ def load(*sets: str) -> configuration.Config:
 
 def text(app: NjordApp, selector: str) -> str:
     return str(app.dashboard.query_one(selector, Static).render())
-
-
-def sql(path: Path, query: str) -> list[tuple[object, ...]]:
-    conn = db.open_reader(path)
-    try:
-        return [tuple(r) for r in conn.execute(query)]
-    finally:
-        conn.close()
 
 
 async def until(pilot: object, condition: Callable[[], bool], seconds: float) -> None:
@@ -85,16 +76,18 @@ def test_a_driven_backtest_halts_on_command_and_quitting_stops_it_cleanly(
 
     app = asyncio.run(drive())
     assert isinstance(app.outcome, Interrupted)
-    bars = sql(path, "SELECT bars FROM account")[0][0]
+    bars = query(path, "SELECT bars FROM account")[0][0]
     assert 0 < bars < 4320  # stopped mid-way, on a bar boundary
-    assert sql(path, "SELECT status FROM runs") == [("stopped",)]
-    assert sql(path, "SELECT count(*) FROM lease") == [(0,)]  # released
-    assert sql(path, "SELECT state FROM trading_state") == [("HALTED",)]
-    assert sql(path, "SELECT count(*) FROM equity") == [(bars,)]  # every bar whole
+    assert query(path, "SELECT status FROM runs") == [("stopped",)]
+    assert query(path, "SELECT count(*) FROM lease") == [(0,)]  # released
+    assert query(path, "SELECT state FROM trading_state") == [("HALTED",)]
+    assert query(path, "SELECT count(*) FROM equity") == [(bars,)]  # every bar whole
 
     carried = invoke("continue", str(path), "--quiet", "--out", str(tmp_path / "out"))
     assert carried.exit_code == 0, carried.output
-    assert sql(path, "SELECT bars, (SELECT status FROM runs) FROM account") == [(4320, "finished")]
+    assert query(path, "SELECT bars, (SELECT status FROM runs) FROM account") == [
+        (4320, "finished")
+    ]
 
 
 def test_a_driven_backtest_that_ends_writes_its_results_and_quits_without_asking(
@@ -159,9 +152,9 @@ def test_a_driven_paper_session_waits_for_bars_and_stops_on_quit(tmp_path: Path)
         server.shutdown()
         server.server_close()
     assert isinstance(app.outcome, Interrupted)
-    assert sql(path, "SELECT bars FROM account") == [(90,)]
-    assert sql(path, "SELECT count(*) FROM lease") == [(0,)]
-    assert sql(path, "SELECT mode, status FROM runs") == [("paper", "stopped")]
+    assert query(path, "SELECT bars FROM account") == [(90,)]
+    assert query(path, "SELECT count(*) FROM lease") == [(0,)]
+    assert query(path, "SELECT mode, status FROM runs") == [("paper", "stopped")]
 
 
 def test_watching_and_driving_at_once_is_a_usage_error(tmp_path: Path) -> None:
