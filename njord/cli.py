@@ -281,10 +281,11 @@ def _live(mode: str, **kw: Any) -> None:
     )
     _drive(run, quiet=True)
     facts = reads.status(run.session.conn)
+    new = reads.bars_after(run.session.conn, run.resume_after_ms)
     run.session.close()
     latency = facts["telemetry"].get("decision_latency_ms", {})
     click.echo(
-        f"{mode} {facts['run_id']}: {facts['bars']} bars in all, "
+        f"{mode} {facts['run_id']}: {new} new bars, {facts['bars']} in all, "
         f"equity {facts['equity']}, state {facts['trading']['state']}, "
         f"decision latency p95 {latency.get('p95', 'n/a')} ms"
     )

@@ -90,6 +90,14 @@ def _session(conn: apsw.Connection) -> dict[str, Any]:
     }
 
 
+def bars_after(conn: apsw.Connection, ts_ms: int | None) -> int:
+    """Bars committed after `ts_ms` (all of them for None): what one run of a session added."""
+    row = conn.execute(
+        "SELECT count(*) FROM equity WHERE ts_ms > ?", (-1 if ts_ms is None else ts_ms,)
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
 LATENCIES = ("decision_latency_ms", "strategy_tick_latency_ms", "bars_lag_ms")
 
 

@@ -81,6 +81,7 @@ def test_paper_matches_a_backtest_of_its_bars_exactly_and_meets_the_slo(
     paper = tmp_path / "paper.db"
     result = invoke(*live_args("paper", paper, market.url, "--bars", str(BARS)))
     assert result.exit_code == 0, result.output
+    assert f"{BARS} new bars, {BARS} in all" in result.output
     assert (
         invoke("export", "--db", str(paper), "--out", str(tmp_path / "p"), "--bars").exit_code == 0
     )
