@@ -44,6 +44,7 @@ class SessionLog:
         self._echo = echo
         self._echo_rank = _RANK[echo_level]
         self._pending: list[LogRecord] = []
+        self._undated: list[int] = []  # pending records logged before the session had a time
 
     def log(self, component: str, level: Level, msg: str, **context: Any) -> None:
         if self._secrets:
@@ -60,12 +61,21 @@ class SessionLog:
             context=context,
         )
         self._pending.append(record)
+        if record.ts_ms == 0:
+            self._undated.append(len(self._pending) - 1)
         if self._echo is not None and _RANK[level] >= self._echo_rank:
             print(f"{level.lower()}: [{component}] {msg}", file=self._echo)
 
     def use_clock(self, now_ms: Callable[[], int]) -> None:
         """From the first bar on, records carry the session's time (simulated in backtests)."""
         self._now_ms = now_ms
+
+    def date_undated(self, ts_ms: int) -> None:
+        """Records logged before the first bar (session start, resume, lease take-over) take
+        that bar's time: a simulated clock has no earlier time to give them."""
+        for i in self._undated:
+            self._pending[i] = msgspec.structs.replace(self._pending[i], ts_ms=ts_ms)
+        self._undated.clear()
 
     def info(self, component: str, msg: str, **context: Any) -> None:
         self.log(component, "INFO", msg, **context)
@@ -82,8 +92,10 @@ class SessionLog:
 
     def drain(self) -> list[LogRecord]:
         pending, self._pending = self._pending, []
+        self._undated.clear()
         return pending
 
     def discard(self) -> None:
         """The bar rolled back: its records go with it."""
         self._pending.clear()
+        self._undated.clear()

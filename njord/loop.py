@@ -150,6 +150,8 @@ def run(
                         continue
                     writer.check_rebuilt(book)
                     resume_after_ms = None
+                if last_bar is None:
+                    writer.log.date_undated(ts)
                 if ts in scheduled:
                     controls = [*scheduled[ts], *controls]
                 ticked = time.perf_counter()

@@ -43,6 +43,10 @@ def test_full_sample_month_reconciles_and_exports(tmp_path: Path) -> None:
     header = (out / "equity.csv").read_text().splitlines()[:2]
     assert header[0] == "ts_utc,close,cash,position,equity"
     assert header[1].startswith("2024-01-01T00:00:00Z,42")
+    # Records logged before the first bar carry its time, not the epoch.
+    logged = conn.execute("SELECT min(ts_ms) FROM logs").fetchone()[0]
+    started = conn.execute("SELECT ts_ms FROM logs WHERE msg = 'session started'").fetchone()
+    assert logged == started[0] == 1_704_067_200_000  # 2024-01-01 00:00 UTC
 
 
 def test_range_and_gap_policy_options(tmp_path: Path) -> None:
