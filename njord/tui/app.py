@@ -166,11 +166,15 @@ class NjordApp(App[None]):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.quitting = True
-                self.stop.requested = True
+                self.request_stop()
                 self.sub_title = "stopping: finishing the bar"
 
         self.push_screen(Confirm(STOP_QUESTION), answered)
+
+    def request_stop(self) -> None:
+        """Also called from a signal handler: flags only, the worker and its end do the rest."""
+        self.quitting = True
+        self.stop.requested = True
 
     def action_browse(self) -> None:
         if not isinstance(self.screen, Browse):

@@ -5,20 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
+import apsw
 from textual.widgets import Static
 
 from njord import config as configuration
 from njord import launch, sim
-from njord.errors import Interrupted
+from njord.errors import Interrupted, NjordError
 from njord.tui.app import NjordApp
 from njord.tui.dashboard import Dashboard
 from njord.tui.dialogs import Confirm
-from tests.conftest import ROOT, SAMPLE, invoke, query
+from tests.conftest import ROOT, SAMPLE, invoke, njord_proc, query
 from tests.sim.conftest import FIRST_BAR_MS
 
 
@@ -163,3 +165,31 @@ def test_watching_and_driving_at_once_is_a_usage_error(tmp_path: Path) -> None:
     assert "not both" in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "x.db").exists()
+
+
+def test_sigterm_to_a_driving_tui_finishes_the_bar_and_exits_130(
+    tmp_path: Path, sample_week: Path
+) -> None:
+    path = tmp_path / "term.db"
+    args = ["tui", "--config", str(ROOT / "config.toml"), "--mode", "backtest", "--db", str(path)]
+    args += ["--set", f'data.path="{sample_week}"', "--pace-ms", "20"]
+    proc = njord_proc(*args, cwd=tmp_path)
+    deadline = time.monotonic() + 30
+    while not (path.exists() and bars(path) > 5):
+        assert time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert err.rstrip().endswith("stopped on request; state committed to the last bar")
+    assert query(path, "SELECT status FROM runs") == [("stopped",)]
+    assert query(path, "SELECT count(*) FROM lease") == [(0,)]
+    done = query(path, "SELECT bars FROM account")[0][0]
+    assert query(path, "SELECT count(*) FROM equity") == [(done,)]
+
+
+def bars(path: Path) -> int:
+    try:
+        return int(query(path, "SELECT count(*) FROM equity")[0][0])  # type: ignore[call-overload]
+    except (NjordError, apsw.Error):
+        return 0
