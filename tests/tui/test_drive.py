@@ -190,6 +190,7 @@ def test_sigterm_to_a_driving_tui_finishes_the_bar_and_exits_130(
 
 def bars(path: Path) -> int:
     try:
-        return int(query(path, "SELECT count(*) FROM equity")[0][0])  # type: ignore[call-overload]
+        (count,) = query(path, "SELECT count(*) FROM equity")[0]
+        return int(str(count))
     except (NjordError, apsw.Error):
         return 0
