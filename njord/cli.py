@@ -443,6 +443,8 @@ def tui(
     from njord.tui.picker import PickerApp
 
     driving = config_path is not None or mode is not None or session_db is not None
+    if not driving and (max_bars is not None or duration is not None):
+        raise ConfigError("--bars and --for limit a session the TUI drives (--config/--mode)")
     if not driving:
         if db_path is None:
             db_path = PickerApp().run()
@@ -497,6 +499,11 @@ def _tui_session(
 
     mode = mode or config.runtime.mode
     if mode == "backtest":
+        if max_bars is not None or duration is not None:
+            raise ConfigError(
+                "--bars and --for limit shadow and paper sessions; a backtest "
+                "takes data.start / data.end"
+            )
         config = msgspec.structs.replace(
             config, runtime=msgspec.structs.replace(config.runtime, mode="backtest")
         )

@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import apsw
+import pytest
 from textual.widgets import Static
 
 from njord import config as configuration
@@ -159,10 +160,23 @@ def test_a_driven_paper_session_waits_for_bars_and_stops_on_quit(tmp_path: Path)
     assert query(path, "SELECT mode, status FROM runs") == [("paper", "stopped")]
 
 
-def test_watching_and_driving_at_once_is_a_usage_error(tmp_path: Path) -> None:
-    result = invoke("tui", str(tmp_path / "x.db"), "--mode", "backtest")
-    assert result.exit_code == 2
-    assert "not both" in result.output
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["x.db", "--mode", "backtest"], "not both"),
+        (["x.db", "--bars", "5"], "--bars and --for limit a session the TUI drives"),
+        (["--mode", "backtest", "--db", "x.db", "--for", "5m"], "a backtest takes data.start"),
+        (["--mode", "paper", "--db", "x.db", "--bars", "0"], "--bars must be >= 1"),
+        (["--mode", "paper", "--db", "x.db", "--for", "5x"], "--for takes a duration"),
+    ],
+)
+def test_bad_tui_arguments_are_one_line_usage_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = invoke("tui", *args, "--set", f'data.path="{SAMPLE}"')
+    assert result.exit_code == 2, result.output
+    assert message in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "x.db").exists()
 
