@@ -239,6 +239,9 @@ def _step(
         submitted = ctx.take_submitted()
     except Exception as e:
         raise StrategyError(f"strategy raised in on_bar at bar {utc(bar.ts_ms)}: {e!r}") from e
+    cancels = ctx.take_cancels()
+    if cancels:
+        book.cancel(bar, cancels, router)
     if intents or submitted:
         book.decide(bar, [*intents, *submitted], router)
     if book.next_fill != first_fill:

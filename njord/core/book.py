@@ -163,6 +163,20 @@ class Book:
         for seq, intent in enumerate(intents):
             self._handle_intent(bar, seq, intent, router)
 
+    def cancel(self, bar: BarE8, client_order_ids: list[str], router: OrderRouter) -> None:
+        """The strategy's cancels, in the order it asked for them."""
+        for coid in client_order_ids:
+            order = self.open_orders.get(coid)
+            if order is None:
+                self.log(
+                    "strategy",
+                    "WARNING",
+                    f"cancel of {coid}: not an open order, nothing done",
+                    client_order_id=coid,
+                )
+                continue
+            self._cancel(order, bar.ts_ms, Reason.CANCELED_BY_STRATEGY, router)
+
     def end_bar(self, bar: BarE8) -> tuple[int, int]:
         """Mark to the close: (equity, position)."""
         position = self.ledger.position_e8(self.symbol)
@@ -332,13 +346,15 @@ class Book:
             )
 
     def _cancel_all(self, ts_ms: int, reason: Reason, router: OrderRouter) -> None:
-        """Cancel through the router: a venue may answer that the order filled first."""
         for order in list(self.open_orders.values()):
-            status = router.cancel(order)
-            if status is OrderStatus.CANCELED:
-                order.reason = reason
-                self._transition(order, OrderStatus.CANCELED, ts_ms, reason)
-                del self.open_orders[order.client_order_id]
+            self._cancel(order, ts_ms, reason, router)
+
+    def _cancel(self, order: Order, ts_ms: int, reason: Reason, router: OrderRouter) -> None:
+        """Through the router: a venue may answer that the order filled first."""
+        if router.cancel(order) is OrderStatus.CANCELED:
+            order.reason = reason
+            self._transition(order, OrderStatus.CANCELED, ts_ms, reason)
+            del self.open_orders[order.client_order_id]
 
     def _transition(self, order: Order, status: OrderStatus, ts_ms: int, detail: str = "") -> None:
         order.status = status

@@ -53,6 +53,7 @@ class Context:
         self.now_ms = 0
         self._log = log
         self._submitted: list[OrderIntent] = []
+        self._cancels: list[str] = []
 
     @property
     def now_utc(self) -> datetime:
@@ -61,6 +62,12 @@ class Context:
     def submit(self, intent: OrderIntent) -> None:
         self._submitted.append(intent)
 
+    def cancel(self, client_order_id: str) -> None:
+        """Cancel one of `state.open_orders`. Cancels apply after `on_bar` returns and
+        before that bar's new intents, so a cancel-and-replace frees its cash first; cancels
+        asked in `on_fill` apply at the next bar. Cancels pass in every trading state."""
+        self._cancels.append(client_order_id)
+
     def log(self, msg: str) -> None:
         self._log(msg)
 
@@ -68,13 +75,17 @@ class Context:
         taken, self._submitted = self._submitted, []
         return taken
 
+    def take_cancels(self) -> list[str]:
+        taken, self._cancels = self._cancels, []
+        return taken
+
 
 class Strategy:
     """Base class. Subclasses set `Params` (a frozen msgspec Struct) and override hooks.
 
     `on_bar` returns intents (or submits them through `ctx.submit`); either way they go
-    through risk, then the router. Hooks must not read the clock or any random source:
-    `ctx.now_ms` is the bar's time, in every mode.
+    through risk, then the router. `ctx.cancel` cancels a resting order. Hooks must not
+    read the clock or any random source: `ctx.now_ms` is the bar's time, in every mode.
     """
 
     Params: ClassVar[type[msgspec.Struct]] = NoParams

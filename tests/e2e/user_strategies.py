@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from njord.core.strategy import Context, Strategy
-from njord.records import Bar, OrderIntent, Side
+from njord.records import Bar, OrderIntent, OrderType, Side
 
 
 class EveryBar(Strategy):
@@ -23,3 +23,32 @@ class HoldLong(Strategy):
         if ctx.state.position_e8(symbol) or ctx.state.open_orders:
             return []
         return [OrderIntent(symbol=symbol, side=Side.BUY, qty=Decimal("0.01"), tag="hold")]
+
+
+class RestsAndCancels(Strategy):
+    """Rests a buy limit at half the close and cancels it on the next bar, over and over;
+    once, it also cancels an id that was never an order."""
+
+    def __init__(self, params: object) -> None:
+        super().__init__(params)
+        self.asked_bogus = False
+
+    def on_bar(self, ctx: Context, symbol: str, bar: Bar) -> list[OrderIntent]:
+        if ctx.state.open_orders:
+            for order in ctx.state.open_orders:
+                ctx.cancel(order.client_order_id)
+            if not self.asked_bogus:
+                ctx.cancel("nj-never-an-order")
+                self.asked_bogus = True
+            return []
+        limit = (Decimal(bar.close) / 2).quantize(Decimal("0.01"))
+        return [
+            OrderIntent(
+                symbol=symbol,
+                side=Side.BUY,
+                qty=Decimal("0.1"),
+                type=OrderType.LIMIT,
+                limit_price=limit,
+                tag="rest",
+            )
+        ]
