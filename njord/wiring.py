@@ -26,12 +26,12 @@ from njord.core.risk import Rules
 from njord.core.strategy import Context, PortfolioView, Strategy
 from njord.data.history import HistoryFeed
 from njord.data.qc import QcSummary, utc
-from njord.errors import ConfigError, NjordError
+from njord.errors import ConfigError, NjordError, StrategyError
 from njord.log import SessionLog
 from njord.loop import LoopResult, Stop, run
 from njord.manifest import DataSource, Manifest, git_state, host_facts, strategy_identity
 from njord.ports import BarFeed, Clock
-from njord.store import db
+from njord.store import db, reads
 from njord.store import lease as leases
 from njord.store.runs import SqliteManifestStore
 from njord.store.session import Control, SessionWriter
@@ -267,6 +267,10 @@ def run_session(
         session.log.error("loop", str(e))
         status = "stopped" if e.exit_code == 130 else "failed"
         writer.write_now(session.log.drain(), status=status)
+        if isinstance(e, StrategyError) and session.manifest.mode != "backtest":
+            # SPEC §6: a live-market session whose strategy raised stays halted, from its
+            # next bar on, until an operator has looked and resumed it.
+            reads.post_control(session.conn, "halt", str(e), wall_ms=leases.wall_ms(), by="njord")
         raise
     writer.write_now(session.log.drain(), status=final_status)
     with session.conn:

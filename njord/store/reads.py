@@ -17,9 +17,11 @@ from njord.store.runs import SqliteManifestStore
 COMMANDS = ("halt", "reduce", "flatten", "resume")
 
 
-def post_control(conn: apsw.Connection, command: str, reason: str, *, wall_ms: int) -> int:
+def post_control(
+    conn: apsw.Connection, command: str, reason: str, *, wall_ms: int, by: str = "operator"
+) -> int:
     """Queue an operator control; the running loop applies it (or the next start does)."""
-    by = f"operator@{socket.gethostname()}"
+    by = f"{by}@{socket.gethostname()}"
     with conn:
         conn.execute(
             "INSERT INTO controls (posted_ms, command, reason, posted_by) VALUES (?, ?, ?, ?)",

@@ -1,9 +1,11 @@
-"""A strategy outside the njord package that raises on its 101st bar."""
+"""Strategies outside the njord package that raise on their 101st bar."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from njord.core.strategy import Context, Strategy
-from njord.records import Bar, OrderIntent
+from njord.records import Bar, OrderIntent, Side
 
 
 class RaiseAt(Strategy):
@@ -16,3 +18,24 @@ class RaiseAt(Strategy):
         if self.seen == 101:
             raise RuntimeError("boom")
         return []
+
+
+_RAISED = False  # per process: the first session to reach its 101st bar fails, later ones not
+
+
+class RaiseOnce(Strategy):
+    """Trades a little on every bar; raises once, on its 101st bar, in a process: a
+    transient fault, so a restarted session shows what the failure left behind."""
+
+    def __init__(self, params: object) -> None:
+        super().__init__(params)
+        self.seen = 0
+
+    def on_bar(self, ctx: Context, symbol: str, bar: Bar) -> list[OrderIntent]:
+        global _RAISED
+        self.seen += 1
+        if self.seen == 101 and not _RAISED:
+            _RAISED = True
+            raise RuntimeError("transient boom")
+        side = Side.SELL if ctx.state.position_e8(symbol) > 0 else Side.BUY
+        return [OrderIntent(symbol=symbol, side=side, qty=Decimal("0.001"), tag="every_bar")]

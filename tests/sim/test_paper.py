@@ -229,3 +229,34 @@ def test_alerts_fire_once_per_episode(tmp_path: Path) -> None:
     assert len(logged) == 1
     ts = [t for (t,) in query(path, "SELECT ts_ms FROM equity ORDER BY ts_ms")]
     assert outage_start in ts  # backfilled, not skipped
+
+
+def test_a_strategy_that_raises_leaves_the_session_halted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "tests" / "e2e"))
+    server = _sim(150)
+    path = tmp_path / "raises.db"
+    args = ["paper", "--db", str(path), "--poll-s", "0.01"]
+    args += ["--set", f'venue.base_url="{server.url}"', "--set", 'data.start="2024-01-01T00:00"']
+    args += ["--set", 'strategy.name="raising_strategy:RaiseOnce"']
+    try:
+        failed = invoke(*args, "--bars", "150")
+        assert failed.exit_code == 1
+        assert query(path, "SELECT status FROM runs") == [("failed",)]
+        assert query(path, "SELECT bars FROM account") == [(100,)]  # the failing bar rolled back
+        posted = query(path, "SELECT command, posted_by, reason, applied_ms FROM controls")
+        assert len(posted) == 1
+        command, by, reason, applied = posted[0]
+        assert (command, str(by).split("@")[0], applied) == ("halt", "njord", None)
+        assert str(reason).startswith("strategy raised in on_bar at bar 2024-01-01 01:40")
+
+        again = invoke(*args, "--bars", "50")  # the fault was transient; the halt is not
+        assert again.exit_code == 0, again.output
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert query(path, "SELECT state, changed_by FROM trading_state")[0][0] == "HALTED"
+    after = query(path, "SELECT DISTINCT reason FROM intents WHERE bar_ts_ms >= 1704073200000")
+    assert after == [("HALTED",)]  # from the 101st bar on, nothing passes
+    assert query(path, "SELECT count(*) FROM orders WHERE created_ms >= 1704073200000") == [(0,)]
