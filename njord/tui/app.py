@@ -89,7 +89,8 @@ class NjordApp(App[None]):
         return screen
 
     def on_mount(self) -> None:
-        self.title = f"njord {self.db_path}"
+        # The path is what tells sessions apart; it must fit an 80-column header.
+        self.title = str(self.db_path)
         self.sub_title = "driving" if self.session else "watching"
         # The dashboard's widgets exist only once its screen has mounted.
         self.call_after_refresh(self.start)
@@ -134,7 +135,7 @@ class NjordApp(App[None]):
 
     def session_ended(self) -> None:
         self.running = False
-        self.sub_title = "session ended" if self.outcome is None else "session stopped"
+        self.sub_title = "ended" if self.outcome is None else "stopped"
         self.refresh_if_changed()
         if self.quitting:
             self.exit()
@@ -167,7 +168,7 @@ class NjordApp(App[None]):
         def answered(yes: bool | None) -> None:
             if yes:
                 self.request_stop()
-                self.sub_title = "stopping: finishing the bar"
+                self.sub_title = "stopping"
 
         self.push_screen(Confirm(STOP_QUESTION), answered)
 
