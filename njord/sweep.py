@@ -92,49 +92,38 @@ def _check_type(cls: type[Strategy], name: str, value: Any) -> None:
 def run_one(task: tuple[int, dict[str, Any], str, str]) -> dict[str, Any]:
     """One combination (in a worker process): a full backtest into its own db."""
     index, params, config_toml, directory = task
-    from njord.core.money import E8, to_e8
+    from njord import launch
+    from njord.core.money import to_e8
     from njord.errors import NjordError
-    from njord.log import SessionLog
-    from njord.loop import SimClock, Stop
+    from njord.loop import Stop
     from njord.store import reads
-    from njord.wiring import open_session, plan_backtest, prescan, run_session
 
     row: dict[str, Any] = {"combo": index, **params}
     doc = tomllib.loads(config_toml)
     doc["strategy"]["params"] = {**doc["strategy"].get("params", {}), **params}
+    name = f"combo-{index:04d}.db"
     try:
         config = msgspec.convert(doc, configuration.Config)
-        plan = plan_backtest(config)
+        run = launch.backtest(
+            config,
+            env_prefix="NJORD_",
+            db_path=Path(directory) / name,
+            out_dir=Path(directory),
+            echo=False,
+        )
     except (NjordError, msgspec.ValidationError) as e:
         return {**row, "status": "skipped", "reason": str(e).split(" - at ")[0], "db": ""}
-    prescan(plan.feed)
-    name = f"combo-{index:04d}.db"
-    session = open_session(
-        Path(directory) / name,
-        config=config,
-        manifest=plan.manifest,
-        log=SessionLog(now_ms=lambda: 0, echo=None),
-    )
-    strategy = plan.strategy_cls(plan.strategy_params)
-    run_session(
-        session,
-        strategy=strategy,
-        feed=plan.feed,
-        resume_after_ms=None,
-        pacer=SimClock(),
-        progress=lambda n: None,
-        stop=Stop(),
-    )
-    metrics = reads.metrics(session.conn, to_e8(config.runtime.initial_cash))
-    last = reads.one(session.conn, "SELECT equity_e8 FROM equity ORDER BY ts_ms DESC LIMIT 1")
-    session.close()
+    launch.drive(run, stop=Stop(), progress=lambda n: None)
+    metrics = reads.metrics(run.session.conn, to_e8(config.runtime.initial_cash))
+    final_equity = reads.status(run.session.conn)["equity"]
+    run.session.close()
     values = msgspec.structs.asdict(metrics)
     return {
         **row,
         "status": "ok",
         "reason": "",
         **{m: values[m] for m in METRICS},
-        "final_equity": last[0] / E8,
+        "final_equity": final_equity,
         "db": name,
     }
 
