@@ -46,13 +46,13 @@ def trading_state(conn: apsw.Connection) -> dict[str, Any]:
 
 
 def status(conn: apsw.Connection) -> dict[str, Any]:
-    facts = _session(conn)
+    facts = overview(conn)
     facts["manifest_sha256"] = SqliteManifestStore(conn).manifest_sha256()
     facts["telemetry"] = telemetry(conn)
     return facts
 
 
-def _session(conn: apsw.Connection) -> dict[str, Any]:
+def overview(conn: apsw.Connection) -> dict[str, Any]:
     """What a session is doing now, from singleton rows and indexed lookups only."""
     manifest = SqliteManifestStore(conn).load()
     holder = leases.holder(conn)
@@ -221,7 +221,7 @@ def dashboard(
     call however long the session: equity rows only after `after_ms` (the caller keeps the
     curve), latency percentiles over the last `window` bars."""
     with conn:
-        facts = _session(conn)
+        facts = overview(conn)
         facts["equity_new"] = [
             (int(t), e / E8)
             for t, e in conn.execute(

@@ -10,6 +10,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from njord.errors import NjordError
 from njord.store import db, reads
+from njord.tui.dashboard import utc
 
 
 def session_dbs(root: Path) -> list[Path]:
@@ -28,6 +29,9 @@ class PickerApp(App[Path]):
         self.root = root
         self.paths: list[Path] = []
 
+    def on_load(self) -> None:
+        self.title = "njord: pick a session"
+
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(f"Session dbs under {self.root}/ (enter opens one)", id="hint")
@@ -38,16 +42,25 @@ class PickerApp(App[Path]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("db", "mode", "state", "bars")
+        table.add_columns("mode", "run", "state", "bars", "last bar", f"db under {self.root}/")
         for path in session_dbs(self.root):
             try:
                 conn = db.open_reader(path)
-                facts = reads.status(conn)
-                conn.close()
             except NjordError:
                 continue  # not a session db: not offered
+            try:
+                facts = reads.overview(conn)
+            finally:
+                conn.close()
             self.paths.append(path)
-            table.add_row(str(path), facts["mode"], facts["trading"]["state"], str(facts["bars"]))
+            table.add_row(
+                facts["mode"],
+                facts["run_status"],
+                facts["trading"]["state"],
+                f"{facts['bars']:,}",
+                utc(facts["last_bar_ms"]),
+                str(path.relative_to(self.root)),
+            )
         if not self.paths:
             self.query_one("#hint", Static).update(f"No session dbs under {self.root}/")
 
