@@ -712,28 +712,30 @@ def verify(db_path: Path) -> None:
 @click.argument("db_a", type=click.Path(path_type=Path))
 @click.argument("db_b", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-def diff_cmd(db_a: Path, db_b: Path, as_json: bool) -> None:
+@click.option("--check", is_flag=True, help="exit 4 when the sessions diverge (for scripts)")
+def diff_cmd(db_a: Path, db_b: Path, as_json: bool, check: bool) -> None:
     """Align two sessions by bar, name the first divergence and explain each difference."""
     from njord.diff import diff as run_diff
 
     report = run_diff(db_a, db_b)
+    first = report.first
     if as_json:
         echo_json(report)
-        return
-    if report.first is None:
+    elif first is None:
         click.echo(
             f"no divergence over {report.bars_compared} common bars "
             f"and {report.intents_compared} intents"
         )
-        return
-    first = report.first
-    click.echo(f"first divergence at {first.bar_utc}: {first.what}: {first.cause}")
-    table = Table()
-    for column in ("bar", "what", "cause", str(db_a), str(db_b)):
-        table.add_column(column)
-    for d in report.differences:
-        table.add_row(d.bar_utc, d.what, d.cause, d.a, d.b)
-    Console().print(table)
+    else:
+        click.echo(f"first divergence at {first.bar_utc}: {first.what}: {first.cause}")
+        table = Table()
+        for column in ("bar", "what", "cause", str(db_a), str(db_b)):
+            table.add_column(column)
+        for d in report.differences:
+            table.add_row(d.bar_utc, d.what, d.cause, d.a, d.b)
+        Console().print(table)
+    if check and first is not None:
+        raise MismatchError(f"the sessions diverge from {first.bar_utc} ({first.what})")
 
 
 @cli.command()

@@ -121,6 +121,10 @@ def test_diff_against_itself_and_against_other_slippage(finished: Path, tmp_path
     assert report["first"]["what"] == "fill"
     assert report["first"]["cause"] == "different fill price"
     assert report["first"]["bar_utc"] == "2024-01-01 00:46"
+    assert invoke("diff", str(finished), str(finished), "--check").exit_code == 0
+    checked = invoke("diff", str(finished), str(other), "--check")
+    assert checked.exit_code == 4
+    assert "the sessions diverge from 2024-01-01 00:46 (fill)" in checked.output
 
 
 @pytest.mark.parametrize(
