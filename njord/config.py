@@ -365,7 +365,10 @@ DOCS: dict[str, str] = {
     "store.synchronous": "SQLite synchronous: NORMAL, or FULL (forced in live)",
     "store.store_bars": "keep the bars used inside the db (needed by verify on another machine)",
     "store.snapshot_every": "bars between snapshots of the book (also taken on every fill)",
-    "store.lease_timeout_s": "heartbeat age after which a lease held from another host is stale",
+    "store.lease_timeout_s": (
+        "heartbeat age after which a lease held from another host is stale; a session "
+        "waiting for a bar beats every third of it"
+    ),
 }
 
 

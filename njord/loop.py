@@ -117,6 +117,7 @@ def run(
         alerts reach the db, and a stop request ends the session (nothing is half-done)."""
         if stop.requested:
             raise Interrupted("stopped on request; state committed to the last bar")
+        writer.keep_alive()
         if last_bar is None or writer.in_transaction:
             return
         waiting = writer.pending_controls()

@@ -205,6 +205,7 @@ def open_session(
         log.warning("lease", f"took over a stale lease of pid {stale.pid} on {stale.host}")
     writer = SessionWriter(conn, run_id=loaded.run_id, log=log, lease=lease)
     writer.snapshot_every = config.store.snapshot_every
+    writer.beat_every_s = config.store.lease_timeout_s / 3
     return Session(
         path=path, conn=conn, writer=writer, lease=lease, manifest=loaded, config=config, log=log
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -108,6 +109,8 @@ class SessionWriter:
         self._book_changed = True
         self._bars_since_snapshot = 0
         self.snapshot_every = 10_080
+        self.beat_every_s = 10.0
+        self._beaten = time.monotonic()
 
     # -- transactions ---------------------------------------------------------------------
 
@@ -141,6 +144,16 @@ class SessionWriter:
         leases.beat(self.conn, self.lease)
         self.conn.execute("COMMIT")
         self._in_txn = False
+        self._beaten = time.monotonic()
+
+    def keep_alive(self) -> None:
+        """While a live feed waits between bars: refresh the lease heartbeat, so a writer on
+        another host never takes a waiting session for a dead one."""
+        if self._in_txn or time.monotonic() - self._beaten < self.beat_every_s:
+            return
+        with self.conn:
+            leases.beat(self.conn, self.lease)
+        self._beaten = time.monotonic()
 
     # -- the decision log -----------------------------------------------------------------
 

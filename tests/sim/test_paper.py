@@ -260,3 +260,25 @@ def test_a_strategy_that_raises_leaves_the_session_halted(
     after = query(path, "SELECT DISTINCT reason FROM intents WHERE bar_ts_ms >= 1704073200000")
     assert after == [("HALTED",)]  # from the 101st bar on, nothing passes
     assert query(path, "SELECT count(*) FROM orders WHERE created_ms >= 1704073200000") == [(0,)]
+
+
+def test_a_session_waiting_for_bars_keeps_its_lease_alive(tmp_path: Path) -> None:
+    """A writer on another host judges a lease by its heartbeat: waiting is not dying."""
+    server = _sim(40)  # 40 closed bars, then the clock stands still
+    path = tmp_path / "idle.db"
+    args = ["paper", "--db", str(path), "--poll-s", "0.05", "--set", "store.lease_timeout_s=0.6"]
+    args += ["--set", f'venue.base_url="{server.url}"', "--set", 'data.start="2024-01-01T00:00"']
+    proc = njord_proc(*args, cwd=tmp_path)
+    try:
+        wait_for(path, "SELECT 1 FROM account WHERE bars = 40")
+        (first,) = query(path, "SELECT heartbeat_ms FROM lease")[0]
+        time.sleep(1.0)
+        (later,) = query(path, "SELECT heartbeat_ms FROM lease")[0]
+        assert int(str(later)) - int(str(first)) >= 500  # a beat every 0.2 s while idle
+        assert query(path, "SELECT bars FROM account") == [(40,)]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+        server.shutdown()
+        server.server_close()
+    assert proc.returncode == 130
