@@ -103,6 +103,10 @@ class NjordApp(App[None]):
             self.drive()
 
     def refresh_if_changed(self) -> None:
+        # Shutting down, the app removes its screens before it stops its timers: a poll in
+        # between would find the dashboard's widgets gone.
+        if not self.is_running:
+            return
         version = int(reads.one(self.conn, "PRAGMA data_version")[0])
         if version == self._version:
             return
@@ -115,7 +119,7 @@ class NjordApp(App[None]):
 
     def tick(self) -> None:
         # Heartbeat age and lag move with the wall clock even when nothing commits.
-        if self.facts["lease"]:
+        if self.is_running and self.facts["lease"]:
             self.dashboard.show_writer(self.facts, self.curve, wall_ms())
 
     @work(thread=True, exclusive=True, name="session")
