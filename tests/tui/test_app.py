@@ -111,6 +111,28 @@ def test_screen_follows_a_writer_and_halt_takes_effect_within_a_second(tmp_path:
         writer.wait()
 
 
+def test_quitting_while_a_writer_commits_fast_never_raises(tmp_path: Path) -> None:
+    """Textual removes the screens before it stops the timers: polls must not land there."""
+    path = tmp_path / "busy.db"
+    writer = njord_proc(*backtest_args(SAMPLE, path, "--no-report", "--pace-ms", "2"), cwd=ROOT)
+
+    async def open_and_quit() -> None:
+        app = NjordApp(path, poll_s=0.005)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.05)
+
+    try:
+        deadline = time.monotonic() + 30
+        while not (path.exists() and _bars(path) > 2):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        for _ in range(12):
+            asyncio.run(open_and_quit())
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+
+
 async def _until(pilot: object, condition: object, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while not condition():  # type: ignore[operator]
