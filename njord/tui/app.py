@@ -135,7 +135,8 @@ class NjordApp(App[None]):
                 self.results = launch.wrap_up(run.session, run.out, report=True)
         except BaseException as e:  # reported on screen, then re-raised by the CLI
             self.outcome = e
-        self.call_from_thread(self.session_ended)
+        if self.is_running:  # else the app failed first; the CLI reports the outcome
+            self.call_from_thread(self.session_ended)
 
     def session_ended(self) -> None:
         self.running = False
