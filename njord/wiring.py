@@ -200,6 +200,9 @@ def open_session(
     loaded = manifest or existing
     if loaded is None:
         raise ConfigError(f"{path} holds no session")
+    if manifest is None:
+        with conn:  # carried on: running again until this run ends
+            store.set_status(loaded.run_id, "running", ended_ms=None)
     log.run_id = loaded.run_id
     if stale is not None:
         log.warning("lease", f"took over a stale lease of pid {stale.pid} on {stale.host}")

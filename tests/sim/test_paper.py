@@ -262,15 +262,20 @@ def test_a_strategy_that_raises_leaves_the_session_halted(
     assert query(path, "SELECT count(*) FROM orders WHERE created_ms >= 1704073200000") == [(0,)]
 
 
-def test_a_session_waiting_for_bars_keeps_its_lease_alive(tmp_path: Path) -> None:
+def test_a_resumed_session_waiting_for_bars_is_running_and_keeps_its_lease_alive(
+    tmp_path: Path,
+) -> None:
     """A writer on another host judges a lease by its heartbeat: waiting is not dying."""
     server = _sim(40)  # 40 closed bars, then the clock stands still
     path = tmp_path / "idle.db"
     args = ["paper", "--db", str(path), "--poll-s", "0.05", "--set", "store.lease_timeout_s=0.6"]
     args += ["--set", f'venue.base_url="{server.url}"', "--set", 'data.start="2024-01-01T00:00"']
-    proc = njord_proc(*args, cwd=tmp_path)
+    assert invoke(*args, "--bars", "20").exit_code == 0  # a first run, stopped
+    assert query(path, "SELECT status FROM runs") == [("stopped",)]
+    proc = njord_proc(*args, cwd=tmp_path)  # the next start resumes it and then waits
     try:
         wait_for(path, "SELECT 1 FROM account WHERE bars = 40")
+        assert query(path, "SELECT status, ended_ms FROM runs") == [("running", None)]
         (first,) = query(path, "SELECT heartbeat_ms FROM lease")[0]
         time.sleep(1.0)
         (later,) = query(path, "SELECT heartbeat_ms FROM lease")[0]
