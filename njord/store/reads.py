@@ -242,6 +242,10 @@ def dashboard(
                 facts["latency"][name] = {
                     f"p{q}": round(percentile(recent, q), 3) for q in (50, 95, 99)
                 }
+        lag = conn.execute(
+            "SELECT value FROM metrics WHERE name = 'bars_lag_ms' ORDER BY bar_ts_ms DESC LIMIT 1"
+        ).fetchone()
+        facts["bar_lag_ms"] = float(lag[0]) if lag else None
         facts["positions"] = [
             {"symbol": s, "qty": q / E8, "cost": c / E8}
             for s, q, c in conn.execute(

@@ -16,8 +16,6 @@ from textual.widgets import DataTable, Footer, Header, Sparkline, Static
 from njord.store import lease as leases
 
 STATE_COLOURS = {"ACTIVE": "green", "REDUCING": "yellow", "HALTED": "red"}
-LIVE_MODES = ("shadow", "paper", "live")
-MINUTE_MS = 60_000
 # A writer on another host is presumed gone after this long without a heartbeat (on this
 # host the pid itself says so).
 REMOTE_TIMEOUT_S = 120.0
@@ -75,9 +73,10 @@ def writer_line(facts: dict[str, Any], now_ms: int) -> str:
     dead = leases.is_stale(lease, timeout_s=REMOTE_TIMEOUT_S, now_ms=now_ms)
     alive = "[red]gone[/]" if dead else "[green]alive[/]"
     text = f"writer pid {lease.pid} {alive} beat {beat:.0f}s ago"
-    last = facts["last_bar_ms"]
-    if facts["mode"] in LIVE_MODES and last is not None:
-        text += f"  lag {(now_ms - last - MINUTE_MS) / 1000:.0f}s"
+    if facts["bar_lag_ms"] is not None:
+        # As the feed measured it: the venue's clock when the bar arrived, minus its close.
+        # (The wall clock would be wrong against a simulator replaying past months.)
+        text += f"  bar lag {facts['bar_lag_ms'] / 1000:.1f}s"
     return text
 
 
