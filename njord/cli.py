@@ -466,17 +466,11 @@ def tui(
         duration=duration,
         pace_ms=pace_ms,
     )
-    app = NjordApp(run.session.path, session=run)
-    # SIGTERM / SIGHUP (a closed terminal) stop the session as `q` + yes would: finish the
-    # bar, commit, release the lease, exit 130. Textual leaves these signals alone.
-    stops = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
-    previous = {sig: signal.signal(sig, lambda *_: app.request_stop()) for sig in stops}
+    app = NjordApp(run.session.path, session=run)  # it stops the session on SIGTERM too
     try:
         app.run()
     finally:
         app.stop.requested = True  # if the app itself failed, the session still stops cleanly
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     if app.outcome is not None:
         raise app.outcome
     if app.results is not None and run.out is not None:

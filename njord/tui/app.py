@@ -8,6 +8,8 @@ through the same API as `njord halt|reduce|flatten|resume`.
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -30,6 +32,7 @@ CONTROLS = {
     "flatten": "Flatten: close every position through the normal path, then halt?",
     "resume": "Resume: return the session to ACTIVE trading?",
 }
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 STOP_QUESTION = (
     "Stop the session and quit? It finishes the current bar, commits it and releases "
     "the lease; `njord continue` carries it on later."
@@ -100,6 +103,11 @@ class NjordApp(App[None]):
         self.set_interval(self.poll_s, self.refresh_if_changed)
         self.set_interval(1.0, self.tick)
         if self.session is not None:
+            # SIGTERM, SIGHUP (the terminal went away), SIGINT: as `q` + yes, without
+            # asking. Through the event loop, so the handler may touch the app.
+            loop = asyncio.get_running_loop()
+            for sig in STOP_SIGNALS:
+                loop.add_signal_handler(sig, self.request_stop)
             self.drive()
 
     def refresh_if_changed(self) -> None:
@@ -178,9 +186,11 @@ class NjordApp(App[None]):
         self.push_screen(Confirm(STOP_QUESTION), answered)
 
     def request_stop(self) -> None:
-        """Also called from a signal handler: flags only, the worker and its end do the rest."""
+        """Stop the session, then quit: at once when it has already ended."""
         self.quitting = True
         self.stop.requested = True
+        if not self.running:
+            self.exit()
 
     def action_browse(self) -> None:
         if not isinstance(self.screen, Browse):
@@ -193,4 +203,8 @@ class NjordApp(App[None]):
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
 
     def on_unmount(self) -> None:
+        if self.session is not None:
+            loop = asyncio.get_running_loop()
+            for sig in STOP_SIGNALS:
+                loop.remove_signal_handler(sig)
         self.conn.close()

@@ -208,3 +208,22 @@ def bars(path: Path) -> int:
         return int(str(count))
     except (NjordError, apsw.Error):
         return 0
+
+
+def test_sigterm_after_the_driven_session_ended_quits_the_app(
+    tmp_path: Path, sample_week: Path
+) -> None:
+    path = tmp_path / "ended.db"
+    args = ["tui", "--config", str(ROOT / "config.toml"), "--mode", "backtest", "--db", str(path)]
+    args += ["--set", f'data.path="{sample_week}"', "--set", 'data.end="2024-01-01T06:00"']
+    proc = njord_proc(*args, cwd=tmp_path)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "runs").exists() or not list((tmp_path / "runs").rglob("report.html")):
+        assert time.monotonic() < deadline, "the backtest did not end"
+        time.sleep(0.1)
+    time.sleep(0.5)  # the app shows the end; nothing runs any more
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert "session db:" in out
+    assert query(path, "SELECT status FROM runs") == [("finished",)]
