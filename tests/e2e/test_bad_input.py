@@ -58,26 +58,6 @@ def test_paper_refuses_a_backtest_db_and_continue_a_finished_one(finished: Path)
     assert finished.read_bytes() == before
 
 
-def test_sweep_jobs_must_be_positive(tmp_path: Path) -> None:
-    where = tmp_path / "sweep"
-    result = invoke(
-        "sweep",
-        "--config",
-        str(ROOT / "config.toml"),
-        "--set",
-        f'data.path="{SAMPLE}"',
-        "--param",
-        "fast=5,10",
-        "--jobs",
-        "0",
-        "--dir",
-        str(where),
-    )
-    assert result.exit_code == 2
-    assert "--jobs must be >= 1, got 0" in result.output
-    assert not where.exists()
-
-
 def test_exchange_sim_key_without_secret() -> None:
     result = invoke("exchange-sim", "--data", str(SAMPLE), "--api-key", "k")
     assert result.exit_code == 2

@@ -97,28 +97,20 @@ def test_sweep_is_the_same_whatever_jobs_and_its_best_row_reproduces(
 
 
 @pytest.mark.parametrize(
-    ("param", "needle"),
+    ("args", "needle"),
     [
-        ("fastt=5,10", "--param fastt: SmaCrossover declares no param 'fastt'"),
-        ("fast=", "--param fast: the value list is empty"),
-        ("fast=5,ten", "--param fast: 'ten' is not valid"),
+        (["--param", "fastt=5,10"], "--param fastt: SmaCrossover declares no param 'fastt'"),
+        (["--param", "fast="], "--param fast: the value list is empty"),
+        (["--param", "fast=5,ten"], "--param fast: 'ten' is not valid"),
+        (["--param", "fast=5,10", "--jobs", "0"], "--jobs must be >= 1, got 0"),
     ],
 )
-def test_bad_sweep_params_refuse_before_any_backtest(
-    tmp_path: Path, param: str, needle: str
+def test_bad_sweep_arguments_refuse_before_any_backtest(
+    tmp_path: Path, args: list[str], needle: str
 ) -> None:
     where = tmp_path / "sweep"
-    result = invoke(
-        "sweep",
-        "--config",
-        str(ROOT / "config.toml"),
-        "--set",
-        f'data.path="{SAMPLE}"',
-        "--param",
-        param,
-        "--dir",
-        str(where),
-    )
+    config = ["--config", str(ROOT / "config.toml"), "--set", f'data.path="{SAMPLE}"']
+    result = invoke("sweep", *config, *args, "--dir", str(where))
     assert result.exit_code == 2
     assert needle in result.output
     assert not where.exists()
