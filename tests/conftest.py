@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -39,6 +40,35 @@ def write_bars(path: Path, rows: list[tuple[int, float, float, float, float, flo
     )
     pq.write_table(table, path)
     return path
+
+
+def user_strategies_env() -> dict[str, str]:
+    """For a subprocess: tests/e2e on PYTHONPATH, where the user-style strategies live."""
+    return {"PYTHONPATH": f"{ROOT / 'tests' / 'e2e'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+
+
+def wait_rows(db_path: Path, sql: str, timeout: float = 30.0) -> list[tuple[object, ...]]:
+    """Poll a db another process is creating or writing until `sql` returns rows."""
+    import apsw
+
+    from njord.errors import NjordError
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            rows = query(db_path, sql) if db_path.exists() else []
+        except (NjordError, apsw.Error):  # not a session db yet
+            rows = []
+        if rows:
+            return rows
+        time.sleep(0.01)
+    raise AssertionError(f"no rows for {sql} within {timeout}s")
+
+
+def bars_in(db_path: Path) -> int:
+    """Bars committed to a session db."""
+    (count,) = query(db_path, "SELECT count(*) FROM equity")[0]
+    return int(str(count))
 
 
 def query(db_path: Path, sql: str) -> list[tuple[object, ...]]:

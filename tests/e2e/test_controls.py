@@ -1,13 +1,20 @@
 from __future__ import annotations
 
-import os
 import signal
 import time
 from pathlib import Path
 
-from njord.errors import NjordError
 from njord.store import db, reads
-from tests.conftest import ROOT, SAMPLE, backtest_args, invoke, njord_proc, query
+from tests.conftest import (
+    ROOT,
+    SAMPLE,
+    backtest_args,
+    invoke,
+    njord_proc,
+    query,
+    user_strategies_env,
+    wait_rows,
+)
 
 
 def test_daily_loss_breach_halts_and_later_intents_are_blocked(tmp_path: Path) -> None:
@@ -59,32 +66,17 @@ def _start_paced(tmp_path: Path, strategy: str, *extra: str):  # type: ignore[no
         f'strategy.name="user_strategies:{strategy}"',
         *extra,
     ]
-    env = {"PYTHONPATH": f"{Path(__file__).parent}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    return db_path, njord_proc(*args, cwd=ROOT, env=env)
-
-
-def _wait_rows(db_path: Path, sql: str, timeout: float = 20.0) -> list[tuple[object, ...]]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if db_path.exists():
-            try:
-                rows = query(db_path, sql)
-            except NjordError:
-                rows = []
-            if rows:
-                return rows
-        time.sleep(0.01)
-    raise AssertionError(f"no rows for {sql} within {timeout}s")
+    return db_path, njord_proc(*args, cwd=ROOT, env=user_strategies_env())
 
 
 def test_halt_from_another_process_takes_effect_within_one_second(tmp_path: Path) -> None:
     db_path, proc = _start_paced(tmp_path, "EveryBar")
     try:
-        _wait_rows(db_path, "SELECT 1 FROM intents WHERE allowed = 1 LIMIT 1")
+        wait_rows(db_path, "SELECT 1 FROM intents WHERE allowed = 1 LIMIT 1")
         halt = njord_proc("halt", "--db", str(db_path), "--reason", "latency test", cwd=ROOT)
         assert halt.wait(timeout=30) == 0
         posted = time.monotonic()
-        _wait_rows(db_path, "SELECT 1 FROM intents WHERE reason = 'HALTED' LIMIT 1")
+        wait_rows(db_path, "SELECT 1 FROM intents WHERE reason = 'HALTED' LIMIT 1")
         seen = time.monotonic() - posted
         latency_ms = query(db_path, "SELECT applied_ms - posted_ms FROM controls")[0][0]
     finally:
@@ -104,11 +96,11 @@ def test_flatten_closes_through_the_normal_path_then_halts_and_is_idempotent(
 ) -> None:
     db_path, proc = _start_paced(tmp_path, "HoldLong")
     try:
-        _wait_rows(db_path, "SELECT 1 FROM positions WHERE qty_e8 > 0")
+        wait_rows(db_path, "SELECT 1 FROM positions WHERE qty_e8 > 0")
         assert invoke("flatten", "--db", str(db_path)).exit_code == 0
-        _wait_rows(db_path, "SELECT 1 FROM controls WHERE applied_ms IS NOT NULL")
+        wait_rows(db_path, "SELECT 1 FROM controls WHERE applied_ms IS NOT NULL")
         assert invoke("flatten", "--db", str(db_path)).exit_code == 0
-        _wait_rows(db_path, "SELECT 1 FROM controls WHERE seq = 2 AND applied_ms IS NOT NULL")
+        wait_rows(db_path, "SELECT 1 FROM controls WHERE seq = 2 AND applied_ms IS NOT NULL")
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -127,16 +119,21 @@ def test_flatten_closes_through_the_normal_path_then_halts_and_is_idempotent(
 def test_halted_session_stays_halted_after_kill_and_continue(tmp_path: Path) -> None:
     db_path, proc = _start_paced(tmp_path, "EveryBar")
     try:
-        _wait_rows(db_path, "SELECT 1 FROM intents WHERE allowed = 1 LIMIT 1")
+        wait_rows(db_path, "SELECT 1 FROM intents WHERE allowed = 1 LIMIT 1")
         assert invoke("halt", "--db", str(db_path)).exit_code == 0
-        _wait_rows(db_path, "SELECT 1 FROM intents WHERE reason = 'HALTED' LIMIT 1")
+        wait_rows(db_path, "SELECT 1 FROM intents WHERE reason = 'HALTED' LIMIT 1")
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     fills_at_kill = query(db_path, "SELECT count(*) FROM fills")
-    env = {"PYTHONPATH": str(Path(__file__).parent)}
     cont = njord_proc(
-        "continue", str(db_path), "--quiet", "--out", str(tmp_path / "o"), cwd=ROOT, env=env
+        "continue",
+        str(db_path),
+        "--quiet",
+        "--out",
+        str(tmp_path / "o"),
+        cwd=ROOT,
+        env=user_strategies_env(),
     )
     _, err = cont.communicate(timeout=120)
     # continue replays to the kill point and refuses (exit 4) unless the rebuilt trading

@@ -13,10 +13,9 @@ import pytest
 import requests
 
 from njord import sim
-from njord.errors import NjordError
 from njord.sim.faults import Fault, FaultConfig, Outage
 from njord.sim.server import SimServer
-from tests.conftest import ROOT, SAMPLE, invoke, njord_proc, query
+from tests.conftest import ROOT, SAMPLE, invoke, njord_proc, query, wait_rows
 from tests.sim.conftest import FIRST_BAR_MS
 
 BARS = 1500
@@ -61,18 +60,6 @@ def live_args(mode: str, db_path: Path, url: str, *extra: str) -> list[str]:
         "strategy.params.slow=30",
         *extra,
     ]
-
-
-def wait_for(db_path: Path, sql: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if db_path.exists() and query(db_path, sql):
-                return
-        except NjordError:
-            pass
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {sql}")
 
 
 def test_paper_matches_a_backtest_of_its_bars_exactly_and_meets_the_slo(
@@ -132,7 +119,7 @@ def test_sigkill_then_the_same_command_continues_to_the_same_end_state(
     assert njord_proc(*_run_for(reference, market.url, "4s"), cwd=ROOT).wait(60) == 0
     crashed = tmp_path / "crash.db"
     first = njord_proc(*_run_for(crashed, market.url, "4s"), cwd=ROOT)
-    wait_for(crashed, "SELECT 1 FROM equity LIMIT 1 OFFSET 100")
+    wait_rows(crashed, "SELECT 1 FROM equity LIMIT 1 OFFSET 100")
     first.send_signal(signal.SIGKILL)
     first.wait()
     done_at_kill = query(crashed, "SELECT count(*) FROM equity")[0][0]
@@ -156,7 +143,7 @@ def test_sigkill_then_the_same_command_continues_to_the_same_end_state(
 def test_an_overlapping_cron_start_exits_75_at_once(market: SimServer, tmp_path: Path) -> None:
     path = tmp_path / "cron.db"
     first = njord_proc(*_run_for(path, market.url, "5s"), cwd=ROOT)
-    wait_for(path, "SELECT 1 FROM lease")
+    wait_rows(path, "SELECT 1 FROM lease")
     started = time.monotonic()
     second = njord_proc(*_run_for(path, market.url, "5s"), cwd=ROOT)
     _, err = second.communicate(timeout=30)
@@ -173,7 +160,7 @@ def test_sigterm_finishes_the_bar_commits_and_exits_130(tmp_path: Path) -> None:
     try:
         path = tmp_path / "term.db"
         proc = njord_proc(*_run_for(path, server.url, "60s"), cwd=ROOT)
-        wait_for(path, f"SELECT 1 FROM equity LIMIT 1 OFFSET {BARS - 1}")  # caught up, waiting
+        wait_rows(path, f"SELECT 1 FROM equity LIMIT 1 OFFSET {BARS - 1}")  # caught up, waiting
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 130
     finally:
@@ -216,9 +203,9 @@ def test_alerts_fire_once_per_episode(tmp_path: Path) -> None:
             ),
             cwd=ROOT,
         )
-        wait_for(path, "SELECT 1 FROM alerts WHERE kind = 'bar_gap'")
+        wait_rows(path, "SELECT 1 FROM alerts WHERE kind = 'bar_gap'")
         requests.post(f"{server.url}/sim/advance?minutes=60", timeout=5)  # the outage ends
-        wait_for(path, "SELECT 1 FROM alerts WHERE kind = 'bar_gap' AND cleared_ms IS NOT NULL")
+        wait_rows(path, "SELECT 1 FROM alerts WHERE kind = 'bar_gap' AND cleared_ms IS NOT NULL")
         assert proc.wait(60) == 0
     finally:
         server.shutdown()
@@ -274,7 +261,7 @@ def test_a_resumed_session_waiting_for_bars_is_running_and_keeps_its_lease_alive
     assert query(path, "SELECT status FROM runs") == [("stopped",)]
     proc = njord_proc(*args, cwd=tmp_path)  # the next start resumes it and then waits
     try:
-        wait_for(path, "SELECT 1 FROM account WHERE bars = 40")
+        wait_rows(path, "SELECT 1 FROM account WHERE bars = 40")
         assert query(path, "SELECT status, ended_ms FROM runs") == [("running", None)]
         (first,) = query(path, "SELECT heartbeat_ms FROM lease")[0]
         time.sleep(1.0)

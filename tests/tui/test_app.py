@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import time
 from pathlib import Path
@@ -15,7 +14,15 @@ from textual.widgets import DataTable, Static
 from njord.store import db
 from njord.tui.app import NjordApp
 from njord.tui.picker import PickerApp
-from tests.conftest import ROOT, SAMPLE, backtest_args, invoke, njord_proc
+from tests.conftest import (
+    ROOT,
+    SAMPLE,
+    backtest_args,
+    invoke,
+    njord_proc,
+    user_strategies_env,
+    wait_rows,
+)
 
 
 def text(app: NjordApp | PickerApp, selector: str) -> str:
@@ -73,7 +80,6 @@ def test_controls_ask_first_and_post_through_the_db(finished: Path) -> None:
 
 def test_screen_follows_a_writer_and_halt_takes_effect_within_a_second(tmp_path: Path) -> None:
     path = tmp_path / "live.db"
-    env = {"PYTHONPATH": f"{ROOT / 'tests' / 'e2e'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     args = [
         *backtest_args(SAMPLE, path, "--no-report"),
         "--pace-ms",
@@ -81,13 +87,10 @@ def test_screen_follows_a_writer_and_halt_takes_effect_within_a_second(tmp_path:
         "--set",
         'strategy.name="user_strategies:EveryBar"',
     ]
-    writer = njord_proc(*args, cwd=ROOT, env=env)
+    writer = njord_proc(*args, cwd=ROOT, env=user_strategies_env())
 
     async def run() -> None:
-        deadline = time.monotonic() + 30
-        while not (path.exists() and _bars(path) > 2):
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.02)
+        wait_rows(path, "SELECT 1 FROM equity LIMIT 1 OFFSET 2")  # 3 bars committed
         app = NjordApp(path, poll_s=0.1)
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.pause()
@@ -122,10 +125,7 @@ def test_quitting_while_a_writer_commits_fast_never_raises(tmp_path: Path) -> No
             await pilot.pause(0.05)
 
     try:
-        deadline = time.monotonic() + 30
-        while not (path.exists() and _bars(path) > 2):
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        wait_rows(path, "SELECT 1 FROM equity LIMIT 1 OFFSET 2")
         for _ in range(12):
             asyncio.run(open_and_quit())
     finally:
@@ -138,19 +138,6 @@ async def _until(pilot: object, condition: object, seconds: float) -> None:
     while not condition():  # type: ignore[operator]
         assert time.monotonic() < deadline, "the screen did not change in time"
         await pilot.pause(0.05)  # type: ignore[attr-defined]
-
-
-def _bars(path: Path) -> int:
-    try:
-        conn = db.open_reader(path)
-    except Exception:
-        return 0
-    try:
-        return int(conn.execute("SELECT count(*) FROM equity").fetchone()[0])
-    except apsw.Error:
-        return 0
-    finally:
-        conn.close()
 
 
 @pytest.mark.parametrize("kind", ["missing", "not-sqlite", "foreign"])

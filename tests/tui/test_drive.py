@@ -11,17 +11,16 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
-import apsw
 import pytest
 from textual.widgets import Static
 
 from njord import config as configuration
 from njord import launch, sim
-from njord.errors import Interrupted, NjordError
+from njord.errors import Interrupted
 from njord.tui.app import NjordApp
 from njord.tui.dashboard import Dashboard
 from njord.tui.dialogs import Confirm
-from tests.conftest import ROOT, SAMPLE, invoke, njord_proc, query
+from tests.conftest import ROOT, SAMPLE, invoke, njord_proc, query, wait_rows
 from tests.sim.conftest import FIRST_BAR_MS
 
 
@@ -188,10 +187,7 @@ def test_sigterm_to_a_driving_tui_finishes_the_bar_and_exits_130(
     args = ["tui", "--config", str(ROOT / "config.toml"), "--mode", "backtest", "--db", str(path)]
     args += ["--set", f'data.path="{sample_week}"', "--pace-ms", "20"]
     proc = njord_proc(*args, cwd=tmp_path)
-    deadline = time.monotonic() + 30
-    while not (path.exists() and bars(path) > 5):
-        assert time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
-        time.sleep(0.05)
+    wait_rows(path, "SELECT 1 FROM equity LIMIT 1 OFFSET 5")  # the session is under way
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
@@ -202,14 +198,6 @@ def test_sigterm_to_a_driving_tui_finishes_the_bar_and_exits_130(
     assert query(path, "SELECT count(*) FROM equity") == [(done,)]
 
 
-def bars(path: Path) -> int:
-    try:
-        (count,) = query(path, "SELECT count(*) FROM equity")[0]
-        return int(str(count))
-    except (NjordError, apsw.Error):
-        return 0
-
-
 def test_sigterm_after_the_driven_session_ended_quits_the_app(
     tmp_path: Path, sample_week: Path
 ) -> None:
@@ -217,11 +205,9 @@ def test_sigterm_after_the_driven_session_ended_quits_the_app(
     args = ["tui", "--config", str(ROOT / "config.toml"), "--mode", "backtest", "--db", str(path)]
     args += ["--set", f'data.path="{sample_week}"', "--set", 'data.end="2024-01-01T06:00"']
     proc = njord_proc(*args, cwd=tmp_path)
-    deadline = time.monotonic() + 60
-    while not (tmp_path / "runs").exists() or not list((tmp_path / "runs").rglob("report.html")):
-        assert time.monotonic() < deadline, "the backtest did not end"
-        time.sleep(0.1)
-    time.sleep(0.5)  # the app shows the end; nothing runs any more
+    # Wrapped up: finished, results written, lease released; the app only shows it now.
+    wait_rows(path, "SELECT 1 FROM runs WHERE status = 'finished'", timeout=60)
+    wait_rows(path, "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM lease)", timeout=60)
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0
