@@ -457,7 +457,7 @@ def tui(
         raise ConfigError(
             f"give a DB to watch ({db_path}) or --config/--mode to drive a session, not both"
         )
-    run = _tui_session(
+    run = launch.in_mode(
         load_config(config_path, sets, env_prefix).config,
         env_prefix=env_prefix,
         mode=mode,
@@ -477,50 +477,6 @@ def tui(
         _show(app.results, run.session.path, run.out, as_json=False)
     else:
         click.echo(f"session db: {run.session.path}")
-
-
-def _tui_session(
-    config: configuration.Config,
-    *,
-    env_prefix: str,
-    mode: str | None,
-    session_db: Path | None,
-    max_bars: int | None,
-    duration: str | None,
-    pace_ms: float,
-) -> launch.Launch:
-    from njord import live
-
-    mode = mode or config.runtime.mode
-    if mode == "backtest":
-        if max_bars is not None or duration is not None:
-            raise ConfigError(
-                "--bars and --for limit shadow and paper sessions; a backtest "
-                "takes data.start / data.end"
-            )
-        config = msgspec.structs.replace(
-            config, runtime=msgspec.structs.replace(config.runtime, mode="backtest")
-        )
-        return launch.backtest(
-            config,
-            env_prefix=env_prefix,
-            db_path=session_db,
-            out_dir=None,
-            pace_ms=pace_ms,
-            echo=False,
-        )
-    if mode not in ("shadow", "paper"):
-        raise ConfigError(f"the TUI drives backtest, shadow and paper sessions, not {mode!r}")
-    path = session_db or Path("runs") / f"{mode}.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return launch.live(
-        config,
-        path,
-        mode=mode,
-        max_bars=max_bars,
-        deadline=live.deadline_from(duration, None),
-        echo=False,
-    )
 
 
 @cli.command("continue")

@@ -104,6 +104,50 @@ def live(
     )
 
 
+def in_mode(
+    config: Config,
+    *,
+    env_prefix: str,
+    mode: str | None,
+    session_db: Path | None,
+    max_bars: int | None,
+    duration: str | None,
+    pace_ms: float,
+) -> Launch:
+    """A session of `mode` (default: the config's), quiet on stderr: what a TUI drives.
+    Shadow and paper default to `runs/<mode>.db`, resumed when it holds that session."""
+    from njord import live as live_sessions
+
+    mode = mode or config.runtime.mode
+    if mode == "backtest":
+        if max_bars is not None or duration is not None:
+            raise ConfigError(
+                "--bars and --for limit shadow and paper sessions; a backtest "
+                "takes data.start / data.end"
+            )
+        config = msgspec.structs.replace(
+            config, runtime=msgspec.structs.replace(config.runtime, mode="backtest")
+        )
+        return backtest(
+            config,
+            env_prefix=env_prefix,
+            db_path=session_db,
+            out_dir=None,
+            pace_ms=pace_ms,
+            echo=False,
+        )
+    if mode not in ("shadow", "paper"):
+        raise ConfigError(f"the TUI drives backtest, shadow and paper sessions, not {mode!r}")
+    return live(
+        config,
+        session_db or Path("runs") / f"{mode}.db",
+        mode=mode,
+        max_bars=max_bars,
+        deadline=live_sessions.deadline_from(duration, None),
+        echo=False,
+    )
+
+
 def _log(echo: bool, hidden: list[secrets.Secret]) -> SessionLog:
     # Simulated time until the loop sets its clock; no stderr echo under a TUI.
     if echo:
