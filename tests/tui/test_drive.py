@@ -167,6 +167,7 @@ def test_a_driven_paper_session_waits_for_bars_and_stops_on_quit(tmp_path: Path)
         (["--mode", "backtest", "--db", "x.db", "--for", "5m"], "a backtest takes data.start"),
         (["--mode", "paper", "--db", "x.db", "--bars", "0"], "--bars must be >= 1"),
         (["--mode", "paper", "--db", "x.db", "--for", "5x"], "--for takes a duration"),
+        (["--db", "x.db", "--set", 'runtime.mode="live"'], "drives backtest, shadow and paper"),
     ],
 )
 def test_bad_tui_arguments_are_one_line_usage_errors(
