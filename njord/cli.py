@@ -158,8 +158,8 @@ def _progress(
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="results directory")
 @click.option("--from", "start", help="first bar, ISO date/time UTC (inclusive)")
 @click.option("--to", "end", help="end of range, ISO date/time UTC (exclusive)")
-@click.option("--strict", "gaps", flag_value="strict", help="refuse data with gaps")
-@click.option("--fill", "gaps", type=click.Choice(["forward", "none"]), help="gap policy")
+@click.option("--strict", is_flag=True, help="refuse data with gaps (data.gaps=strict)")
+@click.option("--fill", type=click.Choice(["forward", "none"]), help="gap policy for gaps")
 @click.option("--quiet", is_flag=True, help="no progress output")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
 @click.option("--pace-ms", type=float, default=0.0, hidden=True, help="test-only: slow bars")
@@ -172,13 +172,17 @@ def backtest(
     out_dir: Path | None,
     start: str | None,
     end: str | None,
-    gaps: str | None,
+    strict: bool,
+    fill: str | None,
     quiet: bool,
     as_json: bool,
     pace_ms: float,
     no_report: bool,
 ) -> None:
     """Run a backtest: session db, CSVs, logs, report.html and a summary."""
+    if strict and fill:
+        raise ConfigError(f"--strict refuses gaps and --fill {fill} handles them: give one")
+    gaps = "strict" if strict else fill
     extra = [f"data.start={_q(start)}"] if start else []
     extra += [f"data.end={_q(end)}"] if end else []
     extra += [f"data.gaps={_q(gaps)}"] if gaps else []
