@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from tests.conftest import backtest_args, invoke, write_bars
 
 T0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC
@@ -26,4 +29,29 @@ def test_i12_17_strict_flag_refuses_gaps_and_excludes_fill(tmp_path: Path) -> No
     assert both.output.strip() == (
         "error: --strict refuses gaps and --fill none handles them: give one"
     )
+    assert not db.exists()
+
+
+def test_i12_05_null_prices_or_volume_are_refused(tmp_path: Path) -> None:
+    csv = tmp_path / "bars.csv"
+    csv.write_text(
+        "ts_utc,open,high,low,close,volume\n"
+        "2024-01-01 00:00:00,100,101,99,100.5,1\n"
+        "2024-01-01 00:01:00,100,101,99,,1\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "bars.parquet"
+    imported = invoke("data", "import", str(csv), "--out", str(out))
+    assert imported.exit_code == 3, imported.output
+    assert "bar 2024-01-01 00:01 has no close (an empty cell)" in imported.output
+    assert not out.exists()
+
+    data = _bars(tmp_path / "null.parquet", list(range(30)))
+    table = pq.read_table(data)
+    volume = pa.array([1.0] * 12 + [None] * 18, pa.float64())
+    pq.write_table(table.set_column(5, "volume", volume), data)
+    db = tmp_path / "s.db"
+    run = invoke(*backtest_args(data, db))
+    assert run.exit_code == 3, run.output
+    assert "bar 2024-01-01 00:12 has no volume (an empty cell)" in run.output
     assert not db.exists()
