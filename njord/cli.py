@@ -576,11 +576,19 @@ def data_group() -> None:
 @data_group.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Parquet file")
-@click.option("--symbol", default="BTCUSDT", show_default=True)
+@click.option(
+    "--symbol",
+    help="label of the bars (default: the data's symbol column, else BTCUSDT); "
+    "a symbol column holding another one is refused",
+)
 @click.option("--format", "fmt", type=click.Choice(["parquet", "binance", "csv"]))
 @click.option("--map", "mapping", multiple=True, help="field=column, e.g. ts=open_time")
 def data_import(
-    files: tuple[Path, ...], out: Path, symbol: str, fmt: str | None, mapping: tuple[str, ...]
+    files: tuple[Path, ...],
+    out: Path,
+    symbol: str | None,
+    fmt: str | None,
+    mapping: tuple[str, ...],
 ) -> None:
     """Validate bars and write them as Parquet in the bar schema."""
     report = importer.import_files(

@@ -15,10 +15,11 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from njord.data.history import BATCH_ROWS, REQUIRED
-from njord.data.qc import check_values
+from njord.data.qc import check_symbol, check_values
 from njord.errors import ConfigError, DataError
 
 Format = Literal["binance", "csv", "parquet"]
+DEFAULT_SYMBOL = "BTCUSDT"  # Binance kline dumps carry no symbol column
 BINANCE_COLUMNS = (
     "open_time",
     "open",
@@ -83,18 +84,24 @@ def parse_map(items: tuple[str, ...]) -> dict[str, str]:
     return mapping
 
 
-def read_any(path: Path, fmt: Format, mapping: dict[str, str], symbol: str) -> pa.Table:
-    if not path.exists():
-        raise ConfigError(f"input file {path} does not exist")
+def read_any(path: Path, fmt: Format, mapping: dict[str, str], symbol: str | None) -> pa.Table:
+    """One input in the bar schema, labelled `symbol`: by default the one its own `symbol`
+    column holds (BTCUSDT without one); a column holding another symbol is refused."""
     if fmt == "binance":
-        table = _read_binance(path)
+        raw = _read_binance(path)
     elif fmt == "csv":
-        table = _rename(_read_csv(path, header=True), mapping, path)
+        raw = _read_csv(path, header=True)
     else:
         try:
-            table = _rename(pq.read_table(path), mapping, path)
+            raw = pq.read_table(path)
         except (pa.ArrowInvalid, OSError) as e:
             raise DataError(f"{path} is not a readable Parquet file: {e}") from e
+    held = raw.column("symbol") if "symbol" in raw.column_names else pa.array([], pa.string())
+    if symbol is None:
+        found = pc.unique(held).drop_null().to_pylist()
+        symbol = str(found[0]) if found else DEFAULT_SYMBOL
+    check_symbol(held, want=symbol, source=str(path), by="--symbol is")
+    table = raw if fmt == "binance" else _rename(raw, mapping, path)
     return _to_bar_schema(table, path, symbol)
 
 
@@ -180,10 +187,18 @@ def _to_bar_schema(table: pa.Table, path: Path, symbol: str) -> pa.Table:
 
 
 def import_files(
-    inputs: list[Path], *, out: Path, fmt: Format | None, mapping: dict[str, str], symbol: str
+    inputs: list[Path],
+    *,
+    out: Path,
+    fmt: Format | None,
+    mapping: dict[str, str],
+    symbol: str | None,
 ) -> ImportReport:
     tables = [read_any(p, fmt or guess_format(p), mapping, symbol) for p in inputs]
     table = pa.concat_tables(tables).sort_by("ts_utc")
+    held = sorted(pc.unique(table.column("symbol")).to_pylist())
+    if len(held) > 1:
+        raise DataError(f"the inputs hold {', '.join(held)}: import one symbol per output file")
     rows_in = table.num_rows
     if rows_in == 0:
         raise DataError("the input holds no bars")

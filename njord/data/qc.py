@@ -84,6 +84,13 @@ def check_values(batch: pa.RecordBatch, *, prev_ts: int | None, source: str) -> 
     _check_order(ts, prev_ts=prev_ts, source=source)
 
 
+def check_symbol(column: pa.Array | pa.ChunkedArray, *, want: str, source: str, by: str) -> None:
+    """Refuse bars labelled with another symbol than the one they are used as."""
+    held = sorted(pc.unique(column).drop_null().to_pylist())
+    if any(s != want for s in held):
+        raise DataError(f"{source}: data holds {', '.join(held)}, {by} {want}")
+
+
 def _check_order(ts: pa.Array, *, prev_ts: int | None, source: str) -> None:
     if prev_ts is not None and len(ts) and ts[0].as_py() <= prev_ts:
         _order_error(prev_ts, ts[0].as_py(), source)

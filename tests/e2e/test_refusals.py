@@ -55,3 +55,24 @@ def test_i12_05_null_prices_or_volume_are_refused(tmp_path: Path) -> None:
     assert run.exit_code == 3, run.output
     assert "bar 2024-01-01 00:12 has no volume (an empty cell)" in run.output
     assert not db.exists()
+
+
+def test_i12_06_data_symbol_must_match_the_data(tmp_path: Path, sample_week: Path) -> None:
+    db = tmp_path / "s.db"
+    run = invoke(*backtest_args(sample_week, db, "--set", 'data.symbol="ETHUSDT"'))
+    assert run.exit_code == 3, run.output
+    assert run.output.strip().endswith("data holds BTCUSDT, config trades ETHUSDT")
+    assert not db.exists()
+
+    csv = tmp_path / "eth.csv"
+    csv.write_text(
+        "ts_utc,symbol,open,high,low,close,volume\n2024-01-01 00:00:00,ETHUSDT,1,2,1,2,5\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "eth.parquet"
+    refused = invoke("data", "import", str(csv), "--out", str(out), "--symbol", "BTCUSDT")
+    assert refused.exit_code == 3
+    assert "data holds ETHUSDT, --symbol is BTCUSDT" in refused.output
+    assert not out.exists()
+    assert invoke("data", "import", str(csv), "--out", str(out)).exit_code == 0
+    assert pq.read_table(out).column("symbol").to_pylist() == ["ETHUSDT"]
