@@ -600,7 +600,8 @@ def data_import(
     )
     click.echo(
         f"imported {report.rows_out} bars ({report.duplicates_dropped} duplicates dropped) "
-        f"{utc(report.first_ts_ms)} .. {utc(report.last_ts_ms)} -> {report.out}"
+        f"{utc(report.first_ts_ms)} .. {utc(report.last_ts_ms)} -> {report.out}; "
+        f"{report.gaps_line()}"
     )
 
 
@@ -822,7 +823,7 @@ def data_fetch(
     )
     click.echo(
         f"fetched {report.rows_out} bars {utc(report.first_ts_ms)} .. "
-        f"{utc(report.last_ts_ms)} -> {report.out}"
+        f"{utc(report.last_ts_ms)} -> {report.out}; {report.gaps_line()}"
     )
 
 

@@ -7,10 +7,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tests.conftest import backtest_args, invoke, write_bars
+from tests.conftest import ROOT, backtest_args, invoke, write_bars
 
 T0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC
 MINUTE = 60_000
+FIXTURES = ROOT / "tests" / "fixtures"
 
 
 def _bars(path: Path, minutes: list[int]) -> Path:
@@ -76,3 +77,26 @@ def test_i12_06_data_symbol_must_match_the_data(tmp_path: Path, sample_week: Pat
     assert not out.exists()
     assert invoke("data", "import", str(csv), "--out", str(out)).exit_code == 0
     assert pq.read_table(out).column("symbol").to_pylist() == ["ETHUSDT"]
+
+
+def test_i12_07_import_counts_gaps_and_refuses_no_rows(tmp_path: Path) -> None:
+    out = tmp_path / "bars.parquet"
+    gapped = invoke(
+        "data", "import", str(FIXTURES / "BTCUSDT-1m-2018-02-gap.csv"), "--out", str(out)
+    )
+    assert gapped.exit_code == 0, gapped.output
+    assert gapped.output.strip().endswith(
+        "1 gap(s) (15 missing bars), the first after 2018-02-10 05:59 (next bar 2018-02-10 06:15)"
+    )
+    whole = invoke(
+        "data", "import", str(FIXTURES / "BTCUSDT-1m-2024-01-head120.csv"), "--out", str(out)
+    )
+    assert whole.output.strip().endswith("; no gaps")
+    for name, text in (("header.csv", "ts_utc,open,high,low,close,volume\n"), ("empty.csv", "")):
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        refused = invoke("data", "import", str(path), "--out", str(tmp_path / "n.parquet"))
+        assert refused.exit_code == 3
+        assert refused.output.startswith(f"error: {path}: no rows (")
+        assert len(refused.output.strip().splitlines()) == 1
+        assert not (tmp_path / "n.parquet").exists()
