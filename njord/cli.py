@@ -17,11 +17,12 @@ from rich.table import Table
 
 import njord
 from njord import config as configuration
-from njord import launch, summary, wiring
+from njord import launch, paths, summary, wiring
 from njord.data import importer
 from njord.data.qc import utc
 from njord.errors import ConfigError, ExitCode, MismatchError, NjordError
 from njord.loop import Stop
+from njord.paths import InputPath, OutputPath
 from njord.ports import CONTRACT_ADAPTERS
 from njord.store import db, reads
 from njord.store.export import export_session
@@ -82,13 +83,13 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("path", type=click.Path(path_type=Path), default=Path("config.toml"))
+@click.argument("path", type=OutputPath("file"), default=Path("config.toml"))
 @click.option("--force", is_flag=True, help="overwrite an existing file")
 def init(path: Path, force: bool) -> None:
     """Write a commented config.toml with every key and its default."""
     if path.exists() and not force:
         raise ConfigError(f"{path} exists; pass --force to overwrite it")
-    path.write_text(configuration.commented_toml(configuration.Config()), encoding="utf-8")
+    paths.write(path, configuration.commented_toml(configuration.Config()))
     click.echo(f"wrote {path}")
 
 
@@ -154,8 +155,8 @@ def _progress(
 
 @cli.command()
 @config_options
-@click.option("--db", "db_path", type=click.Path(path_type=Path), help="session db path")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="results directory")
+@click.option("--db", "db_path", type=OutputPath("file"), help="session db path")
+@click.option("--out", "out_dir", type=OutputPath("dir"), help="results directory")
 @click.option("--from", "start", help="first bar, ISO date/time UTC (inclusive)")
 @click.option("--to", "end", help="end of range, ISO date/time UTC (exclusive)")
 @click.option("--strict", is_flag=True, help="refuse data with gaps (data.gaps=strict)")
@@ -248,7 +249,7 @@ def _live_options(fn: F) -> F:
             click.option(
                 "--db",
                 "db_path",
-                type=click.Path(path_type=Path),
+                type=OutputPath("file"),
                 required=True,
                 help="session db; one that holds a session is resumed",
             ),
@@ -312,13 +313,13 @@ def shadow(**kw: Any) -> None:
 @cli.command("report")
 @click.option("--db", "db_path", type=click.Path(path_type=Path), required=True)
 @click.option(
-    "-o", "--out", type=click.Path(path_type=Path), default=Path("report.html"), show_default=True
+    "-o", "--out", type=OutputPath("file"), default=Path("report.html"), show_default=True
 )
 def report_cmd(db_path: Path, out: Path) -> None:
     """One self-contained HTML report of a session (opens offline)."""
     from njord import report
 
-    out.write_text(report.build(db_path), encoding="utf-8")
+    paths.write(out, report.build(db_path))
     click.echo(f"wrote {out}")
 
 
@@ -421,7 +422,7 @@ def _fmt(value: Any) -> str:
 @click.option(
     "--db",
     "session_db",
-    type=click.Path(path_type=Path),
+    type=OutputPath("file"),
     help="the driven session's db (default: runs/<run>/session.db, runs/<mode>.db)",
 )
 @click.option("--bars", "max_bars", type=int, help="shadow/paper: process at most N new bars")
@@ -485,7 +486,7 @@ def tui(
 
 @cli.command("continue")
 @click.argument("db_path", type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="results directory")
+@click.option("--out", "out_dir", type=OutputPath("dir"), help="results directory")
 @click.option("--quiet", is_flag=True, help="no progress output")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
 def continue_(db_path: Path, out_dir: Path | None, quiet: bool, as_json: bool) -> None:
@@ -514,7 +515,7 @@ def status(db_path: Path, as_json: bool) -> None:
 
 @cli.command("export")
 @click.option("--db", "db_path", type=click.Path(path_type=Path), required=True)
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
+@click.option("--out", "out_dir", type=OutputPath("dir"), required=True)
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv")
 @click.option("--bars", "with_bars", is_flag=True, help="also bars.parquet: the bars used")
 def export_cmd(db_path: Path, out_dir: Path, fmt: str, with_bars: bool) -> None:
@@ -574,8 +575,8 @@ def data_group() -> None:
 
 
 @data_group.command("import")
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Parquet file")
+@click.argument("files", nargs=-1, required=True, type=InputPath("file"))
+@click.option("--out", type=OutputPath("file"), required=True, help="Parquet file")
 @click.option(
     "--symbol",
     help="label of the bars (default: the data's symbol column, else BTCUSDT); "
@@ -703,7 +704,7 @@ def diff_cmd(db_a: Path, db_b: Path, as_json: bool, check: bool) -> None:
 
 @cli.command()
 @click.argument("src", type=click.Path(path_type=Path))
-@click.argument("dst", type=click.Path(path_type=Path))
+@click.argument("dst", type=OutputPath("file"))
 def backup(src: Path, dst: Path) -> None:
     """Copy a session db safely, even while it is being written (SQLite online backup)."""
     db.backup(src, dst)
@@ -714,7 +715,7 @@ def backup(src: Path, dst: Path) -> None:
 @click.option(
     "--data",
     "data",
-    type=click.Path(path_type=Path),
+    type=InputPath(),
     required=True,
     help="bars to replay: a Parquet file or directory",
 )
@@ -740,7 +741,7 @@ def backup(src: Path, dst: Path) -> None:
 @click.option(
     "--faults",
     "faults_path",
-    type=click.Path(path_type=Path),
+    type=InputPath("file"),
     help="fault-injection TOML (docs/exchange-sim.md)",
 )
 def exchange_sim(
@@ -761,6 +762,8 @@ def exchange_sim(
         raise ConfigError("--api-key and --api-secret go together")
     if speed < 0:
         raise ConfigError(f"--speed must be >= 0, got {speed}")
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port must be 0..65535 (0: the OS picks), got {port}")
     server = sim.build(
         data,
         symbol=symbol,
@@ -791,7 +794,7 @@ def exchange_sim(
 @click.option("--from", "start", required=True, help="first bar, ISO UTC (inclusive)")
 @click.option("--to", "end", required=True, help="end, ISO UTC (exclusive)")
 @click.option("--base-url", help="REST root (default: venue.base_url from config)")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Parquet file")
+@click.option("--out", type=OutputPath("file"), required=True, help="Parquet file")
 @config_options
 def data_fetch(
     symbol: str,
@@ -831,12 +834,12 @@ def data_fetch(
 @click.option("--adapter", type=click.Choice(CONTRACT_ADAPTERS), required=True)
 @click.option(
     "--data",
-    type=click.Path(path_type=Path),
+    type=InputPath(),
     default=Path("sample_data/BTCUSDT-1m-2024-01.parquet"),
     show_default=True,
 )
-@click.option("--junit", "junit_path", type=click.Path(path_type=Path), help="JUnit XML out")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), help="JSON summary out")
+@click.option("--junit", "junit_path", type=OutputPath("file"), help="JUnit XML out")
+@click.option("--json", "json_path", type=OutputPath("file"), help="JSON summary out")
 def contract_tests(
     adapter: str, data: Path, junit_path: Path | None, json_path: Path | None
 ) -> None:
@@ -850,14 +853,14 @@ def contract_tests(
             + (f": {r.detail}" if r.detail else "")
         )
     if junit_path:
-        junit_path.write_bytes(contract.junit_xml(results))
+        paths.write(junit_path, contract.junit_xml(results))
     if json_path:
         summary = {
             "passed": sum(r.ok for r in results),
             "failed": sum(not r.ok for r in results),
             "results": msgspec.to_builtins(results),
         }
-        json_path.write_bytes(msgspec.json.encode(summary, order="sorted"))
+        paths.write(json_path, msgspec.json.encode(summary, order="sorted"))
     failed = [r for r in results if not r.ok]
     if failed:
         raise MismatchError(f"{len(failed)} contract check(s) failed, first: {failed[0].check}")

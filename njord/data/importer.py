@@ -122,7 +122,10 @@ def read_any(path: Path, fmt: Format, mapping: dict[str, str], symbol: str | Non
 
 def _open_text(path: Path) -> io.TextIOWrapper:
     if path.name.lower().endswith(".zip"):
-        archive = zipfile.ZipFile(path)
+        try:
+            archive = zipfile.ZipFile(path)
+        except zipfile.BadZipFile as e:
+            raise DataError(f"{path} is not a readable zip file (truncated?): {e}") from e
         names = [n for n in archive.namelist() if n.lower().endswith(".csv")]
         if len(names) != 1:
             raise DataError(f"{path} must hold exactly one .csv, found {len(names)}")

@@ -188,6 +188,7 @@ def backup(src: Path, dst: Path) -> None:
         raise ConfigError(f"{dst} exists; back up to a new path")
     source = open_reader(src)
     try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
         target = apsw.Connection(str(dst))
         with target.backup("main", source, "main") as step:
             step.step(-1)  # one step, one read transaction: never a half-written bar
