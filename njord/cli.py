@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 import click
 import msgspec
@@ -17,7 +17,7 @@ from rich.table import Table
 
 import njord
 from njord import config as configuration
-from njord import launch, paths, summary, wiring
+from njord import crash, launch, paths, summary, wiring
 from njord.data import importer
 from njord.data.qc import utc
 from njord.errors import ConfigError, ExitCode, MismatchError, NjordError
@@ -68,12 +68,23 @@ class NjordGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # click's own: usage errors and exits it reports itself
         except NjordError as e:
-            click.echo(f"error: {e}", err=True)
-            raise click.exceptions.Exit(e.exit_code) from None
+            if e.exit_code != ExitCode.INTERNAL:
+                click.echo(f"error: {e}", err=True)
+                raise click.exceptions.Exit(e.exit_code) from None
+            self._internal(e)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             raise click.exceptions.Exit(ExitCode.INTERRUPTED) from None
+        except Exception as e:  # a bug: the one place it is caught, exit 70
+            self._internal(e)
+
+    @staticmethod
+    def _internal(error: Exception) -> NoReturn:
+        click.echo(f"{crash.one_line(error)}; traceback in {crash.save_traceback(error)}", err=True)
+        raise click.exceptions.Exit(ExitCode.INTERNAL) from None
 
 
 @click.group(cls=NjordGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from tests.conftest import ROOT, backtest_args, invoke, write_bars
 
@@ -100,3 +104,49 @@ def test_i12_07_import_counts_gaps_and_refuses_no_rows(tmp_path: Path) -> None:
         assert refused.output.startswith(f"error: {path}: no rows (")
         assert len(refused.output.strip().splitlines()) == 1
         assert not (tmp_path / "n.parquet").exists()
+
+
+# A command that fails the way a bug does, added to the real CLI group in a subprocess.
+BUGGY_CLI = """
+import click
+from njord.cli import cli
+from njord.errors import InvariantViolation
+
+@cli.command("boom")
+@click.argument("how")
+def boom(how: str) -> None:
+    if how == "invariant":
+        raise InvariantViolation("equity does not reconcile")
+    {}["missing"]
+
+cli.main(prog_name="njord")
+"""
+
+
+@pytest.mark.parametrize(
+    ("how", "line"),
+    [
+        ("bug", "internal error (a bug): KeyError: 'missing'; traceback in "),
+        ("invariant", "internal error (a bug): InvariantViolation: equity does not reconcile;"),
+    ],
+)
+def test_i12_16_internal_error_is_one_line_and_a_traceback_file(
+    tmp_path: Path, how: str, line: str
+) -> None:
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-c", BUGGY_CLI, "boom", how],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 70
+    assert proc.stderr.startswith(line)
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in proc.stderr
+    saved = Path(proc.stderr.strip().rsplit("traceback in ", 1)[1])
+    assert saved.parent == tmp_path
+    assert saved.read_text(encoding="utf-8").startswith("Traceback (most recent call last):")
+    assert ", in boom\n" in saved.read_text(encoding="utf-8")  # where the bug is
