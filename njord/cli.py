@@ -20,6 +20,7 @@ from njord import config as configuration
 from njord import crash, launch, paths, summary, wiring
 from njord.data import importer
 from njord.data.qc import utc
+from njord.db_param import session_db
 from njord.errors import ConfigError, ExitCode, MismatchError, NjordError
 from njord.loop import Stop
 from njord.paths import InputPath, OutputPath
@@ -257,13 +258,6 @@ def _show(done: launch.Results, db_path: Path, out: Path, *, as_json: bool) -> N
 def _live_options(fn: F) -> F:
     for option in reversed(
         [
-            click.option(
-                "--db",
-                "db_path",
-                type=OutputPath("file"),
-                required=True,
-                help="session db; one that holds a session is resumed",
-            ),
             click.option("--for", "duration", help="run this long, e.g. 55m (cron)"),
             click.option("--until", help="run until this time, ISO UTC"),
             click.option("--bars", "max_bars", type=int, help="process at most N new bars"),
@@ -280,6 +274,7 @@ def _live_options(fn: F) -> F:
         ]
     ):
         fn = option(fn)
+    fn = session_db(creates=True, help="session db; one that holds a session is resumed")(fn)
     return config_options(fn)
 
 
@@ -322,7 +317,7 @@ def shadow(**kw: Any) -> None:
 
 
 @cli.command("report")
-@click.option("--db", "db_path", type=click.Path(path_type=Path), required=True)
+@session_db()
 @click.option(
     "-o", "--out", type=OutputPath("file"), default=Path("report.html"), show_default=True
 )
@@ -496,7 +491,7 @@ def tui(
 
 
 @cli.command("continue")
-@click.argument("db_path", type=click.Path(path_type=Path))
+@session_db()
 @click.option("--out", "out_dir", type=OutputPath("dir"), help="results directory")
 @click.option("--quiet", is_flag=True, help="no progress output")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
@@ -510,7 +505,7 @@ def continue_(db_path: Path, out_dir: Path | None, quiet: bool, as_json: bool) -
 
 
 @cli.command()
-@click.option("--db", "db_path", type=click.Path(path_type=Path), required=True)
+@session_db()
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def status(db_path: Path, as_json: bool) -> None:
     """Manifest, lease, trading state, risk counters and P&L of a session."""
@@ -525,7 +520,7 @@ def status(db_path: Path, as_json: bool) -> None:
 
 
 @cli.command("export")
-@click.option("--db", "db_path", type=click.Path(path_type=Path), required=True)
+@session_db()
 @click.option("--out", "out_dir", type=OutputPath("dir"), required=True)
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv")
 @click.option("--bars", "with_bars", is_flag=True, help="also bars.parquet: the bars used")
@@ -562,15 +557,13 @@ for _name, _help in (
 ):
     cli.command(_name, help=_help)(
         click.option("--reason", default="operator", help="why; stored with the change")(
-            click.option("--db", "db_path", type=click.Path(path_type=Path), required=True)(
-                _control(_name)
-            )
+            session_db()(_control(_name))
         )
     )
 
 
 @cli.command()
-@click.option("--db", "db_path", type=click.Path(path_type=Path), required=True)
+@session_db()
 @click.option("--reason", default="operator", help="why; stored with the change")
 @click.option("--confirm", is_flag=True, help="required: resuming re-enables trading")
 def resume(db_path: Path, reason: str, confirm: bool) -> None:
@@ -618,7 +611,7 @@ def data_import(
 
 
 @cli.command()
-@click.argument("db_path", type=click.Path(path_type=Path))
+@session_db()
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def audit(db_path: Path, as_json: bool) -> None:
     """Integrity, hash chain, rows against the log, book recomputed from fills (exit 4)."""
@@ -644,7 +637,7 @@ def audit(db_path: Path, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--db", "db_path", type=click.Path(path_type=Path), required=True)
+@session_db()
 @click.option("--from-snapshot", "snapshot", type=int, help="snapshot id (default: the first)")
 def replay(db_path: Path, snapshot: int | None) -> None:
     """Rebuild the book from a snapshot plus the decision log; compare with the stored one."""
@@ -671,7 +664,7 @@ def replay(db_path: Path, snapshot: int | None) -> None:
 
 
 @cli.command()
-@click.argument("db_path", type=click.Path(path_type=Path))
+@session_db()
 def verify(db_path: Path) -> None:
     """Re-run a backtest from its db alone; exit 4 unless every decision is the same."""
     from njord.verify import verify as run_verify
@@ -720,6 +713,20 @@ def backup(src: Path, dst: Path) -> None:
     """Copy a session db safely, even while it is being written (SQLite online backup)."""
     db.backup(src, dst)
     click.echo(f"backed up {src} to {dst}")
+
+
+@cli.command()
+@session_db()
+def migrate(db_path: Path) -> None:
+    """Upgrade a session db of an older schema, after a backup copy (readers never do)."""
+    found, kept = db.migrate(db_path)
+    if kept is None:
+        click.echo(f"{db_path} is at schema version {found} already; nothing to do")
+        return
+    click.echo(
+        f"migrated {db_path} from schema version {found} to {db.schema_version()}; "
+        f"the old file is kept as {kept}"
+    )
 
 
 @cli.command("exchange-sim")

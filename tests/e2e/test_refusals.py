@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import apsw
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from textual.widgets import DataTable, Input, Static
 
+from njord.store import db
+from njord.tui.picker import PickerApp
 from tests.conftest import ROOT, backtest_args, invoke, write_bars
 
 T0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC
@@ -150,3 +156,86 @@ def test_i12_16_internal_error_is_one_line_and_a_traceback_file(
     assert saved.parent == tmp_path
     assert saved.read_text(encoding="utf-8").startswith("Traceback (most recent call last):")
     assert ", in boom\n" in saved.read_text(encoding="utf-8")  # where the bug is
+
+
+def _listing(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_i12_15_readers_never_migrate_an_older_db(tmp_path: Path) -> None:
+    old = tmp_path / "old.db"
+    shutil.copyfile(FIXTURES / "session-v1.db", old)
+    before = _listing(tmp_path)
+    readers = [
+        ["status", "--db", str(old)],
+        ["audit", str(old)],
+        ["report", "--db", str(old), "-o", str(tmp_path / "r.html")],
+        ["export", "--db", str(old), "--out", str(tmp_path / "x")],
+        ["verify", str(old)],
+        ["replay", "--db", str(old)],
+        ["diff", str(old), str(old)],
+        ["tui", str(old)],
+    ]
+    for argv in readers:
+        result = invoke(*argv)
+        assert result.exit_code == 2, (argv, result.output)
+        assert result.output == (
+            f"error: {old} has schema version 1, older than this njord's "
+            f"{db.schema_version()}: run `njord migrate {old}` to upgrade it "
+            "(a backup copy is kept)\n"
+        )
+        assert _listing(tmp_path) == before, argv  # no .bak, no -wal, no output
+
+    async def pick() -> str:
+        app = PickerApp(tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert app.query_one(DataTable).row_count == 0
+            app.query_one(Input).value = str(old)
+            await pilot.press("tab", "enter")
+            await pilot.pause()
+            shown = str(app.query_one("#error", Static).render())
+            app.exit()
+        return shown
+
+    assert "run `njord migrate" in asyncio.run(pick())
+    assert _listing(tmp_path) == before
+
+    migrated = invoke("migrate", str(old))
+    assert migrated.exit_code == 0
+    assert migrated.output == (
+        f"migrated {old} from schema version 1 to {db.schema_version()}; "
+        f"the old file is kept as {old}.v1.bak\n"
+    )
+    kept = apsw.Connection(str(tmp_path / "old.db.v1.bak"), flags=apsw.SQLITE_OPEN_READONLY)
+    assert kept.execute("PRAGMA user_version").fetchone() == (1,)
+    assert kept.execute("SELECT count(*) FROM logs").fetchone() == (5,)
+    kept.close()
+    assert invoke("status", "--db", str(old), "--json").exit_code == 0
+    again = invoke("migrate", "--db", str(old))
+    assert (
+        again.output == f"{old} is at schema version {db.schema_version()} already; nothing to do\n"
+    )
+
+
+def test_i12_22_db_by_position_or_option(tmp_path: Path, sample_week: Path) -> None:
+    path = tmp_path / "s.db"
+    assert invoke(*backtest_args(sample_week, path, "--no-report")).exit_code == 0
+    for command in (["status", "--json"], ["audit", "--json"], ["replay"], ["verify"]):
+        by_position = invoke(*command, str(path))
+        by_option = invoke(*command, "--db", str(path))
+        assert by_position.exit_code == by_option.exit_code == 0, (command, by_option.output)
+        if command[0] != "verify":  # verify's output names a fresh run each time
+            assert by_position.output == by_option.output
+    out = tmp_path / "e"
+    assert invoke("export", str(path), "--out", str(out)).exit_code == 0
+    assert invoke("report", str(path), "-o", str(tmp_path / "r.html")).exit_code == 0
+    both = invoke("status", str(path), "--db", str(tmp_path / "other.db"))
+    assert both.exit_code == 2
+    assert (
+        both.output
+        == f"error: two session dbs given, {path} and --db {tmp_path / 'other.db'}: give one\n"
+    )
+    neither = invoke("audit")
+    assert neither.exit_code == 2
+    assert neither.output == "error: which session db? give it as DB or --db DB\n"
