@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 import click
 import msgspec
@@ -17,11 +17,13 @@ from rich.table import Table
 
 import njord
 from njord import config as configuration
-from njord import launch, summary, wiring
+from njord import crash, launch, paths, summary, wiring
 from njord.data import importer
 from njord.data.qc import utc
+from njord.db_param import session_db
 from njord.errors import ConfigError, ExitCode, MismatchError, NjordError
 from njord.loop import Stop
+from njord.paths import InputPath, OutputPath
 from njord.ports import CONTRACT_ADAPTERS
 from njord.store import db, reads
 from njord.store.export import export_session
@@ -67,12 +69,23 @@ class NjordGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # click's own: usage errors and exits it reports itself
         except NjordError as e:
-            click.echo(f"error: {e}", err=True)
-            raise click.exceptions.Exit(e.exit_code) from None
+            if e.exit_code != ExitCode.INTERNAL:
+                click.echo(f"error: {e}", err=True)
+                raise click.exceptions.Exit(e.exit_code) from None
+            self._internal(e)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             raise click.exceptions.Exit(ExitCode.INTERRUPTED) from None
+        except Exception as e:  # a bug: the one place it is caught, exit 70
+            self._internal(e)
+
+    @staticmethod
+    def _internal(error: Exception) -> NoReturn:
+        click.echo(f"{crash.one_line(error)}; traceback in {crash.save_traceback(error)}", err=True)
+        raise click.exceptions.Exit(ExitCode.INTERNAL) from None
 
 
 @click.group(cls=NjordGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -82,13 +95,13 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("path", type=click.Path(path_type=Path), default=Path("config.toml"))
+@click.argument("path", type=OutputPath("file"), default=Path("config.toml"))
 @click.option("--force", is_flag=True, help="overwrite an existing file")
 def init(path: Path, force: bool) -> None:
     """Write a commented config.toml with every key and its default."""
     if path.exists() and not force:
         raise ConfigError(f"{path} exists; pass --force to overwrite it")
-    path.write_text(configuration.commented_toml(configuration.Config()), encoding="utf-8")
+    paths.write(path, configuration.commented_toml(configuration.Config()))
     click.echo(f"wrote {path}")
 
 
@@ -154,12 +167,12 @@ def _progress(
 
 @cli.command()
 @config_options
-@click.option("--db", "db_path", type=click.Path(path_type=Path), help="session db path")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="results directory")
+@click.option("--db", "db_path", type=OutputPath("file"), help="session db path")
+@click.option("--out", "out_dir", type=OutputPath("dir"), help="results directory")
 @click.option("--from", "start", help="first bar, ISO date/time UTC (inclusive)")
 @click.option("--to", "end", help="end of range, ISO date/time UTC (exclusive)")
-@click.option("--strict", "gaps", flag_value="strict", help="refuse data with gaps")
-@click.option("--fill", "gaps", type=click.Choice(["forward", "none"]), help="gap policy")
+@click.option("--strict", is_flag=True, help="refuse data with gaps (data.gaps=strict)")
+@click.option("--fill", type=click.Choice(["forward", "none"]), help="gap policy for gaps")
 @click.option("--quiet", is_flag=True, help="no progress output")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
 @click.option("--pace-ms", type=float, default=0.0, hidden=True, help="test-only: slow bars")
@@ -172,13 +185,17 @@ def backtest(
     out_dir: Path | None,
     start: str | None,
     end: str | None,
-    gaps: str | None,
+    strict: bool,
+    fill: str | None,
     quiet: bool,
     as_json: bool,
     pace_ms: float,
     no_report: bool,
 ) -> None:
     """Run a backtest: session db, CSVs, logs, report.html and a summary."""
+    if strict and fill:
+        raise ConfigError(f"--strict refuses gaps and --fill {fill} handles them: give one")
+    gaps = "strict" if strict else fill
     extra = [f"data.start={_q(start)}"] if start else []
     extra += [f"data.end={_q(end)}"] if end else []
     extra += [f"data.gaps={_q(gaps)}"] if gaps else []
@@ -241,13 +258,6 @@ def _show(done: launch.Results, db_path: Path, out: Path, *, as_json: bool) -> N
 def _live_options(fn: F) -> F:
     for option in reversed(
         [
-            click.option(
-                "--db",
-                "db_path",
-                type=click.Path(path_type=Path),
-                required=True,
-                help="session db; one that holds a session is resumed",
-            ),
             click.option("--for", "duration", help="run this long, e.g. 55m (cron)"),
             click.option("--until", help="run until this time, ISO UTC"),
             click.option("--bars", "max_bars", type=int, help="process at most N new bars"),
@@ -264,6 +274,7 @@ def _live_options(fn: F) -> F:
         ]
     ):
         fn = option(fn)
+    fn = session_db(creates=True, help="session db; one that holds a session is resumed")(fn)
     return config_options(fn)
 
 
@@ -306,15 +317,15 @@ def shadow(**kw: Any) -> None:
 
 
 @cli.command("report")
-@click.option("--db", "db_path", type=click.Path(path_type=Path), required=True)
+@session_db()
 @click.option(
-    "-o", "--out", type=click.Path(path_type=Path), default=Path("report.html"), show_default=True
+    "-o", "--out", type=OutputPath("file"), default=Path("report.html"), show_default=True
 )
 def report_cmd(db_path: Path, out: Path) -> None:
     """One self-contained HTML report of a session (opens offline)."""
     from njord import report
 
-    out.write_text(report.build(db_path), encoding="utf-8")
+    paths.write(out, report.build(db_path))
     click.echo(f"wrote {out}")
 
 
@@ -417,7 +428,7 @@ def _fmt(value: Any) -> str:
 @click.option(
     "--db",
     "session_db",
-    type=click.Path(path_type=Path),
+    type=OutputPath("file"),
     help="the driven session's db (default: runs/<run>/session.db, runs/<mode>.db)",
 )
 @click.option("--bars", "max_bars", type=int, help="shadow/paper: process at most N new bars")
@@ -480,8 +491,8 @@ def tui(
 
 
 @cli.command("continue")
-@click.argument("db_path", type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="results directory")
+@session_db()
+@click.option("--out", "out_dir", type=OutputPath("dir"), help="results directory")
 @click.option("--quiet", is_flag=True, help="no progress output")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
 def continue_(db_path: Path, out_dir: Path | None, quiet: bool, as_json: bool) -> None:
@@ -494,7 +505,7 @@ def continue_(db_path: Path, out_dir: Path | None, quiet: bool, as_json: bool) -
 
 
 @cli.command()
-@click.option("--db", "db_path", type=click.Path(path_type=Path), required=True)
+@session_db()
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def status(db_path: Path, as_json: bool) -> None:
     """Manifest, lease, trading state, risk counters and P&L of a session."""
@@ -509,8 +520,8 @@ def status(db_path: Path, as_json: bool) -> None:
 
 
 @cli.command("export")
-@click.option("--db", "db_path", type=click.Path(path_type=Path), required=True)
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
+@session_db()
+@click.option("--out", "out_dir", type=OutputPath("dir"), required=True)
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv")
 @click.option("--bars", "with_bars", is_flag=True, help="also bars.parquet: the bars used")
 def export_cmd(db_path: Path, out_dir: Path, fmt: str, with_bars: bool) -> None:
@@ -546,15 +557,13 @@ for _name, _help in (
 ):
     cli.command(_name, help=_help)(
         click.option("--reason", default="operator", help="why; stored with the change")(
-            click.option("--db", "db_path", type=click.Path(path_type=Path), required=True)(
-                _control(_name)
-            )
+            session_db()(_control(_name))
         )
     )
 
 
 @cli.command()
-@click.option("--db", "db_path", type=click.Path(path_type=Path), required=True)
+@session_db()
 @click.option("--reason", default="operator", help="why; stored with the change")
 @click.option("--confirm", is_flag=True, help="required: resuming re-enables trading")
 def resume(db_path: Path, reason: str, confirm: bool) -> None:
@@ -570,13 +579,21 @@ def data_group() -> None:
 
 
 @data_group.command("import")
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Parquet file")
-@click.option("--symbol", default="BTCUSDT", show_default=True)
+@click.argument("files", nargs=-1, required=True, type=InputPath("file"))
+@click.option("--out", type=OutputPath("file"), required=True, help="Parquet file")
+@click.option(
+    "--symbol",
+    help="label of the bars (default: the data's symbol column, else BTCUSDT); "
+    "a symbol column holding another one is refused",
+)
 @click.option("--format", "fmt", type=click.Choice(["parquet", "binance", "csv"]))
 @click.option("--map", "mapping", multiple=True, help="field=column, e.g. ts=open_time")
 def data_import(
-    files: tuple[Path, ...], out: Path, symbol: str, fmt: str | None, mapping: tuple[str, ...]
+    files: tuple[Path, ...],
+    out: Path,
+    symbol: str | None,
+    fmt: str | None,
+    mapping: tuple[str, ...],
 ) -> None:
     """Validate bars and write them as Parquet in the bar schema."""
     report = importer.import_files(
@@ -588,12 +605,13 @@ def data_import(
     )
     click.echo(
         f"imported {report.rows_out} bars ({report.duplicates_dropped} duplicates dropped) "
-        f"{utc(report.first_ts_ms)} .. {utc(report.last_ts_ms)} -> {report.out}"
+        f"{utc(report.first_ts_ms)} .. {utc(report.last_ts_ms)} -> {report.out}; "
+        f"{report.gaps_line()}"
     )
 
 
 @cli.command()
-@click.argument("db_path", type=click.Path(path_type=Path))
+@session_db()
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def audit(db_path: Path, as_json: bool) -> None:
     """Integrity, hash chain, rows against the log, book recomputed from fills (exit 4)."""
@@ -619,7 +637,7 @@ def audit(db_path: Path, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--db", "db_path", type=click.Path(path_type=Path), required=True)
+@session_db()
 @click.option("--from-snapshot", "snapshot", type=int, help="snapshot id (default: the first)")
 def replay(db_path: Path, snapshot: int | None) -> None:
     """Rebuild the book from a snapshot plus the decision log; compare with the stored one."""
@@ -646,7 +664,7 @@ def replay(db_path: Path, snapshot: int | None) -> None:
 
 
 @cli.command()
-@click.argument("db_path", type=click.Path(path_type=Path))
+@session_db()
 def verify(db_path: Path) -> None:
     """Re-run a backtest from its db alone; exit 4 unless every decision is the same."""
     from njord.verify import verify as run_verify
@@ -690,18 +708,32 @@ def diff_cmd(db_a: Path, db_b: Path, as_json: bool, check: bool) -> None:
 
 @cli.command()
 @click.argument("src", type=click.Path(path_type=Path))
-@click.argument("dst", type=click.Path(path_type=Path))
+@click.argument("dst", type=OutputPath("file"))
 def backup(src: Path, dst: Path) -> None:
     """Copy a session db safely, even while it is being written (SQLite online backup)."""
     db.backup(src, dst)
     click.echo(f"backed up {src} to {dst}")
 
 
+@cli.command()
+@session_db()
+def migrate(db_path: Path) -> None:
+    """Upgrade a session db of an older schema, after a backup copy (readers never do)."""
+    found, kept = db.migrate(db_path)
+    if kept is None:
+        click.echo(f"{db_path} is at schema version {found} already; nothing to do")
+        return
+    click.echo(
+        f"migrated {db_path} from schema version {found} to {db.schema_version()}; "
+        f"the old file is kept as {kept}"
+    )
+
+
 @cli.command("exchange-sim")
 @click.option(
     "--data",
     "data",
-    type=click.Path(path_type=Path),
+    type=InputPath(),
     required=True,
     help="bars to replay: a Parquet file or directory",
 )
@@ -727,7 +759,7 @@ def backup(src: Path, dst: Path) -> None:
 @click.option(
     "--faults",
     "faults_path",
-    type=click.Path(path_type=Path),
+    type=InputPath("file"),
     help="fault-injection TOML (docs/exchange-sim.md)",
 )
 def exchange_sim(
@@ -748,6 +780,8 @@ def exchange_sim(
         raise ConfigError("--api-key and --api-secret go together")
     if speed < 0:
         raise ConfigError(f"--speed must be >= 0, got {speed}")
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port must be 0..65535 (0: the OS picks), got {port}")
     server = sim.build(
         data,
         symbol=symbol,
@@ -778,7 +812,7 @@ def exchange_sim(
 @click.option("--from", "start", required=True, help="first bar, ISO UTC (inclusive)")
 @click.option("--to", "end", required=True, help="end, ISO UTC (exclusive)")
 @click.option("--base-url", help="REST root (default: venue.base_url from config)")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Parquet file")
+@click.option("--out", type=OutputPath("file"), required=True, help="Parquet file")
 @config_options
 def data_fetch(
     symbol: str,
@@ -810,7 +844,7 @@ def data_fetch(
     )
     click.echo(
         f"fetched {report.rows_out} bars {utc(report.first_ts_ms)} .. "
-        f"{utc(report.last_ts_ms)} -> {report.out}"
+        f"{utc(report.last_ts_ms)} -> {report.out}; {report.gaps_line()}"
     )
 
 
@@ -818,12 +852,12 @@ def data_fetch(
 @click.option("--adapter", type=click.Choice(CONTRACT_ADAPTERS), required=True)
 @click.option(
     "--data",
-    type=click.Path(path_type=Path),
+    type=InputPath(),
     default=Path("sample_data/BTCUSDT-1m-2024-01.parquet"),
     show_default=True,
 )
-@click.option("--junit", "junit_path", type=click.Path(path_type=Path), help="JUnit XML out")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), help="JSON summary out")
+@click.option("--junit", "junit_path", type=OutputPath("file"), help="JUnit XML out")
+@click.option("--json", "json_path", type=OutputPath("file"), help="JSON summary out")
 def contract_tests(
     adapter: str, data: Path, junit_path: Path | None, json_path: Path | None
 ) -> None:
@@ -837,14 +871,14 @@ def contract_tests(
             + (f": {r.detail}" if r.detail else "")
         )
     if junit_path:
-        junit_path.write_bytes(contract.junit_xml(results))
+        paths.write(junit_path, contract.junit_xml(results))
     if json_path:
         summary = {
             "passed": sum(r.ok for r in results),
             "failed": sum(not r.ok for r in results),
             "results": msgspec.to_builtins(results),
         }
-        json_path.write_bytes(msgspec.json.encode(summary, order="sorted"))
+        paths.write(json_path, msgspec.json.encode(summary, order="sorted"))
     failed = [r for r in results if not r.ok]
     if failed:
         raise MismatchError(f"{len(failed)} contract check(s) failed, first: {failed[0].check}")

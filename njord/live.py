@@ -129,7 +129,7 @@ def open_live(
 def _stored_manifest(path: Path) -> Manifest | None:
     if not path.exists() or path.stat().st_size == 0:
         return None
-    conn = db.open_reader(path)
+    conn = db.open_reader(path, upgrade=True)  # paper/shadow write: an older db migrates
     try:
         return SqliteManifestStore(conn).load()
     finally:

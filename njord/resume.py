@@ -28,7 +28,7 @@ def stored_config(text: str) -> Config:
 
 def reopen(path: Path) -> Launch:
     """A stored session, ready to carry on after its last committed bar."""
-    reader = db.open_reader(path)
+    reader = db.open_reader(path, upgrade=True)  # continue writes: an older db migrates
     store = SqliteManifestStore(reader)
     manifest = store.load()
     # Refuse before taking the lease: a finished session's db is not written at all.

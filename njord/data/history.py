@@ -17,7 +17,7 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from njord.core.money import E8
-from njord.data.qc import GapPolicy, QcEvent, QcSummary, check_values
+from njord.data.qc import GapPolicy, QcEvent, QcSummary, check_symbol, check_values
 from njord.errors import ConfigError, DataError
 from njord.manifest import DataSource, file_sha256
 
@@ -133,6 +133,9 @@ class HistoryFeed:
                 f"{file} lacks column(s) {', '.join(missing)}; the bar schema is "
                 f"{', '.join(REQUIRED)} (convert it with `njord data import --map`)"
             )
+        if "symbol" in reader.schema_arrow.names:
+            held = reader.read(columns=["symbol"]).column("symbol")
+            check_symbol(held, want=self.symbol, source=str(file), by="config trades")
         return reader
 
     @property

@@ -15,10 +15,11 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from njord.data.history import BATCH_ROWS, REQUIRED
-from njord.data.qc import check_values
+from njord.data.qc import MINUTE_MS, check_symbol, check_values, gap_indices, utc
 from njord.errors import ConfigError, DataError
 
 Format = Literal["binance", "csv", "parquet"]
+DEFAULT_SYMBOL = "BTCUSDT"  # Binance kline dumps carry no symbol column
 BINANCE_COLUMNS = (
     "open_time",
     "open",
@@ -55,6 +56,19 @@ class ImportReport(msgspec.Struct, kw_only=True):
     first_ts_ms: int
     last_ts_ms: int
     out: str
+    gaps: int = 0
+    missing_bars: int = 0
+    first_gap: tuple[int, int] | None = None  # (last bar before it, first bar after it)
+
+    def gaps_line(self) -> str:
+        """What a backtest's gap policy will meet in this file, said before it meets it."""
+        if self.first_gap is None:
+            return "no gaps"
+        before, after = self.first_gap
+        return (
+            f"{self.gaps} gap(s) ({self.missing_bars} missing bars), the first after "
+            f"{utc(before)} (next bar {utc(after)})"
+        )
 
 
 def guess_format(path: Path) -> Format:
@@ -83,24 +97,35 @@ def parse_map(items: tuple[str, ...]) -> dict[str, str]:
     return mapping
 
 
-def read_any(path: Path, fmt: Format, mapping: dict[str, str], symbol: str) -> pa.Table:
-    if not path.exists():
-        raise ConfigError(f"input file {path} does not exist")
+def read_any(path: Path, fmt: Format, mapping: dict[str, str], symbol: str | None) -> pa.Table:
+    """One input in the bar schema, labelled `symbol`: by default the one its own `symbol`
+    column holds (BTCUSDT without one); a column holding another symbol is refused."""
     if fmt == "binance":
-        table = _read_binance(path)
+        raw = _read_binance(path)
     elif fmt == "csv":
-        table = _rename(_read_csv(path, header=True), mapping, path)
+        raw = _read_csv(path, header=True)
     else:
         try:
-            table = _rename(pq.read_table(path), mapping, path)
+            raw = pq.read_table(path)
         except (pa.ArrowInvalid, OSError) as e:
             raise DataError(f"{path} is not a readable Parquet file: {e}") from e
+    if raw.num_rows == 0:
+        raise DataError(f"{path}: no rows (a header and no bars)")
+    held = raw.column("symbol") if "symbol" in raw.column_names else pa.array([], pa.string())
+    if symbol is None:
+        found = pc.unique(held).drop_null().to_pylist()
+        symbol = str(found[0]) if found else DEFAULT_SYMBOL
+    check_symbol(held, want=symbol, source=str(path), by="--symbol is")
+    table = raw if fmt == "binance" else _rename(raw, mapping, path)
     return _to_bar_schema(table, path, symbol)
 
 
 def _open_text(path: Path) -> io.TextIOWrapper:
     if path.name.lower().endswith(".zip"):
-        archive = zipfile.ZipFile(path)
+        try:
+            archive = zipfile.ZipFile(path)
+        except zipfile.BadZipFile as e:
+            raise DataError(f"{path} is not a readable zip file (truncated?): {e}") from e
         names = [n for n in archive.namelist() if n.lower().endswith(".csv")]
         if len(names) != 1:
             raise DataError(f"{path} must hold exactly one .csv, found {len(names)}")
@@ -111,7 +136,9 @@ def _open_text(path: Path) -> io.TextIOWrapper:
 def _read_csv(path: Path, *, header: bool, names: tuple[str, ...] = ()) -> pa.Table:
     try:
         with _open_text(path) as fh:
-            data = fh.buffer.read()
+            data = bytes(fh.buffer.read())
+        if not data.strip():
+            raise DataError(f"{path}: no rows (the file is empty)")
         options = pcsv.ReadOptions(column_names=list(names) if names else None)
         return pcsv.read_csv(io.BytesIO(data), read_options=options)
     except (pa.ArrowInvalid, zipfile.BadZipFile, UnicodeDecodeError) as e:
@@ -180,10 +207,18 @@ def _to_bar_schema(table: pa.Table, path: Path, symbol: str) -> pa.Table:
 
 
 def import_files(
-    inputs: list[Path], *, out: Path, fmt: Format | None, mapping: dict[str, str], symbol: str
+    inputs: list[Path],
+    *,
+    out: Path,
+    fmt: Format | None,
+    mapping: dict[str, str],
+    symbol: str | None,
 ) -> ImportReport:
     tables = [read_any(p, fmt or guess_format(p), mapping, symbol) for p in inputs]
     table = pa.concat_tables(tables).sort_by("ts_utc")
+    held = sorted(pc.unique(table.column("symbol")).to_pylist())
+    if len(held) > 1:
+        raise DataError(f"the inputs hold {', '.join(held)}: import one symbol per output file")
     rows_in = table.num_rows
     if rows_in == 0:
         raise DataError("the input holds no bars")
@@ -205,6 +240,7 @@ def write_bars(table: pa.Table, out: Path, *, source: str) -> ImportReport:
     # Row groups of one batch: the feed then decompresses one week at a time, not the file.
     pq.write_table(table, out, compression="zstd", row_group_size=BATCH_ROWS)
     ts = checked.column("ts_ms")
+    gaps = gap_indices(ts, None)
     return ImportReport(
         rows_in=table.num_rows,
         rows_out=table.num_rows,
@@ -212,6 +248,9 @@ def write_bars(table: pa.Table, out: Path, *, source: str) -> ImportReport:
         first_ts_ms=ts[0].as_py(),
         last_ts_ms=ts[-1].as_py(),
         out=str(out),
+        gaps=len(gaps),
+        missing_bars=sum((after - before) // MINUTE_MS - 1 for _, before, after in gaps),
+        first_gap=(gaps[0][1], gaps[0][2]) if gaps else None,
     )
 
 

@@ -1,6 +1,6 @@
 """Quality control of bar batches (SPEC §5), vectorised with pyarrow.compute.
 
-Every batch passes `check_values` (grid, order, duplicates, OHLC, NaN/inf/negative);
+Every batch passes `check_values` (grid, order, duplicates, OHLC, null/NaN/inf/negative);
 `GapPolicy` then refuses, fills or skips the missing minutes, carrying state across
 batch boundaries so a stream of batches behaves exactly like one table.
 """
@@ -51,15 +51,21 @@ def _first(mask: pa.Array) -> int:
 def check_values(batch: pa.RecordBatch, *, prev_ts: int | None, source: str) -> None:
     """Refuse a batch whose rows could not be real bars. Names the first bad row."""
     ts = batch.column("ts_ms")
+    if ts.null_count:
+        raise DataError(f"{source}: row {_first(pc.is_null(ts)) + 1} has no timestamp")
     for name in (*PRICE_COLUMNS, "volume"):
         col = batch.column(name)
-        bad = pc.or_(pc.invert(pc.is_finite(col)), pc.less(col, 0))
+        # A null compares as null, which pc.any skips: an empty cell counts as bad here.
+        bad = pc.fill_null(pc.or_(pc.invert(pc.is_finite(col)), pc.less(col, 0)), True)
         if pc.any(bad).as_py():
-            i = _first(pc.fill_null(bad, True))
-            raise DataError(
-                f"{source}: bar {utc(ts[i].as_py())} has {name} = {col[i].as_py()} "
-                "(NaN, inf or negative)"
+            i = _first(bad)
+            value = col[i].as_py()
+            what = (
+                f"no {name} (an empty cell)"
+                if value is None
+                else f"{name} = {value} (NaN, inf or negative)"
             )
+            raise DataError(f"{source}: bar {utc(ts[i].as_py())} has {what}")
     high, low = batch.column("high"), batch.column("low")
     top = pc.max_element_wise(batch.column("open"), batch.column("close"))
     bottom = pc.min_element_wise(batch.column("open"), batch.column("close"))
@@ -76,6 +82,13 @@ def check_values(batch: pa.RecordBatch, *, prev_ts: int | None, source: str) -> 
         i = _first(off_grid)
         raise DataError(f"{source}: timestamp {ts[i].as_py()} is not on the 1-minute grid")
     _check_order(ts, prev_ts=prev_ts, source=source)
+
+
+def check_symbol(column: pa.Array | pa.ChunkedArray, *, want: str, source: str, by: str) -> None:
+    """Refuse bars labelled with another symbol than the one they are used as."""
+    held = sorted(pc.unique(column).drop_null().to_pylist())
+    if any(s != want for s in held):
+        raise DataError(f"{source}: data holds {', '.join(held)}, {by} {want}")
 
 
 def _check_order(ts: pa.Array, *, prev_ts: int | None, source: str) -> None:

@@ -69,23 +69,47 @@ def open_writer(
     return conn
 
 
-def open_reader(path: Path) -> apsw.Connection:
-    """Read-only connection: never blocks the writer (WAL), never sees half a bar."""
-    check_file(path)
+def open_reader(path: Path, *, upgrade: bool = False) -> apsw.Connection:
+    """Read-only connection: never blocks the writer (WAL), never sees half a bar.
+
+    A db of an older schema is refused with the command that upgrades it: a reader
+    (status, audit, report, the TUI) never writes. `upgrade=True` is for a writer about
+    to open the file anyway: it migrates first, as `open_writer` would."""
     current = schema_version()
-    with_version = _connect(path, apsw.SQLITE_OPEN_READONLY)
-    try:
-        found = _check_identity(with_version, path)
-    except BaseException:
-        with_version.close()
-        raise
+    with_version, found = _open_as_is(path)
     if found < current:
-        # Older file: upgrade it once (with a backup copy), then read.
         with_version.close()
+        if not upgrade:
+            raise ConfigError(
+                f"{path} has schema version {found}, older than this njord's {current}: "
+                f"run `njord migrate {path}` to upgrade it (a backup copy is kept)"
+            )
         open_writer(path, create=False).close()
         with_version = _connect(path, apsw.SQLITE_OPEN_READONLY)
     with_version.execute("PRAGMA query_only = ON")
     return with_version
+
+
+def migrate(path: Path) -> tuple[int, Path | None]:
+    """Upgrade a session db to this njord's schema after a backup copy: (from version,
+    backup path), the backup None when it was current already."""
+    reader, found = _open_as_is(path)
+    reader.close()
+    if found == schema_version():
+        return found, None
+    open_writer(path, create=False).close()
+    return found, _backup_path(path, found)
+
+
+def _open_as_is(path: Path) -> tuple[apsw.Connection, int]:
+    """A read-only connection to an njord db of this or an older schema, and its version."""
+    check_file(path)
+    conn = _connect(path, apsw.SQLITE_OPEN_READONLY)
+    try:
+        return conn, _check_identity(conn, path)
+    except BaseException:
+        conn.close()
+        raise
 
 
 def check_file(path: Path) -> None:
@@ -172,13 +196,16 @@ def _migrate(conn: apsw.Connection, path: Path) -> None:
     target = schema_version()
     if version == target:
         return
-    backup = path.with_name(f"{path.name}.v{version}.bak")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    shutil.copyfile(path, backup)
+    shutil.copyfile(path, _backup_path(path, version))
     with conn:
         for step in range(version + 1, target + 1):
             MIGRATIONS[step](conn)
         conn.execute(f"PRAGMA user_version = {target}")
+
+
+def _backup_path(path: Path, version: int) -> Path:
+    return path.with_name(f"{path.name}.v{version}.bak")
 
 
 def backup(src: Path, dst: Path) -> None:
@@ -186,8 +213,9 @@ def backup(src: Path, dst: Path) -> None:
     writes. The copy drops the source's lease: that lease belongs to the original file."""
     if dst.exists():
         raise ConfigError(f"{dst} exists; back up to a new path")
-    source = open_reader(src)
+    source, _ = _open_as_is(src)  # an older schema is copied as it is, e.g. before migrating
     try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
         target = apsw.Connection(str(dst))
         with target.backup("main", source, "main") as step:
             step.step(-1)  # one step, one read transaction: never a half-written bar
