@@ -540,7 +540,7 @@ def _control(command: str) -> Callable[..., None]:
 
 
 for _name, _help in (
-    ("halt", "Stop new orders (cancels still pass) until an explicit resume."),
+    ("halt", "Stop new exposure (cancels and reducing orders pass) until an explicit resume."),
     ("reduce", "Only orders that reduce exposure pass (stop new entries)."),
     ("flatten", "Close every position through the normal path, then halt."),
 ):
