@@ -531,10 +531,9 @@ def export_cmd(db_path: Path, out_dir: Path, fmt: str, with_bars: bool) -> None:
 
 def _control(command: str) -> Callable[..., None]:
     def run(db_path: Path, reason: str) -> None:
-        conn = db.open_writer(db_path, create=False)
-        seq = reads.post_control(conn, command, reason, wall_ms=time.time_ns() // 1_000_000)
-        conn.close()
-        click.echo(f"{command} posted as control #{seq}; the session applies it at its next bar")
+        from njord import controls
+
+        click.echo(controls.post(db_path, command, reason, by=controls.operator()))
 
     return run
 

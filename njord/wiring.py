@@ -7,6 +7,7 @@ memory (writing nothing) and checks the rebuilt state against the db before goin
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -274,7 +275,8 @@ def run_session(
         if isinstance(e, StrategyError) and session.manifest.mode != "backtest":
             # SPEC §6: a live-market session whose strategy raised stays halted, from its
             # next bar on, until an operator has looked and resumed it.
-            reads.post_control(session.conn, "halt", str(e), wall_ms=leases.wall_ms(), by="njord")
+            by = f"njord@{socket.gethostname()}"
+            reads.post_control(session.conn, "halt", str(e), wall_ms=leases.wall_ms(), by=by)
         raise
     writer.write_now(session.log.drain(), status=final_status)
     with session.conn:

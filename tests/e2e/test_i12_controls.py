@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 import subprocess
+import time
 from pathlib import Path
 
+import apsw
+import pytest
+
+from njord import launch
+from njord.cli import load_config
+from njord.errors import Interrupted
+from njord.loop import Stop
 from tests.conftest import (
     ROOT,
     backtest_args,
@@ -88,3 +98,102 @@ def _reported(db_path: Path) -> tuple[object, object]:
     (change,) = query(db_path, "SELECT reason FROM state_changes WHERE reason LIKE '%flatten%'")
     (record,) = query(db_path, "SELECT msg FROM logs WHERE msg LIKE 'flatten:%'")
     return change[0], record[0]
+
+
+def stopped_session(tmp_path: Path) -> Path:
+    """A backtest stopped on request after its first bar: resumable, like a Ctrl-C."""
+    data = _two_prices(tmp_path / "short.parquet", 100.0, 101.0, bars=100)
+    db_path = tmp_path / "stopped.db"
+    config = load_config(None, (f'data.path="{data}"',), "NJORD_").config
+    run = launch.backtest(
+        config, env_prefix="NJORD_", db_path=db_path, out_dir=tmp_path / "out", echo=False
+    )
+    stop = Stop()
+    stop.requested = True
+    with pytest.raises(Interrupted):
+        launch.drive(run, stop=stop, progress=lambda n: None)
+    assert query(db_path, "SELECT status FROM runs") == [("stopped",)]
+    return db_path
+
+
+CONTROLS = [["halt"], ["reduce"], ["flatten"], ["resume", "--confirm"]]
+
+
+def test_i12_03_controls_on_a_finished_session_are_refused(tmp_path: Path) -> None:
+    # Before: each exited 0, "posted ... applies it at its next bar", and nothing ever did.
+    data = _two_prices(tmp_path / "bars.parquet", 100.0, 101.0, bars=100)
+    db_path = tmp_path / "s.db"
+    assert invoke(*backtest_args(data, db_path, "--no-report")).exit_code == 0
+    (run_id,) = query(db_path, "SELECT run_id FROM runs")[0]
+    before = db_path.read_bytes()
+    for command in CONTROLS:
+        result = invoke(*command, "--db", str(db_path))
+        assert result.exit_code == 2, result.output
+        assert result.output == (
+            f"error: session {run_id} in {db_path} is finished; nothing will apply this\n"
+        )
+    assert db_path.read_bytes() == before
+
+
+def test_i12_03_controls_on_a_stopped_session_apply_when_it_next_runs(tmp_path: Path) -> None:
+    db_path = stopped_session(tmp_path)
+    (run_id,) = query(db_path, "SELECT run_id FROM runs")[0]
+    for seq, command in enumerate(CONTROLS, start=1):
+        result = invoke(*command, "--db", str(db_path))
+        assert result.exit_code == 0, result.output
+        assert result.output == (
+            f"{command[0]} posted as control #{seq}; session {run_id} is stopped: "
+            "it applies this when it next runs\n"
+        )
+    assert query(db_path, "SELECT count(*) FROM controls WHERE applied_ms IS NULL") == [(4,)]
+    cont = invoke("continue", str(db_path), "--quiet", "--out", str(tmp_path / "o"))
+    assert cont.exit_code == 0, cont.output
+    assert query(db_path, "SELECT count(*) FROM controls WHERE applied_ms IS NULL") == [(0,)]
+
+
+def test_i12_14_a_control_on_a_busy_db_waits_1s_then_names_the_writer(tmp_path: Path) -> None:
+    # Before: 5 s of waiting, then apsw.BusyError as a traceback.
+    db_path = stopped_session(tmp_path)
+    holder = apsw.Connection(str(db_path))
+    now = time.time_ns() // 1_000_000
+    with holder:  # a writer that holds the lease ...
+        holder.execute(
+            "INSERT INTO lease VALUES (1, ?, ?, 'tok', ?, ?)",
+            (os.getpid(), socket.gethostname(), now, now),
+        )
+    holder.execute("BEGIN IMMEDIATE")  # ... and is in the middle of a transaction
+    try:
+        started = time.monotonic()
+        result = invoke("halt", "--db", str(db_path))
+        waited = time.monotonic() - started
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert result.exit_code == 75, result.output
+    assert result.output == (
+        f"error: {db_path} is busy: its writer (pid {os.getpid()} on "
+        f"{socket.gethostname()}) held a transaction for over 1s; try again\n"
+    )
+    assert 1.0 <= waited < 3.0
+    assert query(db_path, "SELECT count(*) FROM controls") == [(0,)]
+
+
+def test_i12_14_a_control_on_a_read_only_db_is_one_line_exit_2(tmp_path: Path) -> None:
+    db_path = stopped_session(tmp_path)
+    files = sorted(os.listdir(tmp_path))
+    before = db_path.read_bytes()
+    db_path.chmod(0o444)
+    immutable = os.geteuid() == 0  # root writes through file modes; an immutable file it cannot
+    if immutable and subprocess.run(["chattr", "+i", str(db_path)], check=False).returncode:
+        pytest.skip(
+            "running as root on a file system without chattr +i: cannot make a read-only db"
+        )
+    try:
+        result = invoke("flatten", "--db", str(db_path))
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(db_path)], check=True)
+    assert result.exit_code == 2, result.output
+    assert result.output == (f"error: {db_path} is read-only; make it writable or work on a copy\n")
+    assert sorted(os.listdir(tmp_path)) == files  # no -wal/-shm left beside it
+    assert db_path.read_bytes() == before
