@@ -262,6 +262,7 @@ def run_session(
             keep_bars=config.store.store_bars,
             progress=progress,
             stop=stop,
+            kill_file=Path(config.runtime.kill_file) if config.runtime.kill_file else None,
         )
         strategy.on_stop(ctx)
         _log_qc(session.log, feed)

@@ -18,6 +18,7 @@ from njord.errors import Interrupted
 from njord.loop import Stop
 from tests.conftest import (
     ROOT,
+    SAMPLE,
     backtest_args,
     invoke,
     njord_proc,
@@ -197,3 +198,94 @@ def test_i12_14_a_control_on_a_read_only_db_is_one_line_exit_2(tmp_path: Path) -
     assert result.output == (f"error: {db_path} is read-only; make it writable or work on a copy\n")
     assert sorted(os.listdir(tmp_path)) == files  # no -wal/-shm left beside it
     assert db_path.read_bytes() == before
+
+
+def _halted_within(db_path: Path, kill_file: Path) -> float:
+    """Touch the kill file; seconds until the committed trading state is HALTED."""
+    kill_file.touch()
+    touched = time.monotonic()
+    wait_rows(db_path, "SELECT 1 FROM trading_state WHERE state = 'HALTED'", timeout=10)
+    return time.monotonic() - touched
+
+
+def _halted_by_the_kill_file(db_path: Path, kill_file: Path) -> None:
+    assert query(db_path, "SELECT changed_by, reason FROM trading_state") == [
+        ("kill-file", f"kill file {kill_file}")
+    ]
+    assert query(db_path, "SELECT command, posted_by FROM controls") == [("halt", "kill-file")]
+
+
+def test_i12_04_a_kill_file_halts_a_paced_session_within_1s(tmp_path: Path) -> None:
+    kill_file = tmp_path / "njord.kill"
+    db_path = tmp_path / "s.db"
+    args = [*backtest_args(SAMPLE, db_path), "--pace-ms", "50"]
+    args += ["--set", 'strategy.name="user_strategies:EveryBar"']
+    args += ["--set", f'runtime.kill_file="{kill_file}"']
+    proc = njord_proc(*args, cwd=ROOT, env=user_strategies_env())
+    try:
+        wait_rows(db_path, "SELECT 1 FROM intents WHERE allowed = 1 LIMIT 1")
+        latency = _halted_within(db_path, kill_file)
+        _halted_by_the_kill_file(db_path, kill_file)
+        kill_file.unlink()  # removing it does not resume
+        bars = query(db_path, "SELECT bars FROM account")[0][0]
+        wait_rows(db_path, f"SELECT 1 FROM account WHERE bars > {bars} + 10")
+        assert query(db_path, "SELECT state FROM trading_state") == [("HALTED",)]
+        assert invoke("resume", "--db", str(db_path), "--confirm").exit_code == 0
+        wait_rows(db_path, "SELECT 1 FROM trading_state WHERE state = 'ACTIVE'")
+        latency_again = _halted_within(db_path, kill_file)  # and it works again
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    print(f"kill file -> HALTED: {latency * 1000:.0f} ms, again {latency_again * 1000:.0f} ms")
+    assert latency < 1.0
+    assert latency_again < 1.0
+
+
+def test_i12_04_a_kill_file_halts_a_paper_session_between_bars(tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    from njord import sim
+    from tests.sim.conftest import FIRST_BAR_MS
+
+    kill_file = tmp_path / "njord.kill"
+    server = sim.build(
+        SAMPLE, speed=0, start_ms=FIRST_BAR_MS + 40 * 60_000, balances={"USDT": Decimal(10_000)}
+    )  # 40 closed bars, then the clock stands still: the session waits between bars
+    server.start_in_thread()
+    db_path = tmp_path / "paper.db"
+    args = ["paper", "--db", str(db_path), "--poll-s", "0.05"]
+    args += ["--set", f'venue.base_url="{server.url}"', "--set", 'data.start="2024-01-01T00:00"']
+    args += ["--set", f'runtime.kill_file="{kill_file}"']
+    proc = njord_proc(*args, cwd=tmp_path)
+    try:
+        wait_rows(db_path, "SELECT 1 FROM account WHERE bars = 40")
+        latency = _halted_within(db_path, kill_file)
+        bars = query(db_path, "SELECT bars FROM account")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+        server.shutdown()
+        server.server_close()
+    print(f"kill file -> HALTED between bars: {latency * 1000:.0f} ms")
+    assert latency < 1.0
+    assert bars == [(40,)]  # no bar arrived: it applied while the feed waited
+    _halted_by_the_kill_file(db_path, kill_file)
+
+
+def test_i12_04_halt_file_creates_the_kill_file(tmp_path: Path) -> None:
+    kill_file = tmp_path / "njord.kill"
+    result = invoke("halt", "--file", str(kill_file), "--reason", "maintenance")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"kill file {kill_file} created: ")
+    assert "maintenance" in kill_file.read_text()
+    assert invoke("halt", "--file", str(kill_file)).exit_code == 0  # already there: fine
+    nowhere = tmp_path / "missing" / "njord.kill"
+    refused = invoke("halt", "--file", str(nowhere), "--db", str(tmp_path / "none.db"))
+    assert refused.exit_code == 2
+    assert refused.output == (
+        f"error: cannot create kill file {nowhere}: folder {nowhere.parent} does not exist\n"
+    )
+    neither = invoke("halt")
+    assert neither.exit_code == 2
+    assert "give --db D (the session to halt) or --file PATH" in neither.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["njord.kill"]
