@@ -233,7 +233,7 @@ class Book:
                 outcome = f"{held}: closing order refused {refused}"
             else:
                 order = self.open_orders.get(closing or "")
-                status = order.status if order is not None else OrderStatus.NEW
+                status = order.status if order is not None else "not filled"
                 outcome = f"{held}: closing order {closing} is {status}"
         self._set_state(
             TradingState.HALTED, bar.ts_ms, by, f"{reason}; flatten: {outcome}", always=True

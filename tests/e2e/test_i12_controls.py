@@ -289,3 +289,20 @@ def test_i12_04_halt_file_creates_the_kill_file(tmp_path: Path) -> None:
     assert neither.exit_code == 2
     assert "give --db D (the session to halt) or --file PATH" in neither.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["njord.kill"]
+
+
+def test_i12_04_a_kill_file_halts_at_the_first_bar_and_verify_ignores_it(
+    tmp_path: Path,
+) -> None:
+    kill_file = tmp_path / "njord.kill"
+    kill_file.touch()
+    data = _two_prices(tmp_path / "bars.parquet", 100.0, 101.0, bars=100)
+    db_path = tmp_path / "s.db"
+    args = backtest_args(data, db_path, "--no-report", "--set", f'runtime.kill_file="{kill_file}"')
+    assert invoke(*args).exit_code == 0
+    first_bar = query(db_path, "SELECT min(ts_ms) FROM equity")[0][0]
+    assert query(db_path, "SELECT ts_ms FROM state_changes") == [(first_bar,)]
+    _halted_by_the_kill_file(db_path, kill_file)
+    # The file is still there: the re-run applies the stored halt and posts none of its own.
+    result = invoke("verify", str(db_path))
+    assert result.exit_code == 0, result.output
