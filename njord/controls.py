@@ -18,9 +18,9 @@ from njord.store.runs import SqliteManifestStore
 WAIT_MS = 1000  # how long a control waits for a writer that is mid-transaction (then 75)
 
 
-def operator(name: str = "operator") -> str:
-    """Who posted a control: a name and this host."""
-    return f"{name}@{socket.gethostname()}"
+def operator() -> str:
+    """Who posted a control from the CLI or the TUI: the operator on this host."""
+    return f"operator@{socket.gethostname()}"
 
 
 def post(path: Path, command: str, reason: str, *, by: str) -> str:
