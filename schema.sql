@@ -337,4 +337,20 @@ SELECT days.d * 86400000 AS day_ms,
        m.worst AS decision_latency_max_ms
 FROM days LEFT JOIN o USING (d) LEFT JOIN f USING (d) LEFT JOIN m USING (d);
 
-PRAGMA user_version = 5;
+
+-- @version 6
+-- A flatten whose closing order was refused is an alert: the kind list widens. SQLite
+-- cannot alter a CHECK, so the table is rebuilt (it holds one row per episode).
+CREATE TABLE alerts_v6 (
+    seq        INTEGER PRIMARY KEY,
+    kind       TEXT NOT NULL
+        CHECK (kind IN ('bar_gap', 'error_rate', 'daily_loss_halt', 'flatten_refused')),
+    raised_ms  INTEGER NOT NULL,
+    cleared_ms INTEGER,
+    msg        TEXT NOT NULL
+);
+INSERT INTO alerts_v6 SELECT seq, kind, raised_ms, cleared_ms, msg FROM alerts;
+DROP TABLE alerts;
+ALTER TABLE alerts_v6 RENAME TO alerts;
+
+PRAGMA user_version = 6;

@@ -542,16 +542,40 @@ def export_cmd(db_path: Path, out_dir: Path, fmt: str, with_bars: bool) -> None:
 
 def _control(command: str) -> Callable[..., None]:
     def run(db_path: Path, reason: str) -> None:
-        conn = db.open_writer(db_path, create=False)
-        seq = reads.post_control(conn, command, reason, wall_ms=time.time_ns() // 1_000_000)
-        conn.close()
-        click.echo(f"{command} posted as control #{seq}; the session applies it at its next bar")
+        from njord import controls
+
+        click.echo(controls.post(db_path, command, reason, by=controls.operator()))
 
     return run
 
 
+@cli.command()
+@click.option("--db", "db_path", type=click.Path(path_type=Path), help="the session to halt")
+@click.option(
+    "--file",
+    "kill_file",
+    type=click.Path(path_type=Path),
+    help="create this kill file: every session whose runtime.kill_file names it halts",
+)
+@click.option("--reason", default="operator", help="why; stored with the change")
+def halt(db_path: Path | None, kill_file: Path | None, reason: str) -> None:
+    """Stop new exposure (cancels and reducing orders pass) until an explicit resume.
+
+    --db posts the halt to one session; --file creates a kill file (for scripts that
+    cannot reach a db: every session watching that path halts within 1 s). Both: both."""
+    from njord import controls
+
+    if db_path is None and kill_file is None:
+        raise ConfigError("give --db D (the session to halt) or --file PATH (a kill file), or both")
+    if kill_file is not None:
+        controls.check_kill_file(kill_file)  # refused before the db is written
+    if db_path is not None:
+        click.echo(controls.post(db_path, "halt", reason, by=controls.operator()))
+    if kill_file is not None:
+        click.echo(controls.create_kill_file(kill_file, reason, by=controls.operator()))
+
+
 for _name, _help in (
-    ("halt", "Stop new orders (cancels still pass) until an explicit resume."),
     ("reduce", "Only orders that reduce exposure pass (stop new entries)."),
     ("flatten", "Close every position through the normal path, then halt."),
 ):

@@ -91,6 +91,7 @@ class RuntimeConfig(_Section, frozen=True):
     seed: int = 0
     decision_latency_p95_ms: float = 50.0
     decision_latency_p99_ms: float = 100.0
+    kill_file: str = ""
 
     def __post_init__(self) -> None:
         self._require("commit_every", self.commit_every >= 1, ">= 1")
@@ -357,6 +358,8 @@ DOCS: dict[str, str] = {
     "runtime.seed": "seed of every random choice; recorded in the manifest",
     "runtime.decision_latency_p95_ms": "SLO: bar available to orders sent and bar committed",
     "runtime.decision_latency_p99_ms": "SLO: as above, 99th percentile",
+    "runtime.kill_file": "while this path exists the session is HALTED within 1 s; removing "
+    "it does not resume (`njord halt --file PATH` creates it; '' = off)",
     "venue.base_url": "REST root of the venue (or of `njord exchange-sim`)",
     "venue.recv_window_ms": "recvWindow sent with signed requests (max 60000)",
     "venue.tiny": "live micro-cap mode: every order capped at 10 quote units",

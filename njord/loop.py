@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import msgspec
 
@@ -18,8 +19,12 @@ from njord.data.history import BarBatch
 from njord.data.qc import utc
 from njord.errors import Interrupted, StrategyError
 from njord.ports import BarFeed, Clock
+from njord.reasons import TradingState
 from njord.records import Bar
+from njord.store import reads
 from njord.store.session import Control, SessionWriter
+
+KILL_FILE_POSTER = "kill-file"
 
 
 class SimClock:
@@ -104,13 +109,26 @@ def run(
     keep_bars: bool,
     progress: Callable[[int], None],
     stop: Stop,
+    kill_file: Path | None = None,
 ) -> LoopResult:
     since_commit = 0
     equity = book.ledger.cash_e8
     last_bar: BarE8 | None = None
+
+    def pending() -> list[Control]:
+        """Controls not applied yet. While the kill file exists, a halt is added whenever
+        the book would not end up HALTED (a resume or reduce does not outrun it)."""
+        controls = writer.pending_controls()
+        if kill_file is not None and not _ends_halted(book, controls) and kill_file.exists():
+            reason = f"kill file {kill_file}"
+            now = time.time_ns() // 1_000_000
+            reads.post_control(writer.conn, "halt", reason, wall_ms=now, by=KILL_FILE_POSTER)
+            controls = writer.pending_controls()
+        return controls
+
     # `scheduled`: controls a replay or a verification re-applies at the bar they were
     # applied at first. Controls posted while the session was down apply at its next bar.
-    controls = writer.pending_controls()
+    controls = pending()
 
     def between_bars() -> None:
         """While a live feed waits for the next bar, operator controls still take effect,
@@ -120,7 +138,7 @@ def run(
         writer.keep_alive()
         if last_bar is None or writer.in_transaction:
             return
-        waiting = writer.pending_controls()
+        waiting = pending()
         if not waiting and not writer.log.pending:
             return
         writer.begin()
@@ -179,7 +197,7 @@ def run(
                         raise Interrupted("stopped on request; state committed to the last bar")
                     pacer.wait()  # outside any transaction: other processes may write
                     available = time.perf_counter()  # a paced batch releases a bar per wait
-                    controls = writer.pending_controls()
+                    controls = pending()
                     if batch.n > i + 1:
                         writer.ensure_transaction()
             progress(batch.n)
@@ -194,6 +212,13 @@ def run(
     finally:
         pacer.set_idle(None)
     return LoopResult(bars=book.bars, last_bar_ms=book.last_bar_ms, equity_e8=equity)
+
+
+def _ends_halted(book: Book, controls: list[Control]) -> bool:
+    """Every control sets the trading state: the last one pending decides it."""
+    if controls:
+        return controls[-1].command in ("halt", "flatten")
+    return book.state is TradingState.HALTED
 
 
 def _telemetry(

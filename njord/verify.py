@@ -5,6 +5,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import msgspec
+
 from njord import strategies
 from njord.data.history import StoredFeed
 from njord.errors import MismatchError
@@ -34,6 +36,11 @@ def verify(path: Path) -> dict[str, object]:
     finally:
         conn.close()
     config = stored_config(manifest.config_toml)
+    # The re-run applies the stored controls only: the session's kill file, if it is still
+    # there, halted the session (a stored control), never its verification.
+    config = msgspec.structs.replace(
+        config, runtime=msgspec.structs.replace(config.runtime, kill_file="")
+    )
     cls = strategies.from_identity(manifest.strategy)
     strategy = cls(strategies.parse_params(cls, config.strategy.params))
     with tempfile.TemporaryDirectory(prefix="njord-verify-") as tmp:

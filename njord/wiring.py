@@ -7,6 +7,7 @@ memory (writing nothing) and checks the rebuilt state against the db before goin
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -261,6 +262,7 @@ def run_session(
             keep_bars=config.store.store_bars,
             progress=progress,
             stop=stop,
+            kill_file=Path(config.runtime.kill_file) if config.runtime.kill_file else None,
         )
         strategy.on_stop(ctx)
         _log_qc(session.log, feed)
@@ -274,7 +276,8 @@ def run_session(
         if isinstance(e, StrategyError) and session.manifest.mode != "backtest":
             # SPEC §6: a live-market session whose strategy raised stays halted, from its
             # next bar on, until an operator has looked and resumed it.
-            reads.post_control(session.conn, "halt", str(e), wall_ms=leases.wall_ms(), by="njord")
+            by = f"njord@{socket.gethostname()}"
+            reads.post_control(session.conn, "halt", str(e), wall_ms=leases.wall_ms(), by=by)
         raise
     writer.write_now(session.log.drain(), status=final_status)
     with session.conn:

@@ -19,6 +19,7 @@ from njord.reasons import Reason, TradingState
 from njord.records import Fill, Order, OrderIntent, OrderStatus, Side
 
 DAY_MS = 86_400_000
+FLATTEN_SEQ = 1_000_000  # a flatten's closing order: after any strategy intent of its bar
 
 
 class BarE8(msgspec.Struct, frozen=True, gc=False):
@@ -204,27 +205,64 @@ class Book:
             self._set_state(TradingState.HALTED, bar.ts_ms, by, reason)
         elif command == "flatten":
             self._cancel_all(bar.ts_ms, Reason.CANCELED_BY_OPERATOR, router)
-            self._set_state(TradingState.REDUCING, bar.ts_ms, by, reason)
-            position = self.ledger.position_e8(self.symbol)
-            if position:
-                side = Side.SELL if position > 0 else Side.BUY
-                closing = OrderIntent(
-                    symbol=self.symbol, side=side, qty=e8_to_decimal(abs(position)), tag="flatten"
-                )
-                self._handle_intent(bar, 1_000_000, closing, router, qty_e8=abs(position))
-            self._set_state(TradingState.HALTED, bar.ts_ms, by, reason)
+            self._flatten(bar, router, by=by, reason=reason)
         else:
             raise ValueError(f"unknown control {command!r}")
+
+    def _flatten(self, bar: BarE8, router: OrderRouter, *, by: str, reason: str) -> None:
+        """Close the position through the normal path, halt, and say what happened: the
+        state change and a log record read "flat" or what stayed open and why."""
+        position = self.ledger.position_e8(self.symbol)
+        refused: Reason | None = None
+        closing: str | None = None
+        if position:
+            side = Side.SELL if position > 0 else Side.BUY
+            intent = OrderIntent(
+                symbol=self.symbol, side=side, qty=e8_to_decimal(abs(position)), tag="flatten"
+            )
+            self._handle_intent(bar, FLATTEN_SEQ, intent, router, qty_e8=abs(position))
+            row = self.out.intents[-1]
+            refused = None if row.verdict.allowed else row.verdict.reason
+            closing = row.client_order_id
+        left = self.ledger.position_e8(self.symbol)
+        if not left:
+            outcome = "flat"
+        else:
+            held = f"{e8_to_decimal(left)} {self.symbol} stayed open"
+            if refused is not None:
+                outcome = f"{held}: closing order refused {refused}"
+            else:
+                order = self.open_orders.get(closing or "")
+                status = order.status if order is not None else "not filled"
+                outcome = f"{held}: closing order {closing} is {status}"
+        self._set_state(
+            TradingState.HALTED, bar.ts_ms, by, f"{reason}; flatten: {outcome}", always=True
+        )
+        if refused is not None:
+            self.log(
+                "control",
+                "ERROR",
+                f"flatten: {outcome}",
+                position_e8=left,
+                reason=refused,
+                alert="flatten_refused",
+            )
+        elif left:
+            self.log("control", "WARNING", f"flatten: {outcome}", position_e8=left)
+        else:
+            self.log("control", "INFO", "flatten: flat", clear="flatten_refused")
 
     # -- internals ------------------------------------------------------------------------
 
     def _handle_intent(
         self, bar: BarE8, seq: int, intent: OrderIntent, router: OrderRouter, *, qty_e8: int = -1
     ) -> None:
+        """`qty_e8` given: the closing order of a flatten, for the whole position."""
+        flatten = qty_e8 >= 0
         qty_e8 = self.rules.floor_qty(to_e8(intent.qty)) if qty_e8 < 0 else qty_e8
         limit_e8 = to_e8(intent.limit_price) if intent.limit_price is not None else None
         price_e8 = limit_e8 if limit_e8 is not None else bar.close_e8
-        verdict = self._verdict(intent, qty_e8, price_e8, bar.ts_ms)
+        verdict = self._verdict(intent, qty_e8, price_e8, bar.ts_ms, flatten=flatten)
         intent_id = self.next_intent
         self.next_intent += 1
         coid = None
@@ -265,10 +303,13 @@ class Book:
         for execution in router.submit(order, bar):
             self._execute(execution, router)
 
-    def _verdict(self, intent: OrderIntent, qty_e8: int, price_e8: int, ts_ms: int) -> Verdict:
+    def _verdict(
+        self, intent: OrderIntent, qty_e8: int, price_e8: int, ts_ms: int, *, flatten: bool
+    ) -> Verdict:
         position = self.ledger.position_e8(intent.symbol)
-        signed = qty_e8 if intent.side is Side.BUY else -qty_e8
-        reduces = position != 0 and abs(position + signed) < abs(position)
+        # Only shrinks: a sell no larger than the long, a buy no larger than the short.
+        held = position if intent.side is Side.SELL else -position
+        reduces = 0 < qty_e8 <= held
         while self._order_times and self._order_times[0] <= ts_ms - 60_000:
             self._order_times.popleft()
         notional = mul_e8(qty_e8, price_e8)
@@ -281,6 +322,7 @@ class Book:
             open_positions=len(self.ledger.open_symbols()),
             daily_realised_e8=self.daily_realised_e8,
             orders_last_minute=len(self._order_times),
+            flatten=flatten,
         )
         verdict = self.risk.check(inputs)
         if not verdict.allowed:
@@ -361,8 +403,11 @@ class Book:
         self.out.orders[order.client_order_id] = order
         self.out.order_events.append((order.client_order_id, ts_ms, status, detail))
 
-    def _set_state(self, to: TradingState, ts_ms: int, by: str, reason: str) -> None:
-        if to is self.state:
+    def _set_state(
+        self, to: TradingState, ts_ms: int, by: str, reason: str, *, always: bool = False
+    ) -> None:
+        """`always`: record the change even when the state stays (a flatten's outcome)."""
+        if to is self.state and not always:
             return
         self.out.state_changes.append(
             StateChange(

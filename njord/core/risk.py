@@ -2,6 +2,11 @@
 
 Order: trading state, symbol allow-list, notional cap, max open positions, daily loss
 limit, order rate. `VENUE_FILTER` and `LIVE_MICRO_CAP` are checked by the live router.
+
+An order that only shrinks a position (a sell no larger than the long, a buy no larger
+than the short) skips the exposure rules (trading state, notional cap, open positions,
+daily loss): they exist to stop risk being added, never to keep it on. The closing order
+of a flatten also skips the order rate. docs/reasons.md has the same table.
 """
 
 from __future__ import annotations
@@ -22,11 +27,12 @@ class RiskInputs(msgspec.Struct, frozen=True, kw_only=True):
     state: TradingState
     symbol: str
     notional_e8: int
-    reduces: bool  # the order only shrinks an existing position
+    reduces: bool  # the order only shrinks an existing position, never flips it
     opens_position: bool  # the symbol is flat now
     open_positions: int
     daily_realised_e8: int  # net of fees, this UTC day
     orders_last_minute: int
+    flatten: bool = False  # the closing order of an operator's flatten
 
 
 class Verdict(msgspec.Struct, frozen=True, kw_only=True):
@@ -58,13 +64,19 @@ class Rules:
         allowed = frozenset(config.allowed_symbols)
         cap_e8 = to_e8(config.notional_cap)
         loss_e8 = to_e8(config.daily_loss_limit)
-        rules: list[tuple[RuleName | None, Rule]] = [
-            (None, _state_rule),
+        # (switch, rule, also checked for an order that only reduces)
+        rules: list[tuple[RuleName | None, Rule, bool]] = [
+            (None, _state_rule, False),
             (
                 "symbol_allowed",
                 lambda i: None if i.symbol in allowed else Reason.SYMBOL_NOT_ALLOWED,
+                True,
             ),
-            ("notional_cap", lambda i: Reason.NOTIONAL_CAP if i.notional_e8 > cap_e8 else None),
+            (
+                "notional_cap",
+                lambda i: Reason.NOTIONAL_CAP if i.notional_e8 > cap_e8 else None,
+                False,
+            ),
             (
                 "max_open_positions",
                 lambda i: (
@@ -72,14 +84,12 @@ class Rules:
                     if i.opens_position and i.open_positions >= config.max_open_positions
                     else None
                 ),
+                False,
             ),
             (
                 "daily_loss_limit",
-                lambda i: (
-                    Reason.DAILY_LOSS_LIMIT
-                    if not i.reduces and i.daily_realised_e8 <= -loss_e8
-                    else None
-                ),
+                lambda i: Reason.DAILY_LOSS_LIMIT if i.daily_realised_e8 <= -loss_e8 else None,
+                False,
             ),
             (
                 "order_rate",
@@ -88,14 +98,23 @@ class Rules:
                     if i.orders_last_minute >= config.max_orders_per_minute
                     else None
                 ),
+                True,
             ),
         ]
-        self._rules = [rule for name, rule in rules if name not in off]
+        on = [(name, rule, reducing) for name, rule, reducing in rules if name not in off]
+        # One list per kind of order, chosen once per check: no exemption test per rule.
+        self._adding = [rule for _, rule, _ in on]
+        self._reducing = [rule for _, rule, reducing in on if reducing]
+        self._flattening = [rule for name, rule, r in on if r and name != "order_rate"]
         self.daily_loss_limit_e8 = loss_e8 if "daily_loss_limit" not in off else None
 
     def check(self, inputs: RiskInputs) -> Verdict:
         recorded = msgspec.structs.asdict(inputs)
-        for rule in self._rules:
+        if not inputs.reduces:
+            rules = self._adding
+        else:
+            rules = self._flattening if inputs.flatten else self._reducing
+        for rule in rules:
             reason = rule(inputs)
             if reason is not None:
                 return Verdict(reason=reason, inputs=recorded)
@@ -107,8 +126,9 @@ class Rules:
 
 
 def _state_rule(inputs: RiskInputs) -> Reason | None:
+    """Only orders that add exposure reach it: reducing ones skip the state rule."""
     if inputs.state is TradingState.HALTED:
         return Reason.HALTED
-    if inputs.state is TradingState.REDUCING and not inputs.reduces:
+    if inputs.state is TradingState.REDUCING:
         return Reason.REDUCE_ONLY
     return None

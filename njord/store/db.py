@@ -6,6 +6,7 @@ ConfigError / MismatchError; code above the store never sees apsw exceptions.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections.abc import Callable
@@ -52,6 +53,8 @@ def open_writer(
         raise ConfigError(f"no session db at {path}")
     if not fresh:
         check_file(path)
+        if not os.access(path, os.W_OK):  # before SQLite leaves -wal/-shm files beside it
+            raise ConfigError(f"{path} is read-only; make it writable or work on a copy")
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = _connect(path, apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE)
     try:

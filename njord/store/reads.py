@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import socket
 from typing import Any
 
 import apsw
@@ -17,11 +16,9 @@ from njord.store.runs import SqliteManifestStore
 COMMANDS = ("halt", "reduce", "flatten", "resume")
 
 
-def post_control(
-    conn: apsw.Connection, command: str, reason: str, *, wall_ms: int, by: str = "operator"
-) -> int:
-    """Queue an operator control; the running loop applies it (or the next start does)."""
-    by = f"{by}@{socket.gethostname()}"
+def post_control(conn: apsw.Connection, command: str, reason: str, *, wall_ms: int, by: str) -> int:
+    """Queue an operator control; the running loop applies it (or the next start does).
+    `by` is stored as given (njord.controls.operator names a host)."""
     with conn:
         conn.execute(
             "INSERT INTO controls (posted_ms, command, reason, posted_by) VALUES (?, ?, ?, ?)",

@@ -19,7 +19,8 @@ from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
 
-from njord import launch
+from njord import controls, launch
+from njord.errors import NjordError
 from njord.loop import Stop
 from njord.store import db, reads
 from njord.tui.browse import Browse
@@ -165,12 +166,12 @@ class NjordApp(App[None]):
         self.push_screen(Confirm(CONTROLS[command]), answered)
 
     def post(self, command: str) -> None:
-        writer = db.open_writer(self.db_path, create=False)
         try:
-            seq = reads.post_control(writer, command, "from the TUI", wall_ms=wall_ms())
-        finally:
-            writer.close()
-        self.notify(f"{command} posted (control #{seq}); the session applies it next")
+            answer = controls.post(self.db_path, command, "from the TUI", by=controls.operator())
+        except NjordError as e:  # e.g. a finished session: nothing would apply it
+            self.notify(str(e), severity="error", timeout=30)
+            return
+        self.notify(answer)
 
     async def action_quit(self) -> None:
         """Watching: quit at once, the session never notices. Driving: ask, then stop."""

@@ -45,17 +45,6 @@ def test_resume_without_confirm_is_refused_and_changes_nothing(
     assert db_path.read_bytes() == before
 
 
-def test_halt_posted_to_a_stopped_session_is_applied_on_continue(
-    tmp_path: Path, sample_week: Path
-) -> None:
-    db_path = tmp_path / "s.db"
-    args = backtest_args(sample_week, db_path, "--to", "2024-01-02")
-    assert invoke(*args).exit_code == 0
-    assert invoke("halt", "--db", str(db_path), "--reason", "test").exit_code == 0
-    conn = db.open_reader(db_path)
-    assert conn.execute("SELECT command, applied_ms FROM controls").fetchone() == ("halt", None)
-
-
 def _start_paced(tmp_path: Path, strategy: str, *extra: str):  # type: ignore[no-untyped-def]
     db_path = tmp_path / "s.db"
     args = [

@@ -61,16 +61,13 @@ def test_dashboard_shows_a_finished_backtest_at_80x24(finished: Path) -> None:
     asyncio.run(run())
 
 
-def test_controls_ask_first_and_post_through_the_db(finished: Path) -> None:
+def test_controls_ask_first(finished: Path) -> None:
     async def run() -> None:
         app = NjordApp(finished)
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.press("h", "n")  # asked, declined: nothing happens
             await pilot.pause()
             assert controls(finished) == []
-            await pilot.press("f", "y")
-            await pilot.pause()
-            assert [c for c, _ in controls(finished)] == ["flatten"]
             await pilot.press("question_mark")
             await pilot.pause()
             assert "h halt" in str(app.screen.query_one("#help", Static).render())
