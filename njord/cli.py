@@ -652,9 +652,16 @@ def verify(db_path: Path) -> None:
     from njord.verify import verify as run_verify
 
     result = run_verify(db_path)
+    if result.status != "finished":
+        stopped = "before its first bar" if result.last_bar_ms is None else utc(result.last_bar_ms)
+        click.echo(
+            f"incomplete: {result.bars} bars verified identical, session stopped at "
+            f"{stopped} (status {result.status}); {result.decisions} decisions reproduce"
+        )
+        return
     click.echo(
-        f"verified: {result['decisions']} decisions and the equity curve "
-        f"(sha256 {str(result['equity_sha256'])[:12]}) reproduce from the db alone"
+        f"verified: {result.decisions} decisions and the equity curve "
+        f"(sha256 {result.equity_sha256[:12]}) reproduce from the db alone"
     )
 
 
