@@ -337,4 +337,19 @@ SELECT days.d * 86400000 AS day_ms,
        m.worst AS decision_latency_max_ms
 FROM days LEFT JOIN o USING (d) LEFT JOIN f USING (d) LEFT JOIN m USING (d);
 
-PRAGMA user_version = 5;
+
+-- @version 6
+-- Config amendments: an operational key (venue.*, risk.*, store.*, runtime.kill_file, ...)
+-- changed when a session was carried on. Values are TOML literals (NULL: the key was
+-- unset); the change governs the bars after `after_bar_ms` (NULL: from the first bar).
+CREATE TABLE config_amendments (
+    seq          INTEGER PRIMARY KEY,
+    posted_ms    INTEGER NOT NULL,
+    posted_by    TEXT NOT NULL,
+    after_bar_ms INTEGER,
+    key          TEXT NOT NULL,
+    old_value    TEXT,
+    new_value    TEXT NOT NULL
+);
+
+PRAGMA user_version = 6;

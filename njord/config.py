@@ -154,6 +154,20 @@ def config_sha256(config: Config) -> str:
     return hashlib.sha256(config_toml(config).encode()).hexdigest()
 
 
+def stored_config(text: str) -> Config:
+    """The config a session recorded (canonical TOML in its manifest)."""
+    return msgspec.convert(tomllib.loads(text), Config)
+
+
+def amended(config: Config, changes: Sequence[tuple[str, str]]) -> Config:
+    """`config` with each (dotted key, TOML literal) applied in order, validated."""
+    merged = config_to_dict(config)
+    origins = {key: "the session db" for key in _leaf_keys(merged)}
+    for key, literal in changes:
+        _assign(merged, origins, key, _parse_value(literal), "a config amendment")
+    return _convert(merged, origins)
+
+
 def load(
     *,
     file: Path | None,

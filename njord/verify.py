@@ -8,11 +8,12 @@ from pathlib import Path
 import msgspec
 
 from njord import strategies
+from njord.config import stored_config
 from njord.data.history import StoredFeed
 from njord.errors import MismatchError
 from njord.log import SessionLog
 from njord.loop import SimClock, Stop
-from njord.resume import stored_config
+from njord.store import amendments as amend_store
 from njord.store import db, history
 from njord.store.history import qc_events
 from njord.store.runs import SqliteManifestStore
@@ -46,6 +47,7 @@ def verify(path: Path) -> Verified:
             blobs = history.checked_bar_blobs(conn)
             events = qc_events(conn)
             scheduled = applied_controls(conn)
+            amendments = amend_store.load(conn)
             expected = history.decisions_of(conn, COMPARED)
             expected_equity = history.equity_sha256(conn)
     finally:
@@ -73,6 +75,7 @@ def verify(path: Path) -> Verified:
             progress=lambda n: None,
             stop=Stop(),
             scheduled=scheduled,
+            amendments=amendments,
         )
         got, got_equity = (
             history.decisions_of(session.conn, COMPARED),

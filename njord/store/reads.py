@@ -11,6 +11,7 @@ import msgspec
 
 from njord.core.metrics import Metrics, compute
 from njord.core.money import E8, mul_e8
+from njord.store import amendments
 from njord.store import lease as leases
 from njord.store.runs import SqliteManifestStore
 
@@ -83,6 +84,7 @@ def overview(conn: apsw.Connection) -> dict[str, Any]:
             "blocks": msgspec.json.decode(risk_row[3]) if risk_row else {},
         },
         "pending_controls": pending[0],
+        "config_amendments": [msgspec.to_builtins(a) for a in amendments.load(conn)],
         "alerts": [
             {"kind": k, "raised_ms": r, "cleared_ms": c, "msg": m}
             for k, r, c, m in conn.execute(

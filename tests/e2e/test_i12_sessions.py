@@ -2,16 +2,155 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import apsw
 import pytest
 
-from tests.conftest import ROOT, backtest_args, bars_in, invoke, njord_proc, wait_rows
+from njord import sim
+from njord.sim.server import SimServer
+from njord.store import db
+from njord.store.migrations import schema_section
+from tests.conftest import ROOT, backtest_args, bars_in, invoke, njord_proc, query, wait_rows
+from tests.sim.conftest import FIRST_BAR_MS
+
+
+@contextmanager
+def market(closed_minutes: int) -> Iterator[SimServer]:
+    """A simulator on a port of its own whose clock stands `closed_minutes` into the sample."""
+    server = sim.build(
+        ROOT / "sample_data" / "BTCUSDT-1m-2024-01.parquet",
+        speed=0,
+        start_ms=FIRST_BAR_MS + closed_minutes * 60_000,
+    )
+    server.start_in_thread()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def paper_args(path: Path, url: str, *extra: str) -> list[str]:
+    args = ["paper", "--db", str(path), "--poll-s", "0.01", "--config", str(ROOT / "config.toml")]
+    args += ["--set", f'venue.base_url="{url}"', "--set", 'data.start="2024-01-01T00:00"']
+    return [*args, *extra]
+
+
+def test_i12_08_a_resumed_session_takes_operational_keys_and_refuses_deciding_ones(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "paper.db"
+    with market(40) as first:
+        old_url = first.url
+        assert invoke(*paper_args(path, old_url, "--bars", "20")).exit_code == 0
+    with market(60) as restarted:  # the simulator came back on another port
+        refused = invoke(
+            *paper_args(path, restarted.url, "--bars", "5", "--for", "20s"),
+            "--set",
+            "costs.slippage_bps=5",
+            "--set",
+            "strategy.params.fast=12",
+        )
+        assert refused.exit_code == 2
+        assert "costs.slippage_bps (1 -> 5)" in refused.output
+        assert "strategy.params.fast" in refused.output
+        assert query(path, "SELECT count(*) FROM config_amendments") == [(0,)]
+        amended = invoke(
+            *paper_args(path, restarted.url, "--bars", "5", "--for", "30s"),
+            "--set",
+            "risk.notional_cap=5000",
+        )
+        assert amended.exit_code == 0, amended.output
+        assert "5 new bars, 25 in all" in amended.output
+        same = ("--set", "risk.notional_cap=5000")
+        again = invoke(*paper_args(path, restarted.url, "--bars", "1", "--for", "20s"), *same)
+        assert again.exit_code == 0, again.output  # the same values again: nothing to amend
+    rows = query(path, "SELECT key, old_value, new_value, after_bar_ms FROM config_amendments")
+    last_20 = FIRST_BAR_MS + 19 * 60_000
+    assert sorted(rows) == [
+        ("risk.notional_cap", "10000", "5000", last_20),
+        ("venue.base_url", f'"{old_url}"', f'"{restarted.url}"', last_20),
+    ]
+    status = json.loads(invoke("status", "--db", str(path), "--json").output)
+    assert {a["key"] for a in status["config_amendments"]} == {
+        "venue.base_url",
+        "risk.notional_cap",
+    }
+    hashed = query(
+        path, "SELECT payload FROM decisions WHERE kind = 'log' AND payload LIKE '%config amended%'"
+    )
+    assert len(hashed) == 1
+    assert invoke("audit", str(path)).exit_code == 0
+
+
+def test_i12_08_risk_amendments_take_effect_after_their_bar_and_verify(
+    sample_week: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "s.db"
+    _paced_backtest_stopped(sample_week, path, signal.SIGKILL)
+    (last,) = query(path, "SELECT last_bar_ms FROM account")[0]
+    refused = invoke("continue", str(path), "--quiet", "--set", "runtime.initial_cash=5")
+    assert refused.exit_code == 2
+    assert "runtime.initial_cash (10000 -> 5)" in refused.output
+    carried = invoke(
+        "continue",
+        str(path),
+        "--quiet",
+        "--out",
+        str(tmp_path / "o"),
+        "--set",
+        "risk.notional_cap=50",
+    )
+    assert carried.exit_code == 0, carried.output
+    capped = query(path, "SELECT min(bar_ts_ms) FROM intents WHERE reason = 'NOTIONAL_CAP'")
+    assert capped[0][0] is not None
+    assert int(str(capped[0][0])) > int(str(last))
+    assert query(
+        path, f"SELECT count(*) FROM intents WHERE bar_ts_ms > {last} AND side = 'BUY' AND allowed"
+    ) == [(0,)]
+    verified = invoke("verify", str(path))
+    assert verified.exit_code == 0, verified.output
+    assert verified.output.startswith("verified: ")
+
+
+def test_i12_08_schema_6_migrates_from_5(tmp_path: Path) -> None:
+    path = tmp_path / "v5.db"
+    conn = apsw.Connection(str(path))
+    for version in range(1, 6):
+        conn.execute(schema_section(version))
+    conn.execute(f"PRAGMA application_id = {db.APPLICATION_ID}; PRAGMA user_version = 5")
+    conn.execute("INSERT INTO logs (ts_ms, component, level, msg) VALUES (1, 'c', 'INFO', 'kept')")
+    conn.close()
+    migrated = db.open_writer(path, create=False)
+    assert migrated.execute("PRAGMA user_version").fetchone()[0] == 6
+    assert migrated.execute("SELECT count(*) FROM config_amendments").fetchone()[0] == 0
+    assert migrated.execute("SELECT msg FROM logs").fetchall() == [("kept",)]
+    migrated.close()
+    assert (tmp_path / "v5.db.v5.bak").exists()
+
+
+def test_i12_09_continue_carries_a_paper_session_on_in_its_own_mode(tmp_path: Path) -> None:
+    path = tmp_path / "paper.db"
+    with market(40) as venue:
+        assert invoke(*paper_args(path, venue.url, "--bars", "10")).exit_code == 0
+        proc = njord_proc("continue", str(path), cwd=tmp_path)  # the venue is the stored one
+        try:
+            wait_rows(path, "SELECT 1 FROM account WHERE bars = 40")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert query(path, "SELECT mode, status FROM runs") == [("paper", "stopped")]
+    assert not (tmp_path / "runs").exists()  # no backtest results dumped
+    assert not list(tmp_path.glob("*.csv"))
 
 
 def _paced_backtest_stopped(data: Path, path: Path, how: signal.Signals, *extra: str) -> None:
