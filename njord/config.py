@@ -102,10 +102,12 @@ class VenueConfig(_Section, frozen=True):
     recv_window_ms: int = 5000
     tiny: bool = False
     secrets_file: str = ""
+    connect_timeout_s: float = 60.0
 
     def __post_init__(self) -> None:
         ok = 0 < self.recv_window_ms <= 60000
         self._require("recv_window_ms", ok, "in 1..60000 (Binance's limit)")
+        self._require("connect_timeout_s", self.connect_timeout_s > 0, "> 0")
 
 
 class StoreConfig(_Section, frozen=True):
@@ -375,6 +377,10 @@ DOCS: dict[str, str] = {
     "venue.recv_window_ms": "recvWindow sent with signed requests (max 60000)",
     "venue.tiny": "live micro-cap mode: every order capped at 10 quote units",
     "venue.secrets_file": "TOML file with binance_api_key / binance_api_secret (mode 0600)",
+    "venue.connect_timeout_s": (
+        "a new shadow/paper session whose venue never answered gives up after this (exit 1); "
+        "a resumed one keeps retrying"
+    ),
     "store.db": "session db path ('' = runs/<run_id>/session.db)",
     "store.synchronous": "SQLite synchronous: NORMAL, or FULL (forced in live)",
     "store.store_bars": "keep the bars used inside the db (needed by verify on another machine)",

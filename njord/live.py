@@ -99,6 +99,7 @@ def open_live(
         max_bars=max_bars,
         deadline=deadline,
         poll_s=poll_s,
+        connect_timeout_s=config.venue.connect_timeout_s if existing is None else None,
         backoff=Backoff(sleep=clock.sleep),
         sleep=clock.sleep,
         log=lambda level, msg, ctx: log.log("feed", _level(level), msg, **ctx),
@@ -152,10 +153,18 @@ def _level(level: str) -> Level:
 def deadline_from(duration: str | None, until: str | None) -> float | None:
     if duration and until:
         raise ConfigError("--for and --until exclude each other")
+    # Refused before any db exists: a limit already reached would create a session that
+    # never runs a bar.
     if duration:
-        return time.monotonic() + parse_duration(duration)
+        seconds = parse_duration(duration)
+        if seconds <= 0:
+            raise ConfigError(f"--for must be longer than 0, got {duration!r}")
+        return time.monotonic() + seconds
     if until:
         end_ms = parse_utc(until, "--until")
         assert end_ms is not None
-        return time.monotonic() + (end_ms - time.time() * 1000) / 1000
+        left = (end_ms - time.time() * 1000) / 1000
+        if left <= 0:
+            raise ConfigError(f"--until {until} is in the past; give a time still to come (UTC)")
+        return time.monotonic() + left
     return None

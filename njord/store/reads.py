@@ -139,7 +139,8 @@ def telemetry(conn: apsw.Connection) -> dict[str, Any]:
             "orders_proposed": allowed,
             "orders_blocked_risk": risk_blocked,
             "risk_block_rate": risk_blocked / intents if intents else 0.0,
-            "error_rate": errors / bars if bars else 0.0,
+            # A session that never got a bar (its venue never answered) still has a rate.
+            "error_rate": errors / max(bars, 1),
             "pnl_intraday": _intraday(conn),
         }
     )

@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -236,3 +237,62 @@ def test_i12_12_the_docs_strategy_verifies_and_continues_without_its_module(
     whole = _njord_without("dipdoc", "verify", str(path))
     assert whole.returncode == 0, whole.stderr
     assert whole.stdout.startswith("verified: ")
+
+
+@pytest.mark.parametrize("limit", [("--until", "2024-01-01T00:00"), ("--for", "0s")])
+@pytest.mark.parametrize("mode", ["paper", "shadow"])
+def test_i12_10_a_limit_already_reached_is_refused_before_any_db(
+    tmp_path: Path, mode: str, limit: tuple[str, str]
+) -> None:
+    path = tmp_path / "never.db"
+    result = invoke(mode, "--db", str(path), *limit)
+    assert result.exit_code == 2
+    assert limit[0] in result.output
+    assert not path.exists()
+
+
+def _closed_port_url() -> str:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def test_i12_10_a_new_session_whose_venue_never_answers_gives_up(tmp_path: Path) -> None:
+    path = tmp_path / "typo.db"
+    args = ["paper", "--db", str(path), "--set", f'venue.base_url="{_closed_port_url()}"']
+    result = invoke(*args, "--set", "venue.connect_timeout_s=1.5")
+    assert result.exit_code == 1
+    assert "never answered within venue.connect_timeout_s = 1.5s" in result.output
+    assert query(path, "SELECT kind FROM alerts") == [("error_rate",)]
+    assert query(path, "SELECT status FROM runs") == [("failed",)]
+    status = json.loads(invoke("status", "--db", str(path), "--json").output)
+    assert status["telemetry"]["error_rate"] > 0
+
+
+def test_i12_10_a_resumed_session_keeps_retrying_and_raises_an_alert(tmp_path: Path) -> None:
+    path = tmp_path / "outage.db"
+    with market(40) as venue:
+        assert invoke(*paper_args(path, venue.url, "--bars", "10")).exit_code == 0
+        gone = venue.url
+    assert (
+        json.loads(invoke("status", "--db", str(path), "--json").output)["telemetry"]["error_rate"]
+        == 0
+    )
+    args = paper_args(path, gone, "--set", "venue.connect_timeout_s=0.5")
+    proc = njord_proc(*args, cwd=tmp_path)
+    try:
+        wait_rows(path, "SELECT 1 FROM alerts WHERE kind = 'error_rate'")  # while it waits
+        time.sleep(1.0)
+        assert proc.poll() is None, "an outage of a running session is no reason to give up"
+        status = json.loads(invoke("status", "--db", str(path), "--json").output)
+        assert status["telemetry"]["error_rate"] > 0
+        halted = invoke("halt", "--db", str(path), "--reason", "outage")  # no lock held
+        assert halted.exit_code == 0, halted.output
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
