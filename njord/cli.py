@@ -504,6 +504,10 @@ def continue_(
 
     live_mode = resume.live_mode(db_path)
     if live_mode is not None:
+        if out_dir is not None or as_json:
+            raise ConfigError(
+                f"{db_path} holds a {live_mode} session: it reports one line, not --out/--json"
+            )
         _live(
             live_mode,
             config_path=config_path,

@@ -155,6 +155,10 @@ def test_i12_09_continue_carries_a_paper_session_on_in_its_own_mode(tmp_path: Pa
     assert query(path, "SELECT mode, status FROM runs") == [("paper", "stopped")]
     assert not (tmp_path / "runs").exists()  # no backtest results dumped
     assert not list(tmp_path.glob("*.csv"))
+    asked = invoke("continue", str(path), "--out", str(tmp_path / "o"))
+    assert asked.exit_code == 2
+    assert "holds a paper session: it reports one line, not --out/--json" in asked.output
+    assert not (tmp_path / "o").exists()
 
 
 def _paced_backtest_stopped(data: Path, path: Path, how: signal.Signals, *extra: str) -> None:
