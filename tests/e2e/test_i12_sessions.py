@@ -123,6 +123,7 @@ def test_i12_08_risk_amendments_take_effect_after_their_bar_and_verify(
     verified = invoke("verify", str(path))
     assert verified.exit_code == 0, verified.output
     assert verified.output.startswith("verified: ")
+    assert invoke("audit", str(path)).exit_code == 0
 
 
 def test_i12_08_schema_6_migrates_from_5(tmp_path: Path) -> None:
