@@ -353,4 +353,17 @@ INSERT INTO alerts_v6 SELECT seq, kind, raised_ms, cleared_ms, msg FROM alerts;
 DROP TABLE alerts;
 ALTER TABLE alerts_v6 RENAME TO alerts;
 
+-- Config amendments: an operational key (venue.*, risk.*, store.*, runtime.kill_file, ...)
+-- changed when a session was carried on. Values are TOML literals (NULL: the key was
+-- unset); the change governs the bars after `after_bar_ms` (NULL: from the first bar).
+CREATE TABLE config_amendments (
+    seq          INTEGER PRIMARY KEY,
+    posted_ms    INTEGER NOT NULL,
+    posted_by    TEXT NOT NULL,
+    after_bar_ms INTEGER,
+    key          TEXT NOT NULL,
+    old_value    TEXT,
+    new_value    TEXT NOT NULL
+);
+
 PRAGMA user_version = 6;

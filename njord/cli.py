@@ -289,6 +289,7 @@ def _live(mode: str, **kw: Any) -> None:
         max_bars=kw["max_bars"],
         deadline=live.deadline_from(kw["duration"], kw["until"]),
         poll_s=kw["poll_s"],
+        origins=loaded.origins,
     )
     _drive(run, quiet=True)
     facts = reads.status(run.session.conn)
@@ -468,8 +469,10 @@ def tui(
         raise ConfigError(
             f"give a DB to watch ({db_path}) or --config/--mode to drive a session, not both"
         )
+    loaded = load_config(config_path, sets, env_prefix)
     run = launch.in_mode(
-        load_config(config_path, sets, env_prefix).config,
+        loaded.config,
+        origins=loaded.origins,
         env_prefix=env_prefix,
         mode=mode,
         session_db=session_db,
@@ -492,14 +495,44 @@ def tui(
 
 @cli.command("continue")
 @session_db()
+@config_options
 @click.option("--out", "out_dir", type=OutputPath("dir"), help="results directory")
 @click.option("--quiet", is_flag=True, help="no progress output")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
-def continue_(db_path: Path, out_dir: Path | None, quiet: bool, as_json: bool) -> None:
-    """Carry a stopped or crashed session on from its last committed bar."""
+def continue_(
+    db_path: Path,
+    config_path: Path | None,
+    sets: tuple[str, ...],
+    env_prefix: str,
+    out_dir: Path | None,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Carry a stopped or crashed session on from its last committed bar; a shadow or
+    paper session goes on in its own mode on live bars, as `njord paper --db D` does.
+    Given config keys amend it (venue, risk, store) or are refused (exit 2)."""
     from njord import resume
 
-    run = resume.reopen(db_path)
+    live_mode = resume.live_mode(db_path)
+    if live_mode is not None:
+        if out_dir is not None or as_json:
+            raise ConfigError(
+                f"{db_path} holds a {live_mode} session: it reports one line, not --out/--json"
+            )
+        _live(
+            live_mode,
+            config_path=config_path,
+            sets=sets,
+            env_prefix=env_prefix,
+            db_path=db_path,
+            max_bars=None,
+            duration=None,
+            until=None,
+            poll_s=1.0,
+        )
+        return
+    loaded = load_config(config_path, sets, env_prefix)
+    run = resume.reopen(db_path, loaded.config, loaded.origins)
     _drive(run, quiet=quiet)
     _finish(run.session, out_dir or db_path.parent, as_json=as_json)
 
@@ -526,7 +559,7 @@ def status(db_path: Path, as_json: bool) -> None:
 @click.option("--bars", "with_bars", is_flag=True, help="also bars.parquet: the bars used")
 def export_cmd(db_path: Path, out_dir: Path, fmt: str, with_bars: bool) -> None:
     """Write trades, orders, fills, equity and logs.jsonl from a session db."""
-    from njord.resume import stored_config
+    from njord.config import stored_config
     from njord.store.export import export_bars
     from njord.store.runs import SqliteManifestStore
 
@@ -666,7 +699,7 @@ def audit(db_path: Path, as_json: bool) -> None:
 def replay(db_path: Path, snapshot: int | None) -> None:
     """Rebuild the book from a snapshot plus the decision log; compare with the stored one."""
     from njord import replay as replaying
-    from njord.resume import stored_config
+    from njord.config import stored_config
     from njord.store.portfolio import SqlitePortfolioStore, SqliteSnapshotStore
     from njord.store.runs import SqliteManifestStore
 
@@ -694,9 +727,16 @@ def verify(db_path: Path) -> None:
     from njord.verify import verify as run_verify
 
     result = run_verify(db_path)
+    if result.status != "finished":
+        stopped = "before its first bar" if result.last_bar_ms is None else utc(result.last_bar_ms)
+        click.echo(
+            f"incomplete: {result.bars} bars verified identical, session stopped at "
+            f"{stopped} (status {result.status}); {result.decisions} decisions reproduce"
+        )
+        return
     click.echo(
-        f"verified: {result['decisions']} decisions and the equity curve "
-        f"(sha256 {str(result['equity_sha256'])[:12]}) reproduce from the db alone"
+        f"verified: {result.decisions} decisions and the equity curve "
+        f"(sha256 {result.equity_sha256[:12]}) reproduce from the db alone"
     )
 
 

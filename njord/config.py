@@ -103,10 +103,12 @@ class VenueConfig(_Section, frozen=True):
     recv_window_ms: int = 5000
     tiny: bool = False
     secrets_file: str = ""
+    connect_timeout_s: float = 60.0
 
     def __post_init__(self) -> None:
         ok = 0 < self.recv_window_ms <= 60000
         self._require("recv_window_ms", ok, "in 1..60000 (Binance's limit)")
+        self._require("connect_timeout_s", self.connect_timeout_s > 0, "> 0")
 
 
 class StoreConfig(_Section, frozen=True):
@@ -153,6 +155,20 @@ def config_toml(config: Config) -> str:
 
 def config_sha256(config: Config) -> str:
     return hashlib.sha256(config_toml(config).encode()).hexdigest()
+
+
+def stored_config(text: str) -> Config:
+    """The config a session recorded (canonical TOML in its manifest)."""
+    return msgspec.convert(tomllib.loads(text), Config)
+
+
+def amended(config: Config, changes: Sequence[tuple[str, str]]) -> Config:
+    """`config` with each (dotted key, TOML literal) applied in order, validated."""
+    merged = config_to_dict(config)
+    origins = {key: "the session db" for key in _leaf_keys(merged)}
+    for key, literal in changes:
+        _assign(merged, origins, key, _parse_value(literal), "a config amendment")
+    return _convert(merged, origins)
 
 
 def load(
@@ -364,6 +380,10 @@ DOCS: dict[str, str] = {
     "venue.recv_window_ms": "recvWindow sent with signed requests (max 60000)",
     "venue.tiny": "live micro-cap mode: every order capped at 10 quote units",
     "venue.secrets_file": "TOML file with binance_api_key / binance_api_secret (mode 0600)",
+    "venue.connect_timeout_s": (
+        "a new shadow/paper session whose venue never answered gives up after this (exit 1); "
+        "a resumed one keeps retrying"
+    ),
     "store.db": "session db path ('' = runs/<run_id>/session.db)",
     "store.synchronous": "SQLite synchronous: NORMAL, or FULL (forced in live)",
     "store.store_bars": "keep the bars used inside the db (needed by verify on another machine)",

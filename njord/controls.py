@@ -9,8 +9,8 @@ from pathlib import Path
 
 import apsw
 
+from njord.config import stored_config
 from njord.errors import ConfigError, LeaseError
-from njord.resume import stored_config
 from njord.store import db, reads
 from njord.store import lease as leases
 from njord.store.runs import SqliteManifestStore

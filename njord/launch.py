@@ -4,7 +4,7 @@ caller (signals can only be set from the main thread; a TUI owns the screen)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +78,10 @@ def live(
     deadline: float | None,
     poll_s: float = 1.0,
     echo: bool = True,
+    origins: Mapping[str, str] | None = None,
 ) -> Launch:
+    """`origins` (config.Loaded's): keys the user gave amend a resumed session or are
+    refused; without them a resumed session keeps its own config."""
     from njord import live as live_sessions
 
     if max_bars is not None and max_bars < 1:
@@ -91,6 +94,7 @@ def live(
         max_bars=max_bars,
         deadline=deadline,
         poll_s=poll_s,
+        origins=origins,
     )
     return Launch(
         session=run.session,
@@ -113,6 +117,7 @@ def in_mode(
     max_bars: int | None,
     duration: str | None,
     pace_ms: float,
+    origins: Mapping[str, str] | None = None,
 ) -> Launch:
     """A session of `mode` (default: the config's), quiet on stderr: what a TUI drives.
     Shadow and paper default to `runs/<mode>.db`, resumed when it holds that session."""
@@ -145,6 +150,7 @@ def in_mode(
         max_bars=max_bars,
         deadline=live_sessions.deadline_from(duration, None),
         echo=False,
+        origins=origins,
     )
 
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import msgspec
 
-from njord import strategies
+from njord import amend, strategies
 from njord.adapters.binance import Backoff, BinanceClient
 from njord.adapters.live_feed import LiveFeed
-from njord.config import Config
+from njord.config import Config, stored_config
 from njord.core.strategy import Strategy
 from njord.data.history import BarBatch, StoredFeed
 from njord.data.qc import QcEvent, QcSummary
@@ -22,8 +22,9 @@ from njord.log import Level, SessionLog
 from njord.loop import LiveClock
 from njord.manifest import Manifest
 from njord.ports import BarFeed
-from njord.resume import stored_config
+from njord.store import amendments as amend_store
 from njord.store import db
+from njord.store.amendments import Amendment
 from njord.store.history import last_bar_ms, qc_events, stored_bar_blobs
 from njord.store.runs import SqliteManifestStore
 from njord.wiring import Session, new_manifest, open_session, parse_utc
@@ -73,12 +74,19 @@ def open_live(
     max_bars: int | None,
     deadline: float | None,
     poll_s: float = 1.0,
+    origins: Mapping[str, str] | None = None,
 ) -> LiveRun:
-    existing = _stored_manifest(db_path)
+    """`origins`: where each key of `config` came from; a resumed session takes the keys
+    the user gave (not defaults) as amendments, or refuses them (njord.amend)."""
+    existing, amendments = _stored_manifest(db_path)
+    changes: list[amend.Change] = []
     if existing is not None:
         if existing.mode != mode:
             raise ConfigError(f"{db_path} holds a {existing.mode} session, not a {mode} one")
-        config = stored_config(existing.config_toml)  # a session keeps the config it began with
+        current = amend.effective(stored_config(existing.config_toml), amendments)
+        config, changes = amend.reconcile(
+            current, config, origins or {}, session=f"{existing.run_id} in {db_path}"
+        )
     else:
         config = msgspec.structs.replace(
             config, runtime=msgspec.structs.replace(config.runtime, mode=mode)
@@ -91,6 +99,7 @@ def open_live(
         max_bars=max_bars,
         deadline=deadline,
         poll_s=poll_s,
+        connect_timeout_s=config.venue.connect_timeout_s if existing is None else None,
         backoff=Backoff(sleep=clock.sleep),
         sleep=clock.sleep,
         log=lambda level, msg, ctx: log.log("feed", _level(level), msg, **ctx),
@@ -112,6 +121,7 @@ def open_live(
     session = open_session(db_path, config=config, manifest=None, log=log)
     conn = session.conn
     last = last_bar_ms(conn)
+    amend.record(session, changes, after_bar_ms=last)
     stored = StoredFeed(stored_bar_blobs(conn), symbol=config.data.symbol, events=qc_events(conn))
     cls = strategies.from_identity(existing.strategy)
     strategy = cls(strategies.parse_params(cls, config.strategy.params))
@@ -126,12 +136,12 @@ def open_live(
     )
 
 
-def _stored_manifest(path: Path) -> Manifest | None:
+def _stored_manifest(path: Path) -> tuple[Manifest | None, list[Amendment]]:
     if not path.exists() or path.stat().st_size == 0:
-        return None
+        return None, []
     conn = db.open_reader(path, upgrade=True)  # paper/shadow write: an older db migrates
     try:
-        return SqliteManifestStore(conn).load()
+        return SqliteManifestStore(conn).load(), amend_store.load(conn)
     finally:
         conn.close()
 
@@ -143,10 +153,18 @@ def _level(level: str) -> Level:
 def deadline_from(duration: str | None, until: str | None) -> float | None:
     if duration and until:
         raise ConfigError("--for and --until exclude each other")
+    # Refused before any db exists: a limit already reached would create a session that
+    # never runs a bar.
     if duration:
-        return time.monotonic() + parse_duration(duration)
+        seconds = parse_duration(duration)
+        if seconds <= 0:
+            raise ConfigError(f"--for must be longer than 0, got {duration!r}")
+        return time.monotonic() + seconds
     if until:
         end_ms = parse_utc(until, "--until")
         assert end_ms is not None
-        return time.monotonic() + (end_ms - time.time() * 1000) / 1000
+        left = (end_ms - time.time() * 1000) / 1000
+        if left <= 0:
+            raise ConfigError(f"--until {until} is in the past; give a time still to come (UTC)")
+        return time.monotonic() + left
     return None

@@ -136,7 +136,14 @@ def run(
         if stop.requested:
             raise Interrupted("stopped on request; state committed to the last bar")
         writer.keep_alive()
-        if last_bar is None or writer.in_transaction:
+        if writer.in_transaction:
+            return
+        if last_bar is None:
+            # No bar yet in this run (a venue that does not answer): its records, alerts
+            # among them, still reach the db while it waits.
+            if writer.log.pending:
+                writer.log.date_undated(book.last_bar_ms or 0)
+                writer.write_now(writer.log.drain())
             return
         waiting = pending()
         if not waiting and not writer.log.pending:
@@ -151,8 +158,10 @@ def run(
     try:
         for batch in feed.batches():
             available = time.perf_counter()
-            writer.ensure_transaction()
+            # A batch only replayed writes nothing: no transaction, so a restarted session
+            # waiting for its first new bar holds no write lock (controls, heartbeats).
             if resume_after_ms is None or batch.ts_ms[-1] > resume_after_ms:
+                writer.ensure_transaction()
                 writer.add_bars(batch, keep=keep_bars)
             for i in range(batch.n):
                 ts = batch.ts_ms[i]

@@ -16,8 +16,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from njord import summary
+from njord.config import stored_config
 from njord.core.money import E8, to_e8
-from njord.resume import stored_config
 from njord.store import db, reads
 from njord.store.runs import SqliteManifestStore
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 
-import msgspec
-
-from njord import strategies
-from njord.config import Config
+from njord import amend, strategies
+from njord.config import Config, stored_config
 from njord.data.history import HistoryFeed, StoredFeed
 from njord.data.qc import QcEvent
 from njord.errors import ConfigError
@@ -16,21 +14,31 @@ from njord.launch import Launch
 from njord.log import SessionLog
 from njord.loop import SimClock
 from njord.manifest import DataSource, file_sha256
+from njord.store import amendments as amend_store
 from njord.store import db
 from njord.store.history import last_bar_ms, qc_events, stored_bar_blobs
 from njord.store.runs import SqliteManifestStore
 from njord.wiring import open_session, parse_utc
 
 
-def stored_config(text: str) -> Config:
-    return msgspec.convert(tomllib.loads(text), Config)
+def live_mode(path: Path) -> str | None:
+    """`shadow` or `paper` when `path` holds such a session: it carries on on live bars."""
+    reader = db.open_reader(path, upgrade=True)  # continue writes: an older db migrates
+    try:
+        manifest = SqliteManifestStore(reader).load()
+    finally:
+        reader.close()
+    mode = manifest.mode if manifest is not None else None
+    return mode if mode in ("shadow", "paper") else None
 
 
-def reopen(path: Path) -> Launch:
-    """A stored session, ready to carry on after its last committed bar."""
+def reopen(path: Path, given: Config, origins: Mapping[str, str]) -> Launch:
+    """A stored session, ready to carry on after its last committed bar. Keys the user
+    gave (`origins` not default) amend it or are refused (njord.amend)."""
     reader = db.open_reader(path, upgrade=True)  # continue writes: an older db migrates
     store = SqliteManifestStore(reader)
     manifest = store.load()
+    amendments = amend_store.load(reader)
     # Refuse before taking the lease: a finished session's db is not written at all.
     status = store.status(manifest.run_id) if manifest is not None else "missing"
     last = last_bar_ms(reader)
@@ -41,7 +49,12 @@ def reopen(path: Path) -> Launch:
         raise ConfigError(f"{path} holds no session to continue")
     if status == "finished":
         raise ConfigError(f"session {manifest.run_id} in {path} already finished")
-    config = stored_config(manifest.config_toml)
+    config, changes = amend.reconcile(
+        amend.effective(stored_config(manifest.config_toml), amendments),
+        given,
+        origins,
+        session=f"{manifest.run_id} in {path}",
+    )
     cls = strategies.from_identity(manifest.strategy)
     strategy = cls(strategies.parse_params(cls, config.strategy.params))
     feed = _feed(config, manifest.data_sources, blobs, events)
@@ -49,6 +62,7 @@ def reopen(path: Path) -> Launch:
         sum(len(b) for b in feed.fresh().checked_batches()) if isinstance(feed, HistoryFeed) else 0
     )
     session = open_session(path, config=config, manifest=None, log=SessionLog(now_ms=lambda: 0))
+    amend.record(session, changes, after_bar_ms=last)
     return Launch(
         session=session,
         strategy=strategy,

@@ -8,11 +8,12 @@ from pathlib import Path
 import msgspec
 
 from njord import strategies
+from njord.config import stored_config
 from njord.data.history import StoredFeed
 from njord.errors import MismatchError
 from njord.log import SessionLog
 from njord.loop import SimClock, Stop
-from njord.resume import stored_config
+from njord.store import amendments as amend_store
 from njord.store import db, history
 from njord.store.history import qc_events
 from njord.store.runs import SqliteManifestStore
@@ -22,19 +23,36 @@ from njord.wiring import open_session, run_session
 COMPARED = ("intent", "order", "fill", "state", "control")
 
 
-def verify(path: Path) -> dict[str, object]:
+class Verified(msgspec.Struct, frozen=True, kw_only=True):
+    decisions: int
+    bars: int
+    equity_sha256: str
+    status: str  # the stored run's: only a finished one was verified to its end
+    last_bar_ms: int | None
+
+
+def verify(path: Path) -> Verified:
+    """Re-run the committed bars; an unfinished session (stopped, interrupted, crashed) is
+    re-run up to its last committed bar, which is all it decided."""
     conn = db.open_reader(path)
     try:
-        manifest = SqliteManifestStore(conn).load()
-        if manifest is None:
-            raise MismatchError(f"{path} holds no session to verify")
-        blobs = history.checked_bar_blobs(conn)
-        events = qc_events(conn)
-        scheduled = applied_controls(conn)
-        expected = history.decisions_of(conn, COMPARED)
-        expected_equity = history.equity_sha256(conn)
+        with conn:  # one read transaction: a running writer cannot commit between reads
+            store = SqliteManifestStore(conn)
+            manifest = store.load()
+            if manifest is None:
+                raise MismatchError(f"{path} holds no session to verify")
+            status = store.status(manifest.run_id)
+            last = history.last_bar_ms(conn)
+            bars = history.row_count(conn, "equity")
+            blobs = history.checked_bar_blobs(conn)
+            events = qc_events(conn)
+            scheduled = applied_controls(conn)
+            amendments = amend_store.load(conn)
+            expected = history.decisions_of(conn, COMPARED)
+            expected_equity = history.equity_sha256(conn)
     finally:
         conn.close()
+    assert manifest is not None  # refused above; `with conn` hides that from mypy
     config = stored_config(manifest.config_toml)
     # The re-run applies the stored controls only: the session's kill file, if it is still
     # there, halted the session (a stored control), never its verification.
@@ -51,12 +69,18 @@ def verify(path: Path) -> dict[str, object]:
         run_session(
             session,
             strategy=strategy,
-            feed=StoredFeed(blobs, symbol=config.data.symbol, events=events),
+            feed=StoredFeed(
+                blobs,
+                symbol=config.data.symbol,
+                events=events,
+                until_ms=None if status == "finished" else (0 if last is None else last),
+            ),
             resume_after_ms=None,
             pacer=SimClock(),
             progress=lambda n: None,
             stop=Stop(),
             scheduled=scheduled,
+            amendments=amendments,
         )
         got, got_equity = (
             history.decisions_of(session.conn, COMPARED),
@@ -66,7 +90,13 @@ def verify(path: Path) -> dict[str, object]:
     _compare(expected, got)
     if got_equity != expected_equity:
         raise MismatchError("the re-run's equity curve differs from the stored one")
-    return {"decisions": len(expected), "equity_sha256": expected_equity, "bars_chunks": len(blobs)}
+    return Verified(
+        decisions=len(expected),
+        bars=bars,
+        equity_sha256=expected_equity,
+        status=status,
+        last_bar_ms=last,
+    )
 
 
 def _compare(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,13 +17,13 @@ import apsw
 import msgspec
 
 import njord
-from njord import strategies
+from njord import amend, strategies
 from njord.adapters.sim_router import SimRouter
-from njord.config import Config, config_sha256, config_toml
+from njord.config import Config, config_sha256, config_toml, stored_config
 from njord.core.book import Book
 from njord.core.execution import CostModel, SymbolRules
 from njord.core.money import to_e8
-from njord.core.risk import Rules
+from njord.core.risk import RiskEngine, Rules
 from njord.core.strategy import Context, PortfolioView, Strategy
 from njord.data.history import HistoryFeed
 from njord.data.qc import QcSummary, utc
@@ -32,8 +32,10 @@ from njord.log import SessionLog
 from njord.loop import LoopResult, Stop, run
 from njord.manifest import DataSource, Manifest, git_state, host_facts, strategy_identity
 from njord.ports import BarFeed, Clock
+from njord.store import amendments as amend_store
 from njord.store import db, reads
 from njord.store import lease as leases
+from njord.store.amendments import Amendment
 from njord.store.runs import SqliteManifestStore
 from njord.store.session import Control, SessionWriter
 
@@ -117,17 +119,27 @@ def new_manifest(config: Config, cls: type[Strategy], sources: list[DataSource])
     return msgspec.structs.replace(manifest, run_id=run_id)
 
 
-def build_book(config: Config, manifest: Manifest) -> Book:
+def build_book(config: Config, manifest: Manifest, amendments: Sequence[Amendment] = ()) -> Book:
+    """The book of a session that began with `config`; risk amendments take effect after
+    the bars they were made at."""
     costs = cost_model(config)
-    return Book(
+    mode = config.runtime.mode
+    book = Book(
         symbol=config.data.symbol,
         initial_cash_e8=to_e8(config.runtime.initial_cash),
         costs=costs,
         rules=SymbolRules(),
-        risk=Rules(config.risk, mode=config.runtime.mode),
+        risk=Rules(config.risk, mode=mode),
         allow_short=config.runtime.allow_short,
         order_key=manifest.inputs_sha256()[:8],
     )
+    steps = amend.risk_steps(config, amendments)
+    if steps:
+        later: list[tuple[int | None, RiskEngine]] = [
+            (after, Rules(risk, mode=mode)) for after, risk in steps
+        ]
+        book.risk = amend.ScheduledRisk(book.risk, later, lambda: book.last_bar_ms)
+    return book
 
 
 def cost_model(config: Config) -> CostModel:
@@ -225,10 +237,17 @@ def run_session(
     progress: Callable[[int], None],
     stop: Stop,
     scheduled: dict[int, list[Control]] | None = None,
+    amendments: Sequence[Amendment] | None = None,
     final_status: str = "finished",
 ) -> LoopResult:
+    """`scheduled` and `amendments`: a verification's, read from the session it re-runs;
+    by default this session's own."""
     config = session.config
-    book = build_book(config, session.manifest)
+    book = build_book(
+        stored_config(session.manifest.config_toml),
+        session.manifest,
+        amend_store.load(session.conn) if amendments is None else amendments,
+    )
     view = PortfolioView(
         cash_e8=book.cash_e8, position_e8=book.ledger.position_e8, open_orders=book.open_order_list
     )

@@ -80,8 +80,10 @@ class Backoff:
         ceiling = min(self.cap_s, self.base_s * 2 ** min(self.failures, 32))
         return self.rng.uniform(ceiling / 2, ceiling)
 
-    def failed(self, retry_after_s: float | None = None) -> float:
+    def failed(self, retry_after_s: float | None = None, *, at_most: float | None = None) -> float:
         wait = self.delay(retry_after_s)
+        if at_most is not None:
+            wait = min(wait, at_most)
         self.failures += 1
         self.sleep(wait)
         return wait

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import pyarrow as pa
 
@@ -41,6 +41,7 @@ class LiveFeed:
         skip_after_bars: int = 30,
         backoff: Backoff | None = None,
         deadline: float | None = None,
+        connect_timeout_s: float | None = None,
         log: Log | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -53,6 +54,10 @@ class LiveFeed:
         self.skip_after_bars = skip_after_bars
         self.backoff = backoff or Backoff(sleep=sleep)
         self.deadline = deadline  # time.monotonic() after which the feed ends
+        # A venue that has never answered: give up after this (a typo in venue.base_url);
+        # None keeps retrying (a session that ran before: that is an outage).
+        self.connect_timeout_s = connect_timeout_s
+        self._answer_by: float | None = None
         self.log = log or (lambda level, msg, ctx: None)
         self.sleep = sleep
         self.summary = QcSummary(policy="live")
@@ -93,6 +98,8 @@ class LiveFeed:
         params: dict[str, Any] = {"symbol": self.symbol, "interval": "1m", "limit": 1000}
         if self.next_ms is not None:
             params["startTime"] = self.next_ms
+        if self.connect_timeout_s is not None and self._answer_by is None:
+            self._answer_by = time.monotonic() + self.connect_timeout_s
         try:
             rows: list[list[Any]] = self.client.public("GET", "/api/v3/klines", params)
             # The venue's time right after the answer: what is closed, how late, how long a
@@ -104,19 +111,38 @@ class LiveFeed:
         if self.backoff.failures >= ERROR_BURST:
             self.log("INFO", "klines polls succeed again", {"clear": "error_rate"})
         self.backoff.succeeded()
+        self.connect_timeout_s = None  # it answered: from now on a failure is an outage
         return rows
 
     def _failed(self, error: VenueError | VenueUnreachable) -> None:
         retry_after = error.retry_after_s if isinstance(error, VenueError) else None
         if isinstance(error, VenueError) and not error.retryable:
             raise error
-        wait = self.backoff.delay(retry_after)
         failures = self.backoff.failures + 1
+        left = None
+        if self.connect_timeout_s is not None and self._answer_by is not None:
+            left = self._answer_by - time.monotonic()
+            if left <= 0:
+                self._give_up(error, failures)
+        wait = min(self.backoff.delay(retry_after), left if left is not None else float("inf"))
+        # From the burst on, failures are errors: the error_rate alert and
+        # telemetry.error_rate (ERROR records per bar) tell the same story.
         context: dict[str, Any] = {"failures": failures}
         if failures == ERROR_BURST:
             context["alert"] = "error_rate"
-        self.log("WARNING", f"klines poll failed ({error}); retrying in {wait:.2f}s", context)
-        self.backoff.failed(retry_after)
+        level = "ERROR" if failures >= ERROR_BURST else "WARNING"
+        self.log(level, f"klines poll failed ({error}); retrying in {wait:.2f}s", context)
+        self.backoff.failed(retry_after, at_most=left)
+
+    def _give_up(self, error: VenueError | VenueUnreachable, failures: int) -> NoReturn:
+        timeout = f"{self.connect_timeout_s:g}s"
+        message = (
+            f"the venue at {self.client.base_url} never answered within "
+            f"venue.connect_timeout_s = {timeout} ({failures - 1} polls failed, last: {error}); "
+            "check venue.base_url"
+        )
+        self.log("ERROR", message, {"failures": failures, "alert": "error_rate"})
+        raise VenueUnreachable(message)
 
     # -- bars -----------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ lists for the loop, and is dropped once processed.
 
 from __future__ import annotations
 
+import bisect
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -206,11 +207,19 @@ class StoredFeed:
     """BarFeed over bars kept in a session db (`verify`, `continue` without the source)."""
 
     def __init__(
-        self, blobs: list[bytes], *, symbol: str, events: list[QcEvent] | None = None
+        self,
+        blobs: list[bytes],
+        *,
+        symbol: str,
+        events: list[QcEvent] | None = None,
+        until_ms: int | None = None,
     ) -> None:
         self.symbol = symbol
         self.summary = QcSummary(policy="stored")
         self._blobs = blobs
+        # A chunk is stored whole with the bar that opens it; an unfinished session may
+        # have committed only part of its last chunk. `until_ms`: the last committed bar.
+        self._until_ms = until_ms
         self._events = events or []  # what QC found when the bars were first stored
 
     @property
@@ -222,4 +231,10 @@ class StoredFeed:
 
     def batches(self) -> Iterator[BarBatch]:
         for blob in self._blobs:
-            yield BarBatch(read_ipc(blob))
+            batch = read_ipc(blob)
+            if self._until_ms is not None:
+                ts = batch.column("ts_ms").to_pylist()
+                batch = batch.slice(0, bisect.bisect_right(ts, self._until_ms))
+                if len(batch) == 0:
+                    return
+            yield BarBatch(batch)

@@ -10,6 +10,7 @@ import msgspec
 
 from njord.core.metrics import Metrics, compute
 from njord.core.money import E8, mul_e8
+from njord.store import amendments
 from njord.store import lease as leases
 from njord.store.runs import SqliteManifestStore
 
@@ -80,6 +81,7 @@ def overview(conn: apsw.Connection) -> dict[str, Any]:
             "blocks": msgspec.json.decode(risk_row[3]) if risk_row else {},
         },
         "pending_controls": pending[0],
+        "config_amendments": [msgspec.to_builtins(a) for a in amendments.load(conn)],
         "alerts": [
             {"kind": k, "raised_ms": r, "cleared_ms": c, "msg": m}
             for k, r, c, m in conn.execute(
@@ -134,7 +136,8 @@ def telemetry(conn: apsw.Connection) -> dict[str, Any]:
             "orders_proposed": allowed,
             "orders_blocked_risk": risk_blocked,
             "risk_block_rate": risk_blocked / intents if intents else 0.0,
-            "error_rate": errors / bars if bars else 0.0,
+            # A session that never got a bar (its venue never answered) still has a rate.
+            "error_rate": errors / max(bars, 1),
             "pnl_intraday": _intraday(conn),
         }
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import sys
 import types
 from typing import Any
 
@@ -75,7 +76,11 @@ def from_identity(identity: StrategyIdentity) -> type[Strategy]:
             f"strategy {identity.path} changed since the session ran "
             f"(recorded source sha256 {identity.sha256[:12]})"
         )
-    module = types.ModuleType(f"{module_name}__stored_{identity.sha256[:8]}")
+    name = f"{module_name}__stored_{identity.sha256[:8]}"
+    module = types.ModuleType(name)
+    # Registered like an imported module: msgspec (and typing) resolve the Params'
+    # annotations, e.g. `qty: Decimal`, through sys.modules[cls.__module__].
+    sys.modules[name] = module
     exec(compile(identity.source, f"<stored {module_name}>", "exec"), module.__dict__)
     stored = getattr(module, attr)
     if not (isinstance(stored, type) and issubclass(stored, Strategy)):

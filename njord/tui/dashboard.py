@@ -63,6 +63,17 @@ class EquityCurve:
         return out
 
 
+def amendments_line(amendments: list[dict[str, Any]]) -> str:
+    """The latest config amendment (njord.amend), when the session has any."""
+    if not amendments:
+        return ""
+    a = amendments[-1]
+    return (
+        f"\n[yellow]config amended[/] ({len(amendments)}): {a['key']} {a['old'] or 'unset'}"
+        f" -> {a['new']} by {a['posted_by']} at {utc(a['posted_ms'])}"
+    )
+
+
 def writer_line(facts: dict[str, Any], now_ms: int) -> str:
     """Is anyone writing this session, and how fresh is the data it shows?"""
     held = facts["lease"]
@@ -147,6 +158,7 @@ class Dashboard(Screen[None]):
             f"decision latency {lat}  open orders {len(facts['open_orders'])}\n"
             f"blocks {blocks or 'none'}  alerts "
             f"{'[red]' + ', '.join(alerts) + '[/]' if alerts else 'none'}"
+            + amendments_line(facts["config_amendments"])
         )
 
     def show_writer(self, facts: dict[str, Any], curve: EquityCurve, now_ms: int) -> None:
