@@ -20,7 +20,7 @@ from njord import config as configuration
 from njord import launch, summary, wiring
 from njord.data import importer
 from njord.data.qc import utc
-from njord.errors import ConfigError, ExitCode, MismatchError, NjordError
+from njord.errors import ConfigError, ExitCode, Interrupted, MismatchError, NjordError
 from njord.loop import Stop
 from njord.ports import CONTRACT_ADAPTERS
 from njord.store import db, reads
@@ -85,10 +85,14 @@ def cli() -> None:
 @click.argument("path", type=click.Path(path_type=Path), default=Path("config.toml"))
 @click.option("--force", is_flag=True, help="overwrite an existing file")
 def init(path: Path, force: bool) -> None:
-    """Write a commented config.toml with every key and its default."""
+    """Write a commented config.toml with every key and its default (PATH - : stdout)."""
+    text = configuration.commented_toml(configuration.Config())
+    if str(path) == "-":
+        click.echo(text, nl=False)
+        return
     if path.exists() and not force:
         raise ConfigError(f"{path} exists; pass --force to overwrite it")
-    path.write_text(configuration.commented_toml(configuration.Config()), encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     click.echo(f"wrote {path}")
 
 
@@ -232,10 +236,7 @@ def _show(done: launch.Results, db_path: Path, out: Path, *, as_json: bool) -> N
         Console(), f"njord {done.facts['run_id']}", summary.rows(done.metrics, done.facts)
     )
     click.echo(f"session db: {db_path}")
-    click.echo(
-        f"results:    {out}/ (trades, orders, fills, equity, rollup_daily CSVs, "
-        "logs.jsonl, report.html)"
-    )
+    click.echo(f"results:    {out}/ ({', '.join(p.name for p in done.files)})")
 
 
 def _live_options(fn: F) -> F:
@@ -279,10 +280,24 @@ def _live(mode: str, **kw: Any) -> None:
         deadline=live.deadline_from(kw["duration"], kw["until"]),
         poll_s=kw["poll_s"],
     )
-    _drive(run, quiet=True)
-    facts = reads.status(run.session.conn)
-    new = reads.bars_after(run.session.conn, run.resume_after_ms)
+    try:
+        _drive(run, quiet=True)
+    except Interrupted:
+        _live_summary(mode, run)  # an operator stop ends with the summary line too
+        raise
     run.session.close()
+    _live_summary(mode, run)
+
+
+def _live_summary(mode: str, run: launch.Launch) -> None:
+    """The last line on stdout of a shadow/paper run (docs/operating.md), read once the
+    session has closed its db."""
+    conn = db.open_reader(run.session.path)
+    try:
+        facts = reads.status(conn)
+        new = reads.bars_after(conn, run.resume_after_ms)
+    finally:
+        conn.close()
     latency = facts["telemetry"].get("decision_latency_ms", {})
     click.echo(
         f"{mode} {facts['run_id']}: {new} new bars, {facts['bars']} in all, "
@@ -566,7 +581,7 @@ def resume(db_path: Path, reason: str, confirm: bool) -> None:
 
 @cli.group("data")
 def data_group() -> None:
-    """Import market data."""
+    """Bar history: import files (data import) or fetch klines from a venue (data fetch)."""
 
 
 @data_group.command("import")

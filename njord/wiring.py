@@ -26,7 +26,7 @@ from njord.core.risk import Rules
 from njord.core.strategy import Context, PortfolioView, Strategy
 from njord.data.history import HistoryFeed
 from njord.data.qc import QcSummary, utc
-from njord.errors import ConfigError, NjordError, StrategyError
+from njord.errors import ConfigError, ExitCode, NjordError, StrategyError
 from njord.log import SessionLog
 from njord.loop import LoopResult, Stop, run
 from njord.manifest import DataSource, Manifest, git_state, host_facts, strategy_identity
@@ -268,8 +268,10 @@ def run_session(
             "session", "session finished", bars=result.bars, equity_e8=result.equity_e8
         )
     except NjordError as e:
-        session.log.error("loop", str(e))
-        status = "stopped" if e.exit_code == 130 else "failed"
+        stopped = e.exit_code == ExitCode.INTERRUPTED
+        # An operator stop is no error: recorded, not echoed; the command says it once.
+        (session.log.info if stopped else session.log.error)("loop", str(e))
+        status = "stopped" if stopped else "failed"
         writer.write_now(session.log.drain(), status=status)
         if isinstance(e, StrategyError) and session.manifest.mode != "backtest":
             # SPEC §6: a live-market session whose strategy raised stays halted, from its
