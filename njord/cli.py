@@ -409,16 +409,13 @@ def sweep(
         table.add_row(
             str(row["combo"]),
             *(str(row[n]) for n in grid.names),
-            *(_fmt(row.get(k)) for k in (sort_key, "total_return", "max_drawdown", "trades")),
+            *(
+                summary.human(k, row.get(k))
+                for k in (sort_key, "total_return", "max_drawdown", "trades")
+            ),
         )
     Console().print(table)
     click.echo(f"results: {csv_path} and {parquet_path}; session dbs in {where}/")
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 @cli.command()
@@ -519,8 +516,8 @@ def status(db_path: Path, as_json: bool) -> None:
     if as_json:
         echo_json(facts)
         return
-    for key, value in facts.items():
-        click.echo(f"{key:<16} {value}")
+    rows = summary.status_rows(facts, now_ms=time.time_ns() // 1_000_000)
+    summary.render(Console(), f"njord status {db_path}", rows, justify="left")
 
 
 @cli.command("export")
