@@ -47,13 +47,30 @@ def config_options(fn: F) -> F:
     )(fn)
 
 
+def strategy_option(fn: F) -> F:
+    """--strategy: the one flag that chooses what a session runs."""
+    return click.option(
+        "--strategy",
+        metavar="NAME|MODULE:CLASS|FILE.py:CLASS",
+        help="run this strategy with its own defaults (params from --set strategy.params.K=V); "
+        "see `njord strategies`",
+    )(fn)
+
+
 def load_config(
-    config_path: Path | None, sets: tuple[str, ...], env_prefix: str
+    config_path: Path | None,
+    sets: tuple[str, ...],
+    env_prefix: str,
+    strategy: str | None = None,
 ) -> configuration.Loaded:
     if config_path is not None and not config_path.exists():
         raise ConfigError(f"config file {config_path} does not exist")
     return configuration.load(
-        file=config_path, env=configuration.environ(), sets=sets, env_prefix=env_prefix
+        file=config_path,
+        env=configuration.environ(),
+        sets=sets,
+        env_prefix=env_prefix,
+        strategy=strategy,
     )
 
 
@@ -103,20 +120,58 @@ def config_group() -> None:
 
 @config_group.command("show")
 @config_options
+@strategy_option
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def config_show(
-    config_path: Path | None, sets: tuple[str, ...], env_prefix: str, as_json: bool
+    config_path: Path | None,
+    sets: tuple[str, ...],
+    env_prefix: str,
+    strategy: str | None,
+    as_json: bool,
 ) -> None:
-    """Print the effective config and where each value came from."""
-    loaded = load_config(config_path, sets, env_prefix)
+    """Print the effective config and where each value came from; refuse (exit 2) what a
+    run of it would refuse, strategy params included."""
+    loaded = load_config(config_path, sets, env_prefix, strategy)
+    cls = launch.check(loaded.config, env_prefix=env_prefix)
+    from njord import strategies
+
+    origins = dict(loaded.origins)
     items = configuration.leaf_items(loaded.config)
+    given = loaded.config.strategy.params
+    for param in strategies.params_of(cls):
+        if param.name not in given and param.default is not None:
+            key = f"strategy.params.{param.name}"
+            items.append((key, param.default))
+            origins[key] = f"default of {cls.__name__}"
     if as_json:
-        echo_json([{"key": k, "value": v, "origin": loaded.origins[k]} for k, v in items])
+        echo_json([{"key": k, "value": v, "origin": origins[k]} for k, v in items])
         return
     width = max(len(k) for k, _ in items)
     for key, value in items:
         shown = configuration.toml_value(value)
-        click.echo(f"{key:<{width}}  {shown:<28}  # {loaded.origins[key]}")
+        click.echo(f"{key:<{width}}  {shown:<28}  # {origins[key]}")
+
+
+@cli.command("strategies")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def strategies_cmd(as_json: bool) -> None:
+    """List the shipped and installed strategies with their params and defaults."""
+    from njord import strategies
+
+    found = strategies.describe()
+    if as_json:
+        echo_json(found)
+        return
+    table = Table(title="njord strategies (--strategy NAME, or FILE.py:CLASS, or MODULE:CLASS)")
+    for column in ("name", "class", "params (defaults)", "what it does"):
+        table.add_column(column, overflow="fold")
+    for s in found:
+        params = ", ".join(
+            f"{p.name}={configuration.toml_value(p.default) if p.default is not None else '?'}"
+            for p in s.params
+        )
+        table.add_row(s.name, f"{s.path} ({s.origin})", params or "-", s.error or s.doc)
+    Console().print(table)
 
 
 def _progress(
@@ -158,6 +213,7 @@ def _progress(
 
 @cli.command()
 @config_options
+@strategy_option
 @click.option("--db", "db_path", type=click.Path(path_type=Path), help="session db path")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="results directory")
 @click.option("--from", "start", help="first bar, ISO date/time UTC (inclusive)")
@@ -172,6 +228,7 @@ def backtest(
     config_path: Path | None,
     sets: tuple[str, ...],
     env_prefix: str,
+    strategy: str | None,
     db_path: Path | None,
     out_dir: Path | None,
     start: str | None,
@@ -186,7 +243,7 @@ def backtest(
     extra = [f"data.start={_q(start)}"] if start else []
     extra += [f"data.end={_q(end)}"] if end else []
     extra += [f"data.gaps={_q(gaps)}"] if gaps else []
-    loaded = load_config(config_path, (*sets, *extra), env_prefix)
+    loaded = load_config(config_path, (*sets, *extra), env_prefix, strategy)
     run = launch.backtest(
         loaded.config, env_prefix=env_prefix, db_path=db_path, out_dir=out_dir, pace_ms=pace_ms
     )
@@ -265,13 +322,13 @@ def _live_options(fn: F) -> F:
         ]
     ):
         fn = option(fn)
-    return config_options(fn)
+    return config_options(strategy_option(fn))
 
 
 def _live(mode: str, **kw: Any) -> None:
     from njord import live
 
-    loaded = load_config(kw["config_path"], kw["sets"], kw["env_prefix"])
+    loaded = load_config(kw["config_path"], kw["sets"], kw["env_prefix"], kw["strategy"])
     run = launch.live(
         loaded.config,
         kw["db_path"],
@@ -335,6 +392,7 @@ def report_cmd(db_path: Path, out: Path) -> None:
 
 @cli.command()
 @config_options
+@strategy_option
 @click.option(
     "--param",
     "params",
@@ -361,6 +419,7 @@ def sweep(
     config_path: Path | None,
     sets: tuple[str, ...],
     env_prefix: str,
+    strategy: str | None,
     params: tuple[str, ...],
     jobs: int | None,
     sort_key: str,
@@ -373,7 +432,7 @@ def sweep(
     from njord import strategies
     from njord import sweep as sweeping
 
-    config = load_config(config_path, sets, env_prefix).config
+    config = load_config(config_path, sets, env_prefix, strategy).config
     cls = strategies.resolve(config.strategy.name)
     grid = sweeping.parse_grid(params, cls)
     if jobs is not None and jobs < 1:
@@ -421,6 +480,7 @@ def sweep(
 @cli.command()
 @click.argument("db_path", type=click.Path(path_type=Path), required=False)
 @config_options
+@strategy_option
 @click.option(
     "--mode",
     type=click.Choice(["backtest", "shadow", "paper"]),
@@ -440,6 +500,7 @@ def tui(
     config_path: Path | None,
     sets: tuple[str, ...],
     env_prefix: str,
+    strategy: str | None,
     mode: str | None,
     session_db: Path | None,
     max_bars: int | None,
@@ -454,7 +515,7 @@ def tui(
     from njord.tui.app import NjordApp
     from njord.tui.picker import PickerApp
 
-    driving = config_path is not None or mode is not None or session_db is not None
+    driving = any(x is not None for x in (config_path, strategy, mode, session_db))
     if not driving and (max_bars is not None or duration is not None):
         raise ConfigError("--bars and --for limit a session the TUI drives (--config/--mode)")
     if not driving:
@@ -470,7 +531,7 @@ def tui(
             f"give a DB to watch ({db_path}) or --config/--mode to drive a session, not both"
         )
     run = launch.in_mode(
-        load_config(config_path, sets, env_prefix).config,
+        load_config(config_path, sets, env_prefix, strategy).config,
         env_prefix=env_prefix,
         mode=mode,
         session_db=session_db,

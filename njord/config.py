@@ -160,7 +160,10 @@ def load(
     env: Mapping[str, str],
     sets: Sequence[str],
     env_prefix: str = "NJORD_",
+    strategy: str | None = None,
 ) -> Loaded:
+    """`strategy` (the CLI's --strategy) replaces strategy.name and drops the params the
+    file and environment gave: they belong to the strategy those named. `sets` still apply."""
     merged = config_to_dict(Config())
     origins = {key: "default" for key in _leaf_keys(merged)}
     if file is not None:
@@ -169,6 +172,11 @@ def load(
         if name.startswith(env_prefix) and "__" in name[len(env_prefix) :]:
             dotted = name[len(env_prefix) :].lower().replace("__", ".")
             _assign(merged, origins, dotted, _parse_value(env[name]), f"env {name}")
+    if strategy is not None:
+        merged["strategy"] = {"name": strategy, "params": {}}
+        origins["strategy.name"] = f"--strategy {strategy}"
+        for key in [k for k in origins if k.startswith("strategy.params.")]:
+            del origins[key]
     for item in sets:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():

@@ -59,20 +59,30 @@ def parse_utc(text: str, key: str) -> int | None:
     return int(parsed.timestamp() * 1000)
 
 
-def plan_backtest(config: Config) -> Plan:
+def strategy_of(config: Config) -> tuple[type[Strategy], msgspec.Struct]:
+    """The strategy class and its typed params, or ConfigError (exit 2)."""
     cls = strategies.resolve(config.strategy.name)
-    params = strategies.parse_params(cls, config.strategy.params)
+    return cls, strategies.parse_params(cls, config.strategy.params)
+
+
+def history_of(config: Config) -> HistoryFeed:
+    """The backtest's bars as configured (range, files), before any QC pass over them."""
     start = parse_utc(config.data.start, "data.start (--from)")
     end = parse_utc(config.data.end, "data.end (--to)")
     if start is not None and end is not None and end <= start:
         raise ConfigError(f"empty range: --to {config.data.end} is not after --from")
-    feed = HistoryFeed(
+    return HistoryFeed(
         Path(config.data.path),
         symbol=config.data.symbol,
         gaps=config.data.gaps,
         start_ms=start,
         end_ms=end,
     )
+
+
+def plan_backtest(config: Config) -> Plan:
+    cls, params = strategy_of(config)
+    feed = history_of(config)
     return Plan(
         config=config,
         strategy_cls=cls,
