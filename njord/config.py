@@ -345,7 +345,7 @@ DOCS: dict[str, str] = {
     "data.gaps": "gap policy: strict (refuse) | forward (flat bars at last close) | none (skip)",
     "data.start": "first bar to use, ISO date/time UTC, inclusive ('' = from the first bar)",
     "data.end": "end of the range, ISO date/time UTC, exclusive ('' = to the last bar)",
-    "strategy.name": "a shipped strategy's short name, or module:Class",
+    "strategy.name": "a short name (see `njord strategies`), module:Class or path/to/file.py:Class",
     "strategy.params": "the strategy's typed params; unset ones take the strategy's defaults",
     "costs.commission_bps": "commission per fill, basis points of notional (0 = off)",
     "costs.spread_bps": "half of it is paid on each market fill, basis points (0 = off)",
