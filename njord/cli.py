@@ -139,7 +139,7 @@ def config_show(
     items = configuration.leaf_items(loaded.config)
     given = loaded.config.strategy.params
     for param in strategies.params_of(cls):
-        if param.name not in given and param.default is not None:
+        if param.name not in given and not param.required:
             key = f"strategy.params.{param.name}"
             items.append((key, param.default))
             origins[key] = f"default of {cls.__name__}"
@@ -148,8 +148,7 @@ def config_show(
         return
     width = max(len(k) for k, _ in items)
     for key, value in items:
-        shown = configuration.toml_value(value)
-        click.echo(f"{key:<{width}}  {shown:<28}  # {origins[key]}")
+        click.echo(f"{key:<{width}}  {_shown(value):<28}  # {origins[key]}")
 
 
 @cli.command("strategies")
@@ -167,11 +166,15 @@ def strategies_cmd(as_json: bool) -> None:
         table.add_column(column, overflow="fold")
     for s in found:
         params = ", ".join(
-            f"{p.name}={configuration.toml_value(p.default) if p.default is not None else '?'}"
+            f"{p.name} (required)" if p.required else f"{p.name}={_shown(p.default)}"
             for p in s.params
         )
         table.add_row(s.name, f"{s.path} ({s.origin})", params or "-", s.error or s.doc)
     Console().print(table)
+
+
+def _shown(value: Any) -> str:
+    return "none" if value is None else configuration.toml_value(value)
 
 
 def _progress(

@@ -91,7 +91,8 @@ def _import_file(file: Path) -> types.ModuleType:
 class ParamInfo(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     type: str
-    default: Any  # None when the param is required
+    default: Any
+    required: bool  # no default: the config must give it
 
 
 class StrategyInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -127,6 +128,7 @@ def describe() -> list[StrategyInfo]:
 def params_of(cls: type[Strategy]) -> list[ParamInfo]:
     infos = []
     for field in msgspec.structs.fields(cls.Params):
+        required = field.required
         if field.default is not msgspec.NODEFAULT:
             default = field.default
         elif field.default_factory is not msgspec.NODEFAULT:
@@ -134,7 +136,7 @@ def params_of(cls: type[Strategy]) -> list[ParamInfo]:
         else:
             default = None
         kind = getattr(field.type, "__name__", str(field.type))
-        infos.append(ParamInfo(name=field.name, type=kind, default=default))
+        infos.append(ParamInfo(name=field.name, type=kind, default=default, required=required))
     return infos
 
 

@@ -205,7 +205,9 @@ def test_i12_19_strategies_lists_shipped_and_installed_ones(tmp_path: Path) -> N
     found = {s["name"]: s for s in json.loads(out)}
     assert list(found)[:3] == ["sma_crossover", "trendline_break", "rsi_tema_bb"]
     assert found["buy_once"]["origin"] == "entry point"
-    assert found["buy_once"]["params"] == [{"name": "qty", "type": "str", "default": "0.01"}]
+    assert found["buy_once"]["params"] == [
+        {"name": "qty", "type": "str", "default": "0.01", "required": False}
+    ]
     assert found["rsi_tema_bb"]["origin"] == "shipped"
     rsi = {p["name"]: p["default"] for p in found["rsi_tema_bb"]["params"]}
     assert rsi["oversold"] == 35.0
