@@ -446,3 +446,32 @@ def test_i12_23_bench_runs_in_a_fresh_work_dir(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["month"]["bars"] == 43_200
+
+
+PROBE = """
+from pathlib import Path
+
+
+def test_leaves_a_file() -> None:
+    Path({path!r}).write_text("left behind")
+"""
+
+
+def test_i12_23_a_test_session_that_leaves_files_in_the_checkout_fails(tmp_path: Path) -> None:
+    left = ROOT / f"i12-probe-{os.getpid()}.txt"  # removed below, before this session ends
+    probe = tmp_path / "test_probe.py"
+    probe.write_text(PROBE.format(path=str(left)))
+    try:
+        args = ["-q", "-p", "no:cacheprovider", "-p", "tests.conftest", "--rootdir", tmp_path]
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", *args, probe],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        left.unlink(missing_ok=True)
+    assert "1 passed" in done.stdout, done.stdout + done.stderr
+    assert done.returncode == 1
+    assert f"the test session left files in the checkout: {left.name}" in done.stderr
