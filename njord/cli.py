@@ -21,7 +21,7 @@ from njord import crash, launch, paths, summary, wiring
 from njord.data import importer
 from njord.data.qc import utc
 from njord.db_param import session_db
-from njord.errors import ConfigError, ExitCode, MismatchError, NjordError
+from njord.errors import ConfigError, ExitCode, Interrupted, MismatchError, NjordError
 from njord.loop import Stop
 from njord.paths import InputPath, OutputPath
 from njord.ports import CONTRACT_ADAPTERS
@@ -49,13 +49,30 @@ def config_options(fn: F) -> F:
     )(fn)
 
 
+def strategy_option(fn: F) -> F:
+    """--strategy: the one flag that chooses what a session runs."""
+    return click.option(
+        "--strategy",
+        metavar="NAME|MODULE:CLASS|FILE.py:CLASS",
+        help="run this strategy with its own defaults (params from --set strategy.params.K=V); "
+        "see `njord strategies`",
+    )(fn)
+
+
 def load_config(
-    config_path: Path | None, sets: tuple[str, ...], env_prefix: str
+    config_path: Path | None,
+    sets: tuple[str, ...],
+    env_prefix: str,
+    strategy: str | None = None,
 ) -> configuration.Loaded:
     if config_path is not None and not config_path.exists():
         raise ConfigError(f"config file {config_path} does not exist")
     return configuration.load(
-        file=config_path, env=configuration.environ(), sets=sets, env_prefix=env_prefix
+        file=config_path,
+        env=configuration.environ(),
+        sets=sets,
+        env_prefix=env_prefix,
+        strategy=strategy,
     )
 
 
@@ -98,10 +115,14 @@ def cli() -> None:
 @click.argument("path", type=OutputPath("file"), default=Path("config.toml"))
 @click.option("--force", is_flag=True, help="overwrite an existing file")
 def init(path: Path, force: bool) -> None:
-    """Write a commented config.toml with every key and its default."""
+    """Write a commented config.toml with every key and its default (PATH - : stdout)."""
+    text = configuration.commented_toml(configuration.Config())
+    if str(path) == "-":
+        click.echo(text, nl=False)
+        return
     if path.exists() and not force:
         raise ConfigError(f"{path} exists; pass --force to overwrite it")
-    paths.write(path, configuration.commented_toml(configuration.Config()))
+    paths.write(path, text)
     click.echo(f"wrote {path}")
 
 
@@ -112,20 +133,61 @@ def config_group() -> None:
 
 @config_group.command("show")
 @config_options
+@strategy_option
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def config_show(
-    config_path: Path | None, sets: tuple[str, ...], env_prefix: str, as_json: bool
+    config_path: Path | None,
+    sets: tuple[str, ...],
+    env_prefix: str,
+    strategy: str | None,
+    as_json: bool,
 ) -> None:
-    """Print the effective config and where each value came from."""
-    loaded = load_config(config_path, sets, env_prefix)
+    """Print the effective config and where each value came from; refuse (exit 2) what a
+    run of it would refuse, strategy params included."""
+    loaded = load_config(config_path, sets, env_prefix, strategy)
+    cls = launch.check(loaded.config, env_prefix=env_prefix)
+    from njord import strategies
+
+    origins = dict(loaded.origins)
     items = configuration.leaf_items(loaded.config)
+    given = loaded.config.strategy.params
+    for param in strategies.params_of(cls):
+        if param.name not in given and not param.required:
+            key = f"strategy.params.{param.name}"
+            items.append((key, param.default))
+            origins[key] = f"default of {cls.__name__}"
     if as_json:
-        echo_json([{"key": k, "value": v, "origin": loaded.origins[k]} for k, v in items])
+        echo_json([{"key": k, "value": v, "origin": origins[k]} for k, v in items])
         return
     width = max(len(k) for k, _ in items)
     for key, value in items:
-        shown = configuration.toml_value(value)
-        click.echo(f"{key:<{width}}  {shown:<28}  # {loaded.origins[key]}")
+        click.echo(f"{key:<{width}}  {_shown(value):<28}  # {origins[key]}")
+
+
+@cli.command("strategies")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def strategies_cmd(as_json: bool) -> None:
+    """List the shipped and installed strategies with their params and defaults."""
+    from njord import strategies
+
+    found = strategies.describe()
+    if as_json:
+        echo_json(found)
+        return
+    table = Table(title="njord strategies (--strategy NAME, or FILE.py:CLASS, or MODULE:CLASS)")
+    for column in ("name", "class", "params (defaults)", "what it does"):
+        table.add_column(column, overflow="fold")
+    for s in found:
+        params = ", ".join(
+            f"{p.name} (required)" if p.required else f"{p.name}={_shown(p.default)}"
+            for p in s.params
+        )
+        table.add_row(s.name, f"{s.path} ({s.origin})", params or "-", s.error or s.doc)
+    Console().print(table)
+
+
+def _shown(value: Any) -> str:
+    return "none" if value is None else configuration.toml_value(value)
 
 
 def _progress(
@@ -167,6 +229,7 @@ def _progress(
 
 @cli.command()
 @config_options
+@strategy_option
 @click.option("--db", "db_path", type=OutputPath("file"), help="session db path")
 @click.option("--out", "out_dir", type=OutputPath("dir"), help="results directory")
 @click.option("--from", "start", help="first bar, ISO date/time UTC (inclusive)")
@@ -181,6 +244,7 @@ def backtest(
     config_path: Path | None,
     sets: tuple[str, ...],
     env_prefix: str,
+    strategy: str | None,
     db_path: Path | None,
     out_dir: Path | None,
     start: str | None,
@@ -199,7 +263,7 @@ def backtest(
     extra = [f"data.start={_q(start)}"] if start else []
     extra += [f"data.end={_q(end)}"] if end else []
     extra += [f"data.gaps={_q(gaps)}"] if gaps else []
-    loaded = load_config(config_path, (*sets, *extra), env_prefix)
+    loaded = load_config(config_path, (*sets, *extra), env_prefix, strategy)
     run = launch.backtest(
         loaded.config, env_prefix=env_prefix, db_path=db_path, out_dir=out_dir, pace_ms=pace_ms
     )
@@ -249,10 +313,7 @@ def _show(done: launch.Results, db_path: Path, out: Path, *, as_json: bool) -> N
         Console(), f"njord {done.facts['run_id']}", summary.rows(done.metrics, done.facts)
     )
     click.echo(f"session db: {db_path}")
-    click.echo(
-        f"results:    {out}/ (trades, orders, fills, equity, rollup_daily CSVs, "
-        "logs.jsonl, report.html)"
-    )
+    click.echo(f"results:    {out}/ ({', '.join(p.name for p in done.files)})")
 
 
 def _live_options(fn: F) -> F:
@@ -275,13 +336,13 @@ def _live_options(fn: F) -> F:
     ):
         fn = option(fn)
     fn = session_db(creates=True, help="session db; one that holds a session is resumed")(fn)
-    return config_options(fn)
+    return config_options(strategy_option(fn))
 
 
 def _live(mode: str, **kw: Any) -> None:
     from njord import live
 
-    loaded = load_config(kw["config_path"], kw["sets"], kw["env_prefix"])
+    loaded = load_config(kw["config_path"], kw["sets"], kw["env_prefix"], kw["strategy"])
     run = launch.live(
         loaded.config,
         kw["db_path"],
@@ -291,10 +352,24 @@ def _live(mode: str, **kw: Any) -> None:
         poll_s=kw["poll_s"],
         origins=loaded.origins,
     )
-    _drive(run, quiet=True)
-    facts = reads.status(run.session.conn)
-    new = reads.bars_after(run.session.conn, run.resume_after_ms)
+    try:
+        _drive(run, quiet=True)
+    except Interrupted:
+        _live_summary(mode, run)  # an operator stop ends with the summary line too
+        raise
     run.session.close()
+    _live_summary(mode, run)
+
+
+def _live_summary(mode: str, run: launch.Launch) -> None:
+    """The last line on stdout of a shadow/paper run (docs/operating.md), read once the
+    session has closed its db."""
+    conn = db.open_reader(run.session.path)
+    try:
+        facts = reads.status(conn)
+        new = reads.bars_after(conn, run.resume_after_ms)
+    finally:
+        conn.close()
     latency = facts["telemetry"].get("decision_latency_ms", {})
     click.echo(
         f"{mode} {facts['run_id']}: {new} new bars, {facts['bars']} in all, "
@@ -332,6 +407,7 @@ def report_cmd(db_path: Path, out: Path) -> None:
 
 @cli.command()
 @config_options
+@strategy_option
 @click.option(
     "--param",
     "params",
@@ -358,6 +434,7 @@ def sweep(
     config_path: Path | None,
     sets: tuple[str, ...],
     env_prefix: str,
+    strategy: str | None,
     params: tuple[str, ...],
     jobs: int | None,
     sort_key: str,
@@ -370,7 +447,7 @@ def sweep(
     from njord import strategies
     from njord import sweep as sweeping
 
-    config = load_config(config_path, sets, env_prefix).config
+    config = load_config(config_path, sets, env_prefix, strategy).config
     cls = strategies.resolve(config.strategy.name)
     grid = sweeping.parse_grid(params, cls)
     if jobs is not None and jobs < 1:
@@ -406,21 +483,19 @@ def sweep(
         table.add_row(
             str(row["combo"]),
             *(str(row[n]) for n in grid.names),
-            *(_fmt(row.get(k)) for k in (sort_key, "total_return", "max_drawdown", "trades")),
+            *(
+                summary.human(k, row.get(k))
+                for k in (sort_key, "total_return", "max_drawdown", "trades")
+            ),
         )
     Console().print(table)
     click.echo(f"results: {csv_path} and {parquet_path}; session dbs in {where}/")
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-
 @cli.command()
 @click.argument("db_path", type=click.Path(path_type=Path), required=False)
 @config_options
+@strategy_option
 @click.option(
     "--mode",
     type=click.Choice(["backtest", "shadow", "paper"]),
@@ -440,6 +515,7 @@ def tui(
     config_path: Path | None,
     sets: tuple[str, ...],
     env_prefix: str,
+    strategy: str | None,
     mode: str | None,
     session_db: Path | None,
     max_bars: int | None,
@@ -454,7 +530,7 @@ def tui(
     from njord.tui.app import NjordApp
     from njord.tui.picker import PickerApp
 
-    driving = config_path is not None or mode is not None or session_db is not None
+    driving = any(x is not None for x in (config_path, strategy, mode, session_db))
     if not driving and (max_bars is not None or duration is not None):
         raise ConfigError("--bars and --for limit a session the TUI drives (--config/--mode)")
     if not driving:
@@ -469,7 +545,7 @@ def tui(
         raise ConfigError(
             f"give a DB to watch ({db_path}) or --config/--mode to drive a session, not both"
         )
-    loaded = load_config(config_path, sets, env_prefix)
+    loaded = load_config(config_path, sets, env_prefix, strategy)
     run = launch.in_mode(
         loaded.config,
         origins=loaded.origins,
@@ -529,6 +605,7 @@ def continue_(
             duration=None,
             until=None,
             poll_s=1.0,
+            strategy=None,
         )
         return
     loaded = load_config(config_path, sets, env_prefix)
@@ -548,8 +625,8 @@ def status(db_path: Path, as_json: bool) -> None:
     if as_json:
         echo_json(facts)
         return
-    for key, value in facts.items():
-        click.echo(f"{key:<16} {value}")
+    rows = summary.status_rows(facts, now_ms=time.time_ns() // 1_000_000)
+    summary.render(Console(), f"njord status {db_path}", rows, justify="left")
 
 
 @cli.command("export")
@@ -632,7 +709,7 @@ def resume(db_path: Path, reason: str, confirm: bool) -> None:
 
 @cli.group("data")
 def data_group() -> None:
-    """Import market data."""
+    """Bar history: import files (data import) or fetch klines from a venue (data fetch)."""
 
 
 @data_group.command("import")

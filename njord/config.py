@@ -177,7 +177,10 @@ def load(
     env: Mapping[str, str],
     sets: Sequence[str],
     env_prefix: str = "NJORD_",
+    strategy: str | None = None,
 ) -> Loaded:
+    """`strategy` (the CLI's --strategy) replaces strategy.name and drops the params the
+    file and environment gave: they belong to the strategy those named. `sets` still apply."""
     merged = config_to_dict(Config())
     origins = {key: "default" for key in _leaf_keys(merged)}
     if file is not None:
@@ -186,6 +189,11 @@ def load(
         if name.startswith(env_prefix) and "__" in name[len(env_prefix) :]:
             dotted = name[len(env_prefix) :].lower().replace("__", ".")
             _assign(merged, origins, dotted, _parse_value(env[name]), f"env {name}")
+    if strategy is not None:
+        merged["strategy"] = {"name": strategy, "params": {}}
+        origins["strategy.name"] = f"--strategy {strategy}"
+        for key in [k for k in origins if k.startswith("strategy.params.")]:
+            del origins[key]
     for item in sets:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
@@ -354,7 +362,7 @@ DOCS: dict[str, str] = {
     "data.gaps": "gap policy: strict (refuse) | forward (flat bars at last close) | none (skip)",
     "data.start": "first bar to use, ISO date/time UTC, inclusive ('' = from the first bar)",
     "data.end": "end of the range, ISO date/time UTC, exclusive ('' = to the last bar)",
-    "strategy.name": "a shipped strategy's short name, or module:Class",
+    "strategy.name": "a short name (see `njord strategies`), module:Class or path/to/file.py:Class",
     "strategy.params": "the strategy's typed params; unset ones take the strategy's defaults",
     "costs.commission_bps": "commission per fill, basis points of notional (0 = off)",
     "costs.spread_bps": "half of it is paid on each market fill, basis points (0 = off)",

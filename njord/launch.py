@@ -37,6 +37,20 @@ class Launch(msgspec.Struct, kw_only=True):
     out: Path | None  # where a backtest writes its results
 
 
+def check(config: Config, *, env_prefix: str) -> type[Strategy]:
+    """What a run of `config` refuses before it opens a db, without running it, so
+    `njord config show` exits 2 where the run would: the strategy and its params, and for
+    a backtest the secrets file, the range and the data files (QC of the bars is the
+    run's own work)."""
+    cls, _ = wiring.strategy_of(config)
+    if config.runtime.mode == "backtest":
+        secrets.provider(configuration.environ(), env_prefix, config.venue.secrets_file)
+        wiring.history_of(config)
+    else:
+        wiring.parse_utc(config.data.start, "data.start")
+    return cls
+
+
 def backtest(
     config: Config,
     *,

@@ -1,16 +1,30 @@
-"""The end-of-run summary: metrics, fees, exposure, QC and risk blocks, for a terminal."""
+"""What people read on a terminal: the end-of-run summary and `njord status`.
+
+One convention for ratios: JSON and CSV carry fractions (0.0123), human output shows
+percent (1.23%). `percent` and `FRACTIONS` are the one place that turns one into the other.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from njord.core.metrics import Metrics
+from njord.store import lease as leases
+
+# Metrics that are fractions in JSON and CSV and percent on a screen.
+FRACTIONS = frozenset(
+    {"total_return", "cagr", "volatility", "max_drawdown", "win_rate", "exposure"}
+)
+# A CAGR extrapolated from less than a quarter of a year says more about the noise of a few
+# weeks than about the strategy (a month at -18% "is" -90% a year): shown as n/a.
+CAGR_MIN_DAYS = 90
 
 
-def _pct(value: float | None) -> str:
+def percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value * 100:.2f}%"
 
 
@@ -18,36 +32,117 @@ def _num(value: float | None, places: int = 2) -> str:
     return "n/a" if value is None else f"{value:,.{places}f}"
 
 
+def human(metric: str, value: Any) -> str:
+    """A metric as a table cell: fractions as percent, other floats with 4 places."""
+    if value is None:
+        return "n/a"
+    if metric in FRACTIONS:
+        return percent(value)
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _utc(ts_ms: int | None) -> str:
+    if ts_ms is None:
+        return "-"
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def rows(metrics: Metrics, facts: dict[str, Any]) -> list[tuple[str, str]]:
     m = metrics
+    annualised = m.days >= CAGR_MIN_DAYS
     return [
         ("bars processed", f"{facts['bars']:,}"),
+        ("period (days)", _num(m.days)),
         ("final equity", _num(facts["equity"])),
-        ("total return", _pct(m.total_return)),
-        ("CAGR", _pct(m.cagr)),
-        ("volatility (ann., daily, 365)", _pct(m.volatility)),
+        ("total return", percent(m.total_return)),
+        (f"CAGR (n/a under {CAGR_MIN_DAYS} days)", percent(m.cagr if annualised else None)),
+        ("volatility (ann., daily, 365)", percent(m.volatility)),
         ("Sharpe (daily, 365)", _num(m.sharpe)),
         ("Sortino (daily, 365)", _num(m.sortino)),
-        ("max drawdown", _pct(-m.max_drawdown if m.max_drawdown else 0.0)),
+        ("max drawdown", percent(-m.max_drawdown if m.max_drawdown else 0.0)),
         ("max drawdown duration (days)", _num(m.max_drawdown_days)),
-        ("Calmar", _num(m.calmar)),
+        ("Calmar (CAGR / max drawdown)", _num(m.calmar if annualised else None)),
         ("trades", str(m.trades)),
-        ("win rate", _pct(m.win_rate)),
+        ("win rate", percent(m.win_rate)),
         ("profit factor", _num(m.profit_factor)),
         ("avg win / avg loss", f"{_num(m.avg_win)} / {_num(m.avg_loss)}"),
         ("largest win / loss", f"{_num(m.largest_win)} / {_num(m.largest_loss)}"),
-        ("exposure", _pct(m.exposure)),
+        ("exposure", percent(m.exposure)),
         ("fees paid", _num(m.fees)),
         ("trading state", facts["trading"]["state"]),
-        ("risk blocks", ", ".join(f"{k}={v}" for k, v in facts["risk"]["blocks"].items()) or "0"),
+        ("risk blocks", _blocks(facts["risk"]["blocks"])),
         ("QC", facts["qc"]),
     ]
 
 
-def render(console: Console, title: str, table_rows: list[tuple[str, str]]) -> None:
+def _blocks(blocks: dict[str, int]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in blocks.items()) or "0"
+
+
+def status_rows(facts: dict[str, Any], now_ms: int) -> list[tuple[str, str]]:
+    """`njord status` for people: the facts of `--json`, one readable row each."""
+    trading, risk, tele = facts["trading"], facts["risk"], facts["telemetry"]
+    out = [
+        ("run", f"{facts['run_id'] or '-'} ({facts['mode'] or '-'}, {facts['run_status'] or '-'})"),
+        ("strategy", facts["strategy"] or "-"),
+        ("writer", _writer(facts["lease"], now_ms)),
+        ("trading state", _state(trading)),
+        ("bars", f"{facts['bars']:,} (last {_utc(facts['last_bar_ms'])})"),
+        ("cash", _num(facts["cash"])),
+        ("equity", _num(facts["equity"])),
+        ("realised P&L", _num(facts["realised_pnl"])),
+        ("fees", _num(facts["fees"])),
+        ("intraday P&L", _num(tele["pnl_intraday"])),
+        ("daily realised (net)", _num(risk["daily_realised_net"])),
+        ("risk blocks", _blocks(risk["blocks"])),
+        ("last risk block", risk["last_block"] or "-"),
+        ("orders submitted", str(tele["orders_submitted"])),
+        ("orders blocked by risk", str(tele["orders_blocked_risk"])),
+        ("risk block rate", percent(tele["risk_block_rate"])),
+        ("error rate (per bar)", percent(tele["error_rate"])),
+    ]
+    for name in ("decision_latency_ms", "strategy_tick_latency_ms", "bars_lag_ms"):
+        if name in tele:
+            p = tele[name]
+            label = name.removesuffix("_ms").replace("_", " ")
+            out.append(
+                (f"{label} p50/p95/p99", f"{p['p50']} / {p['p95']} / {p['p99']} ms (n={p['n']})")
+            )
+    out.append(("pending controls", str(facts["pending_controls"])))
+    for alert in facts["alerts"]:
+        cleared = alert["cleared_ms"]
+        when = f"raised {_utc(alert['raised_ms'])}, " + (
+            f"cleared {_utc(cleared)}" if cleared is not None else "open"
+        )
+        out.append((f"alert {alert['kind']}", f"{alert['msg']} ({when})"))
+    out.append(("manifest sha256", facts["manifest_sha256"] or "-"))
+    return out
+
+
+def _writer(held: dict[str, Any] | None, now_ms: int) -> str:
+    if not held:
+        return "none"
+    lease = leases.Lease(**held)
+    return f"pid {lease.pid} on {lease.host}, heartbeat {leases.age_s(lease, now_ms):.1f}s ago"
+
+
+def _state(trading: dict[str, Any]) -> str:
+    since = _utc(trading["changed_ms"]) if trading["changed_ms"] else "the start"
+    why = f": {trading['reason']}" if trading["reason"] else ""
+    by = f" by {trading['changed_by']}" if trading["changed_by"] else ""
+    return f"{trading['state']} since {since}{by}{why}"
+
+
+def render(
+    console: Console,
+    title: str,
+    table_rows: list[tuple[str, str]],
+    *,
+    justify: JustifyMethod = "right",
+) -> None:
     table = Table(title=title, show_header=False)
     table.add_column("metric", style="bold")
-    table.add_column("value", justify="right")
+    table.add_column("value", justify=justify, overflow="fold")
     for name, value in table_rows:
         table.add_row(name, value)
     console.print(table)

@@ -27,7 +27,7 @@ from njord.core.risk import RiskEngine, Rules
 from njord.core.strategy import Context, PortfolioView, Strategy
 from njord.data.history import HistoryFeed
 from njord.data.qc import QcSummary, utc
-from njord.errors import ConfigError, NjordError, StrategyError
+from njord.errors import ConfigError, ExitCode, NjordError, StrategyError
 from njord.log import SessionLog
 from njord.loop import LoopResult, Stop, run
 from njord.manifest import DataSource, Manifest, git_state, host_facts, strategy_identity
@@ -62,20 +62,30 @@ def parse_utc(text: str, key: str) -> int | None:
     return int(parsed.timestamp() * 1000)
 
 
-def plan_backtest(config: Config) -> Plan:
+def strategy_of(config: Config) -> tuple[type[Strategy], msgspec.Struct]:
+    """The strategy class and its typed params, or ConfigError (exit 2)."""
     cls = strategies.resolve(config.strategy.name)
-    params = strategies.parse_params(cls, config.strategy.params)
+    return cls, strategies.parse_params(cls, config.strategy.params)
+
+
+def history_of(config: Config) -> HistoryFeed:
+    """The backtest's bars as configured (range, files), before any QC pass over them."""
     start = parse_utc(config.data.start, "data.start (--from)")
     end = parse_utc(config.data.end, "data.end (--to)")
     if start is not None and end is not None and end <= start:
         raise ConfigError(f"empty range: --to {config.data.end} is not after --from")
-    feed = HistoryFeed(
+    return HistoryFeed(
         Path(config.data.path),
         symbol=config.data.symbol,
         gaps=config.data.gaps,
         start_ms=start,
         end_ms=end,
     )
+
+
+def plan_backtest(config: Config) -> Plan:
+    cls, params = strategy_of(config)
+    feed = history_of(config)
     return Plan(
         config=config,
         strategy_cls=cls,
@@ -289,8 +299,10 @@ def run_session(
             "session", "session finished", bars=result.bars, equity_e8=result.equity_e8
         )
     except NjordError as e:
-        session.log.error("loop", str(e))
-        status = "stopped" if e.exit_code == 130 else "failed"
+        stopped = e.exit_code == ExitCode.INTERRUPTED
+        # An operator stop is no error: recorded, not echoed; the command says it once.
+        (session.log.info if stopped else session.log.error)("loop", str(e))
+        status = "stopped" if stopped else "failed"
         writer.write_now(session.log.drain(), status=status)
         if isinstance(e, StrategyError) and session.manifest.mode != "backtest":
             # SPEC §6: a live-market session whose strategy raised stays halted, from its

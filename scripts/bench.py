@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
+SIZES = {"month": 43_200, "year": 525_600, "tui": 43_200}
 START_MS = 1_672_531_200_000  # 2023-01-01
 
 
@@ -51,6 +52,7 @@ def make_bars(path: Path, n: int, seed: int = 7) -> None:
 
 
 def run(bars: Path, out: Path) -> dict[str, float]:
+    out.mkdir(parents=True, exist_ok=True)  # summary.json is opened before njord runs
     db = out / "session.db"
     db.unlink(missing_ok=True)
     report = out / "summary.json"
@@ -142,19 +144,32 @@ def watched(bars: Path, out: Path, *, tui: bool, n: int = 3000) -> dict[str, flo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--json", action="store_true")
-    parser.add_argument("--sizes", default="month,year")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", action="store_true", help="one JSON object instead of lines")
+    parser.add_argument(
+        "--sizes",
+        default="month,year",
+        help="comma-separated, from month (43,200 bars), year (525,600 bars) and tui (a "
+        "paced month with and without a TUI watching); default: month,year",
+    )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=ROOT / ".bench",
+        help="where the generated bars and the sessions go (default: .bench/ in the checkout)",
+    )
     parser.add_argument("--generate", nargs=2, metavar=("PATH", "BARS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate:
         make_bars(Path(args.generate[0]), int(args.generate[1]))
         return
-    work = ROOT / ".bench"
-    work.mkdir(exist_ok=True)
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
     results = {}
     for name in args.sizes.split(","):
-        n = {"month": 43_200, "year": 525_600, "tui": 43_200}[name]
+        if name not in SIZES:
+            parser.error(f"--sizes takes {', '.join(SIZES)}, got {name!r}")
+        n = SIZES[name]
         bars = work / f"bars-{'month' if name == 'tui' else name}.parquet"
         if not bars.exists():
             # In a child: a parent that held the bars would lend its RSS to every later

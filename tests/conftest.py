@@ -16,6 +16,44 @@ from njord.cli import cli
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data" / "BTCUSDT-1m-2024-01.parquet"
 
+# What Python and the dev tools leave anywhere; everything else a test writes goes to tmp_path.
+TOOL_CACHES = frozenset(
+    {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".hypothesis", ".venv"}
+)
+
+
+_BEFORE = pytest.StashKey[set[str] | None]()
+
+
+def untracked_files() -> set[str] | None:
+    """Files in the checkout that git does not track, ignored ones included (runs/ is
+    ignored), less tool caches; None outside a git checkout."""
+    skip = [f"--exclude={name}/" for name in sorted(TOOL_CACHES)]  # git need not walk them
+    done = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", "--others", "-z", *skip],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        return None
+    return {name for name in done.stdout.decode().split("\0") if name}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_BEFORE] = untracked_files()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The suite leaves nothing in the checkout: a test that does fails the session."""
+    before, after = session.config.stash.get(_BEFORE, None), untracked_files()
+    if before is None or after is None:
+        return
+    gained = sorted(after - before)
+    if gained:
+        shown = ", ".join(gained[:5]) + (f" and {len(gained) - 5} more" if len(gained) > 5 else "")
+        print(f"\nthe test session left files in the checkout: {shown}", file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
 
 @pytest.fixture
 def sample_week(tmp_path: Path) -> Path:

@@ -35,6 +35,7 @@ class Metrics(msgspec.Struct, kw_only=True):
     largest_loss: float | None
     exposure: float
     fees: float
+    days: float  # the span of the equity curve, first bar to the end of the last
 
 
 class _Pass:
@@ -85,7 +86,7 @@ def compute(
         run.add(ts, equity)
     final = run.last
     total = final / initial - 1
-    span_days = (run.last_ts - run.first_ts + 60_000) / DAY_MS if run.first_ts is not None else 0
+    span_days = (run.last_ts - run.first_ts + 60_000) / DAY_MS if run.first_ts is not None else 0.0
     cagr = (
         (final / initial) ** (YEAR_DAYS / span_days) - 1 if span_days >= 1 and final > 0 else None
     )
@@ -120,4 +121,5 @@ def compute(
         largest_loss=min(losses) if losses else None,
         exposure=bars_in_market / run.n if run.n else 0.0,
         fees=fees,
+        days=span_days,
     )

@@ -32,6 +32,12 @@ def holder(conn: apsw.Connection) -> Lease | None:
     return Lease(*row) if row else None
 
 
+def age_s(lease: Lease, now_ms: int) -> float:
+    """Seconds since the holder's last heartbeat; a clock on another host that runs ahead
+    of ours must not make that negative."""
+    return max(now_ms - lease.heartbeat_ms, 0) / 1000
+
+
 def is_stale(lease: Lease, *, timeout_s: float, now_ms: int) -> bool:
     """Same host: stale exactly when the pid is dead (certain). Elsewhere: heartbeat too old."""
     if lease.host == socket.gethostname():
@@ -41,18 +47,20 @@ def is_stale(lease: Lease, *, timeout_s: float, now_ms: int) -> bool:
 
 def acquire(conn: apsw.Connection, *, timeout_s: float) -> tuple[Lease, Lease | None]:
     """Take the lease or raise LeaseError (exit 75). Returns (ours, the stale one taken over)."""
-    now = wall_ms()
-    ours = Lease(os.getpid(), socket.gethostname(), secrets.token_hex(8), now, now)
     try:
         conn.execute("BEGIN IMMEDIATE")
     except apsw.BusyError as e:
         raise LeaseError("session db is busy with another writer; try again later") from e
+    # The clock is read once the write lock is ours: read before, while the holder was
+    # still beating, it made the holder's heartbeat look like it came from the future.
+    now = wall_ms()
+    ours = Lease(os.getpid(), socket.gethostname(), secrets.token_hex(8), now, now)
     try:
         current = holder(conn)
         if current is not None and not is_stale(current, timeout_s=timeout_s, now_ms=now):
             raise LeaseError(
                 f"session db is leased by pid {current.pid} on {current.host} "
-                f"(heartbeat {(now - current.heartbeat_ms) / 1000:.1f}s ago); try again later"
+                f"(heartbeat {age_s(current, now):.1f}s ago); try again later"
             )
         conn.execute(
             "INSERT OR REPLACE INTO lease VALUES (1, ?, ?, ?, ?, ?)",

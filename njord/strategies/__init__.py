@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
+import inspect
+import re
 import sys
 import types
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -21,20 +26,118 @@ SHIPPED: dict[str, str] = {
 }
 
 
+# Installed packages offer strategies by short name under this entry point group.
+ENTRY_POINT_GROUP = "njord.strategies"
+
+
+def available() -> dict[str, str]:
+    """Every short name a user can give, to its `module:Class`: the shipped samples, then
+    the `njord.strategies` entry points of installed packages (a shipped name wins)."""
+    return {**SHIPPED, **{n: v for n, v in _installed().items() if n not in SHIPPED}}
+
+
+def _installed() -> dict[str, str]:
+    # Scanning every installed distribution costs 20-300 ms: only for names that need it.
+    found = metadata.entry_points(group=ENTRY_POINT_GROUP)
+    return {ep.name: ep.value for ep in sorted(found, key=lambda ep: ep.name)}
+
+
 def resolve(name: str) -> type[Strategy]:
-    path = SHIPPED.get(name, name)
-    module_name, sep, attr = path.partition(":")
-    if not sep:
-        close = difflib.get_close_matches(name, list(SHIPPED), n=1)
-        hint = f"; did you mean {close[0]}?" if close else f"; shipped: {', '.join(SHIPPED)}"
+    """A short name, `module:Class` (importable) or `path/to/file.py:Class` (any file)."""
+    path = SHIPPED.get(name) or (name if ":" in name else _installed().get(name))
+    if path is None:
+        known = available()
+        close = difflib.get_close_matches(name, list(known), n=1)
+        hint = f"; did you mean {close[0]}?" if close else f"; known: {', '.join(known)}"
         raise ConfigError(f"unknown strategy {name!r} (strategy.name){hint}")
+    module_name, _, attr = path.rpartition(":")
     try:
-        cls = getattr(importlib.import_module(module_name), attr)
+        if module_name.endswith(".py"):
+            module = _import_file(Path(module_name))
+        else:
+            module = importlib.import_module(module_name)
+        cls = getattr(module, attr)
     except (ImportError, AttributeError) as e:
         raise ConfigError(f"cannot load strategy {path!r} (strategy.name): {e}") from e
     if not (isinstance(cls, type) and issubclass(cls, Strategy)):
         raise ConfigError(f"strategy {path!r} is not a njord Strategy subclass")
     return cls
+
+
+def _import_file(file: Path) -> types.ModuleType:
+    """A strategy file needs no PYTHONPATH: it is imported as a module named after its stem,
+    so its identity (`stem:Class`) reads as if it had been imported by that name."""
+    if not file.is_file():
+        raise ImportError(f"no such file {file}")
+    name = file.stem
+    loaded = sys.modules.get(name)
+    if loaded is not None:
+        if Path(getattr(loaded, "__file__", None) or "").resolve() == file.resolve():
+            return loaded
+        raise ImportError(f"a module named {name!r} is already imported; rename {file}")
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{file} cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # inspect.getsource finds the file through it (manifest)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:  # the user's code failed to import: one line, exit 2
+        del sys.modules[name]
+        raise ImportError(f"{type(e).__name__}: {e}") from e
+    return module
+
+
+class ParamInfo(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    type: str
+    default: Any
+    required: bool  # no default: the config must give it
+
+
+class StrategyInfo(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    path: str
+    origin: str  # "shipped" or "entry point"
+    doc: str
+    params: list[ParamInfo]
+    error: str | None = None  # an entry point that does not load is listed, not fatal
+
+
+def describe() -> list[StrategyInfo]:
+    """`njord strategies`: every available strategy with its params and their defaults."""
+    out = []
+    for name, path in available().items():
+        origin = "shipped" if name in SHIPPED else "entry point"
+        try:
+            cls = resolve(name)
+        except ConfigError as e:
+            out.append(
+                StrategyInfo(name=name, path=path, origin=origin, doc="", params=[], error=str(e))
+            )
+            continue
+        # The class's own docstring (not Strategy's, which it would inherit), else its module's.
+        own = cls.__dict__.get("__doc__") or sys.modules[cls.__module__].__doc__ or ""
+        doc = re.split(r"; |\. ", inspect.cleandoc(own).replace("\n", " "))[0]
+        out.append(
+            StrategyInfo(name=name, path=path, origin=origin, doc=doc, params=params_of(cls))
+        )
+    return out
+
+
+def params_of(cls: type[Strategy]) -> list[ParamInfo]:
+    infos = []
+    for field in msgspec.structs.fields(cls.Params):
+        required = field.required
+        if field.default is not msgspec.NODEFAULT:
+            default = field.default
+        elif field.default_factory is not msgspec.NODEFAULT:
+            default = field.default_factory()
+        else:
+            default = None
+        kind = getattr(field.type, "__name__", str(field.type))
+        infos.append(ParamInfo(name=field.name, type=kind, default=default, required=required))
+    return infos
 
 
 def build(name: str, params: dict[str, Any]) -> Strategy:

@@ -17,8 +17,10 @@ class RsiTemaBbParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     rsi_period: int = 14
     tema_period: int = 9
     bb_period: int = 20
-    bb_k: float = 2.0
-    oversold: float = 30.0
+    # 1.5 bands and an RSI under 35: with 2.0 and 30 the three conditions never meet on
+    # the sample month, and a sample that never trades demonstrates nothing.
+    bb_k: float = 1.5
+    oversold: float = 35.0
     overbought: float = 70.0
     fraction: float = 0.95
 

@@ -80,10 +80,9 @@ def writer_line(facts: dict[str, Any], now_ms: int) -> str:
     if not held:
         return f"writer none ({facts['run_status'] or 'no run'})"
     lease = leases.Lease(**held)
-    beat = (now_ms - lease.heartbeat_ms) / 1000
     dead = leases.is_stale(lease, timeout_s=REMOTE_TIMEOUT_S, now_ms=now_ms)
     alive = "[red]gone[/]" if dead else "[green]alive[/]"
-    text = f"writer pid {lease.pid} {alive} beat {beat:.0f}s ago"
+    text = f"writer pid {lease.pid} {alive} beat {leases.age_s(lease, now_ms):.0f}s ago"
     if facts["bar_lag_ms"] is not None:
         # As the feed measured it: the venue's clock when the bar arrived, minus its close.
         # (The wall clock would be wrong against a simulator replaying past months.)

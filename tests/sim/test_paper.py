@@ -81,6 +81,8 @@ def test_paper_matches_a_backtest_of_its_bars_exactly_and_meets_the_slo(
         f'data.path="{tmp_path / "p" / "bars.parquet"}"',
         "--db",
         str(backtest),
+        "--out",
+        str(tmp_path / "bt"),
         "--quiet",
         "--set",
         "strategy.params.fast=10",
