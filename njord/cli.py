@@ -20,12 +20,12 @@ from njord import config as configuration
 from njord import launch, summary, wiring
 from njord.data import importer
 from njord.data.qc import utc
-from njord.errors import ConfigError, ExitCode, MismatchError, NjordError
+from njord.errors import ConfigError, ExitCode, Interrupted, MismatchError, NjordError
 from njord.loop import Stop
 from njord.ports import CONTRACT_ADAPTERS
+from njord.research.sweep import METRICS as SWEEP_METRICS
 from njord.store import db, reads
 from njord.store.export import export_session
-from njord.sweep import METRICS as SWEEP_METRICS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -324,10 +324,24 @@ def report_cmd(db_path: Path, out: Path) -> None:
     "--param",
     "params",
     multiple=True,
-    metavar="NAME=V1,V2,...",
-    help="a strategy param and its values (repeatable): the grid is every combination",
+    metavar="KEY=V1,V2,...",
+    help="a config key and its values, or lo..hi with --random (repeatable); a bare "
+    "name is a strategy param",
 )
+@click.option(
+    "--grid",
+    "grid_file",
+    type=click.Path(path_type=Path),
+    help="TOML table of key = [values] (adds to --param)",
+)
+@click.option("--random", "draws", type=int, help="N seeded random combinations instead of all")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of --random")
 @click.option("--jobs", type=int, default=None, help="worker processes (default: cores)")
+@click.option(
+    "--dask",
+    metavar="local:N|tcp://HOST:PORT",
+    help="run on a Dask cluster: a LocalCluster of N workers, or a scheduler's address",
+)
 @click.option(
     "--sort",
     "sort_key",
@@ -340,64 +354,96 @@ def report_cmd(db_path: Path, out: Path) -> None:
     "--dir",
     "directory",
     type=click.Path(path_type=Path),
-    help="where the session dbs go (default runs/sweep-<id>/)",
+    help="where the session dbs go (default runs/sweep-<time>-<id>/)",
+)
+@click.option(
+    "--resume",
+    type=click.Path(path_type=Path),
+    help="finish an interrupted sweep in this directory, skipping finished combinations",
 )
 def sweep(
     config_path: Path | None,
     sets: tuple[str, ...],
     env_prefix: str,
     params: tuple[str, ...],
+    grid_file: Path | None,
+    draws: int | None,
+    seed: int,
     jobs: int | None,
+    dask: str | None,
     sort_key: str,
     out: Path | None,
     directory: Path | None,
+    resume: Path | None,
 ) -> None:
-    """Backtest every combination of strategy params in parallel; one row each."""
+    """Backtest every combination of config values (or N random ones); one row each."""
     import os
 
-    from njord import strategies
-    from njord import sweep as sweeping
+    from njord import paths
+    from njord.research import executors, grid
+    from njord.research import sweep as sweeping
 
-    config = load_config(config_path, sets, env_prefix).config
-    cls = strategies.resolve(config.strategy.name)
-    grid = sweeping.parse_grid(params, cls)
-    if jobs is not None and jobs < 1:
-        raise ConfigError(f"--jobs must be >= 1, got {jobs}")
-    workers = jobs or os.cpu_count() or 1
-    wiring.prescan(wiring.plan_backtest(config).feed)  # bad data refuses before any backtest
-    where = directory or Path("runs") / f"sweep-{sweeping.sweep_id(config, grid)}"
-    if where.exists() and any(where.iterdir()):
-        raise ConfigError(f"{where} is not empty; choose --dir or remove it")
-    where.mkdir(parents=True, exist_ok=True)
-    advance, close = _progress(len(grid.combos), False, unit="combinations")
+    if out is not None:
+        paths.out_file(out, "--out")
+    if resume is not None:
+        if params or grid_file or draws is not None or config_path or sets or directory:
+            raise ConfigError(
+                "--resume DIR runs the grid and config stored in DIR; "
+                "drop --param, --grid, --random, --config, --set and --dir"
+            )
+        plan = sweeping.load(resume)
+    else:
+        if directory is not None:
+            paths.out_dir(directory, "--dir")
+            if directory.is_dir() and any(directory.iterdir()):
+                raise ConfigError(
+                    f"--dir {directory} is not empty; choose another, remove it, "
+                    f"or finish it with --resume {directory}"
+                )
+        config = load_config(config_path, sets, env_prefix).config
+        axes = grid.axes_from_file(grid_file) if grid_file else []
+        axes += grid.axes_from_params(params)
+        plan = sweeping.plan_of(config, grid.build(axes, config, draws=draws, seed=seed))
+    executor = executors.choose(jobs=jobs, dask=dask, cores=os.cpu_count() or 1)
+    skipped, runnable = sweeping.prepare(plan)
+    facts = sweeping.measure(runnable)  # bad data refuses before anything is written
+    where = resume or directory or sweeping.new_dir(plan)
+    if resume is None:
+        sweeping.start(plan, where)
+    before = len(sweeping.finished(where))
+    advance, close = _progress(len(runnable) - before, False, unit="combinations")
     try:
-        rows = sweeping.run_grid(grid, config, where, jobs=workers, progress=advance)
+        ran = sweeping.run(where, runnable, facts, executor, progress=advance)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"sweep interrupted; finish it with `njord sweep --resume {where}`"
+        ) from None
     finally:
         close()
-    rows = sweeping.ordered(rows, sort_key)
+    rows = sweeping.ordered(sweeping.rows(plan, where, skipped), sort_key)
     csv_path = out or where / "sweep.csv"
-    parquet_path = sweeping.write(rows, grid.names, csv_path)
+    parquet_path = sweeping.write(rows, plan.grid.columns, csv_path)
+    _sweep_table(rows, plan.grid.columns, sort_key)
+    if resume is not None:
+        click.echo(f"{before} of {len(runnable)} combinations were finished; ran {ran}")
+    click.echo(f"results: {csv_path} and {parquet_path}; session dbs in {where}/")
+    failed = sum(row["status"] == "failed" for row in rows)
+    if failed:
+        raise NjordError(f"{failed} of {len(rows)} combinations failed; their rows hold the error")
+
+
+def _sweep_table(rows: list[dict[str, Any]], names: list[str], sort_key: str) -> None:
     table = Table(title=f"njord sweep: {len(rows)} combinations by {sort_key}")
-    for column in ("combo", *grid.names, sort_key, "total_return", "max_drawdown", "trades"):
+    shown = (sort_key, "total_return", "max_drawdown", "trades")
+    for column in ("combo", *names, *shown):
         table.add_column(column, justify="right")
     for row in rows:
+        values = [str(row["combo"]), *(str(row[n]) for n in names)]
         if row["status"] != "ok":
-            table.add_row(
-                str(row["combo"]),
-                *(str(row[n]) for n in grid.names),
-                f"skipped: {row['reason']}",
-                "",
-                "",
-                "",
-            )
-            continue
-        table.add_row(
-            str(row["combo"]),
-            *(str(row[n]) for n in grid.names),
-            *(_fmt(row.get(k)) for k in (sort_key, "total_return", "max_drawdown", "trades")),
-        )
+            table.add_row(*values, f"{row['status']}: {row['reason']}", "", "", "")
+        else:
+            table.add_row(*values, *(_fmt(row.get(k)) for k in shown))
     Console().print(table)
-    click.echo(f"results: {csv_path} and {parquet_path}; session dbs in {where}/")
 
 
 def _fmt(value: Any) -> str:

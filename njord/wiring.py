@@ -59,7 +59,24 @@ def parse_utc(text: str, key: str) -> int | None:
     return int(parsed.timestamp() * 1000)
 
 
-def plan_backtest(config: Config) -> Plan:
+class Facts(msgspec.Struct, frozen=True, kw_only=True):
+    """What every backtest over the same data from the same checkout shares: a sweep
+    measures it once instead of once per combination (QC scan, file hashes, git)."""
+
+    sources: list[DataSource]
+    bars: int  # bars the QC scan passes
+    git_sha: str
+    git_dirty: bool
+
+
+def measure(config: Config) -> Facts:
+    """The QC scan (bad data refuses here, before any db exists), the hashes and git."""
+    feed = plan_backtest(config).feed
+    sha, dirty = git_state()
+    return Facts(sources=feed.sources(), bars=prescan(feed).bars_out, git_sha=sha, git_dirty=dirty)
+
+
+def plan_backtest(config: Config, facts: Facts | None = None) -> Plan:
     cls = strategies.resolve(config.strategy.name)
     params = strategies.parse_params(cls, config.strategy.params)
     start = parse_utc(config.data.start, "data.start (--from)")
@@ -78,7 +95,12 @@ def plan_backtest(config: Config) -> Plan:
         strategy_cls=cls,
         strategy_params=params,
         feed=feed,
-        manifest=new_manifest(config, cls, feed.sources()),
+        manifest=new_manifest(
+            config,
+            cls,
+            facts.sources if facts else feed.sources(),
+            git=(facts.git_sha, facts.git_dirty) if facts else None,
+        ),
     )
 
 
@@ -92,8 +114,14 @@ def prescan(feed: HistoryFeed) -> QcSummary:
     return probe.summary
 
 
-def new_manifest(config: Config, cls: type[Strategy], sources: list[DataSource]) -> Manifest:
-    sha, dirty = git_state()
+def new_manifest(
+    config: Config,
+    cls: type[Strategy],
+    sources: list[DataSource],
+    *,
+    git: tuple[str, bool] | None = None,
+) -> Manifest:
+    sha, dirty = git or git_state()
     python, os_name = host_facts()
     started = time.time_ns() // 1_000_000
     manifest = Manifest(
