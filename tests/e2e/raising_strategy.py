@@ -48,7 +48,7 @@ class BoomParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
 
 class RaiseWhen(Strategy):
-    """Trades on every bar; raises on its 101st bar when its param `boom` is 1: a sweep
+    """Trades every 30th bar; raises on its 101st bar when its param `boom` is 1: a sweep
     over `boom=0,1,2` has one failing combination among good ones."""
 
     Params = BoomParams
@@ -62,5 +62,7 @@ class RaiseWhen(Strategy):
         self.seen += 1
         if self.seen == 101 and self.boom == 1:
             raise RuntimeError("boom")
+        if self.seen % 30:
+            return []
         side = Side.SELL if ctx.state.position_e8(symbol) > 0 else Side.BUY
         return [OrderIntent(symbol=symbol, side=side, qty=Decimal("0.001"), tag="every_bar")]
