@@ -168,11 +168,11 @@ def load(where: Path) -> Plan:
     """The plan of a sweep to resume, or a usage error naming what is wrong."""
     path = where / PLAN_FILE
     if not path.is_file():
-        raise ConfigError(f"--resume {where}: no {PLAN_FILE} there; is it a sweep directory?")
+        raise ConfigError(f"{where}: no {PLAN_FILE} there; is it a sweep directory?")
     try:
         return msgspec.json.decode(path.read_bytes(), type=Plan)
     except msgspec.DecodeError as e:
-        raise ConfigError(f"--resume {where}: {PLAN_FILE} is unreadable: {e}") from e
+        raise ConfigError(f"{where}: {PLAN_FILE} is unreadable: {e}") from e
 
 
 def finished(where: Path) -> set[int]:
@@ -235,16 +235,21 @@ def _record(where: Path, outcome: Outcome) -> None:
     os.replace(part, where / DONE / f"{name}.json")
 
 
-def rows(plan: Plan, where: Path, skipped: dict[int, str]) -> list[dict[str, Any]]:
+def rows(
+    plan: Plan, where: Path, skipped: dict[int, str], *, pending_ok: bool = False
+) -> list[dict[str, Any]]:
     """Every combination's row: read back from `done/` whoever ran it, so the bytes
-    written never depend on which process produced them."""
+    written never depend on which process produced them. With `pending_ok`, one not
+    finished yet is a row with status `pending` (a sweep still running, or cut short)."""
     out = []
     for index, combo in enumerate(plan.combos):
         row: dict[str, Any] = {"combo": index, **{column(k): v for k, v in combo.items()}}
+        path = where / DONE / f"combo-{index:04d}.json"
         if index in skipped:
             row.update(status="skipped", reason=skipped[index], db="")
+        elif pending_ok and not path.exists():
+            row.update(status="pending", reason="", db="")
         else:
-            path = where / DONE / f"combo-{index:04d}.json"
             row.update(msgspec.json.decode(path.read_bytes()))
         out.append(row)
     return out
@@ -272,6 +277,10 @@ def columns(names: list[str]) -> list[str]:
     return ["combo", *names, "status", "reason", *METRICS, "final_equity", "db"]
 
 
+def table(rows: list[dict[str, Any]], names: list[str]) -> pa.Table:
+    return pa.table({c: pa.array([row.get(c) for row in rows]) for c in columns(names)})
+
+
 def write(rows: list[dict[str, Any]], names: list[str], csv_path: Path) -> Path:
     header = columns(names)
     buffer = io.StringIO()
@@ -281,9 +290,8 @@ def write(rows: list[dict[str, Any]], names: list[str], csv_path: Path) -> Path:
         writer.writerow([_cell(row.get(c)) for c in header])
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     csv_path.write_text(buffer.getvalue(), encoding="utf-8")
-    table = pa.table({c: pa.array([row.get(c) for row in rows]) for c in header})
     parquet_path = csv_path.with_suffix(".parquet")
-    pq.write_table(table, parquet_path, compression="zstd")
+    pq.write_table(table(rows, names), parquet_path, compression="zstd")
     return parquet_path
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from njord import research
 from tests.conftest import ROOT, invoke, njord_proc, user_strategies_env
 
 STRATEGIES = ROOT / "tests" / "e2e"
@@ -117,6 +118,8 @@ def test_i12_21_resume_finishes_an_interrupted_sweep_without_rerunning(
     before = {p.name: p.stat().st_mtime_ns for p in finished}
     assert 2 <= len(before) < 9
     assert not (where / "sweep.csv").exists()
+    status = research.load_sweep(where).column("status").to_pylist()
+    assert status.count("pending") == 9 - len(before)
 
     result = invoke("sweep", "--resume", str(where))
     assert result.exit_code == 0, result.output
