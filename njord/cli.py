@@ -432,6 +432,99 @@ def sweep(
         raise NjordError(f"{failed} of {len(rows)} combinations failed; their rows hold the error")
 
 
+@cli.command()
+@config_options
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=V1,V2,...",
+    help="a strategy param and its values (repeatable): each window sweeps every combination",
+)
+@click.option("--grid", "grid_file", type=click.Path(path_type=Path), help="TOML grid file")
+@click.option("--train", "train", required=True, help="in-sample length, e.g. 14d")
+@click.option("--test", "test", required=True, help="out-of-sample length, e.g. 7d")
+@click.option("--step", "step", help="window step (default: --test)")
+@click.option(
+    "--metric",
+    default="sharpe",
+    show_default=True,
+    type=click.Choice([*SWEEP_METRICS, "final_equity"]),
+    help="what picks each window's params (max_drawdown: smallest)",
+)
+@click.option("--jobs", type=int, default=None, help="worker processes (default: cores)")
+@click.option("--dask", metavar="local:N|tcp://HOST:PORT", help="run on a Dask cluster")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path),
+    help="where everything goes (default runs/walkforward-<time>-<id>/)",
+)
+def walkforward(
+    config_path: Path | None,
+    sets: tuple[str, ...],
+    env_prefix: str,
+    params: tuple[str, ...],
+    grid_file: Path | None,
+    train: str,
+    test: str,
+    step: str | None,
+    metric: str,
+    jobs: int | None,
+    dask: str | None,
+    directory: Path | None,
+) -> None:
+    """Per window: sweep on train, pick the best by a metric, trade it on test; one row
+    per window and the stitched out-of-sample session."""
+    import os
+
+    from njord import paths
+    from njord.research import executors, grid
+    from njord.research import sweep as sweeping
+    from njord.research import walkforward as wf
+
+    if directory is not None:
+        paths.out_dir(directory, "--dir")
+        if directory.is_dir() and any(directory.iterdir()):
+            raise ConfigError(f"--dir {directory} is not empty; choose another or remove it")
+    config = load_config(config_path, sets, env_prefix).config
+    axes = grid.axes_from_file(grid_file) if grid_file else []
+    built = grid.build(axes + grid.axes_from_params(params), config, draws=None, seed=0)
+    test_ms = wf.parse_span(test, "--test")
+    spans = wf.windows(
+        *wf.data_span(config),
+        train_ms=wf.parse_span(train, "--train"),
+        test_ms=test_ms,
+        step_ms=wf.parse_span(step, "--step") if step else test_ms,
+    )
+    executor = executors.choose(jobs=jobs, dask=dask, cores=os.cpu_count() or 1)
+    where = directory or sweeping.new_dir(wf.in_sample_plan(config, built, spans), "walkforward")
+    try:
+        result = wf.walk(
+            config,
+            built,
+            where,
+            executor=executor,
+            metric=metric,
+            spans=spans,
+            progress=lambda total, unit: _progress(total, False, unit=unit),
+        )
+    except KeyboardInterrupt:
+        raise Interrupted(f"walk-forward interrupted; {where} holds what finished") from None
+    csv_path = where / "walkforward.csv"
+    sweeping.write_rows(result.rows, result.header, csv_path)
+    table = Table(title=f"njord walkforward: {len(spans)} windows by {metric}")
+    shown = ["window", "test_from", *built.columns, f"in_sample_{metric}"]
+    shown += ["out_of_sample_total_return", "out_of_sample_trades"]
+    for name in shown:
+        table.add_column(name.replace("out_of_sample_", "oos "), justify="right")
+    for row in result.rows:
+        table.add_row(*(_fmt(row.get(c)) if c != "test_from" else row[c][:16] for c in shown))
+    Console().print(table)
+    click.echo(f"results: {csv_path}; stitched out-of-sample session: {result.stitched_db}")
+    click.echo(f"report: {result.report}")
+
+
 def _sweep_table(rows: list[dict[str, Any]], names: list[str], sort_key: str) -> None:
     table = Table(title=f"njord sweep: {len(rows)} combinations by {sort_key}")
     shown = (sort_key, "total_return", "max_drawdown", "trades")

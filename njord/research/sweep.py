@@ -148,14 +148,14 @@ def prepare(plan: Plan) -> tuple[dict[int, str], dict[int, configuration.Config]
     return skipped, runnable
 
 
-def new_dir(plan: Plan) -> Path:
-    """`runs/sweep-<UTC time>-<grid hash>`: the same grid run again gets its own folder."""
+def new_dir(plan: Plan, kind: str = "sweep") -> Path:
+    """`runs/<kind>-<UTC time>-<grid hash>`: the same grid run again gets its own folder."""
     digest = hashlib.sha256(msgspec.json.encode(plan)).hexdigest()[:6]
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    where, n = Path("runs") / f"sweep-{stamp}-{digest}", 1
+    where, n = Path("runs") / f"{kind}-{stamp}-{digest}", 1
     while where.exists():
         n += 1
-        where = Path("runs") / f"sweep-{stamp}-{digest}-{n}"
+        where = Path("runs") / f"{kind}-{stamp}-{digest}-{n}"
     return where
 
 
@@ -278,11 +278,20 @@ def columns(names: list[str]) -> list[str]:
 
 
 def table(rows: list[dict[str, Any]], names: list[str]) -> pa.Table:
-    return pa.table({c: pa.array([row.get(c) for row in rows]) for c in columns(names)})
+    """The results as a pyarrow table (what `njord.research.load_sweep` returns)."""
+    return _arrow(rows, columns(names))
+
+
+def _arrow(rows: list[dict[str, Any]], header: list[str]) -> pa.Table:
+    return pa.table({c: pa.array([row.get(c) for row in rows]) for c in header})
 
 
 def write(rows: list[dict[str, Any]], names: list[str], csv_path: Path) -> Path:
-    header = columns(names)
+    return write_rows(rows, columns(names), csv_path)
+
+
+def write_rows(rows: list[dict[str, Any]], header: list[str], csv_path: Path) -> Path:
+    """CSV and Parquet beside it; floats as their shortest round-trip text."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
@@ -291,7 +300,7 @@ def write(rows: list[dict[str, Any]], names: list[str], csv_path: Path) -> Path:
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     csv_path.write_text(buffer.getvalue(), encoding="utf-8")
     parquet_path = csv_path.with_suffix(".parquet")
-    pq.write_table(table(rows, names), parquet_path, compression="zstd")
+    pq.write_table(_arrow(rows, header), parquet_path, compression="zstd")
     return parquet_path
 
 
