@@ -306,15 +306,28 @@ def shadow(**kw: Any) -> None:
 
 
 @cli.command("report")
-@click.option("--db", "db_path", type=click.Path(path_type=Path), required=True)
+@click.argument("dbs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--db", "db_path", type=click.Path(path_type=Path), help="the session db")
+@click.option("--compare", is_flag=True, help="several sessions' equity and metrics side by side")
 @click.option(
     "-o", "--out", type=click.Path(path_type=Path), default=Path("report.html"), show_default=True
 )
-def report_cmd(db_path: Path, out: Path) -> None:
-    """One self-contained HTML report of a session (opens offline)."""
-    from njord import report
+def report_cmd(dbs: tuple[Path, ...], db_path: Path | None, compare: bool, out: Path) -> None:
+    """One self-contained HTML report of a session (opens offline), or with --compare
+    several sessions side by side."""
+    from njord import paths, report
 
-    out.write_text(report.build(db_path), encoding="utf-8")
+    named = [*([db_path] if db_path else []), *dbs]
+    if compare and len(named) < 2:
+        raise ConfigError("--compare takes two or more session dbs: njord report --compare A B")
+    if not compare and len(named) != 1:
+        raise ConfigError("give one session db (--db D or D); several need --compare")
+    for path in named:
+        if not path.is_file():
+            raise ConfigError(f"{path} does not exist")
+    paths.out_file(out, "-o")
+    text = report.compare(named) if compare else report.build(named[0])
+    out.write_text(text, encoding="utf-8")
     click.echo(f"wrote {out}")
 
 
@@ -380,7 +393,7 @@ def sweep(
     import os
 
     from njord import paths
-    from njord.research import executors, grid
+    from njord.research import executors, grid, sweep_page
     from njord.research import sweep as sweeping
 
     if out is not None:
@@ -423,10 +436,12 @@ def sweep(
     rows = sweeping.ordered(sweeping.rows(plan, where, skipped), sort_key)
     csv_path = out or where / "sweep.csv"
     parquet_path = sweeping.write(rows, plan.grid.columns, csv_path)
+    page = csv_path.with_suffix(".html")
+    page.write_text(sweep_page.render(rows, plan.grid.columns, sort_key), encoding="utf-8")
     _sweep_table(rows, plan.grid.columns, sort_key)
     if resume is not None:
         click.echo(f"{before} of {len(runnable)} combinations were finished; ran {ran}")
-    click.echo(f"results: {csv_path} and {parquet_path}; session dbs in {where}/")
+    click.echo(f"results: {csv_path}, {parquet_path} and {page}; session dbs in {where}/")
     failed = sum(row["status"] == "failed" for row in rows)
     if failed:
         raise NjordError(f"{failed} of {len(rows)} combinations failed; their rows hold the error")

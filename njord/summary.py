@@ -19,10 +19,19 @@ def _num(value: float | None, places: int = 2) -> str:
 
 
 def rows(metrics: Metrics, facts: dict[str, Any]) -> list[tuple[str, str]]:
-    m = metrics
     return [
         ("bars processed", f"{facts['bars']:,}"),
         ("final equity", _num(facts["equity"])),
+        *metric_rows(metrics),
+        ("trading state", facts["trading"]["state"]),
+        ("risk blocks", ", ".join(f"{k}={v}" for k, v in facts["risk"]["blocks"].items()) or "0"),
+        ("QC", facts["qc"]),
+    ]
+
+
+def metric_rows(m: Metrics) -> list[tuple[str, str]]:
+    """The performance rows alone (also shown for a benchmark beside the strategy)."""
+    return [
         ("total return", _pct(m.total_return)),
         ("CAGR", _pct(m.cagr)),
         ("volatility (ann., daily, 365)", _pct(m.volatility)),
@@ -38,9 +47,6 @@ def rows(metrics: Metrics, facts: dict[str, Any]) -> list[tuple[str, str]]:
         ("largest win / loss", f"{_num(m.largest_win)} / {_num(m.largest_loss)}"),
         ("exposure", _pct(m.exposure)),
         ("fees paid", _num(m.fees)),
-        ("trading state", facts["trading"]["state"]),
-        ("risk blocks", ", ".join(f"{k}={v}" for k, v in facts["risk"]["blocks"].items()) or "0"),
-        ("QC", facts["qc"]),
     ]
 
 
