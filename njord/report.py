@@ -140,7 +140,7 @@ def _equity(points: list[tuple[int, float]], initial: float) -> go.Figure:
     peak, drawdown = initial, []
     for _, equity in shown:
         peak = max(peak, equity)
-        drawdown.append((equity / peak - 1) * 100)
+        drawdown.append(round((equity / peak - 1) * 100, 4))  # the page carries text: short
     fig = make_subplots(
         rows=2,
         cols=1,
@@ -151,7 +151,9 @@ def _equity(points: list[tuple[int, float]], initial: float) -> go.Figure:
     )
     dates = _dates(shown)
     fig.add_trace(
-        go.Scatter(x=dates, y=[e for _, e in shown], name="equity", line={"color": "#1f77b4"}),
+        go.Scatter(
+            x=dates, y=[round(e, 2) for _, e in shown], name="equity", line={"color": "#1f77b4"}
+        ),
         row=1,
         col=1,
     )

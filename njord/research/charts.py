@@ -162,7 +162,7 @@ def benchmark_line(prices: Prices, initial: float) -> go.Scatter:
     first = prices.close[0] if prices.close else 1.0
     return go.Scatter(
         x=[when(t) for t in prices.ts_ms],
-        y=[initial * c / first for c in prices.close],
+        y=[round(initial * c / first, 2) for c in prices.close],
         name="buy and hold",
         line={"color": "#ff7f0e", "dash": "dot"},
     )
