@@ -426,7 +426,8 @@ def sweep(
     before = len(sweeping.finished(where))
     advance, close = _progress(len(runnable) - before, False, unit="combinations")
     try:
-        ran = sweeping.run(where, runnable, facts, executor, progress=advance)
+        with executor:
+            ran = sweeping.run(where, runnable, facts, executor, progress=advance)
     except KeyboardInterrupt:
         raise Interrupted(
             f"sweep interrupted; finish it with `njord sweep --resume {where}`"
@@ -515,15 +516,16 @@ def walkforward(
     executor = executors.choose(jobs=jobs, dask=dask, cores=os.cpu_count() or 1)
     where = directory or sweeping.new_dir(wf.in_sample_plan(config, built, spans), "walkforward")
     try:
-        result = wf.walk(
-            config,
-            built,
-            where,
-            executor=executor,
-            metric=metric,
-            spans=spans,
-            progress=lambda total, unit: _progress(total, False, unit=unit),
-        )
+        with executor:
+            result = wf.walk(
+                config,
+                built,
+                where,
+                executor=executor,
+                metric=metric,
+                spans=spans,
+                progress=lambda total, unit: _progress(total, False, unit=unit),
+            )
     except KeyboardInterrupt:
         raise Interrupted(f"walk-forward interrupted; {where} holds what finished") from None
     csv_path = where / "walkforward.csv"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Any
+from typing import Any, Self
 
 from njord.errors import ConfigError
 from njord.research.sweep import Executor, Outcome, Task, run_one
@@ -17,17 +17,25 @@ from njord.research.sweep import Executor, Outcome, Task, run_one
 INSTALL_HINT = "pip install 'njord[dask]'"
 
 
-class InProcess:
+class _Local:
+    """Nothing to start or stop: each run owns its processes."""
+
     ships_dbs = False
 
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class InProcess(_Local):
     def run(self, tasks: list[Task]) -> Iterator[Outcome]:
         for task in tasks:
             yield run_one(task)
 
 
-class Pool:
-    ships_dbs = False
-
+class Pool(_Local):
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
 
@@ -46,7 +54,8 @@ class Dask:
     """A Dask cluster: `local:N` starts a LocalCluster of N single-threaded worker
     processes on 127.0.0.1; anything else is a scheduler address (tcp://host:8786).
     Workers write each db on their own disk (SQLite WAL does not belong on a network
-    filesystem) and send it back with the row; they read the data by its path."""
+    filesystem) and send it back with the row; they read the data by its path. Connected
+    (or started) once per `with` block, however many runs it holds."""
 
     ships_dbs = True
 
@@ -57,19 +66,31 @@ class Dask:
             raise ConfigError(f"--dask needs Dask distributed: {INSTALL_HINT}") from None
         self._distributed = distributed
         self.address = address
+        self._open: _Owned | None = None
+
+    def __enter__(self) -> Self:
+        self._open = self._connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._open is not None:
+            self._open.close()
+            self._open = None
 
     def run(self, tasks: list[Task]) -> Iterator[Outcome]:
-        with self._client() as client:
-            futures = client.map(run_one, tasks, pure=False)
-            try:
-                completed: Any = self._distributed.as_completed
-                for future in completed(futures):
-                    yield future.result()
-            except BaseException:
-                client.cancel(futures)
-                raise
+        if self._open is None:
+            raise RuntimeError("Dask.run outside its `with` block")
+        client = self._open.client
+        futures = client.map(run_one, tasks, pure=False)
+        try:
+            completed: Any = self._distributed.as_completed
+            for future in completed(futures):
+                yield future.result()
+        except BaseException:
+            client.cancel(futures)
+            raise
 
-    def _client(self) -> Any:
+    def _connect(self) -> _Owned:
         distributed = self._distributed
         if self.address.startswith("local:"):
             workers = _count(self.address.removeprefix("local:"))
@@ -82,23 +103,21 @@ class Dask:
             )
             return _Owned(distributed.Client(cluster), cluster)
         try:
-            return distributed.Client(self.address, timeout=10)
+            return _Owned(distributed.Client(self.address, timeout=10), None)
         except OSError as e:
             raise ConfigError(f"--dask {self.address}: cannot reach the scheduler: {e}") from e
 
 
 class _Owned:
-    """A client and the LocalCluster it started: both close together."""
+    """A client and the LocalCluster it started, if it did: both close together."""
 
     def __init__(self, client: Any, cluster: Any) -> None:
         self.client, self.cluster = client, cluster
 
-    def __enter__(self) -> Any:
-        return self.client
-
-    def __exit__(self, *exc: object) -> None:
+    def close(self) -> None:
         self.client.close()
-        self.cluster.close()
+        if self.cluster is not None:
+            self.cluster.close()
 
 
 def _count(text: str) -> int:

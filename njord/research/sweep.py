@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import msgspec
 import pyarrow as pa
@@ -64,9 +64,14 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Executor(Protocol):
-    """Runs tasks and yields their outcomes as they complete (in any order)."""
+    """Runs tasks and yields their outcomes as they complete (in any order), inside a
+    `with` block that holds whatever it needs across runs (a cluster)."""
 
     ships_dbs: bool  # workers write on their own disk and send the db back
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
 
     def run(self, tasks: list[Task]) -> Iterator[Outcome]: ...
 

@@ -280,7 +280,11 @@ def walk(
     rows = _phase(plan, where / "in_sample", executor, progress, "in-sample combinations")
     chosen = choose(rows, grid, spans, metric)
     if not chosen:
-        raise ConfigError(f"no window has an in-sample combination with a {metric}")
+        raise ConfigError(
+            f"no window has an in-sample combination with a {metric} (Sharpe, Sortino and "
+            "volatility need two days of daily returns: a longer --train, or --metric "
+            "total_return)"
+        )
     plan, order = out_of_sample_plan(config, grid, spans, chosen)
     rows = _phase(plan, where / "out_of_sample", executor, progress, "out-of-sample windows")
     oos = {order[row["combo"]]: row for row in rows}

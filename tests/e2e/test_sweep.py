@@ -305,3 +305,20 @@ def test_dask_without_distributed_installed_is_a_usage_error_with_the_hint(
     assert proc.returncode == 2, err
     assert err.strip() == "error: --dask needs Dask distributed: pip install 'njord[dask]'"
     assert not (tmp_path / "s").exists()
+
+
+def test_ctrl_c_stops_a_sweep_and_leaves_it_resumable(tmp_path: Path, sample_week: Path) -> None:
+    where = tmp_path / "sweep"
+    grid = ["--param", "fast=5,10,20", "--param", "slow=30,60,120", "--jobs", "2"]
+    proc = njord_proc("sweep", *config_args(sample_week), *grid, "--dir", str(where), cwd=tmp_path)
+    _wait_files(where / "done", "combo-*.json", 1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert f"sweep interrupted; finish it with `njord sweep --resume {where}`" in err
+    assert "Traceback" not in err
+    finished = len(list((where / "done").glob("combo-*.json")))
+    assert finished < 9
+    result = invoke("sweep", "--resume", str(where))
+    assert result.exit_code == 0, result.output
+    assert f"{finished} of 9 combinations were finished; ran {9 - finished}" in result.output
