@@ -356,6 +356,18 @@ def report_cmd(dbs: tuple[Path, ...], db_path: Path | None, compare: bool, out: 
     help="run on a Dask cluster: a LocalCluster of N workers, or a scheduler's address",
 )
 @click.option(
+    "--ship-data",
+    is_flag=True,
+    help="--dask: send the data files to the workers once (no shared filesystem needed)",
+)
+@click.option(
+    "--keep-dbs",
+    type=click.Choice(["parent", "worker"]),
+    default="parent",
+    show_default=True,
+    help="--dask: where each session db ends up (worker: the row names host:path)",
+)
+@click.option(
     "--sort",
     "sort_key",
     default="sharpe",
@@ -384,6 +396,8 @@ def sweep(
     seed: int,
     jobs: int | None,
     dask: str | None,
+    ship_data: bool,
+    keep_dbs: str,
     sort_key: str,
     out: Path | None,
     directory: Path | None,
@@ -417,7 +431,13 @@ def sweep(
         axes = grid.axes_from_file(grid_file) if grid_file else []
         axes += grid.axes_from_params(params)
         plan = sweeping.plan_of(config, grid.build(axes, config, draws=draws, seed=seed))
-    executor = executors.choose(jobs=jobs, dask=dask, cores=os.cpu_count() or 1)
+    executor = executors.choose(
+        jobs=jobs,
+        dask=dask,
+        cores=os.cpu_count() or 1,
+        ship_data=ship_data,
+        keep_dbs=keep_dbs,
+    )
     skipped, runnable = sweeping.prepare(plan)
     facts = sweeping.measure(runnable)  # bad data refuses before anything is written
     where = resume or directory or sweeping.new_dir(plan)

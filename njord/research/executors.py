@@ -12,7 +12,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Self
 
 from njord.errors import ConfigError
-from njord.research.sweep import Executor, Outcome, Task, run_one
+from njord.research.sweep import Executor, Outcome, Task, run_one, shipped
 
 INSTALL_HINT = "pip install 'njord[dask]'"
 
@@ -21,6 +21,7 @@ class _Local:
     """Nothing to start or stop: each run owns its processes."""
 
     ships_dbs = False
+    keeps_dbs = False
 
     def __enter__(self) -> Self:
         return self
@@ -54,18 +55,21 @@ class Dask:
     """A Dask cluster: `local:N` starts a LocalCluster of N single-threaded worker
     processes on 127.0.0.1; anything else is a scheduler address (tcp://host:8786).
     Workers write each db on their own disk (SQLite WAL does not belong on a network
-    filesystem) and send it back with the row; they read the data by its path. Connected
-    (or started) once per `with` block, however many runs it holds."""
+    filesystem) and send it back with the row (or, `keep_dbs`, keep it: the row names
+    host:path); they read the data by its path, or, `ship_data`, from bytes scattered once
+    to every worker. Connected (or started) once per `with` block, however many runs."""
 
     ships_dbs = True
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, *, ship_data: bool = False, keep_dbs: bool = False) -> None:
         try:
             import distributed
         except ImportError:
             raise ConfigError(f"--dask needs Dask distributed: {INSTALL_HINT}") from None
         self._distributed = distributed
         self.address = address
+        self.ship_data = ship_data
+        self.keeps_dbs = keep_dbs
         self._open: _Owned | None = None
 
     def __enter__(self) -> Self:
@@ -81,7 +85,10 @@ class Dask:
         if self._open is None:
             raise RuntimeError("Dask.run outside its `with` block")
         client = self._open.client
-        futures = client.map(run_one, tasks, pure=False)
+        extra = {}
+        if self.ship_data and tasks:
+            [extra["data"]] = client.scatter([shipped(tasks)], broadcast=True)
+        futures = client.map(run_one, tasks, pure=False, **extra)
         try:
             completed: Any = self._distributed.as_completed
             for future in completed(futures):
@@ -126,9 +133,18 @@ def _count(text: str) -> int:
     return int(text)
 
 
-def choose(*, jobs: int | None, dask: str | None, cores: int) -> Executor:
+def choose(
+    *,
+    jobs: int | None,
+    dask: str | None,
+    cores: int,
+    ship_data: bool = False,
+    keep_dbs: str = "parent",
+) -> Executor:
     if jobs is not None and jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+    if dask is None and (ship_data or keep_dbs != "parent"):
+        raise ConfigError("--ship-data and --keep-dbs worker go with --dask")
     if dask is not None:
         if jobs is not None:
             raise ConfigError("--jobs and --dask are two executors; give one of them")
@@ -136,6 +152,6 @@ def choose(*, jobs: int | None, dask: str | None, cores: int) -> Executor:
             _count(dask.removeprefix("local:"))
         elif "://" not in dask:
             raise ConfigError(f"--dask takes local:N or tcp://host:port, got {dask!r}")
-        return Dask(dask)
+        return Dask(dask, ship_data=ship_data, keep_dbs=keep_dbs == "worker")
     workers = jobs or cores
     return InProcess() if workers == 1 else Pool(workers)

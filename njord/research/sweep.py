@@ -16,6 +16,7 @@ import io
 import math
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -55,6 +56,7 @@ class Task(msgspec.Struct, frozen=True, kw_only=True):
     config_toml: str
     facts: wiring.Facts
     directory: str  # where the db goes; "" = the worker's own disk, bytes sent back
+    keep_db: bool = False  # with "": leave the db on the worker, its row names host:path
 
 
 class Outcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -68,6 +70,7 @@ class Executor(Protocol):
     `with` block that holds whatever it needs across runs (a cluster)."""
 
     ships_dbs: bool  # workers write on their own disk and send the db back
+    keeps_dbs: bool  # ... or keep it there
 
     def __enter__(self) -> Self: ...
 
@@ -88,9 +91,10 @@ class Plan(msgspec.Struct, frozen=True, kw_only=True):
         return Grid(self.keys, self.combos)
 
 
-def run_one(task: Task) -> Outcome:
+def run_one(task: Task, data: dict[str, bytes] | None = None) -> Outcome:
     """One combination (in a worker): a full backtest into its own db. A combination that
-    fails is an outcome with its error, so the rest of the sweep carries on."""
+    fails is an outcome with its error, so the rest of the sweep carries on. `data`, when
+    the parent shipped the data files (sha256 -> bytes), stands in for data.path."""
     from njord import launch
     from njord.core.money import to_e8
     from njord.loop import Stop
@@ -101,6 +105,8 @@ def run_one(task: Task) -> Outcome:
     scratch = None if task.directory else tempfile.mkdtemp(prefix="njord-sweep-")
     folder = Path(task.directory or str(scratch))
     config = stored_config(task.config_toml)
+    if data is not None:
+        config = _local_data(config, task.facts, data)
     try:
         run = launch.backtest(
             config,
@@ -123,11 +129,43 @@ def run_one(task: Task) -> Outcome:
     except Exception as e:  # a bug in one combination must not lose the others' results
         row = {"status": "failed", "reason": f"{type(e).__name__}: {e}", "db": name}
     db_bytes = None
-    if scratch is not None:
+    if scratch is not None and task.keep_db:
+        row["db"] = f"{socket.gethostname()}:{folder / name}"
+    elif scratch is not None:
         with contextlib.suppress(FileNotFoundError):
             db_bytes = (folder / name).read_bytes()
         shutil.rmtree(scratch, ignore_errors=True)
     return Outcome(index=task.index, row=row, db_bytes=db_bytes)
+
+
+def _local_data(
+    config: configuration.Config, facts: wiring.Facts, data: dict[str, bytes]
+) -> configuration.Config:
+    """The shipped files on this worker's disk, written once per worker host, and the
+    config reading them (a folder of the files, as `data.path` may be)."""
+    shas = [source.sha256 for source in facts.sources]
+    folder = (
+        Path(tempfile.gettempdir())
+        / "njord-data"
+        / hashlib.sha256("".join(shas).encode()).hexdigest()[:16]
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    for source in facts.sources:
+        target = folder / Path(source.path).name
+        if not target.exists():
+            part = target.with_suffix(f".{os.getpid()}.part")
+            part.write_bytes(data[source.sha256])
+            os.replace(part, target)  # workers on one host may race: the rename is atomic
+    return configuration.with_values(config, {"data.path": str(folder)})
+
+
+def shipped(tasks: list[Task]) -> dict[str, bytes]:
+    """Every data file the tasks read, by sha256: scattered once to the workers."""
+    return {
+        source.sha256: Path(source.path).read_bytes()
+        for task in tasks
+        for source in task.facts.sources
+    }
 
 
 def prepare(plan: Plan) -> tuple[dict[int, str], dict[int, configuration.Config]]:
@@ -217,6 +255,7 @@ def run(
                 config_toml=configuration.config_toml(config),
                 facts=facts[msgspec.json.encode(config.data)],
                 directory="" if executor.ships_dbs else str(where.resolve()),
+                keep_db=executor.keeps_dbs,
             )
         )
     for outcome in executor.run(tasks):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from njord import research
-from tests.conftest import ROOT, invoke, njord_proc, user_strategies_env
+from tests.conftest import ROOT, invoke, njord_proc, query, user_strategies_env
 
 STRATEGIES = ROOT / "tests" / "e2e"
 
@@ -322,3 +323,33 @@ def test_ctrl_c_stops_a_sweep_and_leaves_it_resumable(tmp_path: Path, sample_wee
     result = invoke("sweep", "--resume", str(where))
     assert result.exit_code == 0, result.output
     assert f"{finished} of 9 combinations were finished; ran {9 - finished}" in result.output
+
+
+def test_dask_ships_the_data_once_and_can_keep_the_dbs_on_the_workers(
+    tmp_path: Path, sample_week: Path
+) -> None:
+    day = tmp_path / "day.parquet"
+    pq.write_table(pq.read_table(sample_week).slice(0, 1440), day)
+    grid = ["--param", "fast=5,10", "--param", "slow=30"]
+    one = _run_sweep(day, tmp_path / "one", *grid, "--jobs", "1")
+    shipped = tmp_path / "shipped"
+    args = [*grid, "--dask", "local:2", "--ship-data", "--keep-dbs", "worker"]
+    rows = _run_sweep(day, shipped, *args)
+    assert not list(shipped.glob("combo-*.db"))
+    for mine, theirs in zip(rows, one, strict=True):
+        host, _, kept = mine.pop("db").partition(":")
+        theirs.pop("db")
+        assert mine == theirs
+        assert host
+        (stored,) = query(Path(kept), "SELECT config_toml FROM runs")[0]
+        assert "njord-data" in str(stored)  # the worker read its shipped copy, not day.parquet
+        shutil.rmtree(Path(kept).parent)
+
+
+@pytest.mark.parametrize("flag", [["--ship-data"], ["--keep-dbs", "worker"]])
+def test_dask_only_flags_need_dask(tmp_path: Path, sample_week: Path, flag: list[str]) -> None:
+    result = invoke(
+        "sweep", *config_args(sample_week), "--param", "fast=5", *flag, "--dir", str(tmp_path / "s")
+    )
+    assert result.exit_code == 2
+    assert "--ship-data and --keep-dbs worker go with --dask" in result.output
