@@ -551,12 +551,14 @@ def walkforward(
     csv_path = where / "walkforward.csv"
     sweeping.write_rows(result.rows, result.header, csv_path)
     table = Table(title=f"njord walkforward: {len(spans)} windows by {metric}")
-    shown = ["window", "test_from", *built.columns, f"in_sample_{metric}"]
-    shown += ["out_of_sample_total_return", "out_of_sample_trades"]
-    for name in shown:
-        table.add_column(name.replace("out_of_sample_", "oos "), justify="right")
+    shown = {"window": "window", "test_from": "test from", **{c: c for c in built.columns}}
+    shown[f"in_sample_{metric}"] = f"in-sample {metric}"
+    shown["out_of_sample_total_return"] = "test return"
+    shown["out_of_sample_trades"] = "test trades"
+    for title in shown.values():
+        table.add_column(title, justify="right")
     for row in result.rows:
-        table.add_row(*(_fmt(row.get(c)) if c != "test_from" else row[c][:16] for c in shown))
+        table.add_row(*(row[c][:10] if c == "test_from" else _fmt(row.get(c)) for c in shown))
     Console().print(table)
     click.echo(f"results: {csv_path}; stitched out-of-sample session: {result.stitched_db}")
     click.echo(f"report: {result.report}")
