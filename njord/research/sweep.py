@@ -161,11 +161,8 @@ def _local_data(
 
 def shipped(tasks: list[Task]) -> dict[str, bytes]:
     """Every data file the tasks read, by sha256: scattered once to the workers."""
-    return {
-        source.sha256: Path(source.path).read_bytes()
-        for task in tasks
-        for source in task.facts.sources
-    }
+    paths = {source.sha256: source.path for task in tasks for source in task.facts.sources}
+    return {sha: Path(path).read_bytes() for sha, path in paths.items()}
 
 
 def prepare(plan: Plan) -> tuple[dict[int, str], dict[int, configuration.Config]]:
