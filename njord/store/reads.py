@@ -321,7 +321,8 @@ def closes(conn: apsw.Connection) -> Iterator[tuple[int, int]]:
 
 
 def fill_marks(conn: apsw.Connection) -> list[dict[str, Any]]:
-    """Every fill with the net P&L of the trades it closed (None for an opening fill)."""
+    """Every fill with the net P&L of the trades it closed (`pnl`, None for an opening
+    fill) and of those it opened (`opened`, None while they are open)."""
     return [
         {
             "ts_ms": int(t),
@@ -330,10 +331,12 @@ def fill_marks(conn: apsw.Connection) -> list[dict[str, Any]]:
             "price": p / E8,
             "fee": f / E8,
             "pnl": None if pnl is None else pnl / E8,
+            "opened": None if opened is None else opened / E8,
         }
-        for t, s, q, p, f, pnl in conn.execute(
+        for t, s, q, p, f, pnl, opened in conn.execute(
             "SELECT f.ts_ms, f.side, f.qty_e8, f.price_e8, f.fee_e8, "
-            "(SELECT sum(t.pnl_e8 - t.fees_e8) FROM trades t WHERE t.exit_fill_id = f.fill_id) "
+            "(SELECT sum(t.pnl_e8 - t.fees_e8) FROM trades t WHERE t.exit_fill_id = f.fill_id), "
+            "(SELECT sum(t.pnl_e8 - t.fees_e8) FROM trades t WHERE t.entry_fill_id = f.fill_id) "
             "FROM fills f ORDER BY f.fill_id"
         )
     ]

@@ -135,3 +135,26 @@ def test_the_sweep_page_has_every_combination_and_a_heatmap(
     by_cell = {(r["fast"], r["slow"]): r["sharpe"] for r in rows}
     assert heatmap["z"] == [[by_cell[(f, s)] for f in (5, 10)] for s in (30, 60)]
     assert page.count("<tr><td data-k=") == 4
+
+
+def test_a_session_with_more_fills_than_a_page_holds_shows_its_largest_trades(
+    tmp_path: Path, sample_week: Path
+) -> None:
+    from njord.research import charts
+    from njord.store import db, reads
+
+    path = tmp_path / "s.db"
+    assert invoke(*backtest_args(sample_week, path, "--no-report")).exit_code == 0
+    conn = db.open_reader(path)
+    try:
+        marks = reads.fill_marks(conn)
+        prices, _ = charts.prices_and_benchmark(conn, bars=3 * 1440, initial=10_000.0)
+    finally:
+        conn.close()
+    fig = charts.price_figure(prices, marks, "BTCUSDT", most=10)
+    shown = [p for t in fig.data if t.name.endswith("fills") for p in t.customdata]
+    assert len(shown) == 10 < len(marks)
+    assert f"10 of {len(marks):,} fills" in fig.layout.title.text
+    weights = sorted(abs(m["pnl"] if m["pnl"] is not None else m["opened"] or 0) for m in marks)
+    exits = [float(row[4].replace(",", "")) for row in shown if row[4] != "open"]
+    assert min(abs(p) for p in exits) >= weights[-10] - 0.01  # the largest trades' fills
