@@ -25,9 +25,9 @@ from njord.errors import ConfigError, ExitCode, Interrupted, MismatchError, Njor
 from njord.loop import Stop
 from njord.paths import InputPath, OutputPath
 from njord.ports import CONTRACT_ADAPTERS
+from njord.research.sweep import METRICS as SWEEP_METRICS
 from njord.store import db, reads
 from njord.store.export import export_session
-from njord.sweep import METRICS as SWEEP_METRICS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -393,15 +393,27 @@ def shadow(**kw: Any) -> None:
 
 
 @cli.command("report")
-@session_db()
+@click.argument("dbs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--db", "db_path", type=click.Path(path_type=Path), help="the session db")
+@click.option("--compare", is_flag=True, help="several sessions' equity and metrics side by side")
 @click.option(
     "-o", "--out", type=OutputPath("file"), default=Path("report.html"), show_default=True
 )
-def report_cmd(db_path: Path, out: Path) -> None:
-    """One self-contained HTML report of a session (opens offline)."""
-    from njord import report
+def report_cmd(dbs: tuple[Path, ...], db_path: Path | None, compare: bool, out: Path) -> None:
+    """One self-contained HTML report of a session (opens offline), or with --compare
+    several sessions side by side."""
+    from njord import paths, report
 
-    paths.write(out, report.build(db_path))
+    named = [*([db_path] if db_path else []), *dbs]
+    if compare and len(named) < 2:
+        raise ConfigError("--compare takes two or more session dbs: njord report --compare A B")
+    if not compare and len(named) != 1:
+        raise ConfigError("give one session db (--db D or D); several need --compare")
+    for path in named:
+        if not path.is_file():
+            raise ConfigError(f"{path} does not exist")
+    text = report.compare(named) if compare else report.build(named[0])
+    paths.write(out, text)
     click.echo(f"wrote {out}")
 
 
@@ -412,10 +424,36 @@ def report_cmd(db_path: Path, out: Path) -> None:
     "--param",
     "params",
     multiple=True,
-    metavar="NAME=V1,V2,...",
-    help="a strategy param and its values (repeatable): the grid is every combination",
+    metavar="KEY=V1,V2,...",
+    help="a config key and its values, or lo..hi with --random (repeatable); a bare "
+    "name is a strategy param",
 )
+@click.option(
+    "--grid",
+    "grid_file",
+    type=click.Path(path_type=Path),
+    help="TOML table of key = [values] (adds to --param)",
+)
+@click.option("--random", "draws", type=int, help="N seeded random combinations instead of all")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of --random")
 @click.option("--jobs", type=int, default=None, help="worker processes (default: cores)")
+@click.option(
+    "--dask",
+    metavar="local:N|tcp://HOST:PORT",
+    help="run on a Dask cluster: a LocalCluster of N workers, or a scheduler's address",
+)
+@click.option(
+    "--ship-data",
+    is_flag=True,
+    help="--dask: send the data files to the workers once (no shared filesystem needed)",
+)
+@click.option(
+    "--keep-dbs",
+    type=click.Choice(["parent", "worker"]),
+    default="parent",
+    show_default=True,
+    help="--dask: where each session db ends up (worker: the row names host:path)",
+)
 @click.option(
     "--sort",
     "sort_key",
@@ -428,7 +466,12 @@ def report_cmd(db_path: Path, out: Path) -> None:
     "--dir",
     "directory",
     type=click.Path(path_type=Path),
-    help="where the session dbs go (default runs/sweep-<id>/)",
+    help="where the session dbs go (default runs/sweep-<time>-<id>/)",
+)
+@click.option(
+    "--resume",
+    type=click.Path(path_type=Path),
+    help="finish an interrupted sweep in this directory, skipping finished combinations",
 )
 def sweep(
     config_path: Path | None,
@@ -436,60 +479,196 @@ def sweep(
     env_prefix: str,
     strategy: str | None,
     params: tuple[str, ...],
+    grid_file: Path | None,
+    draws: int | None,
+    seed: int,
     jobs: int | None,
+    dask: str | None,
+    ship_data: bool,
+    keep_dbs: str,
     sort_key: str,
     out: Path | None,
     directory: Path | None,
+    resume: Path | None,
 ) -> None:
-    """Backtest every combination of strategy params in parallel; one row each."""
+    """Backtest every combination of config values (or N random ones); one row each."""
     import os
 
-    from njord import strategies
-    from njord import sweep as sweeping
+    from njord import paths
+    from njord.research import executors, grid, sweep_page
+    from njord.research import sweep as sweeping
 
-    config = load_config(config_path, sets, env_prefix, strategy).config
-    cls = strategies.resolve(config.strategy.name)
-    grid = sweeping.parse_grid(params, cls)
-    if jobs is not None and jobs < 1:
-        raise ConfigError(f"--jobs must be >= 1, got {jobs}")
-    workers = jobs or os.cpu_count() or 1
-    wiring.prescan(wiring.plan_backtest(config).feed)  # bad data refuses before any backtest
-    where = directory or Path("runs") / f"sweep-{sweeping.sweep_id(config, grid)}"
-    if where.exists() and any(where.iterdir()):
-        raise ConfigError(f"{where} is not empty; choose --dir or remove it")
-    where.mkdir(parents=True, exist_ok=True)
-    advance, close = _progress(len(grid.combos), False, unit="combinations")
+    if out is not None:
+        paths.check_output(out, kind="file", name="--out")
+    if resume is not None:
+        if params or grid_file or draws is not None or config_path or sets or directory:
+            raise ConfigError(
+                "--resume DIR runs the grid and config stored in DIR; "
+                "drop --param, --grid, --random, --config, --set and --dir"
+            )
+        plan = sweeping.load(resume)
+    else:
+        if directory is not None:
+            paths.check_output(directory, kind="dir", name="--dir")
+            if directory.is_dir() and any(directory.iterdir()):
+                raise ConfigError(
+                    f"--dir {directory} is not empty; choose another, remove it, "
+                    f"or finish it with --resume {directory}"
+                )
+        config = load_config(config_path, sets, env_prefix, strategy).config
+        axes = grid.axes_from_file(grid_file) if grid_file else []
+        axes += grid.axes_from_params(params)
+        plan = sweeping.plan_of(config, grid.build(axes, config, draws=draws, seed=seed))
+    executor = executors.choose(
+        jobs=jobs,
+        dask=dask,
+        cores=os.cpu_count() or 1,
+        ship_data=ship_data,
+        keep_dbs=keep_dbs,
+    )
+    skipped, runnable = sweeping.prepare(plan)
+    facts = sweeping.measure(runnable)  # bad data refuses before anything is written
+    where = resume or directory or sweeping.new_dir(plan)
+    if resume is None:
+        sweeping.start(plan, where)
+    before = len(sweeping.finished(where))
+    advance, close = _progress(len(runnable) - before, False, unit="combinations")
     try:
-        rows = sweeping.run_grid(grid, config, where, jobs=workers, progress=advance)
+        with executor:
+            ran = sweeping.run(where, runnable, facts, executor, progress=advance)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"sweep interrupted; finish it with `njord sweep --resume {where}`"
+        ) from None
     finally:
         close()
-    rows = sweeping.ordered(rows, sort_key)
+    rows = sweeping.ordered(sweeping.rows(plan, where, skipped), sort_key)
     csv_path = out or where / "sweep.csv"
-    parquet_path = sweeping.write(rows, grid.names, csv_path)
+    parquet_path = sweeping.write(rows, plan.grid.columns, csv_path)
+    page = csv_path.with_suffix(".html")
+    page.write_text(sweep_page.render(rows, plan.grid.columns, sort_key), encoding="utf-8")
+    _sweep_table(rows, plan.grid.columns, sort_key)
+    if resume is not None:
+        click.echo(f"{before} of {len(runnable)} combinations were finished; ran {ran}")
+    click.echo(f"results: {csv_path}, {parquet_path} and {page}; session dbs in {where}/")
+    failed = sum(row["status"] == "failed" for row in rows)
+    if failed:
+        raise NjordError(f"{failed} of {len(rows)} combinations failed; their rows hold the error")
+
+
+@cli.command()
+@config_options
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=V1,V2,...",
+    help="a strategy param and its values (repeatable): each window sweeps every combination",
+)
+@click.option("--grid", "grid_file", type=click.Path(path_type=Path), help="TOML grid file")
+@click.option("--train", "train", required=True, help="in-sample length, e.g. 14d")
+@click.option("--test", "test", required=True, help="out-of-sample length, e.g. 7d")
+@click.option("--step", "step", help="window step (default: --test)")
+@click.option(
+    "--metric",
+    default="sharpe",
+    show_default=True,
+    type=click.Choice([*SWEEP_METRICS, "final_equity"]),
+    help="what picks each window's params (max_drawdown: smallest)",
+)
+@click.option("--jobs", type=int, default=None, help="worker processes (default: cores)")
+@click.option("--dask", metavar="local:N|tcp://HOST:PORT", help="run on a Dask cluster")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path),
+    help="where everything goes (default runs/walkforward-<time>-<id>/)",
+)
+def walkforward(
+    config_path: Path | None,
+    sets: tuple[str, ...],
+    env_prefix: str,
+    params: tuple[str, ...],
+    grid_file: Path | None,
+    train: str,
+    test: str,
+    step: str | None,
+    metric: str,
+    jobs: int | None,
+    dask: str | None,
+    directory: Path | None,
+) -> None:
+    """Per window: sweep on train, pick the best by a metric, trade it on test; one row
+    per window and the stitched out-of-sample session."""
+    import os
+
+    from njord import paths
+    from njord.research import executors, grid
+    from njord.research import sweep as sweeping
+    from njord.research import walkforward as wf
+
+    if directory is not None:
+        paths.check_output(directory, kind="dir", name="--dir")
+        if directory.is_dir() and any(directory.iterdir()):
+            raise ConfigError(f"--dir {directory} is not empty; choose another or remove it")
+    config = load_config(config_path, sets, env_prefix).config
+    axes = grid.axes_from_file(grid_file) if grid_file else []
+    built = grid.build(axes + grid.axes_from_params(params), config, draws=None, seed=0)
+    test_ms = wf.parse_span(test, "--test")
+    spans = wf.windows(
+        *wf.data_span(config),
+        train_ms=wf.parse_span(train, "--train"),
+        test_ms=test_ms,
+        step_ms=wf.parse_span(step, "--step") if step else test_ms,
+    )
+    executor = executors.choose(jobs=jobs, dask=dask, cores=os.cpu_count() or 1)
+    where = directory or sweeping.new_dir(wf.in_sample_plan(config, built, spans), "walkforward")
+    try:
+        with executor:
+            result = wf.walk(
+                config,
+                built,
+                where,
+                executor=executor,
+                metric=metric,
+                spans=spans,
+                progress=lambda total, unit: _progress(total, False, unit=unit),
+            )
+    except KeyboardInterrupt:
+        raise Interrupted(f"walk-forward interrupted; {where} holds what finished") from None
+    csv_path = where / "walkforward.csv"
+    sweeping.write_rows(result.rows, result.header, csv_path)
+    table = Table(title=f"njord walkforward: {len(spans)} windows by {metric}")
+    shown = {"window": "window", "test_from": "test from", **{c: c for c in built.columns}}
+    shown[f"in_sample_{metric}"] = f"in-sample {metric}"
+    shown["out_of_sample_total_return"] = "test return"
+    shown["out_of_sample_trades"] = "test trades"
+    for title in shown.values():
+        table.add_column(title, justify="right")
+    for row in result.rows:
+        table.add_row(*(row[c][:10] if c == "test_from" else _cell(c, row.get(c)) for c in shown))
+    Console().print(table)
+    click.echo(f"results: {csv_path}; stitched out-of-sample session: {result.stitched_db}")
+    click.echo(f"report: {result.report}")
+
+
+def _cell(column: str, value: Any) -> str:
+    """A walk-forward cell: in- and out-of-sample metrics shown as the metric itself is."""
+    return summary.human(column.removeprefix("in_sample_").removeprefix("out_of_sample_"), value)
+
+
+def _sweep_table(rows: list[dict[str, Any]], names: list[str], sort_key: str) -> None:
     table = Table(title=f"njord sweep: {len(rows)} combinations by {sort_key}")
-    for column in ("combo", *grid.names, sort_key, "total_return", "max_drawdown", "trades"):
+    shown = (sort_key, "total_return", "max_drawdown", "trades")
+    for column in ("combo", *names, *shown):
         table.add_column(column, justify="right")
     for row in rows:
+        values = [str(row["combo"]), *(str(row[n]) for n in names)]
         if row["status"] != "ok":
-            table.add_row(
-                str(row["combo"]),
-                *(str(row[n]) for n in grid.names),
-                f"skipped: {row['reason']}",
-                "",
-                "",
-                "",
-            )
-            continue
-        table.add_row(
-            str(row["combo"]),
-            *(str(row[n]) for n in grid.names),
-            *(
-                summary.human(k, row.get(k))
-                for k in (sort_key, "total_return", "max_drawdown", "trades")
-            ),
-        )
+            table.add_row(*values, f"{row['status']}: {row['reason']}", "", "", "")
+        else:
+            table.add_row(*values, *(summary.human(k, row.get(k)) for k in shown))
     Console().print(table)
-    click.echo(f"results: {csv_path} and {parquet_path}; session dbs in {where}/")
 
 
 @cli.command()

@@ -202,6 +202,15 @@ def load(
     return Loaded(_convert(merged, origins), origins)
 
 
+def with_values(config: Config, values: Mapping[str, Any]) -> Config:
+    """`config` with dotted keys set (a sweep's combination), checked as `--set` is."""
+    merged = config_to_dict(config)
+    origins = {key: "base config" for key in _leaf_keys(merged)}
+    for key, value in values.items():
+        _assign(merged, origins, key, value, f"--param {key}")
+    return _convert(merged, origins)
+
+
 def _apply_file(merged: dict[str, Any], origins: dict[str, str], file: Path) -> None:
     try:
         text = file.read_text(encoding="utf-8")

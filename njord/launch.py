@@ -59,14 +59,17 @@ def backtest(
     out_dir: Path | None,
     pace_ms: float = 0.0,
     echo: bool = True,
+    facts: wiring.Facts | None = None,
 ) -> Launch:
+    """`facts`, when a sweep measured them once for every combination, stand in for this
+    session's own QC scan, data hashes and git lookups."""
     if config.runtime.mode != "backtest":
         raise ConfigError(
             f"runtime.mode is {config.runtime.mode!r}; `njord backtest` runs backtests"
         )
     vault = secrets.provider(configuration.environ(), env_prefix, config.venue.secrets_file)
-    plan = wiring.plan_backtest(config)
-    qc = wiring.prescan(plan.feed)
+    plan = wiring.plan_backtest(config, facts)
+    total = facts.bars if facts else wiring.prescan(plan.feed).bars_out
     out = out_dir or Path("runs") / plan.manifest.run_id
     db_file = db_path or (Path(config.store.db) if config.store.db else out / "session.db")
     log = _log(echo, secrets.all_secrets(vault))
@@ -76,7 +79,7 @@ def backtest(
         strategy=plan.strategy_cls(plan.strategy_params),
         feed=plan.feed,
         resume_after_ms=None,
-        total=qc.bars_out,
+        total=total,
         pacer=PacedSimClock(pace_ms / 1000) if pace_ms else SimClock(),
         final_status="finished",
         out=out,

@@ -57,11 +57,11 @@ class LiveRun(msgspec.Struct, kw_only=True):
     live: LiveFeed
 
 
-def parse_duration(text: str) -> float:
+def parse_duration(text: str, flag: str = "--for") -> float:
     """`55m`, `2h`, `90s`, `1d` in seconds."""
     found = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", text.strip())
     if found is None:
-        raise ConfigError(f"--for takes a duration like 55m, 2h or 90s, got {text!r}")
+        raise ConfigError(f"{flag} takes a duration like 55m, 2h or 90s, got {text!r}")
     return float(found.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[found.group(2)]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,10 @@ from plotly.subplots import make_subplots
 
 from njord import summary
 from njord.config import stored_config
+from njord.core.metrics import Metrics
 from njord.core.money import E8, to_e8
+from njord.errors import ConfigError
+from njord.research import charts
 from njord.store import db, reads
 from njord.store.runs import SqliteManifestStore
 
@@ -32,27 +36,99 @@ def build(db_path: Path) -> str:
         conn.close()
 
 
+def compare(paths: list[Path]) -> str:
+    """Several sessions side by side: their returns on one chart, their metrics as
+    columns (each labelled by its file name and run id)."""
+    fig = go.Figure()
+    columns: list[tuple[str, dict[str, str]]] = []
+    for path in paths:
+        conn = db.open_reader(path)
+        try:
+            manifest = SqliteManifestStore(conn).load()
+            if manifest is None:
+                raise ConfigError(f"{path} holds no session")
+            initial = to_e8(stored_config(manifest.config_toml).runtime.initial_cash)
+            points = reads.sampled_equity(conn)
+            rows = summary.rows(reads.metrics(conn, initial), _facts(conn))
+        finally:
+            conn.close()
+        label = f"{path.name} ({manifest.run_id})"
+        fig.add_trace(
+            go.Scatter(
+                x=_dates(points),
+                y=[(e / (initial / E8) - 1) * 100 for _, e in points],
+                name=label,
+            )
+        )
+        columns.append((label, dict(rows)))
+    fig.update_layout(title="Return (%)", height=480, margin={"t": 40, "b": 30})
+    order = list(columns[0][1])
+    table = [(name, *(values.get(name, "") for _, values in columns)) for name in order]
+    chart = fig.to_html(full_html=False, include_plotlyjs=True, config={"displaylogo": False})
+    body = f"""<h1>njord: {len(paths)} sessions compared</h1>
+{chart}
+<h2>Metrics</h2>{_table(table, ("", *(label for label, _ in columns)))}"""
+    return page("njord compare", body)
+
+
+def _facts(conn: Any) -> dict[str, Any]:
+    facts = reads.status(conn)
+    qc = reads.qc_summary(conn)
+    facts["qc"] = f"{qc.get('policy', 'n/a')}: {qc.get('gaps', 0)} gaps"
+    return facts
+
+
 def render(conn: Any, db_path: Path) -> str:
     """The report from an open connection (the backtest passes its own, before closing)."""
     manifest = SqliteManifestStore(conn).load()
     if manifest is None:
-        raise ValueError(f"{db_path} holds no session")
+        raise ConfigError(f"{db_path} holds no session")
     config = stored_config(manifest.config_toml)
     initial = to_e8(config.runtime.initial_cash)
     points = reads.sampled_equity(conn)
     months = reads.monthly_equity(conn)
     pnls = reads.trade_net_pnls(conn)
     metrics = reads.metrics(conn, initial)
-    facts = reads.status(conn)
+    facts = _facts(conn)
     qc = reads.qc_summary(conn)
-    facts["qc"] = f"{qc.get('policy', 'n/a')}: {qc.get('gaps', 0)} gaps"
-    figures = [_equity(points, initial / E8), _monthly(months, initial / E8), _histogram(pnls)]
-    charts = [
+    prices, benchmark = charts.prices_and_benchmark(conn, bars=facts["bars"], initial=initial / E8)
+    equity = _equity(points, initial / E8)
+    equity.add_trace(charts.benchmark_line(prices, initial / E8), row=1, col=1)
+    figures = [
+        charts.price_figure(prices, reads.fill_marks(conn), config.data.symbol),
+        equity,
+        _monthly(months, initial / E8),
+        _histogram(pnls),
+    ]
+    html_charts = [
         fig.to_html(full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False})
         for i, fig in enumerate(figures)
     ]
-    rows = summary.rows(metrics, facts)
-    return _page(manifest.run_id, manifest.mode, charts, rows, qc, manifest.config_toml)
+    stats = reads.trade_stats(conn)
+    rows = _with_benchmark(summary.rows(metrics, facts), benchmark, stats)
+    trades = charts.trades_table(reads.largest_trades(conn), int(stats["trades"] or 0))
+    return _page(
+        manifest.run_id, manifest.mode, html_charts, rows, qc, manifest.config_toml, trades
+    )
+
+
+def _with_benchmark(
+    rows: list[tuple[str, str]], benchmark: Metrics | None, stats: dict[str, Any]
+) -> list[tuple[str, str, str]]:
+    """The strategy's rows with buy-and-hold beside the ones it has, and trade stats."""
+    held = dict(summary.metric_rows(benchmark)) if benchmark is not None else {}
+    out = [(name, value, held.get(name, "")) for name, value in rows]
+    at = next(i for i, (name, _, _) in enumerate(out) if name == "trades") + 1
+    expectancy = stats["expectancy"]
+    out[at:at] = [
+        ("avg trade duration", charts.duration(stats["avg_duration_ms"]), ""),
+        (
+            "expectancy (net P&L per trade)",
+            "n/a" if expectancy is None else f"{expectancy:,.2f}",
+            "",
+        ),
+    ]
+    return out
 
 
 def _dates(points: list[tuple[int, float]]) -> list[datetime]:
@@ -64,7 +140,7 @@ def _equity(points: list[tuple[int, float]], initial: float) -> go.Figure:
     peak, drawdown = initial, []
     for _, equity in shown:
         peak = max(peak, equity)
-        drawdown.append((equity / peak - 1) * 100)
+        drawdown.append(round((equity / peak - 1) * 100, 4))  # the page carries text: short
     fig = make_subplots(
         rows=2,
         cols=1,
@@ -75,7 +151,9 @@ def _equity(points: list[tuple[int, float]], initial: float) -> go.Figure:
     )
     dates = _dates(shown)
     fig.add_trace(
-        go.Scatter(x=dates, y=[e for _, e in shown], name="equity", line={"color": "#1f77b4"}),
+        go.Scatter(
+            x=dates, y=[round(e, 2) for _, e in shown], name="equity", line={"color": "#1f77b4"}
+        ),
         row=1,
         col=1,
     )
@@ -125,22 +203,40 @@ def _histogram(pnls: list[float]) -> go.Figure:
     return fig
 
 
-def _table(rows: list[tuple[str, str]]) -> str:
-    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
-    return f"<table>{body}</table>"
+def _table(rows: Sequence[tuple[str, ...]], head: tuple[str, ...] = ()) -> str:
+    top = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    body = "".join(
+        f"<tr><th>{html.escape(k)}</th>"
+        + "".join(f"<td>{html.escape(v)}</td>" for v in vs)
+        + "</tr>"
+        for k, *vs in rows
+    )
+    return f"<table>{'<tr>' + top + '</tr>' if top else ''}{body}</table>"
 
 
 def _page(
     run_id: str,
     mode: str,
-    charts: list[str],
-    rows: list[tuple[str, str]],
+    figures: list[str],
+    rows: list[tuple[str, str, str]],
     qc: dict[str, Any],
     config_toml: str,
+    trades: str,
 ) -> str:
     qc_rows = [(k, "" if v is None else str(v)) for k, v in qc.items()]
+    body = f"""<h1>njord {html.escape(mode)} session {html.escape(run_id)}</h1>
+{"".join(figures)}
+<div class="cols"><div><h2>Metrics</h2>{_table(rows, ("", "strategy", "buy and hold"))}</div>
+<div><h2>Data quality</h2>{_table(qc_rows)}</div></div>
+<h2>Trades</h2>{trades}
+<h2>Effective config</h2><pre>{html.escape(config_toml)}</pre>"""
+    return page(f"njord {run_id}", body)
+
+
+def page(title: str, body: str) -> str:
+    """A self-contained page: the style, sortable tables' script, and the body."""
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>njord {html.escape(run_id)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 24px auto; max-width: 1100px; color: #222; }}
 h1 {{ font-size: 20px; }} h2 {{ font-size: 16px; margin-top: 28px; }}
@@ -148,15 +244,11 @@ table {{ border-collapse: collapse; }}
 th, td {{ padding: 3px 12px; border-bottom: 1px solid #eee; }}
 th {{ text-align: left; font-weight: 600; }}
 td {{ text-align: right; font-variant-numeric: tabular-nums; }}
+table.sortable th {{ cursor: pointer; }}
+caption {{ text-align: left; color: #666; padding: 4px 0; }}
 .cols {{ display: flex; gap: 40px; flex-wrap: wrap; }}
 pre {{ background: #f6f6f6; padding: 12px; overflow-x: auto; }}
-</style></head><body>
-<h1>njord {html.escape(mode)} session {html.escape(run_id)}</h1>
-{charts[0]}
-{charts[1]}
-{charts[2]}
-<div class="cols"><div><h2>Metrics</h2>{_table(rows)}</div>
-<div><h2>Data quality</h2>{_table(qc_rows)}</div></div>
-<h2>Effective config</h2><pre>{html.escape(config_toml)}</pre>
+</style>{charts.SORT_SCRIPT}</head><body>
+{body}
 </body></html>
 """

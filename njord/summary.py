@@ -48,12 +48,21 @@ def _utc(ts_ms: int | None) -> str:
 
 
 def rows(metrics: Metrics, facts: dict[str, Any]) -> list[tuple[str, str]]:
-    m = metrics
-    annualised = m.days >= CAGR_MIN_DAYS
     return [
         ("bars processed", f"{facts['bars']:,}"),
-        ("period (days)", _num(m.days)),
+        ("period (days)", _num(metrics.days)),
         ("final equity", _num(facts["equity"])),
+        *metric_rows(metrics),
+        ("trading state", facts["trading"]["state"]),
+        ("risk blocks", _blocks(facts["risk"]["blocks"])),
+        ("QC", facts["qc"]),
+    ]
+
+
+def metric_rows(m: Metrics) -> list[tuple[str, str]]:
+    """The performance rows alone (also shown for a benchmark beside the strategy)."""
+    annualised = m.days >= CAGR_MIN_DAYS
+    return [
         ("total return", percent(m.total_return)),
         (f"CAGR (n/a under {CAGR_MIN_DAYS} days)", percent(m.cagr if annualised else None)),
         ("volatility (ann., daily, 365)", percent(m.volatility)),
@@ -69,9 +78,6 @@ def rows(metrics: Metrics, facts: dict[str, Any]) -> list[tuple[str, str]]:
         ("largest win / loss", f"{_num(m.largest_win)} / {_num(m.largest_loss)}"),
         ("exposure", percent(m.exposure)),
         ("fees paid", _num(m.fees)),
-        ("trading state", facts["trading"]["state"]),
-        ("risk blocks", _blocks(facts["risk"]["blocks"])),
-        ("QC", facts["qc"]),
     ]
 
 

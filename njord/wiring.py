@@ -62,6 +62,23 @@ def parse_utc(text: str, key: str) -> int | None:
     return int(parsed.timestamp() * 1000)
 
 
+class Facts(msgspec.Struct, frozen=True, kw_only=True):
+    """What every backtest over the same data from the same checkout shares: a sweep
+    measures it once instead of once per combination (QC scan, file hashes, git)."""
+
+    sources: list[DataSource]
+    bars: int  # bars the QC scan passes
+    git_sha: str
+    git_dirty: bool
+
+
+def measure(config: Config) -> Facts:
+    """The QC scan (bad data refuses here, before any db exists), the hashes and git."""
+    feed = history_of(config)
+    sha, dirty = git_state()
+    return Facts(sources=feed.sources(), bars=prescan(feed).bars_out, git_sha=sha, git_dirty=dirty)
+
+
 def strategy_of(config: Config) -> tuple[type[Strategy], msgspec.Struct]:
     """The strategy class and its typed params, or ConfigError (exit 2)."""
     cls = strategies.resolve(config.strategy.name)
@@ -83,7 +100,7 @@ def history_of(config: Config) -> HistoryFeed:
     )
 
 
-def plan_backtest(config: Config) -> Plan:
+def plan_backtest(config: Config, facts: Facts | None = None) -> Plan:
     cls, params = strategy_of(config)
     feed = history_of(config)
     return Plan(
@@ -91,7 +108,12 @@ def plan_backtest(config: Config) -> Plan:
         strategy_cls=cls,
         strategy_params=params,
         feed=feed,
-        manifest=new_manifest(config, cls, feed.sources()),
+        manifest=new_manifest(
+            config,
+            cls,
+            facts.sources if facts else feed.sources(),
+            git=(facts.git_sha, facts.git_dirty) if facts else None,
+        ),
     )
 
 
@@ -105,8 +127,14 @@ def prescan(feed: HistoryFeed) -> QcSummary:
     return probe.summary
 
 
-def new_manifest(config: Config, cls: type[Strategy], sources: list[DataSource]) -> Manifest:
-    sha, dirty = git_state()
+def new_manifest(
+    config: Config,
+    cls: type[Strategy],
+    sources: list[DataSource],
+    *,
+    git: tuple[str, bool] | None = None,
+) -> Manifest:
+    sha, dirty = git or git_state()
     python, os_name = host_facts()
     started = time.time_ns() // 1_000_000
     manifest = Manifest(

@@ -3,7 +3,10 @@
 Generates a seeded random walk of 1-minute bars once (a year: 525,600; a month: 43,200)
 under .bench/, runs the SMA-crossover backtest with full persistence in a subprocess,
 and prints one figure per line (`--json` for one JSON object). `--sizes tui` instead
-compares a paced session's decision latency with and without a TUI watching its db.
+compares a paced session's decision latency with and without a TUI watching its db;
+`--sizes sweep` times a 36-combination sweep over the month on `--jobs 2` and on
+`--dask local:2` (issue 18: Dask within 1.3x of the pool; `--combos N` draws fewer);
+`--sizes report` backtests the year and measures its report's size and build time.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -22,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
-SIZES = {"month": 43_200, "year": 525_600, "tui": 43_200}
+SIZES = {"month": 43_200, "year": 525_600, "tui": 43_200, "sweep": 43_200, "report": 525_600}
 START_MS = 1_672_531_200_000  # 2023-01-01
 
 
@@ -143,15 +147,52 @@ def watched(bars: Path, out: Path, *, tui: bool, n: int = 3000) -> dict[str, flo
     }
 
 
+def sweep_walls(bars: Path, out: Path, combos: int) -> dict[str, float]:
+    """Wall time of one sweep per executor over the same grid (session dbs included)."""
+    if combos == 36:
+        grid = ["--param", "fast=5,10,20,30,40,50", "--param", "slow=60,120,240,480,720,960"]
+    else:
+        grid = ["--param", "fast=5..50", "--param", "slow=60..960", "--random", str(combos)]
+    walls = {}
+    for name, executor in (("jobs2", ["--jobs", "2"]), ("dask_local2", ["--dask", "local:2"])):
+        where = out / f"sweep-{name}"
+        if where.exists():
+            shutil.rmtree(where)
+        args = [sys.executable, "-m", "njord", "sweep", "--config", str(ROOT / "config.toml")]
+        args += ["--set", f'data.path="{bars}"', *grid, *executor, "--dir", str(where)]
+        started = time.perf_counter()
+        subprocess.run(args, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        walls[f"{name}_wall_s"] = round(time.perf_counter() - started, 3)
+    walls["combinations"] = combos
+    walls["dask_over_jobs"] = round(walls["dask_local2_wall_s"] / walls["jobs2_wall_s"], 3)
+    return walls
+
+
+def report_size(bars: Path, out: Path) -> dict[str, float]:
+    """The year's session report: it must stay under 10 MB (issue 18)."""
+    figures = run(bars, out)
+    page = out / "report.html"
+    args = [sys.executable, "-m", "njord", "report", "--db", str(out / "session.db")]
+    started = time.perf_counter()
+    subprocess.run([*args, "-o", str(page)], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    return {
+        "bars": figures["bars"],
+        "report_wall_s": round(time.perf_counter() - started, 3),
+        "report_mib": round(page.stat().st_size / 2**20, 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="one JSON object instead of lines")
     parser.add_argument(
         "--sizes",
         default="month,year",
-        help="comma-separated, from month (43,200 bars), year (525,600 bars) and tui (a "
-        "paced month with and without a TUI watching); default: month,year",
+        help="comma-separated, from month (43,200 bars), year (525,600 bars), tui (a paced "
+        "month with and without a TUI watching), sweep (36 combinations over the month, "
+        "--jobs 2 against --dask local:2) and report (a year's report); default: month,year",
     )
+    parser.add_argument("--combos", type=int, default=36, help="--sizes sweep: combinations")
     parser.add_argument(
         "--work",
         type=Path,
@@ -169,16 +210,23 @@ def main() -> None:
     for name in args.sizes.split(","):
         if name not in SIZES:
             parser.error(f"--sizes takes {', '.join(SIZES)}, got {name!r}")
-        n = SIZES[name]
-        bars = work / f"bars-{'month' if name == 'tui' else name}.parquet"
+        data = {"tui": "month", "sweep": "month", "report": "year"}.get(name, name)
+        bars = work / f"bars-{data}.parquet"
         if not bars.exists():
             # In a child: a parent that held the bars would lend its RSS to every later
             # child between fork and exec, and ru_maxrss would report that.
-            gen = [sys.executable, __file__, "--generate", str(bars), str(n)]
+            gen = [sys.executable, __file__, "--generate", str(bars), str(SIZES[name])]
             subprocess.run(gen, check=True)
         if name == "tui":
             results["alone"] = watched(bars, work, tui=False)
             results["with_tui"] = watched(bars, work, tui=True)
+            continue
+        if name == "sweep":
+            results["sweep"] = sweep_walls(bars, work, args.combos)
+            continue
+        if name == "report":
+            (work / "report").mkdir(exist_ok=True)
+            results["report"] = report_size(bars, work / "report")
             continue
         results[name] = run(bars, work / name)
     if args.json:

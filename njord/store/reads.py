@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import apsw
@@ -311,3 +312,66 @@ def trade_net_pnls(conn: apsw.Connection) -> list[float]:
         (p - f) / E8
         for p, f in conn.execute("SELECT pnl_e8, fees_e8 FROM trades ORDER BY trade_id")
     ]
+
+
+def closes(conn: apsw.Connection) -> Iterator[tuple[int, int]]:
+    """(ts_ms, close_e8) of every bar, as a cursor: a year is read once, never held."""
+    for ts, close in conn.execute("SELECT ts_ms, close_e8 FROM equity ORDER BY ts_ms"):
+        yield int(ts), int(close)
+
+
+def fill_marks(conn: apsw.Connection) -> list[dict[str, Any]]:
+    """Every fill with the net P&L of the trades it closed (`pnl`, None for an opening
+    fill) and of those it opened (`opened`, None while they are open)."""
+    return [
+        {
+            "ts_ms": int(t),
+            "side": str(s),
+            "qty": q / E8,
+            "price": p / E8,
+            "fee": f / E8,
+            "pnl": None if pnl is None else pnl / E8,
+            "opened": None if opened is None else opened / E8,
+        }
+        for t, s, q, p, f, pnl, opened in conn.execute(
+            "SELECT f.ts_ms, f.side, f.qty_e8, f.price_e8, f.fee_e8, "
+            "(SELECT sum(t.pnl_e8 - t.fees_e8) FROM trades t WHERE t.exit_fill_id = f.fill_id), "
+            "(SELECT sum(t.pnl_e8 - t.fees_e8) FROM trades t WHERE t.entry_fill_id = f.fill_id) "
+            "FROM fills f ORDER BY f.fill_id"
+        )
+    ]
+
+
+def largest_trades(conn: apsw.Connection, most: int = 500) -> list[dict[str, Any]]:
+    """The `most` closed trades with the largest |net P&L|, largest first."""
+    return [
+        {
+            "trade": int(i),
+            "direction": str(d),
+            "entry_ms": int(en),
+            "exit_ms": int(ex),
+            "qty": q / E8,
+            "entry_price": cost / q if q else 0.0,
+            "exit_price": value / q if q else 0.0,
+            "net_pnl": net / E8,
+            "fees": fees / E8,
+        }
+        for i, d, en, ex, q, cost, value, net, fees in conn.execute(
+            "SELECT trade_id, direction, entry_ms, exit_ms, qty_e8, entry_cost_e8, "
+            "exit_value_e8, pnl_e8 - fees_e8, fees_e8 FROM trades "
+            "ORDER BY abs(pnl_e8 - fees_e8) DESC, trade_id LIMIT ?",
+            (most,),
+        )
+    ]
+
+
+def trade_stats(conn: apsw.Connection) -> dict[str, float | int | None]:
+    """Closed trades: count, average duration (ms) and expectancy (mean net P&L)."""
+    count, duration, net = one(
+        conn, "SELECT count(*), avg(exit_ms - entry_ms), avg(pnl_e8 - fees_e8) FROM trades"
+    )
+    return {
+        "trades": int(count),
+        "avg_duration_ms": None if duration is None else float(duration),
+        "expectancy": None if net is None else net / E8,
+    }

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import msgspec
+
 from njord.core.strategy import Context, Strategy
 from njord.records import Bar, OrderIntent, Side
 
@@ -37,5 +39,30 @@ class RaiseOnce(Strategy):
         if self.seen == 101 and not _RAISED:
             _RAISED = True
             raise RuntimeError("transient boom")
+        side = Side.SELL if ctx.state.position_e8(symbol) > 0 else Side.BUY
+        return [OrderIntent(symbol=symbol, side=side, qty=Decimal("0.001"), tag="every_bar")]
+
+
+class BoomParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    boom: int = 0
+
+
+class RaiseWhen(Strategy):
+    """Trades every 30th bar; raises on its 101st bar when its param `boom` is 1: a sweep
+    over `boom=0,1,2` has one failing combination among good ones."""
+
+    Params = BoomParams
+
+    def __init__(self, params: BoomParams) -> None:
+        super().__init__(params)
+        self.boom = params.boom
+        self.seen = 0
+
+    def on_bar(self, ctx: Context, symbol: str, bar: Bar) -> list[OrderIntent]:
+        self.seen += 1
+        if self.seen == 101 and self.boom == 1:
+            raise RuntimeError("boom")
+        if self.seen % 30:
+            return []
         side = Side.SELL if ctx.state.position_e8(symbol) > 0 else Side.BUY
         return [OrderIntent(symbol=symbol, side=side, qty=Decimal("0.001"), tag="every_bar")]

@@ -34,7 +34,7 @@ def test_backtest_writes_a_self_contained_report(tmp_path: Path, sample_week: Pa
     links = Links()
     links.feed(page)
     assert links.urls == [], "no element may fetch anything"
-    assert links.charts == 3  # equity+drawdown, monthly heatmap, trade P&L histogram
+    assert links.charts == 4  # price+fills, equity+drawdown+benchmark, monthly, P&L histogram
     assert "<script" in page
     assert "Sharpe (daily, 365)" in page
     assert "[strategy.params]" in page  # the effective config

@@ -1,4 +1,6 @@
-"""A notebook's way into any session: `njord.research.load("runs/x/session.db")`."""
+"""A notebook's way into sessions and sweeps: `njord.research.load("runs/x/session.db")`,
+`njord.research.load_sweep("runs/sweep-…")`. Also home of the sweep, its executors and
+the walk-forward."""
 
 from __future__ import annotations
 
@@ -47,3 +49,15 @@ def load(path: str | Path) -> Session:
         conn.close()
     bars = pa.Table.from_batches([read_ipc(b) for b in blobs]) if blobs else pa.table({})
     return Session(bars=bars, **tables)
+
+
+def load_sweep(path: str | Path) -> pa.Table:
+    """One row per combination of a sweep directory (finished, running or cut short): its
+    params by column, status and reason, metrics, final equity and db file name, in
+    combination order. Unfinished combinations have status `pending`."""
+    from njord.research import sweep
+
+    where = Path(path)
+    plan = sweep.load(where)
+    skipped, _ = sweep.prepare(plan)
+    return sweep.table(sweep.rows(plan, where, skipped, pending_ok=True), plan.grid.columns)

@@ -1,0 +1,250 @@
+"""The report's trader views: the price with every fill on it, a buy-and-hold benchmark
+beside the equity, and the trades table.
+
+A year of minutes is 525,600 bars; the file must stay small and open fast, so the price
+is always downsampled: candles up to `CANDLES_UP_TO` bars, above that one point per bucket
+(its last close) with the bucket's min and max close as a band. Fills are never dropped.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import apsw
+import msgspec
+import plotly.graph_objects as go
+
+from njord.core.metrics import Metrics, compute
+from njord.core.money import E8
+from njord.data.history import read_ipc
+from njord.store import reads
+from njord.store.history import stored_bar_blobs
+
+CANDLES_UP_TO = 5000
+BUCKETS = 5000
+# About 90 bytes a marker: 20,000 keep a year's page under 10 MB beside plotly.js (4.8 MB).
+MOST_MARKS = 20_000
+
+
+class Prices(msgspec.Struct, kw_only=True):
+    """The price series as drawn: per bucket its last time, close, min and max close."""
+
+    ts_ms: list[int]
+    close: list[float]
+    low: list[float]
+    high: list[float]
+    candles: dict[str, list[Any]] | None  # ts_ms/open/high/low/close, short sessions only
+
+
+def when(ts_ms: int) -> datetime:
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
+
+
+def prices_and_benchmark(
+    conn: apsw.Connection, *, bars: int, initial: float
+) -> tuple[Prices, Metrics | None]:
+    """One pass over every close: the downsampled series, and the metrics of buying with
+    all the initial cash at the first close and holding (no fees)."""
+    step = max(1, math.ceil(bars / BUCKETS))
+    series = Prices(ts_ms=[], close=[], low=[], high=[], candles=None)
+    first: list[float] = []
+
+    def held() -> Iterator[tuple[int, float]]:
+        for i, (ts, close_e8) in enumerate(reads.closes(conn)):
+            close = close_e8 / E8
+            if not first:
+                first.append(close)
+            if i % step == 0:
+                series.ts_ms.append(ts)
+                series.close.append(close)
+                series.low.append(close)
+                series.high.append(close)
+            else:
+                series.ts_ms[-1], series.close[-1] = ts, close
+                series.low[-1] = min(series.low[-1], close)
+                series.high[-1] = max(series.high[-1], close)
+            yield ts, initial * close / first[0]
+
+    benchmark = compute(initial=initial, points=held(), trade_pnls=[], bars_in_market=bars, fees=0)
+    if not first:
+        return series, None
+    if bars <= CANDLES_UP_TO:
+        series.candles = _candles(conn)
+    return series, benchmark
+
+
+def _candles(conn: apsw.Connection) -> dict[str, list[Any]] | None:
+    blobs = stored_bar_blobs(conn)
+    if not blobs:
+        return None  # a session that keeps no bars (store.store_bars = false): the line
+    columns: dict[str, list[Any]] = {k: [] for k in ("ts_ms", "open", "high", "low", "close")}
+    for blob in blobs:
+        batch = read_ipc(blob)
+        for name, values in columns.items():
+            values.extend(batch.column(name).to_pylist())
+    return columns
+
+
+def largest(marks: list[dict[str, Any]], most: int) -> list[dict[str, Any]]:
+    """At most `most` fills, those of the trades with the largest |net P&L| first, back
+    in time order (a session trading every bar would otherwise outgrow the page)."""
+    if len(marks) <= most:
+        return marks
+
+    def weight(mark: dict[str, Any]) -> float:
+        return float(abs(mark["pnl"] if mark["pnl"] is not None else mark["opened"] or 0.0))
+
+    kept = sorted(range(len(marks)), key=lambda i: (-weight(marks[i]), i))[:most]
+    return [marks[i] for i in sorted(kept)]
+
+
+def price_figure(
+    prices: Prices, marks: list[dict[str, Any]], symbol: str, *, most: int = MOST_MARKS
+) -> go.Figure:
+    fig = go.Figure()
+    total, marks = len(marks), largest(marks, most)
+    if prices.candles is not None:
+        c = prices.candles
+        fig.add_trace(
+            go.Candlestick(
+                x=[when(t) for t in c["ts_ms"]],
+                open=c["open"],
+                high=c["high"],
+                low=c["low"],
+                close=c["close"],
+                name=symbol,
+                increasing={"line": {"color": "#7f7f7f"}},
+                decreasing={"line": {"color": "#bcbcbc"}},
+            )
+        )
+    else:
+        x = [when(t) for t in prices.ts_ms]
+        band = {"width": 0, "color": "rgba(127,127,127,0.25)"}
+        fig.add_trace(go.Scatter(x=x, y=prices.high, line=band, hoverinfo="skip", name="max"))
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=prices.low,
+                line=band,
+                fill="tonexty",
+                fillcolor="rgba(127,127,127,0.25)",
+                hoverinfo="skip",
+                name="min",
+            )
+        )
+        fig.add_trace(go.Scatter(x=x, y=prices.close, line={"color": "#555"}, name="close"))
+    for side, symbol_name, color in (
+        ("BUY", "triangle-up", "#2ca02c"),
+        ("SELL", "triangle-down", "#d62728"),
+    ):
+        fig.add_trace(_marks([m for m in marks if m["side"] == side], side, symbol_name, color))
+    shown = "candles" if prices.candles is not None else "close, min/max band"
+    which = "every fill" if total == len(marks) else f"{len(marks):,} of {total:,} fills"
+    fig.update_layout(
+        title=f"{symbol} ({shown}) with {which}",
+        height=460,
+        margin={"t": 40, "b": 30},
+        xaxis_rangeslider_visible=False,
+        legend={"orientation": "h"},
+    )
+    return fig
+
+
+def _marks(marks: list[dict[str, Any]], side: str, symbol: str, color: str) -> go.Scatter:
+    hover = [
+        [
+            m["side"],
+            f"{m['qty']:.8g}",
+            f"{m['price']:,.2f}",
+            f"{m['fee']:,.4f}",
+            "open" if m["pnl"] is None else f"{m['pnl']:,.2f}",
+        ]
+        for m in marks
+    ]
+    return go.Scatter(
+        x=[when(m["ts_ms"]) for m in marks],
+        y=[m["price"] for m in marks],
+        mode="markers",
+        name=f"{side} fills",
+        marker={"symbol": symbol, "size": 9, "color": color},
+        customdata=hover,
+        hovertemplate="%{x}<br>%{customdata[0]} %{customdata[1]} @ %{customdata[2]}"
+        "<br>fee %{customdata[3]}<br>trade P&L %{customdata[4]}<extra></extra>",
+    )
+
+
+def benchmark_line(prices: Prices, initial: float) -> go.Scatter:
+    first = prices.close[0] if prices.close else 1.0
+    return go.Scatter(
+        x=[when(t) for t in prices.ts_ms],
+        y=[round(initial * c / first, 2) for c in prices.close],
+        name="buy and hold",
+        line={"color": "#ff7f0e", "dash": "dot"},
+    )
+
+
+def duration(ms: float | None) -> str:
+    if ms is None:
+        return "n/a"
+    minutes = int(ms // 60_000)
+    days, rest = divmod(minutes, 1440)
+    return f"{days}d {rest // 60}h {rest % 60}m" if days else f"{rest // 60}h {rest % 60}m"
+
+
+def trades_table(trades: list[dict[str, Any]], total: int) -> str:
+    header = ["trade", "direction", "entry", "exit", "duration", "qty", "entry price"]
+    header += ["exit price", "net P&L", "fees"]
+    body = []
+    for t in trades:
+        cells = [
+            str(t["trade"]),
+            t["direction"],
+            when(t["entry_ms"]).strftime("%Y-%m-%d %H:%M"),
+            when(t["exit_ms"]).strftime("%Y-%m-%d %H:%M"),
+            duration(t["exit_ms"] - t["entry_ms"]),
+            f"{t['qty']:.8g}",
+            f"{t['entry_price']:.2f}",
+            f"{t['exit_price']:.2f}",
+            f"{t['net_pnl']:.2f}",
+            f"{t['fees']:.2f}",
+        ]
+        keys = [t["trade"], t["direction"], t["entry_ms"], t["exit_ms"]]
+        keys += [t["exit_ms"] - t["entry_ms"], t["qty"], t["entry_price"], t["exit_price"]]
+        keys += [t["net_pnl"], t["fees"]]
+        body.append(list(zip(cells, keys, strict=True)))
+    note = f"the {len(trades)} largest by |net P&L| of {total}" if total > len(trades) else ""
+    return sortable_table(header, body, caption=note)
+
+
+def sortable_table(
+    header: list[str], body: list[list[tuple[str, Any]]], *, caption: str = ""
+) -> str:
+    """An HTML table whose columns sort on a click (each cell: shown text, sort key)."""
+    head = "".join(f"<th onclick='njSort(this)'>{html.escape(h)}</th>" for h in header)
+    rows = "".join(
+        "<tr>"
+        + "".join(f"<td data-k='{html.escape(str(k))}'>{html.escape(v)}</td>" for v, k in row)
+        + "</tr>"
+        for row in body
+    )
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return (
+        f"<table class='sortable'>{cap}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+SORT_SCRIPT = """<script>
+function njSort(th) {
+  const table = th.closest('table'), body = table.tBodies[0];
+  const i = Array.from(th.parentNode.children).indexOf(th);
+  const down = th.dataset.dir !== 'down'; th.dataset.dir = down ? 'down' : 'up';
+  const key = r => { const k = r.children[i].dataset.k; const n = parseFloat(k);
+    return isNaN(n) ? k : n; };
+  Array.from(body.rows).sort((a, b) => { const x = key(a), y = key(b);
+    return (x < y ? -1 : x > y ? 1 : 0) * (down ? -1 : 1); }).forEach(r => body.appendChild(r));
+}
+</script>"""
