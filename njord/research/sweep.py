@@ -96,9 +96,9 @@ def run_one(task: Task, data: dict[str, bytes] | None = None) -> Outcome:
     fails is an outcome with its error, so the rest of the sweep carries on. `data`, when
     the parent shipped the data files (sha256 -> bytes), stands in for data.path."""
     from njord import launch
+    from njord.config import stored_config
     from njord.core.money import to_e8
     from njord.loop import Stop
-    from njord.config import stored_config
     from njord.store import reads
 
     name = f"combo-{task.index:04d}.db"
