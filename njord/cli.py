@@ -701,9 +701,10 @@ def backup(src: Path, dst: Path) -> None:
 @click.option(
     "--data",
     "data",
-    type=click.Path(path_type=Path),
+    multiple=True,
     required=True,
-    help="bars to replay: a Parquet file or directory",
+    metavar="[SYMBOL=]PATH",
+    help="bars to replay, a Parquet file or directory; once per symbol (bare: --symbol's)",
 )
 @click.option("--port", type=int, default=0, show_default=True, help="0: the OS picks")
 @click.option(
@@ -731,7 +732,7 @@ def backup(src: Path, dst: Path) -> None:
     help="fault-injection TOML (docs/exchange-sim.md)",
 )
 def exchange_sim(
-    data: Path,
+    data: tuple[str, ...],
     port: int,
     speed: float,
     start: str | None,
@@ -749,7 +750,7 @@ def exchange_sim(
     if speed < 0:
         raise ConfigError(f"--speed must be >= 0, got {speed}")
     server = sim.build(
-        data,
+        sim.parse_data(data, symbol),
         symbol=symbol,
         port=port,
         speed=speed,

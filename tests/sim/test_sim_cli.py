@@ -47,7 +47,7 @@ def test_exchange_sim_serves_on_an_os_chosen_port_and_stops_on_sigterm() -> None
         bars = requests.get(
             f"{url}/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1m"}, timeout=5
         ).json()
-        assert len(bars) == 180
+        assert len(bars) == 181  # closed by 03:00, then the open bar
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
