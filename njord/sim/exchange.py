@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import threading
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -215,7 +215,7 @@ class Exchange:
             return qty
         assert quote is not None
         reference = market.last_close(self.clock.now_ms())
-        return (quote / reference).quantize(market.filters.step, rounding=ROUND_DOWN)
+        return _floor(quote / reference, market.filters.step)
 
     def _check_filters(
         self, market: Market, kind: str, qty: Decimal, price: Decimal | None
@@ -251,7 +251,7 @@ class Exchange:
         market = self.markets[order.symbol]
         left = order.qty - order.executed
         parts = order.parts_left if maker else 1
-        qty = left if parts <= 1 else (left / parts).quantize(market.filters.step, ROUND_DOWN)
+        qty = left if parts <= 1 else _floor(left / parts, market.filters.step)
         order.parts_left -= 1 if maker else 0
         notional = qty * price
         paid, got = (
@@ -463,6 +463,11 @@ def _resting_price(o: SimOrder, open_: Decimal, high: Decimal, low: Decimal) -> 
     if o.side == "BUY":
         return min(o.price, open_) if low <= o.price else None
     return max(o.price, open_) if high >= o.price else None
+
+
+def _floor(value: Decimal, step: Decimal) -> Decimal:
+    """Down to a multiple of `step` (quantize would keep `step`'s exponent, not its size)."""
+    return (value // step) * step
 
 
 def _generated_id() -> str:

@@ -286,7 +286,10 @@ class SimServer(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}"
 
     def start_in_thread(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, name="exchange-sim", daemon=True)
+        # A short poll: shutdown() waits for it, and tests stop a simulator each.
+        thread = threading.Thread(
+            target=self.serve_forever, args=(0.05,), name="exchange-sim", daemon=True
+        )
         thread.start()
         return thread
 

@@ -10,21 +10,8 @@ from urllib.parse import urlencode
 
 import requests
 
-from njord.adapters.binance import sign
 from njord.sim.server import SimServer
 from tests.sim.conftest import FIRST_BAR_MS, KEY, SECRET
-
-VECTOR_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
-VECTOR_PAYLOAD = (
-    "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1"
-    "&recvWindow=5000&timestamp=1499827319559"
-)
-VECTOR_SIGNATURE = "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
-
-
-def test_signing_matches_the_official_hmac_example() -> None:
-    assert sign(VECTOR_SECRET, VECTOR_PAYLOAD) == VECTOR_SIGNATURE
-
 
 def _server_time(base: str) -> int:
     return int(requests.get(f"{base}/api/v3/time", timeout=5).json()["serverTime"])
