@@ -13,6 +13,7 @@ import requests
 from njord.sim.server import SimServer
 from tests.sim.conftest import FIRST_BAR_MS, KEY, SECRET
 
+
 def _server_time(base: str) -> int:
     return int(requests.get(f"{base}/api/v3/time", timeout=5).json()["serverTime"])
 
