@@ -44,19 +44,28 @@ def start(faults: FaultConfig, *, speed: float, start_ms: int = FIRST_BAR_MS) ->
     return server
 
 
-@pytest.fixture(scope="session")
-def eth_bars(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _eth_bars(directory: Path, days: int) -> Path:
     """An ETHUSDT replay: the sample's first days at ETH's price level (x 0.055)."""
-    table = pq.read_table(SAMPLE).slice(0, 3 * 1440)
+    table = pq.read_table(SAMPLE).slice(0, days * 1440)
     scaled = {
         name: pc.round(pc.multiply(table[name], 0.055), 2)
         for name in ("open", "high", "low", "close")
     }
     columns = {name: scaled.get(name, table[name]) for name in table.column_names}
     columns["symbol"] = pa.array(["ETHUSDT"] * table.num_rows, pa.string())
-    path = tmp_path_factory.mktemp("eth") / "ETHUSDT-1m.parquet"
+    path = directory / "ETHUSDT-1m.parquet"
     pq.write_table(pa.table(columns, schema=table.schema), path)
     return path
+
+
+@pytest.fixture(scope="session")
+def eth_bars(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _eth_bars(tmp_path_factory.mktemp("eth"), days=3)
+
+
+@pytest.fixture(scope="session")
+def eth_bars_month(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _eth_bars(tmp_path_factory.mktemp("eth-month"), days=31)
 
 
 def start_pair(eth: Path, *, speed: float, **kwargs: Any) -> SimServer:
