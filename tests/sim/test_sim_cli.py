@@ -17,7 +17,7 @@ from tests.conftest import ROOT, SAMPLE, invoke
 from tests.sim.conftest import FIRST_BAR_MS
 
 
-def test_exchange_sim_serves_on_an_os_chosen_port_and_stops_on_sigterm() -> None:
+def test_exchange_sim_serves_on_an_os_chosen_port_and_stops_on_sigterm(eth_bars: Path) -> None:
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -26,6 +26,8 @@ def test_exchange_sim_serves_on_an_os_chosen_port_and_stops_on_sigterm() -> None
             "exchange-sim",
             "--data",
             str(SAMPLE),
+            "--data",
+            f"ETHUSDT={eth_bars}",
             "--port",
             "0",
             "--speed",
@@ -48,6 +50,8 @@ def test_exchange_sim_serves_on_an_os_chosen_port_and_stops_on_sigterm() -> None
             f"{url}/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1m"}, timeout=5
         ).json()
         assert len(bars) == 181  # closed by 03:00, then the open bar
+        info = requests.get(f"{url}/api/v3/exchangeInfo", timeout=5).json()
+        assert [s["symbol"] for s in info["symbols"]] == ["BTCUSDT", "ETHUSDT"]
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
@@ -69,6 +73,11 @@ def test_exchange_sim_bad_input(tmp_path: Path) -> None:
             ),
             (["--data", str(SAMPLE), "--port", str(port)], f"cannot listen on 127.0.0.1:{port}"),
             (["--data", str(SAMPLE), "--balance", "USDT=-1"], "--balance takes ASSET=AMOUNT"),
+            (
+                ["--data", str(SAMPLE), "--data", f"BTCUSDT={SAMPLE}"],
+                "--data gives BTCUSDT twice",
+            ),
+            (["--data", f"NOPE={SAMPLE}"], "cannot tell the base and quote assets of 'NOPE'"),
         ]
         for args, needle in cases:
             result = invoke("exchange-sim", *args)
