@@ -47,10 +47,7 @@ def markets(data: Mapping[str, Path]) -> list[Market]:
             base, quote = split_symbol(symbol)
         except ValueError as e:
             raise ConfigError(f"--data {symbol}=...: {e}") from None
-        market = Market(path, symbol=symbol, base=base, quote=quote)
-        if not market.rows:
-            raise ConfigError(f"--data {symbol}={path}: no bars to replay")
-        out.append(market)
+        out.append(Market(path, symbol=symbol, base=base, quote=quote))
     return out
 
 

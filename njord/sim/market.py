@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 
 from njord.data.history import HistoryFeed
+from njord.errors import ConfigError
 
 MINUTE_MS = 60_000
 INTERVALS_MS = {
@@ -107,6 +108,8 @@ class Market:
                 batch.volume,
                 strict=True,
             )
+        if not rows:
+            raise ConfigError(f"--data {symbol}={data}: no bars to replay")
         self.symbol, self.base, self.quote = symbol, base, quote
         self.ts, self.rows = ts, rows
         self.filters = Filters() if symbol == "BTCUSDT" else Filters.for_price(rows[0][4])

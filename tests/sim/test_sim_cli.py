@@ -59,6 +59,8 @@ def test_exchange_sim_serves_on_an_os_chosen_port_and_stops_on_sigterm(eth_bars:
 
 def test_exchange_sim_bad_input(tmp_path: Path) -> None:
     faults = tmp_path / "f.toml"
+    empty = tmp_path / "empty.parquet"
+    pq.write_table(pq.read_table(SAMPLE).slice(0, 0), empty)
     faults.write_text('[[faults]]\nkind = "500"\nevery = 2\noops = 1\n')
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
@@ -78,6 +80,7 @@ def test_exchange_sim_bad_input(tmp_path: Path) -> None:
                 "--data gives BTCUSDT twice",
             ),
             (["--data", f"NOPE={SAMPLE}"], "cannot tell the base and quote assets of 'NOPE'"),
+            (["--data", f"ETHUSDT={empty}"], f"--data ETHUSDT={empty}: no bars to replay"),
         ]
         for args, needle in cases:
             result = invoke("exchange-sim", *args)
