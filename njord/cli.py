@@ -1053,9 +1053,10 @@ def migrate(db_path: Path) -> None:
 @click.option(
     "--data",
     "data",
-    type=InputPath(),
+    multiple=True,
     required=True,
-    help="bars to replay: a Parquet file or directory",
+    metavar="[SYMBOL=]PATH",
+    help="bars to replay, a Parquet file or directory; once per symbol (bare: --symbol's)",
 )
 @click.option("--port", type=int, default=0, show_default=True, help="0: the OS picks")
 @click.option(
@@ -1083,7 +1084,7 @@ def migrate(db_path: Path) -> None:
     help="fault-injection TOML (docs/exchange-sim.md)",
 )
 def exchange_sim(
-    data: Path,
+    data: tuple[str, ...],
     port: int,
     speed: float,
     start: str | None,
@@ -1103,7 +1104,7 @@ def exchange_sim(
     if not 0 <= port <= 65535:
         raise ConfigError(f"--port must be 0..65535 (0: the OS picks), got {port}")
     server = sim.build(
-        data,
+        sim.parse_data(data, symbol),
         symbol=symbol,
         port=port,
         speed=speed,

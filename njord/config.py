@@ -52,6 +52,7 @@ class CostsConfig(_Section, frozen=True):
     spread_bps: Decimal = Decimal("0")
     slippage_bps: Decimal = Decimal("1")
     min_notional: Decimal = Decimal("10")
+    fee_asset: Literal["quote", "received"] = "quote"
 
     def __post_init__(self) -> None:
         for name in ("commission_bps", "spread_bps", "slippage_bps", "min_notional"):
@@ -377,6 +378,8 @@ DOCS: dict[str, str] = {
     "costs.spread_bps": "half of it is paid on each market fill, basis points (0 = off)",
     "costs.slippage_bps": "market fills move against you by this, basis points (0 = off)",
     "costs.min_notional": "orders below this notional (quote) are refused (0 = off)",
+    "costs.fee_asset": "quote: every fee in quote; received: a buy pays in the base asset, "
+    "as Binance charges by default (booked at the fill price)",
     "risk.allowed_symbols": "symbols orders may be placed on",
     "risk.notional_cap": "largest notional of one order, quote currency",
     "risk.max_open_positions": "most symbols with a non-zero position at once",

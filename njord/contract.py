@@ -96,7 +96,7 @@ def _live_feed(data: Path, bars: int) -> Iterator[BarFeed]:
         yield LiveFeed(
             BinanceClient(server.url, timeout_s=5),
             symbol="BTCUSDT",
-            start_ms=server.state.exchange.market.ts[0],
+            start_ms=server.state.exchange.markets["BTCUSDT"].ts[0],
             max_bars=bars,
             poll_s=0.005,
             backoff=Backoff(base_s=0.005, cap_s=0.1),

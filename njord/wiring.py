@@ -187,6 +187,7 @@ def cost_model(config: Config) -> CostModel:
         spread_bps=c.spread_bps,
         slippage_bps=c.slippage_bps,
         min_notional_e8=to_e8(c.min_notional),
+        fee_asset=c.fee_asset,
     )
 
 

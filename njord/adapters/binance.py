@@ -21,6 +21,7 @@ from njord.errors import NjordError
 from njord.secrets import Secret
 
 # Codes that mean "the outcome is unknown / try again", per the reference (§5).
+MARKET_TIME_HEADER = "X-SIM-MARKET-TIME"
 RETRYABLE_CODES = frozenset({-1000, -1001, -1003, -1006, -1007, -1008, -1015, -1021})
 
 
@@ -52,8 +53,14 @@ def sign(secret: str, payload: str) -> str:
     return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
 
 
+def encode(params: Mapping[str, Any]) -> str:
+    """Form-encoded as Binance's own connector does it, `@` left as is: the same params give
+    the same bytes, so the same signature, whichever of the two clients sent them."""
+    return urlencode(list(params.items())).replace("%40", "@")
+
+
 def signed_query(params: Mapping[str, Any], secret: str) -> str:
-    payload = urlencode(list(params.items()))
+    payload = encode(params)
     return f"{payload}&signature={sign(secret, payload)}"
 
 
@@ -111,6 +118,7 @@ class BinanceClient:
         self.http = session or requests.Session()
         self.offset_ms = 0
         self.used_weight_1m: int | None = None
+        self.market_time_ms: int | None = None
 
     # -- time ---------------------------------------------------------------------------
 
@@ -127,11 +135,16 @@ class BinanceClient:
     def now_ms(self) -> int:
         return _now_ms() + self.offset_ms
 
+    def market_now_ms(self) -> int:
+        """Which bar is closed: the venue's time, or a replay's market time when the venue
+        is `njord exchange-sim` (its `X-SIM-MARKET-TIME` header; Binance sends none)."""
+        server = self.server_time_ms()
+        return self.market_time_ms if self.market_time_ms is not None else server
+
     # -- requests -----------------------------------------------------------------------
 
     def public(self, method: str, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        query = urlencode(list((params or {}).items()))
-        return self._send(method, path, query, headers={})
+        return self._send(method, path, encode(params or {}), headers={})
 
     def signed(self, method: str, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """A SIGNED request; on -1021 (clock drift) resync once and sign again."""
@@ -157,6 +170,9 @@ class BinanceClient:
         weight = response.headers.get("X-MBX-USED-WEIGHT-1M")
         if weight is not None:
             self.used_weight_1m = int(weight)
+        market = response.headers.get(MARKET_TIME_HEADER)
+        if market is not None:
+            self.market_time_ms = int(market)
         if response.status_code >= 400:
             raise _error(response)
         try:

@@ -102,9 +102,9 @@ class LiveFeed:
             self._answer_by = time.monotonic() + self.connect_timeout_s
         try:
             rows: list[list[Any]] = self.client.public("GET", "/api/v3/klines", params)
-            # The venue's time right after the answer: what is closed, how late, how long a
+            # The market's time right after the answer: what is closed, how late, how long a
             # stall. Asked every poll (weight 1): a replay may run faster than our clock.
-            self._venue_now = self.client.server_time_ms()
+            self._venue_now = self.client.market_now_ms()
         except (VenueError, VenueUnreachable) as e:
             self._failed(e)
             return None

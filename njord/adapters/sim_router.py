@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from njord.core.book import BarE8, Execution
 from njord.core.execution import CostModel, SymbolRules, limit_fill_price_e8, market_price_e8
-from njord.core.money import mul_e8
-from njord.records import Order, OrderStatus, OrderType
+from njord.core.money import bps_of, mul_e8
+from njord.records import Order, OrderStatus, OrderType, Side
 
 
 class SimRouter:
@@ -20,13 +20,21 @@ class SimRouter:
 
     def _fill(self, order: Order, price_e8: int, ts_ms: int) -> Execution:
         qty = order.qty_e8 - order.filled_qty_e8
-        fee = self.costs.fee_e8(mul_e8(qty, price_e8))
+        if self.costs.fee_asset == "received" and order.side is Side.BUY:
+            return Execution(
+                client_order_id=order.client_order_id,
+                ts_ms=ts_ms,
+                qty_e8=qty,
+                price_e8=price_e8,
+                fee_e8=0,
+                fee_qty_e8=bps_of(qty, self.costs.commission_bps),
+            )
         return Execution(
             client_order_id=order.client_order_id,
             ts_ms=ts_ms,
             qty_e8=qty,
             price_e8=price_e8,
-            fee_e8=fee,
+            fee_e8=self.costs.fee_e8(mul_e8(qty, price_e8)),
         )
 
     def submit(self, order: Order, bar: BarE8) -> list[Execution]:

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import msgspec
 
 from njord.core.execution import CostModel, SymbolRules, cash_needed_e8
-from njord.core.ledger import Ledger, Lot, Trade
+from njord.core.ledger import Ledger, Lot, Trade, net_of_base_fee
 from njord.core.money import e8_to_decimal, mul_e8, to_e8
 from njord.core.risk import RiskEngine, RiskInputs, Verdict
 from njord.reasons import Reason, TradingState
@@ -38,6 +38,7 @@ class Execution(msgspec.Struct, frozen=True, kw_only=True):
     qty_e8: int
     price_e8: int
     fee_e8: int
+    fee_qty_e8: int = 0  # commission taken from the base asset received (a buy), if any
 
 
 class OrderRouter(Protocol):
@@ -350,22 +351,25 @@ class Book:
 
     def _execute(self, execution: Execution, router: OrderRouter) -> None:
         order = self.open_orders[execution.client_order_id]
+        received, notional, base_fee = net_of_base_fee(
+            execution.qty_e8, execution.price_e8, execution.fee_qty_e8
+        )
         fill = Fill(
             fill_id=self.next_fill,
             client_order_id=order.client_order_id,
             ts_ms=execution.ts_ms,
             symbol=order.symbol,
             side=order.side,
-            qty_e8=execution.qty_e8,
+            qty_e8=received,
             price_e8=execution.price_e8,
-            notional_e8=mul_e8(execution.qty_e8, execution.price_e8),
-            fee_e8=execution.fee_e8,
+            notional_e8=notional,
+            fee_e8=execution.fee_e8 + base_fee,
         )
         self.next_fill += 1
         realised, trades = self.ledger.apply(fill)
         fill = msgspec.structs.replace(fill, realised_e8=realised)
         self.daily_realised_e8 += realised - fill.fee_e8
-        order.filled_qty_e8 += fill.qty_e8
+        order.filled_qty_e8 += execution.qty_e8
         order.avg_price_e8 = fill.price_e8
         done = order.filled_qty_e8 >= order.qty_e8
         status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED

@@ -11,6 +11,7 @@ Rules (docs/execution.md):
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Literal
 
 import msgspec
 
@@ -23,6 +24,9 @@ class CostModel(msgspec.Struct, frozen=True, kw_only=True):
     spread_bps: Decimal = Decimal(0)
     slippage_bps: Decimal = Decimal(0)
     min_notional_e8: int = 0
+    # "quote": every fee in the quote asset. "received": as Binance charges by default, a
+    # buy pays in the base asset it receives, a sell in the quote asset.
+    fee_asset: Literal["quote", "received"] = "quote"
 
     def fee_e8(self, notional_e8: int) -> int:
         return bps_of(notional_e8, self.commission_bps)

@@ -38,6 +38,16 @@ class Trade(msgspec.Struct, frozen=True, kw_only=True):
     exit_fill_id: int
 
 
+def net_of_base_fee(qty_e8: int, price_e8: int, fee_qty_e8: int) -> tuple[int, int, int]:
+    """A buy whose commission was taken from the base asset it received (Binance's default),
+    booked as the quote fee it amounts to at the fill price: (quantity received, its
+    notional, fee in quote). Exact: notional + fee is to the unit what the buy paid."""
+    paid = mul_e8(qty_e8, price_e8)
+    received = qty_e8 - fee_qty_e8
+    notional = mul_e8(received, price_e8)
+    return received, notional, paid - notional
+
+
 def _share(total: int, part: int, whole: int) -> int:
     """`total * part / whole` truncated toward zero; the caller gives the remainder to the last."""
     if part == whole:

@@ -40,7 +40,7 @@ def fetch(
         }
         try:
             page = client.public("GET", "/api/v3/klines", params)
-            server_now = client.server_time_ms()
+            server_now = client.market_now_ms()
         except (VenueError, VenueUnreachable) as e:
             if (isinstance(e, VenueError) and not e.retryable) or backoff.failures >= attempts:
                 raise DataError(f"klines fetch failed at {cursor}: {e}") from e

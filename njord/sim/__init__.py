@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from njord.errors import ConfigError
+from njord.paths import check_input
 from njord.sim import faults as fault_config
-from njord.sim.exchange import Exchange, Market
+from njord.sim.exchange import Exchange
 from njord.sim.faults import FaultConfig, FaultPlan
+from njord.sim.market import Market, MarketClock, split_symbol
 from njord.sim.server import SimServer, SimState, new_credentials
 
 
@@ -26,8 +29,31 @@ def parse_balances(items: tuple[str, ...] | list[str]) -> dict[str, Decimal]:
     return out or {"USDT": Decimal(10_000)}
 
 
+def parse_data(items: tuple[str, ...] | list[str], symbol: str) -> dict[str, Path]:
+    """`--data [SYMBOL=]PATH`, once per symbol; a bare PATH is `symbol`'s."""
+    out: dict[str, Path] = {}
+    for item in items:
+        name, sep, path = item.rpartition("=")
+        name = name.upper() if sep else symbol
+        if name in out:
+            raise ConfigError(f"--data gives {name} twice; give each symbol once (SYMBOL=PATH)")
+        out[name] = check_input(Path(path), kind=None, name="--data")
+    return out
+
+
+def markets(data: Mapping[str, Path]) -> list[Market]:
+    out = []
+    for symbol, path in data.items():
+        try:
+            base, quote = split_symbol(symbol)
+        except ValueError as e:
+            raise ConfigError(f"--data {symbol}=...: {e}") from None
+        out.append(Market(path, symbol=symbol, base=base, quote=quote))
+    return out
+
+
 def build(
-    data: Path,
+    data: Path | Mapping[str, Path],
     *,
     symbol: str = "BTCUSDT",
     port: int = 0,
@@ -40,11 +66,13 @@ def build(
 ) -> SimServer:
     """A ready (not yet serving) simulator on 127.0.0.1; port 0 lets the OS choose."""
     plan = faults or FaultConfig()
-    market = Market(data, symbol=symbol, speed=speed, start_ms=start_ms)
-    market.skew_ms = plan.time_skew_ms
-    market.hidden = [(*o.window_ms(), o.missing) for o in plan.klines_outages]
+    replayed = markets({symbol: data} if isinstance(data, Path) else data)
+    for market in replayed:
+        market.hidden = [(*o.window_ms(), o.missing) for o in plan.klines_outages]
+    first = min(m.ts[0] for m in replayed)
     exchange = Exchange(
-        market,
+        replayed,
+        MarketClock(start_ms=start_ms if start_ms is not None else first, speed=speed),
         balances=balances or {"USDT": Decimal(10_000)},
         partial_parts=plan.partial_fill_parts,
     )
@@ -56,4 +84,4 @@ def build(
         raise ConfigError(f"cannot listen on 127.0.0.1:{port}: {e.strerror}") from e
 
 
-__all__ = ["SimServer", "build", "fault_config", "parse_balances"]
+__all__ = ["SimServer", "build", "fault_config", "parse_balances", "parse_data"]

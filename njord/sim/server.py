@@ -1,65 +1,103 @@
 """`njord exchange-sim`: a Binance-spot-compatible REST API on loopback.
 
-Answers like the reference (shared facts in docs/exchange-sim.md): the same paths,
-parameters, response shapes, error codes, HTTP statuses and used-weight headers. Non-
-Binance control endpoints live under /sim/ (clock, stepping, request counts).
+Answers like the reference (docs/exchange-sim.md has the fidelity table): the same paths,
+parameters, response shapes, error codes, HTTP statuses, weights and limit headers. Non-
+Binance control endpoints live under /sim/ (market clock, stepping, request counts).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import hmac
 import json
 import secrets
 import socket
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
-from njord.adapters.binance import sign
-from njord.sim.exchange import MINUTE_MS, ApiError, Exchange
+from njord.sim import params
+from njord.sim.errors import ApiError
+from njord.sim.exchange import Exchange
 from njord.sim.faults import Fault, FaultPlan
+from njord.sim.limits import RateLimits
+from njord.sim.market import venue_now_ms
+from njord.sim.market_data import exchange_info, klines, tickers
+
+MAX_RECV_WINDOW_MS = 60_000
+# Not Binance: the replay's market time, for a client that must tell which bar is closed.
+MARKET_TIME_HEADER = "X-SIM-MARKET-TIME"
+UNKNOWN_OUTCOME = "Unknown error, please check your request or try again later."
+
 
 WEIGHTS = {
-    "/api/v3/ping": 1,
-    "/api/v3/time": 1,
-    "/api/v3/exchangeInfo": 20,
-    "/api/v3/klines": 2,
-    "/api/v3/order": 1,
-    "/api/v3/openOrders": 6,
-    "/api/v3/account": 20,
-    "/api/v3/myTrades": 20,
+    "GET /api/v3/exchangeInfo": 20,
+    "GET /api/v3/klines": 2,
+    "GET /api/v3/order": 4,
+    "GET /api/v3/account": 20,
 }
-SIGNED = frozenset({"/api/v3/order", "/api/v3/openOrders", "/api/v3/account", "/api/v3/myTrades"})
-WEIGHT_LIMIT_1M = 6000
-MAX_RECV_WINDOW_MS = 60_000
+
+
+def weight(route: str, p: dict[str, str]) -> int:
+    """Binance's documented request weights (reference §3; docs/exchange-sim.md)."""
+    if route in ("GET /api/v3/ticker/price", "GET /api/v3/ticker/bookTicker"):
+        return 2 if "symbol" in p else 4
+    if route == "GET /api/v3/openOrders":
+        return 6 if "symbol" in p else 80
+    if route == "GET /api/v3/myTrades":
+        return 5 if "orderId" in p else 20
+    if route == "POST /api/v3/order/test":
+        return 20 if p.get("computeCommissionRates") == "true" else 1
+    return WEIGHTS.get(route, 1)
+
+
+SIGNED = frozenset(
+    {
+        "POST /api/v3/order",
+        "POST /api/v3/order/test",
+        "GET /api/v3/order",
+        "DELETE /api/v3/order",
+        "GET /api/v3/openOrders",
+        "DELETE /api/v3/openOrders",
+        "GET /api/v3/account",
+        "GET /api/v3/myTrades",
+    }
+)
+
+
+def signature_of(secret: str, query: str, body: str) -> str:
+    """HMAC-SHA256 over the query string then the body, exactly as received (reference §2);
+    the simulator's own lines, so a signing bug in njord's client cannot hide here."""
+    payload = _without_signature(query) + _without_signature(body)
+    return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+
+
+def _without_signature(text: str) -> str:
+    return "&".join(part for part in text.split("&") if part and not part.startswith("signature="))
 
 
 class SimState:
-    """What the request handlers share: the exchange, the keys, faults and counters."""
+    """What the request handlers share: the exchange, the keys, faults, limits, counters."""
 
     def __init__(self, exchange: Exchange, *, api_key: str, api_secret: str, faults: FaultPlan):
         self.exchange = exchange
         self.api_key = api_key
         self.api_secret = api_secret
         self.faults = faults
+        self.skew_ms = faults.config.time_skew_ms
+        self.limits = RateLimits()
         self.requests: Counter[str] = Counter()
         self.request_times: dict[str, list[float]] = {}
-        self._weights: deque[tuple[float, int]] = deque()
         self.lock = threading.Lock()
 
-    def used_weight(self, add: int) -> int:
-        """Weight used in the last minute of the simulator's clock (the replay's minute)."""
-        now = self.exchange.market.now_ms()
-        with self.lock:
-            self._weights.append((now, add))
-            while self._weights and self._weights[0][0] <= now - MINUTE_MS:
-                self._weights.popleft()
-            return sum(w for _, w in self._weights)
+    def server_time_ms(self) -> int:
+        return venue_now_ms() + self.skew_ms
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -96,71 +134,56 @@ class Handler(BaseHTTPRequestHandler):
         if path.startswith("/sim/"):
             self._control(path, dict(parse_qsl(query)))
             return
-        weight = state.used_weight(WEIGHTS.get(path, 1))
-        fault = state.faults.pick(route)
+        headers: dict[str, str] = {}
         try:
+            p = _params(query, body)
+            headers["X-MBX-USED-WEIGHT-1M"] = str(state.limits.charge(weight(route, p)))
+            fault = state.faults.pick(route)
             if fault is not None and fault.kind in ("429", "418"):
                 raise _rate_fault(fault)
-            if weight > WEIGHT_LIMIT_1M:
-                raise ApiError(
-                    429,
-                    -1003,
-                    f"Too much request weight used; current limit is "
-                    f"{WEIGHT_LIMIT_1M} request weight per 1 MINUTE.",
-                    retry_after_s=1,
-                )
-            params = self._checked_params(method, path, query, body)
-            if fault is not None and fault.kind in ("500", "503", "timeout", "drop"):
-                self._fail(fault, lambda: _dispatch(state, method, path, params))
+            if route in SIGNED:
+                self._check_signed(p, query, body)
+            if route == "POST /api/v3/order":
+                state.limits.count_order()
+            if fault is not None:
+                self._fail(fault, lambda: _dispatch(state, route, p), headers)
                 return
-            result = _dispatch(state, method, path, params)
+            result = _dispatch(state, route, p)
         except ApiError as e:
             retry = e.retry_after_s
-            extra = {"Retry-After": f"{retry:g}"} if retry is not None else {}
-            self._send(e.status, {"code": e.code, "msg": e.msg}, weight, extra)
+            extra = {**headers, **e.headers}
+            if retry is not None:
+                extra["Retry-After"] = f"{retry:g}"
+            self._send(e.status, {"code": e.code, "msg": e.msg}, extra, route=route)
             return
-        self._send(200, result, weight)
+        self._send(200, result, headers, route=route)
 
-    def _checked_params(self, method: str, path: str, query: str, body: str) -> dict[str, str]:
-        pairs = parse_qsl(query, keep_blank_values=True) + parse_qsl(body, keep_blank_values=True)
-        names = [k for k, _ in pairs]
-        if len(names) != len(set(names)):
-            raise ApiError(400, -1101, "Duplicate values for a parameter detected.")
-        params = dict(pairs)
-        if path in SIGNED:
-            self._check_signature(params, query, body)
-        return params
-
-    def _check_signature(self, params: dict[str, str], query: str, body: str) -> None:
+    def _check_signed(self, p: dict[str, str], query: str, body: str) -> None:
         state = self.server.state
         key = self.headers.get("X-MBX-APIKEY")
         if not key:
             raise ApiError(401, -2014, "API-key format invalid.")
         if not hmac.compare_digest(key, state.api_key):
             raise ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
-        if "timestamp" not in params:
-            raise ApiError(
-                400,
-                -1102,
-                "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.",
-            )
-        given = params.pop("signature", "")
-        payload = _strip_signature(query) + _strip_signature(body)
-        if not hmac.compare_digest(given.lower(), sign(state.api_secret, payload)):
+        timestamp = params.required_integer(p, "timestamp")
+        window = params.recv_window_ms(p)
+        given = params.text(p, "signature")
+        del p["signature"]
+        if not hmac.compare_digest(given.lower(), signature_of(state.api_secret, query, body)):
             raise ApiError(400, -1022, "Signature for this request is not valid.")
-        window = float(params.get("recvWindow", 5000))
         if window > MAX_RECV_WINDOW_MS:
             raise ApiError(400, -1131, "recvWindow must be less than 60000")
-        server = state.exchange.market.now_ms() + state.exchange.market.skew_ms
-        timestamp = int(params["timestamp"])
+        if timestamp > 10**14:  # microseconds (reference §1)
+            timestamp //= 1000
+        server = state.server_time_ms()
         if timestamp >= server + 1000:
             raise ApiError(
                 400, -1021, "Timestamp for this request was 1000ms ahead of the server's time."
             )
-        if server - timestamp > window:
+        if Decimal(server - timestamp) > window:
             raise ApiError(400, -1021, "Timestamp for this request is outside of the recvWindow.")
 
-    def _fail(self, fault: Fault, execute: Callable[[], Any]) -> None:
+    def _fail(self, fault: Fault, execute: Callable[[], Any], headers: dict[str, str]) -> None:
         if fault.executed:
             with contextlib.suppress(ApiError):
                 execute()
@@ -172,43 +195,52 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.close()
             return
-        message = (
-            "Unknown error, please check your request or try again later."
-            if fault.executed
-            else "Service Unavailable."
-        )
-        self._send(int(fault.kind), {"code": -1000 if fault.executed else -1008, "msg": message}, 0)
+        # One answer whether or not the order went through: that is what "unknown" means.
+        self._send(int(fault.kind), {"code": -1000, "msg": UNKNOWN_OUTCOME}, headers)
 
-    def _control(self, path: str, params: dict[str, str]) -> None:
-        market = self.server.state.exchange.market
+    def _control(self, path: str, p: dict[str, str]) -> None:
+        state = self.server.state
+        clock = state.exchange.clock
         if path == "/sim/advance":
-            self._send(200, {"now_ms": market.advance(float(params.get("minutes", "1")))}, 0)
+            now = clock.advance(float(p.get("minutes", "1")))
+            with state.exchange.lock:
+                state.exchange.catch_up()
+            self._send(200, {"now_ms": now}, {})
         elif path == "/sim/clock":
-            self._send(200, {"now_ms": market.now_ms(), "speed": market.speed}, 0)
+            self._send(200, {"now_ms": clock.now_ms(), "speed": clock.speed}, {})
         elif path == "/sim/stats":
-            with self.server.state.lock:
-                counts = dict(self.server.state.requests)
-            self._send(200, {"requests": counts}, 0)
+            with state.lock:
+                counts = dict(state.requests)
+            self._send(200, {"requests": counts}, {})
         else:
-            self._send(404, {"code": -1000, "msg": f"no control endpoint {path}"}, 0)
+            self._send(404, {"code": -1000, "msg": f"no control endpoint {path}"}, {})
 
-    def _send(
-        self, status: int, payload: Any, weight: int, extra: dict[str, str] | None = None
-    ) -> None:
+    def _send(self, status: int, payload: Any, headers: dict[str, str], *, route: str = "") -> None:
+        state = self.server.state
         data = json.dumps(payload, separators=(",", ":")).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json;charset=UTF-8")
         self.send_header("Content-Length", str(len(data)))
-        self.send_header("X-MBX-USED-WEIGHT-1M", str(weight))
-        for name, value in (extra or {}).items():
+        self.send_header(MARKET_TIME_HEADER, str(state.exchange.clock.now_ms()))
+        if route == "POST /api/v3/order":
+            headers = {**headers, **state.limits.order_headers()}
+        for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 
 
-def _strip_signature(text: str) -> str:
-    kept = [part for part in text.split("&") if part and not part.startswith("signature=")]
-    return "&".join(kept)
+def _params(query: str, body: str) -> dict[str, str]:
+    """Query string and body merged; the query's value wins (reference §2). A name twice
+    in one of them is -1101."""
+    merged: dict[str, str] = {}
+    for text in (body, query):
+        pairs = parse_qsl(text, keep_blank_values=True)
+        names = [k for k, _ in pairs]
+        if len(names) != len(set(names)):
+            raise ApiError(400, -1101, "Duplicate values for a parameter detected.")
+        merged.update(pairs)
+    return merged
 
 
 def _rate_fault(fault: Fault) -> ApiError:
@@ -218,145 +250,28 @@ def _rate_fault(fault: Fault) -> ApiError:
     return ApiError(418, -1003, message, fault.retry_after_s)
 
 
-def _dispatch(state: SimState, method: str, path: str, p: dict[str, str]) -> Any:
+def _dispatch(state: SimState, route: str, p: dict[str, str]) -> Any:
     ex = state.exchange
-    route = f"{method} {path}"
-    if route == "GET /api/v3/ping":
-        return {}
-    if route == "GET /api/v3/time":
-        return {"serverTime": ex.market.now_ms() + ex.market.skew_ms}
-    if route == "GET /api/v3/exchangeInfo":
-        return exchange_info(ex)
-    if route == "GET /api/v3/klines":
-        return klines(ex, p)
-    if route == "POST /api/v3/order":
-        return ex.place(p)
-    if route == "GET /api/v3/order":
-        return ex.query(p)
-    if route == "DELETE /api/v3/order":
-        return ex.cancel(p)
-    if route == "GET /api/v3/openOrders":
-        return ex.open_orders()
-    if route == "GET /api/v3/account":
-        return ex.account()
-    if route == "GET /api/v3/myTrades":
-        return ex.my_trades(p)
-    raise ApiError(404, -1000, f"unknown endpoint {route}")
-
-
-def klines(ex: Exchange, p: dict[str, str]) -> list[list[Any]]:
-    market = ex.market
-    if p.get("symbol") != market.symbol:
-        raise ApiError(400, -1121, "Invalid symbol.")
-    if p.get("interval") != "1m":
-        raise ApiError(400, -1120, "Invalid interval.")
-    limit = int(p.get("limit", 500))
-    if not 1 <= limit <= 1000:
-        raise ApiError(400, -1130, "Data sent for parameter 'limit' is not valid.")
-    start, end = p.get("startTime"), p.get("endTime")
-    rows = [market.rows[i] for i in market.visible(market.now_ms())]
-    if start is not None:
-        rows = [r for r in rows if r[0] >= int(start)]
-    if end is not None:
-        rows = [r for r in rows if r[0] <= int(end)]
-    rows = rows[:limit] if start is not None else rows[-limit:]
-    return [
-        [
-            ts,
-            f"{o:.8f}",
-            f"{h:.8f}",
-            f"{lo:.8f}",
-            f"{c:.8f}",
-            f"{v:.8f}",
-            ts + MINUTE_MS - 1,
-            f"{v * c:.8f}",
-            0,
-            "0.00000000",
-            "0.00000000",
-            "0",
-        ]
-        for ts, o, h, lo, c, v in rows
-    ]
-
-
-def exchange_info(ex: Exchange) -> dict[str, Any]:
-    f = ex.filters
-    return {
-        "timezone": "UTC",
-        "serverTime": ex.market.now_ms(),
-        "rateLimits": [
-            {
-                "rateLimitType": "REQUEST_WEIGHT",
-                "interval": "MINUTE",
-                "intervalNum": 1,
-                "limit": WEIGHT_LIMIT_1M,
-            },
-            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
-            {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
-            {
-                "rateLimitType": "RAW_REQUESTS",
-                "interval": "MINUTE",
-                "intervalNum": 5,
-                "limit": 61000,
-            },
-        ],
-        "exchangeFilters": [],
-        "symbols": [
-            {
-                "symbol": ex.market.symbol,
-                "status": "TRADING",
-                "baseAsset": ex.base,
-                "baseAssetPrecision": 8,
-                "quoteAsset": ex.quote,
-                "quotePrecision": 8,
-                "quoteAssetPrecision": 8,
-                "baseCommissionPrecision": 8,
-                "quoteCommissionPrecision": 8,
-                "orderTypes": ["LIMIT", "MARKET"],
-                "icebergAllowed": False,
-                "ocoAllowed": False,
-                "otoAllowed": False,
-                "quoteOrderQtyMarketAllowed": False,
-                "allowTrailingStop": False,
-                "cancelReplaceAllowed": False,
-                "amendAllowed": False,
-                "isSpotTradingAllowed": True,
-                "isMarginTradingAllowed": False,
-                "filters": [
-                    {
-                        "filterType": "PRICE_FILTER",
-                        "minPrice": f"{f.min_price:.8f}",
-                        "maxPrice": f"{f.max_price:.8f}",
-                        "tickSize": f"{f.tick:.8f}",
-                    },
-                    {
-                        "filterType": "LOT_SIZE",
-                        "minQty": f"{f.min_qty:.8f}",
-                        "maxQty": f"{f.max_qty:.8f}",
-                        "stepSize": f"{f.step:.8f}",
-                    },
-                    {
-                        "filterType": "MARKET_LOT_SIZE",
-                        "minQty": "0.00000000",
-                        "maxQty": f"{f.market_max_qty:.8f}",
-                        "stepSize": "0.00000000",
-                    },
-                    {
-                        "filterType": "NOTIONAL",
-                        "minNotional": f"{f.min_notional:.8f}",
-                        "applyMinToMarket": True,
-                        "maxNotional": "9000000.00000000",
-                        "applyMaxToMarket": False,
-                        "avgPriceMins": 5,
-                    },
-                ],
-                "permissions": [],
-                "permissionSets": [["SPOT"]],
-                "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
-                "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
-            }
-        ],
+    handlers: dict[str, Callable[[dict[str, str]], Any]] = {
+        "GET /api/v3/ping": lambda _: {},
+        "GET /api/v3/time": lambda _: {"serverTime": state.server_time_ms()},
+        "GET /api/v3/exchangeInfo": lambda q: exchange_info(ex, q, state.server_time_ms()),
+        "GET /api/v3/klines": lambda q: klines(ex, q),
+        "GET /api/v3/ticker/price": lambda q: tickers(ex, q, book=False),
+        "GET /api/v3/ticker/bookTicker": lambda q: tickers(ex, q, book=True),
+        "POST /api/v3/order": ex.place,
+        "POST /api/v3/order/test": lambda q: ex.place(q, test=True),
+        "GET /api/v3/order": ex.query,
+        "DELETE /api/v3/order": ex.cancel,
+        "GET /api/v3/openOrders": ex.open_orders,
+        "DELETE /api/v3/openOrders": ex.cancel_all,
+        "GET /api/v3/account": ex.account,
+        "GET /api/v3/myTrades": ex.my_trades,
     }
+    handler = handlers.get(route)
+    if handler is None:
+        raise ApiError(404, -1000, f"unknown endpoint {route}")
+    return handler(p)
 
 
 class SimServer(ThreadingHTTPServer):
@@ -371,7 +286,10 @@ class SimServer(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}"
 
     def start_in_thread(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, name="exchange-sim", daemon=True)
+        # A short poll: shutdown() waits for it, and tests stop a simulator each.
+        thread = threading.Thread(
+            target=self.serve_forever, args=(0.05,), name="exchange-sim", daemon=True
+        )
         thread.start()
         return thread
 

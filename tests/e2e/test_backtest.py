@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from njord.store import db, reads
-from tests.conftest import SAMPLE, backtest_args, invoke, write_bars
+from tests.conftest import SAMPLE, backtest_args, invoke, query, write_bars
 
 STRATEGY = Path(__file__).with_name("raising_strategy.py")
 
@@ -203,3 +203,23 @@ def test_daily_rollups_add_up(tmp_path: Path) -> None:
     assert sum(d["pnl_e8"] for d in daily) == last - first
     assert sum(d["fees_e8"] for d in daily) == fees
     assert (tmp_path / "out" / "rollup_daily.csv").read_text().startswith("day_utc,bars,")
+
+
+def test_fees_in_the_asset_received_book_buys_net_of_a_base_fee(
+    tmp_path: Path, sample_week: Path
+) -> None:
+    quote_db, received_db = tmp_path / "q" / "s.db", tmp_path / "r" / "s.db"
+    assert invoke(*backtest_args(sample_week, quote_db)).exit_code == 0
+    result = invoke(*backtest_args(sample_week, received_db, "--set", 'costs.fee_asset="received"'))
+    assert result.exit_code == 0, result.output
+    sql = "SELECT side, qty_e8, price_e8, notional_e8, fee_e8 FROM fills ORDER BY fill_id"
+    quote_fills, received_fills = query(quote_db, sql), query(received_db, sql)
+    first_buy = next(i for i, f in enumerate(quote_fills) if f[0] == "BUY")
+    _, qty, price, _, quote_fee = quote_fills[first_buy]
+    _, net, same_price, notional, fee = received_fills[first_buy]
+    assert same_price == price
+    base_fee = int(qty) * 10 // 10_000  # 10 bps of the BTC bought, in BTC
+    assert net == int(qty) - base_fee
+    assert int(notional) + int(fee) == int(qty) * int(price) // 10**8, "paid, to the unit"
+    assert abs(int(fee) - int(quote_fee)) <= 1, "the same 10 bps, valued at the fill price"
+    assert invoke("audit", str(received_db)).exit_code == 0, "book recomputed from the fills"

@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
 import requests
 
-from njord.adapters.binance import sign
 from njord.sim.server import SimServer
 from tests.sim.conftest import FIRST_BAR_MS, KEY, SECRET
-
-VECTOR_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
-VECTOR_PAYLOAD = (
-    "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1"
-    "&recvWindow=5000&timestamp=1499827319559"
-)
-VECTOR_SIGNATURE = "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
-
-
-def test_signing_matches_the_official_hmac_example() -> None:
-    assert sign(VECTOR_SECRET, VECTOR_PAYLOAD) == VECTOR_SIGNATURE
 
 
 def _server_time(base: str) -> int:
@@ -58,7 +47,7 @@ def call(
 def test_public_endpoints(stepped: SimServer) -> None:
     base = stepped.url
     assert requests.get(f"{base}/api/v3/ping", timeout=5).json() == {}
-    now = _server_time(base)
+    now = requests.get(f"{base}/sim/clock", timeout=5).json()["now_ms"]
     assert now == FIRST_BAR_MS + 120 * 60_000
     info = requests.get(f"{base}/api/v3/exchangeInfo", timeout=5)
     assert info.headers["X-MBX-USED-WEIGHT-1M"]
@@ -73,10 +62,10 @@ def test_public_endpoints(stepped: SimServer) -> None:
     bars = requests.get(
         f"{base}/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1m"}, timeout=5
     ).json()
-    assert len(bars) == 120  # only bars closed by now
+    assert len(bars) == 121  # the bars closed by now, then the open one
     assert bars[0][0] == FIRST_BAR_MS
     assert bars[0][1] == "42283.58000000"
-    assert bars[-1][6] < now
+    assert bars[-2][6] < now < bars[-1][6]
     page = requests.get(
         f"{base}/api/v3/klines",
         params={
@@ -96,7 +85,7 @@ def test_public_endpoints(stepped: SimServer) -> None:
                 f"{base}/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1m"}, timeout=5
             ).json()
         )
-        == 125
+        == 126
     )
 
 
@@ -147,7 +136,7 @@ def test_signed_endpoints_round_trip(stepped: SimServer) -> None:
     assert (again.status_code, again.json()["code"]) == (400, -2011)
     account = call(stepped, "GET", "/api/v3/account", {}).json()
     balances = {b["asset"]: b for b in account["balances"]}
-    assert balances["BTC"]["free"] == "0.01000000"
+    assert balances["BTC"]["free"] == "0.00999000"  # the commission is paid in BTC
     assert balances["USDT"]["locked"] == "0.00000000"
     trades = call(stepped, "GET", "/api/v3/myTrades", {"symbol": "BTCUSDT"}).json()
     assert [t["orderId"] for t in trades] == [buy.json()["orderId"]]
@@ -155,23 +144,20 @@ def test_signed_endpoints_round_trip(stepped: SimServer) -> None:
     assert missing.json()["code"] == -2013
 
 
-def test_limit_order_fills_on_a_later_bar(stepped: SimServer) -> None:
-    bars = requests.get(
-        f"{stepped.url}/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1m"}, timeout=5
+def test_limit_orders_take_at_once_or_rest_until_a_bar_reaches_them(stepped: SimServer) -> None:
+    market = stepped.state.exchange.markets["BTCUSDT"]
+    close = Decimal(str(market.rows[119][4]))  # the latest closed bar
+    nxt = market.rows[120]  # the bar forming now
+    limit = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC"}
+    taker = call(
+        stepped, "POST", "/api/v3/order", {**limit, "quantity": "0.01", "price": f"{close + 100}"}
     ).json()
-    above = f"{float(bars[-1][4]) * 1.01:.2f}"  # a buy limit above the market fills next bar
+    # marketable on arrival: filled at once, as taker, at the market (not the limit)
+    assert (taker["status"], taker["fills"][0]["price"]) == ("FILLED", f"{close:.8f}")
+    below = min(Decimal(str(nxt[1])), close) - Decimal("0.01")
+    assert Decimal(str(nxt[3])) <= below, "the sample's next bar trades below the close"
     order = call(
-        stepped,
-        "POST",
-        "/api/v3/order",
-        {
-            "symbol": "BTCUSDT",
-            "side": "BUY",
-            "type": "LIMIT",
-            "timeInForce": "GTC",
-            "quantity": "0.01",
-            "price": above,
-        },
+        stepped, "POST", "/api/v3/order", {**limit, "quantity": "0.01", "price": f"{below}"}
     ).json()
     assert order["status"] == "NEW"
     requests.post(f"{stepped.url}/sim/advance?minutes=1", timeout=5)
@@ -179,15 +165,10 @@ def test_limit_order_fills_on_a_later_bar(stepped: SimServer) -> None:
         stepped, "GET", "/api/v3/order", {"symbol": "BTCUSDT", "orderId": order["orderId"]}
     ).json()
     assert filled["status"] == "FILLED"
-    next_open = float(
-        requests.get(
-            f"{stepped.url}/api/v3/klines",
-            params={"symbol": "BTCUSDT", "interval": "1m", "limit": 1},
-            timeout=5,
-        ).json()[0][1]
-    )
-    # opened below the limit: filled at the open, the better price (docs/execution.md)
-    assert float(filled["cummulativeQuoteQty"]) == round(next_open * 0.01, 8)
+    assert filled["updateTime"] >= filled["time"]
+    assert Decimal(filled["cummulativeQuoteQty"]) == below * Decimal("0.01")
+    trades = call(stepped, "GET", "/api/v3/myTrades", {"symbol": "BTCUSDT"}).json()
+    assert [t["isMaker"] for t in trades] == [False, True]
 
 
 def test_documented_rejections(stepped: SimServer) -> None:

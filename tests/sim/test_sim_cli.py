@@ -17,7 +17,7 @@ from tests.conftest import ROOT, SAMPLE, invoke
 from tests.sim.conftest import FIRST_BAR_MS
 
 
-def test_exchange_sim_serves_on_an_os_chosen_port_and_stops_on_sigterm() -> None:
+def test_exchange_sim_serves_on_an_os_chosen_port_and_stops_on_sigterm(eth_bars: Path) -> None:
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -26,6 +26,8 @@ def test_exchange_sim_serves_on_an_os_chosen_port_and_stops_on_sigterm() -> None
             "exchange-sim",
             "--data",
             str(SAMPLE),
+            "--data",
+            f"ETHUSDT={eth_bars}",
             "--port",
             "0",
             "--speed",
@@ -47,7 +49,9 @@ def test_exchange_sim_serves_on_an_os_chosen_port_and_stops_on_sigterm() -> None
         bars = requests.get(
             f"{url}/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1m"}, timeout=5
         ).json()
-        assert len(bars) == 180
+        assert len(bars) == 181  # closed by 03:00, then the open bar
+        info = requests.get(f"{url}/api/v3/exchangeInfo", timeout=5).json()
+        assert [s["symbol"] for s in info["symbols"]] == ["BTCUSDT", "ETHUSDT"]
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
@@ -55,6 +59,8 @@ def test_exchange_sim_serves_on_an_os_chosen_port_and_stops_on_sigterm() -> None
 
 def test_exchange_sim_bad_input(tmp_path: Path) -> None:
     faults = tmp_path / "f.toml"
+    empty = tmp_path / "empty.parquet"
+    pq.write_table(pq.read_table(SAMPLE).slice(0, 0), empty)
     faults.write_text('[[faults]]\nkind = "500"\nevery = 2\noops = 1\n')
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
@@ -69,6 +75,12 @@ def test_exchange_sim_bad_input(tmp_path: Path) -> None:
             ),
             (["--data", str(SAMPLE), "--port", str(port)], f"cannot listen on 127.0.0.1:{port}"),
             (["--data", str(SAMPLE), "--balance", "USDT=-1"], "--balance takes ASSET=AMOUNT"),
+            (
+                ["--data", str(SAMPLE), "--data", f"BTCUSDT={SAMPLE}"],
+                "--data gives BTCUSDT twice",
+            ),
+            (["--data", f"NOPE={SAMPLE}"], "cannot tell the base and quote assets of 'NOPE'"),
+            (["--data", f"ETHUSDT={empty}"], f"--data ETHUSDT={empty}: no bars to replay"),
         ]
         for args, needle in cases:
             result = invoke("exchange-sim", *args)

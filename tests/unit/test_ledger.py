@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from njord.core.ledger import Ledger
+from njord.core.ledger import Ledger, net_of_base_fee
 from njord.core.money import E8, mul_e8
 from njord.records import Fill, Side
 
@@ -76,3 +76,34 @@ def test_equity_reconciles_exactly(steps: list[tuple[bool, int, int, int]], mark
     equity = ledger.equity_e8(marks)
     expected = 10**6 * E8 + ledger.realised_e8 + ledger.unrealised_e8(marks) - ledger.fees_e8
     assert equity == expected
+
+
+@given(
+    qty=st.integers(1, 10**10),
+    price=st.integers(1, 10**13),
+    bps=st.integers(0, 100),
+)
+def test_a_fee_in_the_base_asset_is_booked_exactly_at_the_fill_price(
+    qty: int, price: int, bps: int
+) -> None:
+    fee_qty = qty * bps // 10_000
+    received, notional, fee = net_of_base_fee(qty, price, fee_qty)
+    assert received == qty - fee_qty
+    assert notional + fee == mul_e8(qty, price), "to the unit, what the buy paid"
+    ledger = Ledger(10**20)
+    ledger.apply(
+        Fill(
+            fill_id=1,
+            client_order_id="c1",
+            ts_ms=0,
+            symbol="X",
+            side=Side.BUY,
+            qty_e8=received,
+            price_e8=price,
+            notional_e8=notional,
+            fee_e8=fee,
+        )
+    )
+    assert ledger.cash_e8 == 10**20 - mul_e8(qty, price)
+    assert ledger.position_e8("X") == qty - fee_qty
+    assert ledger.fees_e8 == fee
