@@ -850,5 +850,15 @@ def contract_tests(
         raise MismatchError(f"{len(failed)} contract check(s) failed, first: {failed[0].check}")
 
 
+def _observability() -> None:
+    from njord.observe_cli import metrics_cmd, watch_cmd
+
+    cli.add_command(metrics_cmd)
+    cli.add_command(watch_cmd)
+
+
+_observability()
+
+
 def main() -> None:
     cli.main(prog_name="njord")

@@ -12,6 +12,7 @@ import msgspec
 from njord.core.metrics import Metrics, compute
 from njord.core.money import E8, mul_e8
 from njord.store import lease as leases
+from njord.store import observe
 from njord.store.runs import SqliteManifestStore
 
 COMMANDS = ("halt", "reduce", "flatten", "resume")
@@ -49,6 +50,7 @@ def status(conn: apsw.Connection) -> dict[str, Any]:
     facts = overview(conn)
     facts["manifest_sha256"] = SqliteManifestStore(conn).manifest_sha256()
     facts["telemetry"] = telemetry(conn)
+    facts["orders"] = observe.orders_by_status(conn)
     return facts
 
 
@@ -130,13 +132,14 @@ def telemetry(conn: apsw.Connection) -> dict[str, Any]:
         ),
     )
     bars = one(conn, "SELECT count(*) FROM equity")[0]
-    errors = one(conn, "SELECT count(*) FROM logs WHERE level = 'ERROR'")[0]
+    errors = observe.errors_logged(conn)
     out.update(
         {
             "orders_submitted": allowed,
             "orders_proposed": allowed,
             "orders_blocked_risk": risk_blocked,
             "risk_block_rate": risk_blocked / intents if intents else 0.0,
+            "errors": errors,
             "error_rate": errors / bars if bars else 0.0,
             "pnl_intraday": _intraday(conn),
         }
