@@ -510,16 +510,33 @@ def status(db_path: Path, as_json: bool) -> None:
 
 @cli.command("export")
 @click.option("--db", "db_path", type=click.Path(path_type=Path), required=True)
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv")
 @click.option("--bars", "with_bars", is_flag=True, help="also bars.parquet: the bars used")
-def export_cmd(db_path: Path, out_dir: Path, fmt: str, with_bars: bool) -> None:
+@click.option(
+    "--daily",
+    "daily_dir",
+    type=click.Path(path_type=Path),
+    help="per UTC day: manifest, decision log and logs (gzip JSONL) for an archive",
+)
+def export_cmd(
+    db_path: Path, out_dir: Path | None, fmt: str, with_bars: bool, daily_dir: Path | None
+) -> None:
     """Write trades, orders, fills, equity and logs.jsonl from a session db."""
     from njord.resume import stored_config
+    from njord.store.daily import export_daily
     from njord.store.export import export_bars
     from njord.store.runs import SqliteManifestStore
 
+    if out_dir is None and daily_dir is None:
+        raise click.UsageError("name where to write: --out DIR, --daily DIR, or both")
     conn = db.open_reader(db_path)
+    if daily_dir is not None:
+        for path in export_daily(conn, daily_dir):
+            click.echo(str(path))
+    if out_dir is None:
+        conn.close()
+        return
     for path in export_session(conn, out_dir, fmt="parquet" if fmt == "parquet" else "csv"):
         click.echo(str(path))
     manifest = SqliteManifestStore(conn).load()

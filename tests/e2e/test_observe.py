@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 import socket
@@ -353,3 +354,58 @@ def test_watch_forwards_a_sessions_alerts_once_per_edge(
     expected = sorted([(k, "raised") for k, _ in rows] + [(k, "cleared") for k, c in rows if c])
     assert edges == expected, (edges, out)
     assert url not in out + err
+
+
+# --- export --daily ----------------------------------------------------------------------
+
+
+def test_export_daily_proves_each_day_and_the_days_link(sample_week: Path, tmp_path: Path) -> None:
+    from njord.store.daily import verify_day
+
+    path = tmp_path / "s.db"
+    assert invoke(*backtest_args(sample_week, path, "--no-report")).exit_code == 0
+    out = tmp_path / "days"
+    result = invoke("export", "--db", str(path), "--daily", str(out))
+    assert result.exit_code == 0, result.output
+    days = sorted(p.name.split(".")[0] for p in out.glob("*.manifest.json"))
+    assert days == ["2024-01-01", "2024-01-02", "2024-01-03"]
+    heads = [verify_day(out, day) for day in days]
+    manifests = [json.loads((out / f"{d}.manifest.json").read_text()) for d in days]
+    assert [m["prev_hash"] for m in manifests[1:]] == heads[:-1]  # the days link up
+    assert heads[-1] == query(path, "SELECT hash FROM decisions ORDER BY seq DESC LIMIT 1")[0][0]
+    assert sum(m["bars"] for m in manifests) == 3 * 1440
+    again = tmp_path / "again"
+    invoke("export", "--db", str(path), "--daily", str(again))
+    for f in sorted(out.iterdir()):
+        assert f.read_bytes() == (again / f.name).read_bytes(), f.name  # same db, same bytes
+
+
+def test_export_daily_detects_an_edited_record(sample_week: Path, tmp_path: Path) -> None:
+    import gzip
+
+    from njord.errors import MismatchError
+    from njord.store.daily import verify_day
+
+    path = tmp_path / "s.db"
+    assert invoke(*backtest_args(sample_week, path, "--no-report")).exit_code == 0
+    out = tmp_path / "days"
+    invoke("export", "--db", str(path), "--daily", str(out))
+    name = out / "2024-01-02.decisions.jsonl.gz"
+    lines = gzip.decompress(name.read_bytes()).splitlines()
+    rec = json.loads(lines[0])
+    rec["payload"] = rec["payload"].replace("1", "2", 1)
+    lines[0] = json.dumps(rec, sort_keys=True, separators=(",", ":")).encode()
+    name.write_bytes(gzip.compress(b"\n".join(lines) + b"\n", mtime=0))
+    manifest = json.loads((out / "2024-01-02.manifest.json").read_text())
+    manifest["files"][name.name] = hashlib.sha256(name.read_bytes()).hexdigest()
+    (out / "2024-01-02.manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(MismatchError, match="breaks the hash chain"):
+        verify_day(out, "2024-01-02")
+
+
+def test_export_without_a_destination_is_a_usage_error(sample_week: Path, tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    assert invoke(*backtest_args(sample_week, path, "--no-report")).exit_code == 0
+    result = invoke("export", "--db", str(path))
+    assert result.exit_code == 2
+    assert "--daily" in result.output
