@@ -337,4 +337,32 @@ SELECT days.d * 86400000 AS day_ms,
        m.worst AS decision_latency_max_ms
 FROM days LEFT JOIN o USING (d) LEFT JOIN f USING (d) LEFT JOIN m USING (d);
 
-PRAGMA user_version = 5;
+
+-- @version 6
+-- More alert kinds (SQLite cannot alter a CHECK, so the table is rebuilt; it holds one row
+-- per episode): a flatten whose closing order was refused, an alert channel that failed,
+-- a session found dead by its next start. And where each alert edge was sent.
+CREATE TABLE alerts_v6 (
+    seq        INTEGER PRIMARY KEY,
+    kind       TEXT NOT NULL CHECK (kind IN ('bar_gap', 'error_rate', 'daily_loss_halt',
+                                             'flatten_refused', 'alert_channel', 'session_died')),
+    raised_ms  INTEGER NOT NULL,
+    cleared_ms INTEGER,
+    msg        TEXT NOT NULL
+);
+INSERT INTO alerts_v6 SELECT seq, kind, raised_ms, cleared_ms, msg FROM alerts;
+DROP TABLE alerts;
+ALTER TABLE alerts_v6 RENAME TO alerts;
+
+-- One row per alert edge per channel: wall-clock facts, outside the decision log.
+CREATE TABLE alert_deliveries (
+    seq     INTEGER PRIMARY KEY,
+    ts_ms   INTEGER NOT NULL,  -- wall clock
+    channel TEXT NOT NULL,     -- command | webhook | email
+    kind    TEXT NOT NULL,
+    event   TEXT NOT NULL CHECK (event IN ('raised', 'cleared')),
+    ok      INTEGER NOT NULL,
+    detail  TEXT NOT NULL      -- 'sent', or why not (never a secret)
+);
+
+PRAGMA user_version = 6;

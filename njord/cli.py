@@ -278,6 +278,7 @@ def _live(mode: str, **kw: Any) -> None:
         max_bars=kw["max_bars"],
         deadline=live.deadline_from(kw["duration"], kw["until"]),
         poll_s=kw["poll_s"],
+        env_prefix=kw["env_prefix"],
     )
     _drive(run, quiet=True)
     facts = reads.status(run.session.conn)

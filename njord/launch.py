@@ -19,9 +19,11 @@ from njord.core.strategy import Strategy
 from njord.errors import ConfigError, InvariantViolation
 from njord.log import SessionLog
 from njord.loop import LoopResult, PacedSimClock, SimClock, Stop
+from njord.notify import Notifier
 from njord.ports import BarFeed, Clock
 from njord.store import reads
 from njord.store.export import export_session
+from njord.store.lease import wall_ms
 
 
 class Launch(msgspec.Struct, kw_only=True):
@@ -35,6 +37,7 @@ class Launch(msgspec.Struct, kw_only=True):
     pacer: Clock
     final_status: str  # a backtest that reaches its end is finished; a live run, stopped
     out: Path | None  # where a backtest writes its results
+    notifier: Notifier | None = None  # live-market sessions with [alerts] channels
 
 
 def backtest(
@@ -78,6 +81,7 @@ def live(
     deadline: float | None,
     poll_s: float = 1.0,
     echo: bool = True,
+    env_prefix: str = "NJORD_",
 ) -> Launch:
     from njord import live as live_sessions
 
@@ -101,7 +105,32 @@ def live(
         pacer=run.clock,
         final_status="stopped",
         out=None,
+        notifier=_notifier(run.session, env_prefix),
     )
+
+
+def _notifier(session: wiring.Session, env_prefix: str) -> Notifier | None:
+    """Alerts reach a person from live-market sessions only: a backtest's alerts are
+    history (and a sweep would mail one per combination)."""
+    from njord import alerting
+
+    config = session.config
+    vault = secrets.provider(configuration.environ(), env_prefix, config.venue.secrets_file)
+    channels = alerting.channels(config.alerts, vault)
+    if not channels:
+        return None
+    session.log.add_secrets(alerting.secrets_of(vault))
+    notifier = Notifier(
+        alerting.Dispatcher(channels, max_per_hour=config.alerts.max_per_hour, wall_ms=wall_ms),
+        session=session.manifest.run_id,
+        mode=session.manifest.mode,
+        db=str(session.path),
+        log=session.log,
+        record=session.writer.record_deliveries,
+        wall_ms=wall_ms,
+    )
+    session.writer.bus.subscribe(notifier)
+    return notifier
 
 
 def in_mode(
@@ -169,6 +198,7 @@ def drive(launch: Launch, *, stop: Stop, progress: Callable[[int], None]) -> Loo
             progress=progress,
             stop=stop,
             final_status=launch.final_status,
+            notifier=launch.notifier,
         )
         if feed.summary.policy != "stored":
             with session.conn:

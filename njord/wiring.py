@@ -27,14 +27,19 @@ from njord.core.strategy import Context, PortfolioView, Strategy
 from njord.data.history import HistoryFeed
 from njord.data.qc import QcSummary, utc
 from njord.errors import ConfigError, NjordError, StrategyError
+from njord.events import SessionStarted
 from njord.log import SessionLog
 from njord.loop import LoopResult, Stop, run
 from njord.manifest import DataSource, Manifest, git_state, host_facts, strategy_identity
+from njord.notify import Notifier
 from njord.ports import BarFeed, Clock
 from njord.store import db, reads
 from njord.store import lease as leases
 from njord.store.runs import SqliteManifestStore
 from njord.store.session import Control, SessionWriter
+
+# At the end of a run, queued alert edges get this long to reach their channels.
+ALERT_FLUSH_S = 15.0
 
 
 class Plan(msgspec.Struct, kw_only=True):
@@ -205,7 +210,15 @@ def open_session(
             store.set_status(loaded.run_id, "running", ended_ms=None)
     log.run_id = loaded.run_id
     if stale is not None:
-        log.warning("lease", f"took over a stale lease of pid {stale.pid} on {stale.host}")
+        # The run before this one ended without a clean stop: one alert episode, raised and
+        # cleared here, so it reaches the channels (and `njord watch`) once.
+        log.warning(
+            "lease",
+            f"session stopped unexpectedly: took over a stale lease of pid {stale.pid} "
+            f"on {stale.host}",
+            alert="session_died",
+        )
+        log.info("lease", "carried on after the unexpected stop", clear="session_died")
     writer = SessionWriter(conn, run_id=loaded.run_id, log=log, lease=lease)
     writer.snapshot_every = config.store.snapshot_every
     writer.beat_every_s = config.store.lease_timeout_s / 3
@@ -225,6 +238,7 @@ def run_session(
     stop: Stop,
     scheduled: dict[int, list[Control]] | None = None,
     final_status: str = "finished",
+    notifier: Notifier | None = None,
 ) -> LoopResult:
     config = session.config
     book = build_book(config, session.manifest)
@@ -244,6 +258,8 @@ def run_session(
     )
     strategy.on_start(ctx)
     writer = session.writer
+    # The run row (created, or set running again) was committed when the session opened.
+    writer.bus.publish([SessionStarted(run_id=session.manifest.run_id, mode=session.manifest.mode)])
     try:
         result = run(
             feed=feed,
@@ -270,12 +286,16 @@ def run_session(
     except NjordError as e:
         session.log.error("loop", str(e))
         status = "stopped" if e.exit_code == 130 else "failed"
+        if notifier is not None:
+            notifier.close(ALERT_FLUSH_S)
         writer.write_now(session.log.drain(), status=status)
         if isinstance(e, StrategyError) and session.manifest.mode != "backtest":
             # SPEC §6: a live-market session whose strategy raised stays halted, from its
             # next bar on, until an operator has looked and resumed it.
             reads.post_control(session.conn, "halt", str(e), wall_ms=leases.wall_ms(), by="njord")
         raise
+    if notifier is not None:
+        notifier.close(ALERT_FLUSH_S)
     writer.write_now(session.log.drain(), status=final_status)
     with session.conn:
         SqliteManifestStore(session.conn).set_status(

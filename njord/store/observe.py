@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Sequence
 from typing import Any
 
@@ -119,3 +120,31 @@ def _row(conn: apsw.Connection, sql: str, params: tuple[object, ...]) -> tuple[A
     if row is None:
         raise AssertionError(f"no row from {sql}")
     return tuple(row)
+
+
+def alert_channels(conn: apsw.Connection, config_toml: str) -> list[dict[str, Any]]:
+    """The channels the session's config names, each with its last delivery (or None)."""
+    section = tomllib.loads(config_toml).get("alerts", {})
+    named = [
+        name
+        for name, on in (
+            ("command", bool(section.get("command"))),
+            ("webhook", bool(section.get("webhook"))),
+            ("email", bool(section.get("email_to"))),
+        )
+        if on
+    ]
+    last = {
+        str(row[0]): {
+            "ts_ms": row[1],
+            "kind": row[2],
+            "event": row[3],
+            "ok": bool(row[4]),
+            "detail": row[5],
+        }
+        for row in conn.execute(
+            "SELECT channel, ts_ms, kind, event, ok, detail FROM alert_deliveries "
+            "WHERE seq IN (SELECT max(seq) FROM alert_deliveries GROUP BY channel)"
+        )
+    }
+    return [{"channel": name, "last": last.get(name)} for name in named]

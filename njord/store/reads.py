@@ -85,6 +85,7 @@ def overview(conn: apsw.Connection) -> dict[str, Any]:
             "blocks": msgspec.json.decode(risk_row[3]) if risk_row else {},
         },
         "pending_controls": pending[0],
+        "alert_channels": observe.alert_channels(conn, manifest.config_toml) if manifest else [],
         "alerts": [
             {"kind": k, "raised_ms": r, "cleared_ms": c, "msg": m}
             for k, r, c, m in conn.execute(
