@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from aiosmtpd.controller import Controller
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
@@ -409,3 +410,145 @@ def test_export_without_a_destination_is_a_usage_error(sample_week: Path, tmp_pa
     result = invoke("export", "--db", str(path))
     assert result.exit_code == 2
     assert "--daily" in result.output
+
+
+# --- a session's own deliveries ----------------------------------------------------------
+
+SMTP_PASSWORD = "sm7p-pa55-w0rd"
+
+
+def _smtp_with_login(inbox: _Inbox) -> Controller:
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    def authenticate(
+        server: object, session: object, envelope: object, mechanism: str, data: object
+    ) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and data.password.decode() == SMTP_PASSWORD
+        return AuthResult(success=ok)
+
+    return Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=_free_port(),
+        auth_require_tls=False,
+        authenticator=authenticate,
+    )
+
+
+def test_a_paper_session_sends_each_alert_edge_once_to_every_channel(
+    tmp_path: Path, hook: tuple[str, type[_Hook]]
+) -> None:
+    """A bar gap, an error burst and a daily-loss halt, forced through simulator faults:
+    one webhook call and one email per raise and per clear; no secret in any byte written."""
+    from njord.sim.faults import Fault, FaultConfig, Outage
+    from tests.sim.test_paper import _sim
+
+    url, handler = hook
+    inbox = _Inbox()
+    smtp = _smtp_with_login(inbox)
+    smtp.start()
+    faults = FaultConfig(
+        faults=[Fault(endpoint="GET /api/v3/klines", kind="500", every=1, count=3)],
+        klines_outages=[Outage(start="2024-01-01T01:00:00", minutes=20)],
+    )
+    server = _sim(70, faults)
+    path = tmp_path / "alerts.db"
+    channels = [
+        "--set",
+        "alerts.webhook=true",
+        "--set",
+        'alerts.email_to=["ops@example.org"]',
+        "--set",
+        'alerts.email_from="njord@example.org"',
+        "--set",
+        f'alerts.smtp="127.0.0.1:{smtp.port}"',
+        "--set",
+        "alerts.starttls=false",
+    ]
+    env = {"NJORD_ALERTS_WEBHOOK_URL": url, "NJORD_SMTP_PASSWORD": SMTP_PASSWORD}
+    try:
+        proc = njord_proc(
+            *live_args(
+                "paper",
+                path,
+                server.url,
+                "--for",
+                "10s",
+                "--set",
+                "risk.daily_loss_limit=5",
+                *channels,
+            ),
+            cwd=ROOT,
+            env=env,
+        )
+        wait_rows(path, "SELECT 1 FROM alerts WHERE kind = 'bar_gap'")
+        requests.post(f"{server.url}/sim/advance?minutes=60", timeout=5)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+    finally:
+        server.shutdown()
+        server.server_close()
+        smtp.stop()
+    rows = query(path, "SELECT kind, cleared_ms IS NOT NULL FROM alerts ORDER BY seq")
+    assert sorted(k for k, _ in rows) == ["bar_gap", "daily_loss_halt", "error_rate"]
+    expected = sorted([(k, "raised") for k, _ in rows] + [(k, "cleared") for k, c in rows if c])
+    assert ("bar_gap", "cleared") in expected
+    assert sorted((b["kind"], b["event"]) for b in handler.bodies) == expected
+    subjects = sorted(
+        line.split("njord ", 1)[1]
+        for m in inbox.messages
+        for line in m.splitlines()
+        if line.startswith("Subject:")
+    )
+    assert [s.split(" (")[0] for s in subjects] == sorted(f"{e}: {k}" for k, e in expected)
+    deliveries = query(path, "SELECT channel, ok FROM alert_deliveries ORDER BY seq")
+    assert sorted(deliveries) == sorted(
+        [("webhook", 1)] * len(expected) + [("email", 1)] * len(expected)
+    )
+    status = json.loads(invoke("status", "--db", str(path), "--json").output)
+    assert [c["channel"] for c in status["alert_channels"]] == ["webhook", "email"]
+    assert all(c["last"]["ok"] for c in status["alert_channels"])
+    exported = tmp_path / "export"
+    assert invoke("export", "--db", str(path), "--out", str(exported)).exit_code == 0
+    written = [path, *path.parent.glob("alerts.db-*"), *exported.iterdir()]
+    for file in written:
+        data = file.read_bytes()
+        for secret in (url, url.split("/")[-1], SMTP_PASSWORD):
+            assert secret.encode() not in data, (file.name, secret)
+    assert url not in out + err
+    assert SMTP_PASSWORD not in out + err
+
+
+def test_a_failing_channel_is_an_alert_not_a_crash(tmp_path: Path) -> None:
+    from tests.sim.test_paper import _sim
+
+    server = _sim(300)
+    path = tmp_path / "p.db"
+    dead = f"http://127.0.0.1:{_free_port()}/hook"
+    try:
+        proc = njord_proc(
+            *live_args(
+                "paper",
+                path,
+                server.url,
+                "--bars",
+                "300",
+                "--set",
+                "alerts.webhook=true",
+                "--set",
+                "risk.daily_loss_limit=5",
+            ),
+            cwd=ROOT,
+            env={"NJORD_ALERTS_WEBHOOK_URL": dead},
+        )
+        _, err = proc.communicate(timeout=120)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert proc.returncode == 0, err
+    assert query(path, "SELECT count(*) FROM alerts WHERE kind = 'daily_loss_halt'") == [(1,)]
+    assert query(path, "SELECT count(*) FROM alerts WHERE kind = 'alert_channel'") == [(1,)]
+    failed = query(path, "SELECT detail FROM alert_deliveries WHERE ok = 0")
+    assert failed
+    assert all("ConnectionError" in str(d) for (d,) in failed)
+    assert query(path, "SELECT count(*) FROM equity") == [(300,)]
