@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import signal
 import sys
 import time
@@ -61,8 +62,28 @@ def echo_json(value: Any) -> None:
     click.echo(msgspec.json.encode(value, order="sorted").decode())
 
 
+# Commands whose modules (and their libraries) are imported only when they run or when
+# --help lists them: every other command starts without them.
+LAZY_COMMANDS = {
+    "metrics": "njord.observe_cli:metrics_cmd",
+    "watch": "njord.observe_cli:watch_cmd",
+}
+
+
 class NjordGroup(click.Group):
     """Maps NjordError to its exit code for every command, under CliRunner too."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = LAZY_COMMANDS.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module, _, name = target.partition(":")
+        command = getattr(importlib.import_module(module), name)
+        assert isinstance(command, click.Command)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -866,16 +887,6 @@ def contract_tests(
     failed = [r for r in results if not r.ok]
     if failed:
         raise MismatchError(f"{len(failed)} contract check(s) failed, first: {failed[0].check}")
-
-
-def _observability() -> None:
-    from njord.observe_cli import metrics_cmd, watch_cmd
-
-    cli.add_command(metrics_cmd)
-    cli.add_command(watch_cmd)
-
-
-_observability()
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -19,11 +19,13 @@ from njord.core.strategy import Strategy
 from njord.errors import ConfigError, InvariantViolation
 from njord.log import SessionLog
 from njord.loop import LoopResult, PacedSimClock, SimClock, Stop
-from njord.notify import Notifier
 from njord.ports import BarFeed, Clock
 from njord.store import reads
 from njord.store.export import export_session
 from njord.store.lease import wall_ms
+
+if TYPE_CHECKING:
+    from njord.notify import Notifier
 
 
 class Launch(msgspec.Struct, kw_only=True):
@@ -113,6 +115,7 @@ def _notifier(session: wiring.Session, env_prefix: str) -> Notifier | None:
     """Alerts reach a person from live-market sessions only: a backtest's alerts are
     history (and a sweep would mail one per combination)."""
     from njord import alerting
+    from njord.notify import Notifier
 
     config = session.config
     vault = secrets.provider(configuration.environ(), env_prefix, config.venue.secrets_file)

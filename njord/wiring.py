@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import apsw
 import msgspec
@@ -31,12 +32,14 @@ from njord.events import SessionStarted
 from njord.log import SessionLog
 from njord.loop import LoopResult, Stop, run
 from njord.manifest import DataSource, Manifest, git_state, host_facts, strategy_identity
-from njord.notify import Notifier
 from njord.ports import BarFeed, Clock
 from njord.store import db, reads
 from njord.store import lease as leases
 from njord.store.runs import SqliteManifestStore
 from njord.store.session import Control, SessionWriter
+
+if TYPE_CHECKING:
+    from njord.notify import Notifier
 
 # At the end of a run, queued alert edges get this long to reach their channels.
 ALERT_FLUSH_S = 15.0
