@@ -37,6 +37,7 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
     event: Literal["raised", "cleared"]
     session: str
     mode: str
+    symbol: str
     db: str
     msg: str
     ts_ms: int  # wall clock when the edge was seen
@@ -50,7 +51,7 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
         return f"njord status --db {shlex.quote(self.db)}"
 
     def text(self) -> str:
-        return f"{self.title}: {self.msg}. Look: {self.look}"
+        return f"{self.title} on {self.symbol}: {self.msg}. Look: {self.look}"
 
 
 class Delivery(msgspec.Struct, frozen=True, kw_only=True):

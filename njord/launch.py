@@ -127,6 +127,7 @@ def _notifier(session: wiring.Session, env_prefix: str) -> Notifier | None:
         alerting.Dispatcher(channels, max_per_hour=config.alerts.max_per_hour, wall_ms=wall_ms),
         session=session.manifest.run_id,
         mode=session.manifest.mode,
+        symbol=config.data.symbol,
         db=str(session.path),
         log=session.log,
         record=session.writer.record_deliveries,

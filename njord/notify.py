@@ -27,13 +27,14 @@ class Notifier:
         *,
         session: str,
         mode: str,
+        symbol: str,
         db: str,
         log: SessionLog,
         record: Callable[[list[tuple[int, str, str, str, int, str]]], None],
         wall_ms: Callable[[], int],
     ) -> None:
         self._dispatcher = dispatcher
-        self._session, self._mode, self._db = session, mode, db
+        self._session, self._mode, self._symbol, self._db = session, mode, symbol, db
         self._log = log
         self._record = record
         self._wall_ms = wall_ms
@@ -52,6 +53,7 @@ class Notifier:
                     event="raised" if isinstance(event, AlertRaised) else "cleared",
                     session=self._session,
                     mode=self._mode,
+                    symbol=self._symbol,
                     db=self._db,
                     msg=event.msg if isinstance(event, AlertRaised) else "cleared",
                     ts_ms=self._wall_ms(),

@@ -115,6 +115,7 @@ class Watcher:
                 event=event,
                 session=pulse.run_id or path.name,
                 mode=pulse.mode or "?",
+                symbol=pulse.symbol,
                 db=str(path),
                 msg=msg,
                 ts_ms=now,

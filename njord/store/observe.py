@@ -27,6 +27,7 @@ class Pulse(msgspec.Struct, frozen=True, kw_only=True):
     run_id: str | None
     mode: str | None
     run_status: str | None
+    symbol: str
     bars: int
     last_bar_ms: int | None
     lease: leases.Lease | None
@@ -49,6 +50,7 @@ def pulse(conn: apsw.Connection) -> Pulse:
         run_id=manifest.run_id if manifest else None,
         mode=manifest.mode if manifest else None,
         run_status=store.status(manifest.run_id) if manifest else None,
+        symbol=_symbol(manifest.config_toml) if manifest else "?",
         bars=int(account[1]) if account else 0,
         last_bar_ms=account[0] if account else None,
         lease=leases.holder(conn),
@@ -148,3 +150,7 @@ def alert_channels(conn: apsw.Connection, config_toml: str) -> list[dict[str, An
         )
     }
     return [{"channel": name, "last": last.get(name)} for name in named]
+
+
+def _symbol(config_toml: str) -> str:
+    return str(tomllib.loads(config_toml).get("data", {}).get("symbol", "?"))

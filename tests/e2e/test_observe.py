@@ -180,6 +180,7 @@ def _alert(kind: str = "bar_gap", event: str = "raised") -> Alert:
         event="raised" if event == "raised" else "cleared",
         session="s-1",
         mode="paper",
+        symbol="BTCUSDT",
         db="/x/s.db",
         msg="no bar since 01:00",
         ts_ms=1,
@@ -228,6 +229,7 @@ def test_webhook_retries_then_delivers_once(hook: tuple[str, type[_Hook]]) -> No
     assert len(handler.bodies) == 1
     assert handler.bodies[0]["text"].startswith("njord raised: bar_gap (s-1)")
     assert "njord status --db /x/s.db" in handler.bodies[0]["text"]
+    assert " on BTCUSDT: no bar since 01:00" in handler.bodies[0]["text"]
 
 
 def test_a_failing_webhook_is_a_result_without_its_url() -> None:
@@ -552,3 +554,21 @@ def test_a_failing_channel_is_an_alert_not_a_crash(tmp_path: Path) -> None:
     assert failed
     assert all("ConnectionError" in str(d) for (d,) in failed)
     assert query(path, "SELECT count(*) FROM equity") == [(300,)]
+    assert _summary_line(path).endswith("→ webhook FAILED"), _summary_line(path)
+
+
+def _summary_line(path: Path) -> str:
+    """The TUI's summary, watching the db: where alerts go and how the last one went."""
+    import asyncio
+
+    from textual.widgets import Static
+
+    from njord.tui.app import NjordApp
+
+    async def run() -> str:
+        app = NjordApp(path)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            return str(app.screen_stack[0].query_one("#summary", Static).render())
+
+    return asyncio.run(run()).splitlines()[-1]
