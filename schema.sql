@@ -339,12 +339,14 @@ FROM days LEFT JOIN o USING (d) LEFT JOIN f USING (d) LEFT JOIN m USING (d);
 
 
 -- @version 6
--- A flatten whose closing order was refused is an alert: the kind list widens. SQLite
--- cannot alter a CHECK, so the table is rebuilt (it holds one row per episode).
+-- More alert kinds (SQLite cannot alter a CHECK, so the table is rebuilt; it holds one row
+-- per episode): a flatten whose closing order was refused, an alert channel that failed,
+-- a session found dead by its next start. Operational config amendments, and where each
+-- alert edge was sent.
 CREATE TABLE alerts_v6 (
     seq        INTEGER PRIMARY KEY,
-    kind       TEXT NOT NULL
-        CHECK (kind IN ('bar_gap', 'error_rate', 'daily_loss_halt', 'flatten_refused')),
+    kind       TEXT NOT NULL CHECK (kind IN ('bar_gap', 'error_rate', 'daily_loss_halt',
+                                             'flatten_refused', 'alert_channel', 'session_died')),
     raised_ms  INTEGER NOT NULL,
     cleared_ms INTEGER,
     msg        TEXT NOT NULL
@@ -364,6 +366,17 @@ CREATE TABLE config_amendments (
     key          TEXT NOT NULL,
     old_value    TEXT,
     new_value    TEXT NOT NULL
+);
+
+-- One row per alert edge per channel: wall-clock facts, outside the decision log.
+CREATE TABLE alert_deliveries (
+    seq     INTEGER PRIMARY KEY,
+    ts_ms   INTEGER NOT NULL,  -- wall clock
+    channel TEXT NOT NULL,     -- command | webhook | email
+    kind    TEXT NOT NULL,
+    event   TEXT NOT NULL CHECK (event IN ('raised', 'cleared')),
+    ok      INTEGER NOT NULL,
+    detail  TEXT NOT NULL      -- 'sent', or why not (never a secret)
 );
 
 PRAGMA user_version = 6;

@@ -31,6 +31,7 @@ OPERATIONAL = (
     "venue.",
     "risk.",
     "store.",
+    "alerts.",
     "runtime.kill_file",
     "runtime.commit_every",
     "runtime.decision_latency_",

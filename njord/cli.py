@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import signal
 import sys
 import time
@@ -80,8 +81,28 @@ def echo_json(value: Any) -> None:
     click.echo(msgspec.json.encode(value, order="sorted").decode())
 
 
+# Commands whose modules (and their libraries) are imported only when they run or when
+# --help lists them: every other command starts without them.
+LAZY_COMMANDS = {
+    "metrics": "njord.observe_cli:metrics_cmd",
+    "watch": "njord.observe_cli:watch_cmd",
+}
+
+
 class NjordGroup(click.Group):
     """Maps NjordError to its exit code for every command, under CliRunner too."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = LAZY_COMMANDS.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module, _, name = target.partition(":")
+        command = getattr(importlib.import_module(module), name)
+        assert isinstance(command, click.Command)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -351,6 +372,7 @@ def _live(mode: str, **kw: Any) -> None:
         deadline=live.deadline_from(kw["duration"], kw["until"]),
         poll_s=kw["poll_s"],
         origins=loaded.origins,
+        env_prefix=kw["env_prefix"],
     )
     try:
         _drive(run, quiet=True)
@@ -810,16 +832,33 @@ def status(db_path: Path, as_json: bool) -> None:
 
 @cli.command("export")
 @session_db()
-@click.option("--out", "out_dir", type=OutputPath("dir"), required=True)
+@click.option("--out", "out_dir", type=OutputPath("dir"))
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv")
 @click.option("--bars", "with_bars", is_flag=True, help="also bars.parquet: the bars used")
-def export_cmd(db_path: Path, out_dir: Path, fmt: str, with_bars: bool) -> None:
+@click.option(
+    "--daily",
+    "daily_dir",
+    type=OutputPath("dir"),
+    help="per UTC day: manifest, decision log and logs (gzip JSONL) for an archive",
+)
+def export_cmd(
+    db_path: Path, out_dir: Path | None, fmt: str, with_bars: bool, daily_dir: Path | None
+) -> None:
     """Write trades, orders, fills, equity and logs.jsonl from a session db."""
     from njord.config import stored_config
+    from njord.store.daily import export_daily
     from njord.store.export import export_bars
     from njord.store.runs import SqliteManifestStore
 
+    if out_dir is None and daily_dir is None:
+        raise click.UsageError("name where to write: --out DIR, --daily DIR, or both")
     conn = db.open_reader(db_path)
+    if daily_dir is not None:
+        for path in export_daily(conn, daily_dir):
+            click.echo(str(path))
+    if out_dir is None:
+        conn.close()
+        return
     for path in export_session(conn, out_dir, fmt="parquet" if fmt == "parquet" else "csv"):
         click.echo(str(path))
     manifest = SqliteManifestStore(conn).load()

@@ -124,6 +124,25 @@ class StoreConfig(_Section, frozen=True):
         self._require("lease_timeout_s", self.lease_timeout_s > 0, "> 0")
 
 
+class AlertsConfig(_Section, frozen=True):
+    command: str = ""
+    webhook: bool = False
+    email_to: list[str] = msgspec.field(default_factory=list)
+    email_from: str = ""
+    smtp: str = ""
+    starttls: bool = True
+    max_per_hour: int = 20
+    timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        self._require("max_per_hour", self.max_per_hour >= 1, ">= 1")
+        self._require("timeout_s", self.timeout_s > 0, "> 0")
+        if self.email_to:
+            host, _, port = self.smtp.rpartition(":")
+            self._require("smtp", bool(host) and port.isdigit(), "host:port when email_to is set")
+            self._require("email_from", "@" in self.email_from, "an address when email_to is set")
+
+
 class Config(_Section, frozen=True):
     data: DataConfig = msgspec.field(default_factory=DataConfig)
     strategy: StrategyConfig = msgspec.field(default_factory=StrategyConfig)
@@ -132,6 +151,7 @@ class Config(_Section, frozen=True):
     runtime: RuntimeConfig = msgspec.field(default_factory=RuntimeConfig)
     venue: VenueConfig = msgspec.field(default_factory=VenueConfig)
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
+    alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
 
 
 # Tables whose keys are free-form: the strategy (or the mode list) validates them later.
@@ -412,6 +432,16 @@ DOCS: dict[str, str] = {
         "heartbeat age after which a lease held from another host is stale; a session "
         "waiting for a bar beats every third of it"
     ),
+    "alerts.command": "run on each alert edge, the alert as JSON on stdin; placeholders "
+    "{title} {kind} {event} {session} {msg} ('' = off)",
+    "alerts.webhook": "POST each alert edge as JSON (Slack-compatible `text`) to the URL in "
+    "secret alerts_webhook_url (env NJORD_ALERTS_WEBHOOK_URL or venue.secrets_file)",
+    "alerts.email_to": "mail each alert edge to these addresses ([] = off)",
+    "alerts.email_from": "sender address; also the SMTP login (password: secret smtp_password)",
+    "alerts.smtp": "SMTP server host:port for email_to",
+    "alerts.starttls": "upgrade the SMTP connection with STARTTLS",
+    "alerts.max_per_hour": "most alert edges sent in any hour; the rest are recorded as suppressed",
+    "alerts.timeout_s": "time bound of one delivery attempt (command, webhook, SMTP)",
 }
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -22,6 +22,10 @@ from njord.loop import LoopResult, PacedSimClock, SimClock, Stop
 from njord.ports import BarFeed, Clock
 from njord.store import reads
 from njord.store.export import export_session
+from njord.store.lease import wall_ms
+
+if TYPE_CHECKING:
+    from njord.notify import Notifier
 
 
 class Launch(msgspec.Struct, kw_only=True):
@@ -35,6 +39,7 @@ class Launch(msgspec.Struct, kw_only=True):
     pacer: Clock
     final_status: str  # a backtest that reaches its end is finished; a live run, stopped
     out: Path | None  # where a backtest writes its results
+    notifier: Notifier | None = None  # live-market sessions with [alerts] channels
 
 
 def check(config: Config, *, env_prefix: str) -> type[Strategy]:
@@ -96,6 +101,7 @@ def live(
     poll_s: float = 1.0,
     echo: bool = True,
     origins: Mapping[str, str] | None = None,
+    env_prefix: str = "NJORD_",
 ) -> Launch:
     """`origins` (config.Loaded's): keys the user gave amend a resumed session or are
     refused; without them a resumed session keeps its own config."""
@@ -122,7 +128,34 @@ def live(
         pacer=run.clock,
         final_status="stopped",
         out=None,
+        notifier=_notifier(run.session, env_prefix),
     )
+
+
+def _notifier(session: wiring.Session, env_prefix: str) -> Notifier | None:
+    """Alerts reach a person from live-market sessions only: a backtest's alerts are
+    history (and a sweep would mail one per combination)."""
+    from njord import alerting
+    from njord.notify import Notifier
+
+    config = session.config
+    vault = secrets.provider(configuration.environ(), env_prefix, config.venue.secrets_file)
+    channels = alerting.channels(config.alerts, vault)
+    if not channels:
+        return None
+    session.log.add_secrets(alerting.secrets_of(vault))
+    notifier = Notifier(
+        alerting.Dispatcher(channels, max_per_hour=config.alerts.max_per_hour, wall_ms=wall_ms),
+        session=session.manifest.run_id,
+        mode=session.manifest.mode,
+        symbol=config.data.symbol,
+        db=str(session.path),
+        log=session.log,
+        record=session.writer.record_deliveries,
+        wall_ms=wall_ms,
+    )
+    session.writer.bus.subscribe(notifier)
+    return notifier
 
 
 def in_mode(
@@ -192,6 +225,7 @@ def drive(launch: Launch, *, stop: Stop, progress: Callable[[int], None]) -> Loo
             progress=progress,
             stop=stop,
             final_status=launch.final_status,
+            notifier=launch.notifier,
         )
         if feed.summary.policy != "stored":
             with session.conn:

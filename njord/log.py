@@ -66,6 +66,10 @@ class SessionLog:
         if self._echo is not None and _RANK[level] >= self._echo_rank:
             print(f"{level.lower()}: [{component}] {msg}", file=self._echo)
 
+    def add_secrets(self, more: list[Secret]) -> None:
+        """Values learnt after the log was made (alert channels) are masked from now on."""
+        self._secrets = [*self._secrets, *more]
+
     def use_clock(self, now_ms: Callable[[], int]) -> None:
         """From the first bar on, records carry the session's time (simulated in backtests)."""
         self._now_ms = now_ms

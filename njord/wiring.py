@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import apsw
 import msgspec
@@ -28,6 +29,7 @@ from njord.core.strategy import Context, PortfolioView, Strategy
 from njord.data.history import HistoryFeed
 from njord.data.qc import QcSummary, utc
 from njord.errors import ConfigError, ExitCode, NjordError, StrategyError
+from njord.events import SessionStarted
 from njord.log import SessionLog
 from njord.loop import LoopResult, Stop, run
 from njord.manifest import DataSource, Manifest, git_state, host_facts, strategy_identity
@@ -38,6 +40,12 @@ from njord.store import lease as leases
 from njord.store.amendments import Amendment
 from njord.store.runs import SqliteManifestStore
 from njord.store.session import Control, SessionWriter
+
+if TYPE_CHECKING:
+    from njord.notify import Notifier
+
+# At the end of a run, queued alert edges get this long to reach their channels.
+ALERT_FLUSH_S = 15.0
 
 
 class Plan(msgspec.Struct, kw_only=True):
@@ -257,7 +265,15 @@ def open_session(
             store.set_status(loaded.run_id, "running", ended_ms=None)
     log.run_id = loaded.run_id
     if stale is not None:
-        log.warning("lease", f"took over a stale lease of pid {stale.pid} on {stale.host}")
+        # The run before this one ended without a clean stop: one alert episode, raised and
+        # cleared here, so it reaches the channels (and `njord watch`) once.
+        log.warning(
+            "lease",
+            f"session stopped unexpectedly: took over a stale lease of pid {stale.pid} "
+            f"on {stale.host}",
+            alert="session_died",
+        )
+        log.info("lease", "carried on after the unexpected stop", clear="session_died")
     writer = SessionWriter(conn, run_id=loaded.run_id, log=log, lease=lease)
     writer.snapshot_every = config.store.snapshot_every
     writer.beat_every_s = config.store.lease_timeout_s / 3
@@ -278,6 +294,7 @@ def run_session(
     scheduled: dict[int, list[Control]] | None = None,
     amendments: Sequence[Amendment] | None = None,
     final_status: str = "finished",
+    notifier: Notifier | None = None,
 ) -> LoopResult:
     """`scheduled` and `amendments`: a verification's, read from the session it re-runs;
     by default this session's own."""
@@ -303,6 +320,8 @@ def run_session(
     )
     strategy.on_start(ctx)
     writer = session.writer
+    # The run row (created, or set running again) was committed when the session opened.
+    writer.bus.publish([SessionStarted(run_id=session.manifest.run_id, mode=session.manifest.mode)])
     try:
         result = run(
             feed=feed,
@@ -332,6 +351,8 @@ def run_session(
         # An operator stop is no error: recorded, not echoed; the command says it once.
         (session.log.info if stopped else session.log.error)("loop", str(e))
         status = "stopped" if stopped else "failed"
+        if notifier is not None:
+            notifier.close(ALERT_FLUSH_S)
         writer.write_now(session.log.drain(), status=status)
         if isinstance(e, StrategyError) and session.manifest.mode != "backtest":
             # SPEC §6: a live-market session whose strategy raised stays halted, from its
@@ -339,6 +360,8 @@ def run_session(
             by = f"njord@{socket.gethostname()}"
             reads.post_control(session.conn, "halt", str(e), wall_ms=leases.wall_ms(), by=by)
         raise
+    if notifier is not None:
+        notifier.close(ALERT_FLUSH_S)
     writer.write_now(session.log.drain(), status=final_status)
     with session.conn:
         SqliteManifestStore(session.conn).set_status(

@@ -11,7 +11,7 @@ import msgspec
 
 from njord.core.metrics import Metrics, compute
 from njord.core.money import E8, mul_e8
-from njord.store import amendments
+from njord.store import amendments, observe
 from njord.store import lease as leases
 from njord.store.runs import SqliteManifestStore
 
@@ -48,6 +48,7 @@ def status(conn: apsw.Connection) -> dict[str, Any]:
     facts = overview(conn)
     facts["manifest_sha256"] = SqliteManifestStore(conn).manifest_sha256()
     facts["telemetry"] = telemetry(conn)
+    facts["orders"] = observe.orders_by_status(conn)
     return facts
 
 
@@ -83,6 +84,7 @@ def overview(conn: apsw.Connection) -> dict[str, Any]:
         },
         "pending_controls": pending[0],
         "config_amendments": [msgspec.to_builtins(a) for a in amendments.load(conn)],
+        "alert_channels": observe.alert_channels(conn, manifest.config_toml) if manifest else [],
         "alerts": [
             {"kind": k, "raised_ms": r, "cleared_ms": c, "msg": m}
             for k, r, c, m in conn.execute(
@@ -130,13 +132,14 @@ def telemetry(conn: apsw.Connection) -> dict[str, Any]:
         ),
     )
     bars = one(conn, "SELECT count(*) FROM equity")[0]
-    errors = one(conn, "SELECT count(*) FROM logs WHERE level = 'ERROR'")[0]
+    errors = observe.errors_logged(conn)
     out.update(
         {
             "orders_submitted": allowed,
             "orders_proposed": allowed,
             "orders_blocked_risk": risk_blocked,
             "risk_block_rate": risk_blocked / intents if intents else 0.0,
+            "errors": errors,
             # A session that never got a bar (its venue never answered) still has a rate.
             "error_rate": errors / max(bars, 1),
             "pnl_intraday": _intraday(conn),

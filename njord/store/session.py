@@ -10,6 +10,7 @@ from typing import Any
 import apsw
 import msgspec
 
+from njord import events as ev
 from njord.core.book import Book, IntentRow, Outbox
 from njord.data.history import BarBatch
 from njord.data.qc import QcEvent, QcSummary
@@ -111,6 +112,11 @@ class SessionWriter:
         self.snapshot_every = 10_080
         self.beat_every_s = 10.0
         self._beaten = time.monotonic()
+        # Events wait here until their transaction commits; nothing is staged while the bus
+        # has no subscriber (a backtest pays nothing for it).
+        self.bus: ev.EventBus = ev.Bus(lambda msg: log.error("events", msg))
+        self._staged: list[ev.Event] = []
+        self._deliveries: list[tuple[int, str, str, str, int, str]] = []
 
     # -- transactions ---------------------------------------------------------------------
 
@@ -140,11 +146,35 @@ class SessionWriter:
             self._metrics.clear()
         self.portfolio.save(book.snapshot(), symbol=book.symbol)
         self._flush_decisions()
+        self._flush_deliveries()
         self._maybe_snapshot(book)
         leases.beat(self.conn, self.lease)
         self.conn.execute("COMMIT")
         self._in_txn = False
         self._beaten = time.monotonic()
+        self._publish()
+
+    def record_deliveries(self, rows: Sequence[tuple[int, str, str, str, int, str]]) -> None:
+        """Alert deliveries (ts_ms, channel, kind, event, ok, detail) for the next commit:
+        wall-clock facts, kept outside the decision log."""
+        self._deliveries += rows
+
+    def _flush_deliveries(self) -> None:
+        if self._deliveries:
+            self.conn.executemany(
+                "INSERT INTO alert_deliveries (ts_ms, channel, kind, event, ok, detail) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                self._deliveries,
+            )
+            self._deliveries.clear()
+
+    def _stage(self, event: ev.Event) -> None:
+        self._staged.append(event)
+
+    def _publish(self) -> None:
+        if self._staged:
+            staged, self._staged = self._staged, []
+            self.bus.publish(staged)
 
     def keep_alive(self) -> None:
         """While a live feed waits between bars: refresh the lease heartbeat, so a writer on
@@ -176,6 +206,15 @@ class SessionWriter:
             "peak_equity_e8": book.peak_equity_e8,
         }
         self._chain("commit", rows[-1][0], f"{rows[0][0]}-{rows[-1][0]}", payload)
+        if self.bus.active:
+            self._stage(
+                ev.BarsCommitted(
+                    first_ts_ms=rows[0][0],
+                    last_ts_ms=rows[-1][0],
+                    bars=len(rows),
+                    equity_e8=rows[-1][4],
+                )
+            )
 
     def _flush_decisions(self) -> None:
         if self._decisions:
@@ -203,12 +242,16 @@ class SessionWriter:
                     "INSERT INTO alerts (kind, raised_ms, msg) VALUES (?, ?, ?)",
                     (kind, record.ts_ms, record.msg),
                 )
+                if self.bus.active:
+                    self._stage(ev.AlertRaised(kind=kind, ts_ms=record.ts_ms, msg=record.msg))
         cleared = record.context.get("clear")
         if cleared is not None:
             self.conn.execute(
                 "UPDATE alerts SET cleared_ms = ? WHERE kind = ? AND cleared_ms IS NULL",
                 (record.ts_ms, cleared),
             )
+            if self.conn.changes() and self.bus.active:
+                self._stage(ev.AlertCleared(kind=cleared, ts_ms=record.ts_ms))
 
     def _maybe_snapshot(self, book: Book) -> None:
         if not (self._book_changed or self._bars_since_snapshot >= self.snapshot_every):
@@ -225,6 +268,7 @@ class SessionWriter:
             self._in_txn = False
         self._equity.clear()
         self._decisions.clear()
+        self._staged.clear()  # a rolled-back bar publishes nothing
         self.log.discard()
         self._load_heads()
 
@@ -241,10 +285,14 @@ class SessionWriter:
         with self.conn:
             self._insert_logs(records, records[0].ts_ms if records else 0)
             self._flush_decisions()
+            self._flush_deliveries()
             if status is not None:
                 self.conn.execute(
                     "UPDATE runs SET status = ? WHERE run_id = ?", (status, self.run_id)
                 )
+        if status is not None and self.bus.active:
+            self._stage(ev.SessionStopped(run_id=self.run_id, status=status))
+        self._publish()
 
     # -- per bar --------------------------------------------------------------------------
 
@@ -381,6 +429,50 @@ class SessionWriter:
             self._book_changed = True
         for sc in out.state_changes:
             self._chain("state", sc.ts_ms, sc.to_state, msgspec.to_builtins(sc))
+        if self.bus.active:
+            self._stage_outbox(out)
+
+    def _stage_outbox(self, out: Outbox) -> None:
+        for r in out.intents:
+            self._stage(
+                ev.Decided(
+                    intent_id=r.intent_id,
+                    bar_ts_ms=r.bar_ts_ms,
+                    symbol=r.intent.symbol,
+                    side=r.intent.side,
+                    qty_e8=r.qty_e8,
+                    allowed=r.verdict.allowed,
+                    reason=r.verdict.reason,
+                    client_order_id=r.client_order_id,
+                )
+            )
+        for coid, ts_ms, status, detail in out.order_events:
+            self._stage(
+                ev.OrderReport(client_order_id=coid, ts_ms=ts_ms, status=status, detail=detail)
+            )
+        for f in out.fills:
+            self._stage(
+                ev.Filled(
+                    fill_id=f.fill_id,
+                    client_order_id=f.client_order_id,
+                    ts_ms=f.ts_ms,
+                    symbol=f.symbol,
+                    side=f.side,
+                    qty_e8=f.qty_e8,
+                    price_e8=f.price_e8,
+                    fee_e8=f.fee_e8,
+                )
+            )
+        for sc in out.state_changes:
+            self._stage(
+                ev.TradingStateChanged(
+                    ts_ms=sc.ts_ms,
+                    from_state=sc.from_state,
+                    to_state=sc.to_state,
+                    by=sc.changed_by,
+                    reason=sc.reason,
+                )
+            )
 
     def _flush_equity(self) -> None:
         if self._equity:
@@ -435,6 +527,16 @@ class SessionWriter:
 
     def mark_applied(self, control: Control, *, bar_ts_ms: int, wall_ms: int) -> None:
         self._chain("control", bar_ts_ms, str(control.seq), msgspec.to_builtins(control))
+        if self.bus.active:
+            self._stage(
+                ev.ControlApplied(
+                    seq=control.seq,
+                    command=control.command,
+                    bar_ts_ms=bar_ts_ms,
+                    by=control.posted_by,
+                    reason=control.reason,
+                )
+            )
         self.conn.execute(
             "UPDATE controls SET applied_ms = ?, bar_ts_ms = ? WHERE seq = ?",
             (wall_ms, bar_ts_ms, control.seq),

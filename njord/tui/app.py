@@ -17,10 +17,12 @@ from typing import Any, ClassVar
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
 
 from njord import controls, launch
 from njord.errors import NjordError
+from njord.events import BarsCommitted, ControlApplied, Event, TradingStateChanged
 from njord.loop import Stop
 from njord.store import db, reads
 from njord.tui.browse import Browse
@@ -42,6 +44,14 @@ STOP_QUESTION = (
 
 def wall_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+class Committed(Message):
+    """A driven session committed something worth showing now (posted from its thread)."""
+
+    def __init__(self, event: Event) -> None:
+        super().__init__()
+        self.event = event
 
 
 class NjordApp(App[None]):
@@ -136,6 +146,7 @@ class NjordApp(App[None]):
         """The bar loop, in this worker thread; the screens see only what it commits."""
         run = self.session
         assert run is not None
+        run.session.writer.bus.subscribe(self.forward_event)
         try:
             launch.drive(run, stop=self.stop, progress=lambda _: None)
             if run.out is None:
@@ -146,6 +157,17 @@ class NjordApp(App[None]):
             self.outcome = e
         if self.is_running:  # else the app failed first; the CLI reports the outcome
             self.call_from_thread(self.session_ended)
+
+    def forward_event(self, event: Event) -> None:
+        """EventBus subscriber, on the loop's thread: hand the event to the app's own loop
+        (post_message is thread-safe and never waits for the screen)."""
+        if isinstance(event, BarsCommitted | TradingStateChanged | ControlApplied):
+            self.post_message(Committed(event))
+
+    def on_committed(self, message: Committed) -> None:
+        self.refresh_if_changed()
+        if isinstance(message.event, ControlApplied):
+            self.notify(f"{message.event.command} applied (control #{message.event.seq})")
 
     def session_ended(self) -> None:
         self.running = False

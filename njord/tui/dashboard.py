@@ -158,6 +158,7 @@ class Dashboard(Screen[None]):
             f"blocks {blocks or 'none'}  alerts "
             f"{'[red]' + ', '.join(alerts) + '[/]' if alerts else 'none'}"
             + amendments_line(facts["config_amendments"])
+            + channels_line(facts.get("alert_channels", []))
         )
 
     def show_writer(self, facts: dict[str, Any], curve: EquityCurve, now_ms: int) -> None:
@@ -176,3 +177,15 @@ class Dashboard(Screen[None]):
         table = self.query_one(selector, DataTable)
         table.clear()
         table.add_rows(rows)
+
+
+def channels_line(channels: list[dict[str, Any]]) -> str:
+    """Where alerts go and how the last delivery went; nothing when none is configured."""
+    if not channels:
+        return ""
+    parts = []
+    for c in channels:
+        last = c["last"]
+        state = "-" if last is None else ("ok" if last["ok"] else "[red]FAILED[/]")
+        parts.append(f"{c['channel']} {state}")
+    return "  → " + ", ".join(parts)

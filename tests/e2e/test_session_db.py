@@ -59,10 +59,13 @@ def test_second_writer_exits_75_and_stale_lease_is_taken_over(tmp_path: Path) ->
     assert reads.status(conn)["bars"] == 44_640
     assert (
         conn.execute(
-            "SELECT count(*) FROM logs WHERE msg LIKE 'took over a stale lease%'"
+            "SELECT count(*) FROM logs WHERE msg LIKE '%took over a stale lease%'"
         ).fetchone()[0]
         == 1
     )
+    # The unexpected stop is one alert episode: raised and cleared by the start that found it.
+    died = conn.execute("SELECT cleared_ms IS NOT NULL FROM alerts WHERE kind = 'session_died'")
+    assert died.fetchall() == [(1,)]
 
 
 def test_migration_from_v1_keeps_every_row(tmp_path: Path) -> None:

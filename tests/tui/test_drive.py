@@ -214,3 +214,32 @@ def test_sigterm_after_the_driven_session_ended_quits_the_app(
     assert proc.returncode == 0
     assert "session db:" in out
     assert query(path, "SELECT status FROM runs") == [("finished",)]
+
+
+def test_a_driving_tui_follows_the_event_bus_not_its_poll(
+    tmp_path: Path, sample_week: Path
+) -> None:
+    """The driver subscribes to the session's EventBus: with a poll far too slow to matter,
+    each commit and the applied halt still reach the screen at once."""
+    path = tmp_path / "driven.db"
+    config = load(f'data.path="{sample_week}"')
+    run = launch.backtest(
+        config, env_prefix="NJORD_", db_path=path, out_dir=tmp_path / "out", pace_ms=20, echo=False
+    )
+
+    async def drive() -> NjordApp:
+        app = NjordApp(path, poll_s=60, session=run)  # the poll never fires in this test
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: "bars 0 " not in text(app, "#facts"), 5)
+            first = text(app, "#facts")
+            await until(pilot, lambda: text(app, "#facts") != first, 1)
+            await pilot.press("h", "y")
+            await until(pilot, lambda: "HALTED" in text(app, "#state"), 1)
+            shown = [n.message for n in app._notifications]
+            assert any(m.startswith("halt applied (control #") for m in shown), shown
+            await pilot.press("q", "y")
+            await until(pilot, lambda: not app.running, 5)
+        return app
+
+    app = asyncio.run(drive())
+    assert isinstance(app.outcome, Interrupted)
