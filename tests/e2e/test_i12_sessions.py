@@ -78,7 +78,7 @@ def test_i12_08_a_resumed_session_takes_operational_keys_and_refuses_deciding_on
     rows = query(path, "SELECT key, old_value, new_value, after_bar_ms FROM config_amendments")
     last_20 = FIRST_BAR_MS + 19 * 60_000
     assert sorted(rows) == [
-        ("risk.notional_cap", "10000", "5000", last_20),
+        ("risk.notional_cap", "50000", "5000", last_20),  # config.toml holds 50000
         ("venue.base_url", f'"{old_url}"', f'"{restarted.url}"', last_20),
     ]
     status = json.loads(invoke("status", "--db", str(path), "--json").output)

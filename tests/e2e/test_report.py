@@ -106,7 +106,7 @@ def test_report_compare_puts_sessions_side_by_side(tmp_path: Path, sample_week: 
         (["--compare", "{db}"], "--compare takes two or more session dbs"),
         (["{db}", "{db}"], "give one session db (--db D or D); several need --compare"),
         (["{tmp}/none.db"], "{tmp}/none.db does not exist"),
-        (["{db}", "-o", "{tmp}"], "-o {tmp} is a directory; give a file path"),
+        (["{db}", "-o", "{tmp}"], "--out {tmp} is a directory; give a file path"),
     ],
 )
 def test_bad_report_arguments_are_usage_errors(

@@ -137,7 +137,10 @@ def test_i12_21_resume_finishes_an_interrupted_sweep_without_rerunning(
     ("where", "needle"),
     [
         (["--out", "{tmp}"], "--out {tmp} is a directory; give a file path"),
-        (["--out", "{tmp}/file.txt/r.csv"], "--out {tmp}/file.txt/r.csv: {tmp}/file.txt is a file"),
+        (
+            ["--out", "{tmp}/file.txt/r.csv"],
+            "--out {tmp}/file.txt/r.csv: {tmp}/file.txt is a file, not a directory",
+        ),
         (["--dir", "{tmp}/file.txt"], "--dir {tmp}/file.txt is a file; give a directory"),
         (["--out", "{tmp}/ro/r.csv"], "--out {tmp}/ro/r.csv: cannot write in {tmp}/ro"),
         (["--dir", "{tmp}/ro/sweep"], "--dir {tmp}/ro/sweep: cannot write in {tmp}/ro"),
