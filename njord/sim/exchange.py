@@ -19,9 +19,8 @@ from typing import Any
 import msgspec
 
 from njord.core.money import E8, bps_of, to_e8
+from njord.core.time import MINUTE_MS
 from njord.data.history import HistoryFeed
-
-MINUTE_MS = 60_000
 
 
 class ApiError(Exception):

@@ -21,7 +21,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from njord.adapters.binance import sign
-from njord.sim.exchange import MINUTE_MS, ApiError, Exchange
+from njord.core.time import MINUTE_MS
+from njord.sim.exchange import ApiError, Exchange
 from njord.sim.faults import Fault, FaultPlan
 
 WEIGHTS = {

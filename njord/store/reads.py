@@ -11,6 +11,7 @@ import msgspec
 
 from njord.core.metrics import Metrics, compute
 from njord.core.money import E8, mul_e8
+from njord.core.time import DAY_MS
 from njord.store import lease as leases
 from njord.store.runs import SqliteManifestStore
 
@@ -149,7 +150,7 @@ def _intraday(conn: apsw.Connection) -> float:
     row = last.fetchone()
     if row is None:
         return 0.0
-    day_start = row[0] - row[0] % 86_400_000
+    day_start = row[0] - row[0] % DAY_MS
     first = conn.execute(
         "SELECT equity_e8 FROM equity WHERE ts_ms >= ? ORDER BY ts_ms LIMIT 1", (day_start,)
     ).fetchone()
