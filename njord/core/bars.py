@@ -9,7 +9,8 @@ data end is never emitted: it is not a bar yet.
 
 from __future__ import annotations
 
-from njord.core.time import MINUTE_MS, timeframe_ms
+from njord.core.history import BarBuffer, Floats, History, Ints
+from njord.core.time import MINUTE_MS, TIMEFRAMES, timeframe_ms
 from njord.records import Bar
 
 
@@ -82,3 +83,73 @@ class Resampler:
             self._filled,
             n == self.minutes,
         )
+
+
+class Timeframes:
+    """The bars a strategy declared, minute by minute, and the history it may look at.
+
+    `step` takes each 1-minute bar and returns what to deliver for that minute: the
+    1-minute bar (if declared), then every derived bar it completed, shortest timeframe
+    first. Every buffer is up to date before the first delivery of the minute.
+    """
+
+    def __init__(self, symbol: str, timeframes: tuple[str, ...], history: int) -> None:
+        for tf in timeframes:
+            timeframe_ms(tf)  # ValueError names the timeframes there are
+        if not timeframes:
+            raise ValueError("a strategy must declare at least one timeframe")
+        self.symbol = symbol
+        self.declared = tuple(sorted(set(timeframes), key=TIMEFRAMES.__getitem__))
+        self.size = history
+        self._minute = "1m" in self.declared
+        self._resamplers = [Resampler(tf) for tf in self.declared if tf != "1m"]
+        self._buffers = {tf: BarBuffer(history) for tf in self.declared} if history else {}
+        self._minutes = self._buffers.get("1m")
+
+    @property
+    def wants_batches(self) -> bool:
+        """Whether `load` needs the 1-minute bars ahead of `step`."""
+        return self._minutes is not None
+
+    def load(
+        self, ts: Ints, open_: Floats, high: Floats, low: Floats, close: Floats, volume: Floats
+    ) -> None:
+        """The next minutes `step` will see, in one piece (hidden until stepped on)."""
+        if self._minutes is not None:
+            self._minutes.load(ts, open_, high, low, close, volume)
+
+    def step(self, minute: Bar) -> list[Bar]:
+        out = [minute] if self._minute else []
+        if self._minutes is not None:
+            self._minutes.end += 1
+        for r in self._resamplers:
+            done = r.add(
+                minute.ts_ms,
+                minute.open,
+                minute.high,
+                minute.low,
+                minute.close,
+                minute.volume,
+                minute.n_filled > 0,
+            )
+            if done:
+                out += done
+                if self._buffers:
+                    for bar in done:
+                        self._buffers[r.timeframe].append(bar)
+        return out  # resamplers go shortest first, each in time order
+
+    def history(self, symbol: str, timeframe: str, n: int) -> History:
+        if symbol != self.symbol:
+            raise ValueError(f"no bars of {symbol!r} in this session (it trades {self.symbol})")
+        buffer = self._buffers.get(timeframe)
+        if buffer is None:
+            if not self.size:
+                raise ValueError("history needs the strategy to declare `history` (bars kept)")
+            raise ValueError(
+                f"no {timeframe} history: the strategy declares timeframes {self.declared}"
+            )
+        if not 0 <= n <= self.size:
+            raise ValueError(f"history of {n} bars asked; the strategy keeps {self.size}")
+        end = buffer.end
+        return History(buffer, end - n if end > n else 0, end)  # on every bar: kept lean

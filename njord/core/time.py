@@ -7,11 +7,15 @@ seconds and no daylight saving in UTC, the grid is plain integer arithmetic.
 
 from __future__ import annotations
 
+from typing import Literal
+
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
 
-# The timeframes a session can derive from 1-minute bars, shortest first.
+Timeframe = Literal["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "1d"]
+# The timeframes a session can derive from 1-minute bars, shortest first (the same names
+# as `Timeframe`, which typed config uses; a test keeps the two equal).
 TIMEFRAMES: dict[str, int] = {
     "1m": MINUTE_MS,
     "3m": 3 * MINUTE_MS,

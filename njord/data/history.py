@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
+from njord.core.history import Floats, Ints
 from njord.core.money import E8
 from njord.data.qc import GapPolicy, QcEvent, QcSummary, check_values
 from njord.errors import ConfigError, DataError
@@ -43,6 +44,7 @@ class BarBatch:
         "arrow",
         "close",
         "close_e8",
+        "filled",
         "high",
         "high_e8",
         "lag_ms",
@@ -65,10 +67,23 @@ class BarBatch:
         self.low: list[float] = batch.column("low").to_pylist()
         self.close: list[float] = batch.column("close").to_pylist()
         self.volume: list[float] = batch.column("volume").to_pylist()
+        self.filled: list[int] = pc.cast(batch.column("synthetic"), pa.int8()).to_pylist()
         self.open_e8 = _e8(batch.column("open"))
         self.high_e8 = _e8(batch.column("high"))
         self.low_e8 = _e8(batch.column("low"))
         self.close_e8 = _e8(batch.column("close"))
+
+    def arrays(self) -> tuple[Ints, Floats, Floats, Floats, Floats, Floats]:
+        """The columns as numpy arrays (zero-copy where Arrow allows) for bar history."""
+        col = self.arrow.column
+        return (
+            col("ts_ms").to_numpy(),
+            col("open").to_numpy(),
+            col("high").to_numpy(),
+            col("low").to_numpy(),
+            col("close").to_numpy(),
+            col("volume").to_numpy(),
+        )
 
     def ipc_bytes(self) -> bytes:
         sink = io.BytesIO()

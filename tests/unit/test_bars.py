@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from itertools import groupby
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pyarrow as pa
 import pytest
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from njord.core.bars import Resampler
-from njord.core.time import DAY_MS, MINUTE_MS, TIMEFRAMES
+from njord.core.time import DAY_MS, MINUTE_MS, TIMEFRAMES, Timeframe
 from njord.data.history import HistoryFeed
 from njord.data.importer import import_files
 from njord.records import Bar
@@ -194,3 +194,7 @@ def test_real_bars_with_an_exchange_outage_match_an_arrow_group_by(
     # The outage: 06:00-06:14 never traded. Skipped, the bucket never exists; filled, it
     # is 15 flat minutes at the last close, all counted in n_filled.
     assert [(b.n_bars, b.n_filled) for b in quarter] == ([] if gaps == "none" else [(15, 15)])
+
+
+def test_the_config_literal_names_exactly_the_timeframes_there_are() -> None:
+    assert get_args(Timeframe) == tuple(TIMEFRAMES)
