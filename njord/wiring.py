@@ -254,6 +254,7 @@ def run_session(
         run_id=session.manifest.run_id,
         mode=session.manifest.mode,
         strategy=session.manifest.strategy.path,
+        timeframes=list(timeframes.declared),
         resume_after_ms=resume_after_ms,
     )
     strategy.on_start(ctx)

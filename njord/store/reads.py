@@ -48,9 +48,20 @@ def trading_state(conn: apsw.Connection) -> dict[str, Any]:
 
 def status(conn: apsw.Connection) -> dict[str, Any]:
     facts = overview(conn)
+    facts["timeframes"] = timeframes(conn)
     facts["manifest_sha256"] = SqliteManifestStore(conn).manifest_sha256()
     facts["telemetry"] = telemetry(conn)
     return facts
+
+
+def timeframes(conn: apsw.Connection) -> list[str]:
+    """The bar timeframes the strategy got, as the last start of the session logged them
+    (a scan of the log from its end: for `status`, not for a refreshing view)."""
+    row = conn.execute(
+        "SELECT json_extract(context, '$.timeframes') FROM logs WHERE component = 'session' "
+        "AND json_extract(context, '$.timeframes') IS NOT NULL ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    return list(msgspec.json.decode(row[0])) if row else []
 
 
 def overview(conn: apsw.Connection) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -77,6 +78,8 @@ def test_a_strategy_declaring_1m_and_1h_gets_hourly_bars_and_fills_on_the_minute
     assert created == fill_ts == T0 + 59 * 60_000
     assert 0 <= price / 1e8 - close_0059 <= close_0059 * 0.0001 + 0.01  # slippage, tick
     assert invoke("verify", str(path)).exit_code == 0
+    status = json.loads(invoke("status", "--db", str(path), "--json").output)
+    assert status["timeframes"] == ["1m", "1h"]
 
 
 def test_config_overrides_the_declared_timeframes(
@@ -89,6 +92,7 @@ def test_config_overrides_the_declared_timeframes(
     result = invoke(*args, "--set", 'strategy.timeframes=["15m"]')
     assert result.exit_code == 0, result.output
     same_bars(logged(path), aggregate(sample_week, "15m", T0 + 3_600_000))
+    assert "timeframes       ['15m']" in invoke("status", "--db", str(path)).output
 
 
 def test_an_unknown_timeframe_is_a_config_error(tmp_path: Path, sample_week: Path) -> None:
