@@ -578,7 +578,19 @@ def data_group() -> None:
 def data_import(
     files: tuple[Path, ...], out: Path, symbol: str, fmt: str | None, mapping: tuple[str, ...]
 ) -> None:
-    """Validate bars and write them as Parquet in the bar schema."""
+    """Validate bars and write them as Parquet in the bar schema.
+
+    Binance trade dumps (trades or aggTrades) become 1-minute bars; minutes without a
+    trade repeat the last close with zero volume, marked filled."""
+    from njord.data import trades
+
+    if all(trades.layout(f) for f in files):
+        report = trades.import_trades(list(files), out=out, symbol=symbol)
+        click.echo(
+            f"aggregated {report.rows_in} trades into {report.rows_out} 1-minute bars "
+            f"{utc(report.first_ts_ms)} .. {utc(report.last_ts_ms)} -> {report.out}"
+        )
+        return
     report = importer.import_files(
         list(files),
         out=out,

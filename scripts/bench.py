@@ -3,7 +3,9 @@
 Generates a seeded random walk of 1-minute bars once (a year: 525,600; a month: 43,200)
 under .bench/, runs the SMA-crossover backtest with full persistence in a subprocess,
 and prints one figure per line (`--json` for one JSON object). `--sizes tui` instead
-compares a paced session's decision latency with and without a TUI watching its db.
+compares a paced session's decision latency with and without a TUI watching its db;
+`--sizes trades` imports a generated month of trades (`--trades N` rows, Binance's
+`trades` layout) and reports the import's peak RSS.
 """
 
 from __future__ import annotations
@@ -98,6 +100,60 @@ def run(bars: Path, out: Path) -> dict[str, float]:
     }
 
 
+def make_trades(path: Path, n: int, seed: int = 7) -> None:
+    """A month of trades in Binance's `trades` layout, written in chunks (never all held)."""
+    import numpy as np
+    import pyarrow.csv as pcsv
+
+    rng = np.random.default_rng(seed)
+    month_ms = 31 * 86_400_000
+    price = 42_000.0
+    chunk = 1_000_000
+    with path.open("wb") as fh:
+        for lo in range(0, n, chunk):
+            k = min(chunk, n - lo)
+            ts = START_MS + (np.arange(lo, lo + k, dtype=np.int64) * month_ms) // n
+            prices = np.round(price * np.exp(np.cumsum(rng.normal(0, 1e-5, k))), 2)
+            price = float(prices[-1])
+            qty = np.round(rng.exponential(0.05, k), 8)
+            table = pa.table(
+                {
+                    "id": np.arange(lo, lo + k, dtype=np.int64),
+                    "price": prices,
+                    "qty": qty,
+                    "quote_qty": np.round(prices * qty, 8),
+                    "time": ts,
+                    "is_buyer_maker": rng.random(k) < 0.5,
+                    "is_best_match": np.ones(k, dtype=bool),
+                }
+            )
+            pcsv.write_csv(table, fh, pcsv.WriteOptions(include_header=False))
+
+
+def import_trades(n: int, work: Path) -> dict[str, float]:
+    src = work / f"BTCUSDT-trades-{n}.csv"
+    if not src.exists():
+        subprocess.run(
+            [sys.executable, __file__, "--generate-trades", str(src), str(n)], check=True
+        )
+    out = work / "trades-bars.parquet"
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "njord", "data", "import", str(src), "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+    _, status, usage = os.wait4(child.pid, 0)
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit("trades import failed")
+    return {
+        "rows": n,
+        "wall_s": round(time.perf_counter() - started, 3),
+        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+        "bars": pq.ParquetFile(out).metadata.num_rows,
+    }
+
+
 VIEWER = (
     "import sys; from pathlib import Path; from njord.tui.app import NjordApp; "
     "NjordApp(Path(sys.argv[1])).run(headless=True)"
@@ -145,15 +201,23 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--sizes", default="month,year")
+    parser.add_argument("--trades", type=int, default=30_000_000, help="rows for --sizes trades")
     parser.add_argument("--generate", nargs=2, metavar=("PATH", "BARS"), help=argparse.SUPPRESS)
+    parser.add_argument("--generate-trades", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate:
         make_bars(Path(args.generate[0]), int(args.generate[1]))
+        return
+    if args.generate_trades:
+        make_trades(Path(args.generate_trades[0]), int(args.generate_trades[1]))
         return
     work = ROOT / ".bench"
     work.mkdir(exist_ok=True)
     results = {}
     for name in args.sizes.split(","):
+        if name == "trades":
+            results["trades"] = import_trades(args.trades, work)
+            continue
         n = {"month": 43_200, "year": 525_600, "tui": 43_200}[name]
         bars = work / f"bars-{'month' if name == 'tui' else name}.parquet"
         if not bars.exists():
@@ -165,6 +229,7 @@ def main() -> None:
             results["alone"] = watched(bars, work, tui=False)
             results["with_tui"] = watched(bars, work, tui=True)
             continue
+        (work / name).mkdir(exist_ok=True)  # a fresh checkout has no output folder yet
         results[name] = run(bars, work / name)
     if args.json:
         print(json.dumps(results, sort_keys=True))

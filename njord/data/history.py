@@ -125,6 +125,10 @@ class HistoryFeed:
         self.summary = QcSummary(policy=gaps)
         self.gap_policy = GapPolicy(gaps, self.summary)
         self._readers = [self._open(f) for f in self.files]
+        self._columns = {
+            f: [*REQUIRED, "filled"] if "filled" in r.schema_arrow.names else list(REQUIRED)
+            for f, r in zip(self.files, self._readers, strict=True)
+        }
         self._path = path
 
     def fresh(self) -> HistoryFeed:
@@ -170,7 +174,7 @@ class HistoryFeed:
             # every group it passed, and memory then grows with the length of the history.
             for group in range(reader.metadata.num_row_groups):
                 for raw in reader.iter_batches(
-                    batch_size=BATCH_ROWS, columns=list(REQUIRED), row_groups=[group]
+                    batch_size=BATCH_ROWS, columns=self._columns[file], row_groups=[group]
                 ):
                     batch = self._checked(_normalise(raw, file), str(file))
                     if len(batch):
@@ -193,7 +197,9 @@ def _normalise(raw: pa.RecordBatch, file: Path) -> pa.RecordBatch:
         cols = [ts] + [pc.cast(raw.column(c), pa.float64()) for c in REQUIRED[1:]]
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
         raise DataError(f"{file}: columns have the wrong types for the bar schema: {e}") from e
-    cols.append(pa.array([False] * len(raw), pa.bool_()))
+    # Minutes an import already filled (trades -> bars: no trade that minute) stay marked.
+    filled = raw.column("filled") if "filled" in raw.schema.names else None
+    cols.append(pa.array([False] * len(raw), pa.bool_()) if filled is None else filled)
     return pa.RecordBatch.from_arrays(cols, schema=STORED_SCHEMA)
 
 
