@@ -18,6 +18,7 @@ from rich.table import Table
 import njord
 from njord import config as configuration
 from njord import launch, summary, wiring
+from njord.core.time import TIMEFRAMES
 from njord.data import importer
 from njord.data.qc import utc
 from njord.errors import ConfigError, ExitCode, MismatchError, NjordError
@@ -513,10 +514,17 @@ def status(db_path: Path, as_json: bool) -> None:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv")
 @click.option("--bars", "with_bars", is_flag=True, help="also bars.parquet: the bars used")
-def export_cmd(db_path: Path, out_dir: Path, fmt: str, with_bars: bool) -> None:
+@click.option(
+    "--timeframe",
+    type=click.Choice([tf for tf in TIMEFRAMES if tf != "1m"]),
+    help="also bars-<timeframe>.parquet: the session's bars resampled",
+)
+def export_cmd(
+    db_path: Path, out_dir: Path, fmt: str, with_bars: bool, timeframe: str | None
+) -> None:
     """Write trades, orders, fills, equity and logs.jsonl from a session db."""
     from njord.resume import stored_config
-    from njord.store.export import export_bars
+    from njord.store.export import export_bars, export_resampled
     from njord.store.runs import SqliteManifestStore
 
     conn = db.open_reader(db_path)
@@ -526,6 +534,8 @@ def export_cmd(db_path: Path, out_dir: Path, fmt: str, with_bars: bool) -> None:
     if with_bars and manifest is not None:
         symbol = stored_config(manifest.config_toml).data.symbol
         click.echo(str(export_bars(conn, out_dir, symbol=symbol)))
+    if timeframe is not None:
+        click.echo(str(export_resampled(conn, out_dir, timeframe=timeframe)))
     conn.close()
 
 

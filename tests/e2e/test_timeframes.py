@@ -80,6 +80,17 @@ def test_a_strategy_declaring_1m_and_1h_gets_hourly_bars_and_fills_on_the_minute
     assert invoke("verify", str(path)).exit_code == 0
     status = json.loads(invoke("status", "--db", str(path), "--json").output)
     assert status["timeframes"] == ["1m", "1h"]
+    # The export resamples the stored minutes the same way: the bars the strategy got.
+    out = tmp_path / "out"
+    result = invoke("export", "--db", str(path), "--out", str(out), "--timeframe", "1h")
+    assert result.exit_code == 0, result.output
+    exported = pq.read_table(out / "bars-1h.parquet").to_pylist()
+    assert [f"{r['close']} {r['n_bars']} {r['complete']}" for r in exported] == [
+        " ".join(line.split()[5:6] + line.split()[7:9]) for line in logged(path)
+    ]
+    assert [int(r["ts_utc"].timestamp() * 1000) for r in exported] == [
+        int(line.split()[1]) for line in logged(path)
+    ]
 
 
 def test_config_overrides_the_declared_timeframes(
@@ -93,6 +104,17 @@ def test_config_overrides_the_declared_timeframes(
     assert result.exit_code == 0, result.output
     same_bars(logged(path), aggregate(sample_week, "15m", T0 + 3_600_000))
     assert "timeframes       ['15m']" in invoke("status", "--db", str(path)).output
+
+
+def test_export_of_a_timeframe_needs_stored_bars(tmp_path: Path, sample_week: Path) -> None:
+    path = tmp_path / "nobars.db"
+    args = backtest_args(sample_week, path, "--no-report", "--to", "2024-01-01T01:00")
+    assert invoke(*args, "--set", "store.store_bars=false").exit_code == 0
+    result = invoke("export", "--db", str(path), "--out", str(tmp_path / "o"), "--timeframe", "1h")
+    assert result.exit_code == 3
+    assert "kept no bars to resample (store.store_bars = false)" in result.output
+    bad = invoke("export", "--db", str(path), "--out", str(tmp_path / "o"), "--timeframe", "7m")
+    assert bad.exit_code == 2
 
 
 def test_an_unknown_timeframe_is_a_config_error(tmp_path: Path, sample_week: Path) -> None:
