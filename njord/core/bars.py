@@ -119,9 +119,11 @@ class Timeframes:
             self._minutes.load(ts, open_, high, low, close, volume)
 
     def step(self, minute: Bar) -> list[Bar]:
-        out = [minute] if self._minute else []
         if self._minutes is not None:
             self._minutes.end += 1
+        if not self._resamplers:
+            return [minute]  # 1-minute bars only: the common case, on every bar
+        out = [minute] if self._minute else []
         for r in self._resamplers:
             done = r.add(
                 minute.ts_ms,
@@ -140,9 +142,9 @@ class Timeframes:
         return out  # resamplers go shortest first, each in time order
 
     def history(self, symbol: str, timeframe: str, n: int) -> History:
+        buffer = self._buffers.get(timeframe)
         if symbol != self.symbol:
             raise ValueError(f"no bars of {symbol!r} in this session (it trades {self.symbol})")
-        buffer = self._buffers.get(timeframe)
         if buffer is None:
             if not self.size:
                 raise ValueError("history needs the strategy to declare `history` (bars kept)")
