@@ -608,8 +608,9 @@ def data_import(
         mapping=importer.parse_map(mapping),
         symbol=symbol,
     )
+    length = "" if report.timeframe == "1m" else f"{report.timeframe} "
     click.echo(
-        f"imported {report.rows_out} bars ({report.duplicates_dropped} duplicates dropped) "
+        f"imported {report.rows_out} {length}bars ({report.duplicates_dropped} duplicates dropped) "
         f"{utc(report.first_ts_ms)} .. {utc(report.last_ts_ms)} -> {report.out}"
     )
 

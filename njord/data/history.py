@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from njord.core.history import Floats, Ints
 from njord.core.money import E8
+from njord.data.klines import recorded_timeframe
 from njord.data.qc import GapPolicy, QcEvent, QcSummary, check_values
 from njord.errors import ConfigError, DataError
 from njord.manifest import DataSource, file_sha256
@@ -151,6 +152,13 @@ class HistoryFeed:
             raise DataError(
                 f"{file} lacks column(s) {', '.join(missing)}; the bar schema is "
                 f"{', '.join(REQUIRED)} (convert it with `njord data import --map`)"
+            )
+        timeframe = recorded_timeframe(reader.schema_arrow)
+        if timeframe != "1m":
+            raise DataError(
+                f"{file} holds {timeframe} bars (so recorded at import); sessions run on "
+                f"1-minute bars: import 1-minute klines or trades, and declare {timeframe} "
+                "in strategy.timeframes to get the longer bars"
             )
         return reader
 

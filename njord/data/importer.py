@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from njord.data import klines
 from njord.data.history import BATCH_ROWS, REQUIRED
 from njord.data.qc import check_values
 from njord.errors import ConfigError, DataError
@@ -55,6 +56,7 @@ class ImportReport(msgspec.Struct, kw_only=True):
     first_ts_ms: int
     last_ts_ms: int
     out: str
+    timeframe: str = "1m"
 
 
 def guess_format(path: Path) -> Format:
@@ -87,8 +89,11 @@ def read_any(path: Path, fmt: Format, mapping: dict[str, str], symbol: str) -> p
     if not path.exists():
         raise ConfigError(f"input file {path} does not exist")
     if fmt == "binance":
-        table = _read_binance(path)
-    elif fmt == "csv":
+        raw = _read_binance(path)
+        return klines.with_timeframe(
+            _to_bar_schema(raw, path, symbol), klines.kline_timeframe(raw, path)
+        )
+    if fmt == "csv":
         table = _rename(_read_csv(path, header=True), mapping, path)
     else:
         try:
@@ -183,13 +188,26 @@ def import_files(
     inputs: list[Path], *, out: Path, fmt: Format | None, mapping: dict[str, str], symbol: str
 ) -> ImportReport:
     tables = [read_any(p, fmt or guess_format(p), mapping, symbol) for p in inputs]
+    timeframe = _one_timeframe(tables, inputs)
     table = pa.concat_tables(tables).sort_by("ts_utc")
     rows_in = table.num_rows
     if rows_in == 0:
         raise DataError("the input holds no bars")
     table, dropped = _dedupe(table)
+    table = klines.with_timeframe(table, timeframe)
     report = write_bars(table, out, source=", ".join(str(p) for p in inputs))
-    return msgspec.structs.replace(report, rows_in=rows_in, duplicates_dropped=dropped)
+    return msgspec.structs.replace(
+        report, rows_in=rows_in, duplicates_dropped=dropped, timeframe=timeframe
+    )
+
+
+def _one_timeframe(tables: list[pa.Table], inputs: list[Path]) -> str:
+    """The inputs' common bar length: klines say theirs, other files are 1-minute bars."""
+    found = {p: klines.recorded_timeframe(t.schema) for p, t in zip(inputs, tables, strict=True)}
+    if len(set(found.values())) > 1:
+        listed = ", ".join(f"{p.name} {tf}" for p, tf in found.items())
+        raise DataError(f"the inputs hold bars of different lengths ({listed}); import apart")
+    return next(iter(found.values()))
 
 
 def write_bars(table: pa.Table, out: Path, *, source: str) -> ImportReport:
