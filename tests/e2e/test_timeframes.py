@@ -123,3 +123,16 @@ def test_an_unknown_timeframe_is_a_config_error(tmp_path: Path, sample_week: Pat
     assert result.exit_code == 2
     assert "strategy.timeframes" in result.output
     assert not path.exists()
+
+
+def test_a_strategy_declaring_an_unknown_timeframe_is_refused_before_any_db(
+    tmp_path: Path, sample_week: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    path = tmp_path / "seven.db"
+    result = invoke(
+        *backtest_args(sample_week, path), "--set", 'strategy.name="user_strategies:SevenMinutes"'
+    )
+    assert result.exit_code == 2
+    assert "declares timeframes ('1m', '7m'); each must be one of 1m, 3m" in result.output
+    assert not path.exists()

@@ -72,3 +72,9 @@ class Hourly(Strategy):
         if ctx.state.position_e8(symbol) or ctx.state.open_orders:
             return []
         return [OrderIntent(symbol=symbol, side=Side.BUY, qty=Decimal("0.01"), tag="hourly")]
+
+
+class SevenMinutes(Hourly):
+    """Declares a timeframe njord does not derive."""
+
+    timeframes = ("1m", "7m")
