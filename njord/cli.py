@@ -19,6 +19,7 @@ from rich.table import Table
 import njord
 from njord import config as configuration
 from njord import crash, launch, paths, summary, wiring
+from njord.core.time import TIMEFRAMES
 from njord.data import importer
 from njord.data.qc import utc
 from njord.db_param import session_db
@@ -836,18 +837,28 @@ def status(db_path: Path, as_json: bool) -> None:
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv")
 @click.option("--bars", "with_bars", is_flag=True, help="also bars.parquet: the bars used")
 @click.option(
+    "--timeframe",
+    type=click.Choice([tf for tf in TIMEFRAMES if tf != "1m"]),
+    help="also bars-<timeframe>.parquet: the session's bars resampled",
+)
+@click.option(
     "--daily",
     "daily_dir",
     type=OutputPath("dir"),
     help="per UTC day: manifest, decision log and logs (gzip JSONL) for an archive",
 )
 def export_cmd(
-    db_path: Path, out_dir: Path | None, fmt: str, with_bars: bool, daily_dir: Path | None
+    db_path: Path,
+    out_dir: Path | None,
+    fmt: str,
+    with_bars: bool,
+    timeframe: str | None,
+    daily_dir: Path | None,
 ) -> None:
     """Write trades, orders, fills, equity and logs.jsonl from a session db."""
     from njord.config import stored_config
     from njord.store.daily import export_daily
-    from njord.store.export import export_bars
+    from njord.store.export import export_bars, export_resampled
     from njord.store.runs import SqliteManifestStore
 
     if out_dir is None and daily_dir is None:
@@ -865,6 +876,8 @@ def export_cmd(
     if with_bars and manifest is not None:
         symbol = stored_config(manifest.config_toml).data.symbol
         click.echo(str(export_bars(conn, out_dir, symbol=symbol)))
+    if timeframe is not None:
+        click.echo(str(export_resampled(conn, out_dir, timeframe=timeframe)))
     conn.close()
 
 
@@ -947,7 +960,21 @@ def data_import(
     fmt: str | None,
     mapping: tuple[str, ...],
 ) -> None:
-    """Validate bars and write them as Parquet in the bar schema."""
+    """Validate bars and write them as Parquet in the bar schema.
+
+    Binance trade dumps (trades or aggTrades) become 1-minute bars; minutes without a
+    trade repeat the last close with zero volume, marked filled."""
+    from njord.data import trades
+
+    if all(trades.layout(f) for f in files):
+        report = trades.import_trades(
+            list(files), out=out, symbol=symbol or importer.DEFAULT_SYMBOL
+        )
+        click.echo(
+            f"aggregated {report.rows_in} trades into {report.rows_out} 1-minute bars "
+            f"{utc(report.first_ts_ms)} .. {utc(report.last_ts_ms)} -> {report.out}"
+        )
+        return
     report = importer.import_files(
         list(files),
         out=out,
@@ -955,8 +982,9 @@ def data_import(
         mapping=importer.parse_map(mapping),
         symbol=symbol,
     )
+    length = "" if report.timeframe == "1m" else f"{report.timeframe} "
     click.echo(
-        f"imported {report.rows_out} bars ({report.duplicates_dropped} duplicates dropped) "
+        f"imported {report.rows_out} {length}bars ({report.duplicates_dropped} duplicates dropped) "
         f"{utc(report.first_ts_ms)} .. {utc(report.last_ts_ms)} -> {report.out}; "
         f"{report.gaps_line()}"
     )

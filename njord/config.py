@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from njord.core.time import Timeframe
 from njord.errors import ConfigError
 
 Scalar = bool | int | float | str
@@ -43,6 +44,8 @@ class DataConfig(_Section, frozen=True):
 
 class StrategyConfig(_Section, frozen=True):
     name: str = "sma_crossover"
+    # Empty means the strategy's own declaration (its `timeframes`).
+    timeframes: list[Timeframe] = msgspec.field(default_factory=list)
     # Empty means the strategy's own defaults; unknown names are refused by the strategy.
     params: dict[str, Scalar] = msgspec.field(default_factory=dict)
 
@@ -393,6 +396,7 @@ DOCS: dict[str, str] = {
     "data.start": "first bar to use, ISO date/time UTC, inclusive ('' = from the first bar)",
     "data.end": "end of the range, ISO date/time UTC, exclusive ('' = to the last bar)",
     "strategy.name": "a short name (see `njord strategies`), module:Class or path/to/file.py:Class",
+    "strategy.timeframes": "bars the strategy gets, e.g. ['1m', '1h'] ([] = what it declares)",
     "strategy.params": "the strategy's typed params; unset ones take the strategy's defaults",
     "costs.commission_bps": "commission per fill, basis points of notional (0 = off)",
     "costs.spread_bps": "half of it is paid on each market fill, basis points (0 = off)",

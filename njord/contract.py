@@ -25,13 +25,12 @@ from njord.core.book import BarE8, Book, BookState, OrderRouter
 from njord.core.execution import CostModel, SymbolRules
 from njord.core.money import E8
 from njord.core.risk import RiskEngine, RiskInputs, Rules
+from njord.core.time import MINUTE_MS
 from njord.data.history import HistoryFeed
 from njord.ports import BarFeed
 from njord.reasons import Reason, TradingState
 from njord.records import Order, OrderIntent, OrderStatus, OrderType, Side
 from njord.sim.faults import Fault, FaultConfig
-
-MINUTE_MS = 60_000
 
 
 class CheckResult(msgspec.Struct, frozen=True, kw_only=True):

@@ -15,6 +15,7 @@ from njord.adapters.binance import Backoff, BinanceClient
 from njord.adapters.live_feed import LiveFeed
 from njord.config import Config, stored_config
 from njord.core.strategy import Strategy
+from njord.core.time import MINUTE_MS
 from njord.data.history import BarBatch, StoredFeed
 from njord.data.qc import QcEvent, QcSummary
 from njord.errors import ConfigError
@@ -28,8 +29,6 @@ from njord.store.amendments import Amendment
 from njord.store.history import last_bar_ms, qc_events, stored_bar_blobs
 from njord.store.runs import SqliteManifestStore
 from njord.wiring import Session, new_manifest, open_session, parse_utc
-
-MINUTE_MS = 60_000
 
 
 class ChainFeed:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import msgspec
 
+from njord.core.bars import Timeframes
 from njord.core.book import BarE8, Book, OrderRouter
 from njord.core.strategy import Context, Strategy
 from njord.data.history import BarBatch
@@ -20,7 +21,7 @@ from njord.data.qc import utc
 from njord.errors import Interrupted, StrategyError
 from njord.ports import BarFeed, Clock
 from njord.reasons import TradingState
-from njord.records import Bar
+from njord.records import Bar, OrderIntent
 from njord.store import reads
 from njord.store.session import Control, SessionWriter
 
@@ -99,6 +100,7 @@ def run(
     feed: BarFeed,
     book: Book,
     strategy: Strategy,
+    timeframes: Timeframes,
     ctx: Context,
     router: OrderRouter,
     writer: SessionWriter,
@@ -158,6 +160,8 @@ def run(
     try:
         for batch in feed.batches():
             available = time.perf_counter()
+            if timeframes.wants_batches:
+                timeframes.load(*batch.arrays())
             # A batch only replayed writes nothing: no transaction, so a restarted session
             # waiting for its first new bar holds no write lock (controls, heartbeats).
             if resume_after_ms is None or batch.ts_ms[-1] > resume_after_ms:
@@ -172,7 +176,7 @@ def run(
                     if ts <= resume_after_ms:
                         # Rebuilding state from the stored bars: same code, nothing written.
                         again = scheduled.get(ts, [])
-                        _step(book, strategy, ctx, router, batch, i, bar, again, None)
+                        _step(book, strategy, timeframes, ctx, router, batch, i, bar, again, None)
                         if book.out:
                             book.take_outbox()
                         continue
@@ -184,7 +188,7 @@ def run(
                     controls = [*scheduled[ts], *controls]
                 ticked = time.perf_counter()
                 equity, position = _step(
-                    book, strategy, ctx, router, batch, i, bar, controls, writer
+                    book, strategy, timeframes, ctx, router, batch, i, bar, controls, writer
                 )
                 controls = []
                 last_bar = bar
@@ -250,6 +254,7 @@ def _apply(
 def _step(
     book: Book,
     strategy: Strategy,
+    timeframes: Timeframes,
     ctx: Context,
     router: OrderRouter,
     batch: BarBatch,
@@ -266,19 +271,33 @@ def _step(
         for control in controls:
             book.control(control.command, bar, router, by=control.posted_by, reason=control.reason)
     ctx.now_ms = bar.ts_ms
-    view = Bar(
-        bar.ts_ms, batch.open[i], batch.high[i], batch.low[i], batch.close[i], batch.volume[i]
+    minute = Bar(
+        bar.ts_ms,
+        batch.open[i],
+        batch.high[i],
+        batch.low[i],
+        batch.close[i],
+        batch.volume[i],
+        "1m",
+        1,
+        batch.filled[i],
     )
-    try:
-        intents = strategy.on_bar(ctx, book.symbol, view)
-        submitted = ctx.take_submitted()
-    except Exception as e:
-        raise StrategyError(f"strategy raised in on_bar at bar {utc(bar.ts_ms)}: {e!r}") from e
+    # One decision step per minute: what every timeframe's bar asked for, in call order.
+    intents: list[OrderIntent] = []
+    for view in timeframes.step(minute):
+        try:
+            intents += strategy.on_bar(ctx, book.symbol, view)
+            intents += ctx.take_submitted()
+        except Exception as e:
+            where = (
+                utc(view.ts_ms) if view.timeframe == "1m" else f"{view.timeframe} {utc(view.ts_ms)}"
+            )
+            raise StrategyError(f"strategy raised in on_bar at bar {where}: {e!r}") from e
     cancels = ctx.take_cancels()
     if cancels:
         book.cancel(bar, cancels, router)
-    if intents or submitted:
-        book.decide(bar, [*intents, *submitted], router)
+    if intents:
+        book.decide(bar, intents, router)
     if book.next_fill != first_fill:
         _notify_fills(book, strategy, ctx, first_fill)
     return book.end_bar(bar)

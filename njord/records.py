@@ -31,8 +31,13 @@ OPEN_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.SUBMITTED, OrderStatus.P
 
 
 class Bar(msgspec.Struct, frozen=True, gc=False):
-    """One closed 1-minute bar; `ts_ms` is its open time (UTC epoch ms). Prices as floats
-    for signal maths; the engine uses the exact `_e8` integers for money."""
+    """One closed bar; `ts_ms` is its open time (UTC epoch ms). Prices as floats for signal
+    maths; the engine uses the exact `_e8` integers for money.
+
+    Bars longer than a minute are built from 1-minute bars (njord.core.bars): `n_bars` of
+    them, `n_filled` of those forward-filled over a gap. `complete` is false when minutes
+    of the bar's window never arrived (a gap the policy skipped, or the data's edge).
+    """
 
     ts_ms: int
     open: float
@@ -40,6 +45,10 @@ class Bar(msgspec.Struct, frozen=True, gc=False):
     low: float
     close: float
     volume: float
+    timeframe: str = "1m"
+    n_bars: int = 1
+    n_filled: int = 0
+    complete: bool = True
 
 
 class OrderIntent(msgspec.Struct, frozen=True, kw_only=True):

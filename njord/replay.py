@@ -8,7 +8,8 @@ from typing import Any
 import apsw
 import msgspec
 
-from njord.core.book import DAY_MS, Book
+from njord.core.book import Book
+from njord.core.time import day_index
 from njord.reasons import TradingState
 from njord.records import Fill, OrderStatus, Side
 from njord.store import history
@@ -37,8 +38,8 @@ def _apply(book: Book, conn: apsw.Connection, bar_ts: int, kind: str, ref: str, 
             notional_e8=p["notional_e8"],
             fee_e8=p["fee_e8"],
         )
-        if fill.ts_ms // DAY_MS != book.day:
-            book.day, book.daily_realised_e8 = fill.ts_ms // DAY_MS, 0
+        if day_index(fill.ts_ms) != book.day:
+            book.day, book.daily_realised_e8 = day_index(fill.ts_ms), 0
         realised, _ = book.ledger.apply(fill)
         book.daily_realised_e8 += realised - fill.fee_e8
         book.next_fill = max(book.next_fill, fill.fill_id + 1)
@@ -55,9 +56,9 @@ def _apply(book: Book, conn: apsw.Connection, bar_ts: int, kind: str, ref: str, 
         book.bars += p["bars"]
         book.last_bar_ms = bar_ts
         book.peak_equity_e8 = max(book.peak_equity_e8, p["peak_equity_e8"])
-        if bar_ts // DAY_MS != book.day:
+        if day_index(bar_ts) != book.day:
             # A new UTC day began inside this commit after its last fill: as in start_bar.
-            book.day, book.daily_realised_e8 = bar_ts // DAY_MS, 0
+            book.day, book.daily_realised_e8 = day_index(bar_ts), 0
 
 
 def _order(book: Book, conn: apsw.Connection, coid: str, status: OrderStatus) -> None:

@@ -21,6 +21,7 @@ import njord
 from njord import amend, strategies
 from njord.adapters.sim_router import SimRouter
 from njord.config import Config, config_sha256, config_toml, stored_config
+from njord.core.bars import Timeframes
 from njord.core.book import Book
 from njord.core.execution import CostModel, SymbolRules
 from njord.core.money import to_e8
@@ -123,6 +124,11 @@ def plan_backtest(config: Config, facts: Facts | None = None) -> Plan:
             git=(facts.git_sha, facts.git_dirty) if facts else None,
         ),
     )
+
+
+def declared_timeframes(config: Config, cls: type[Strategy]) -> tuple[str, ...]:
+    """The timeframes a session delivers: `strategy.timeframes` if set, else the class's."""
+    return tuple(config.strategy.timeframes) or cls.timeframes
 
 
 def prescan(feed: HistoryFeed) -> QcSummary:
@@ -307,7 +313,15 @@ def run_session(
     view = PortfolioView(
         cash_e8=book.cash_e8, position_e8=book.ledger.position_e8, open_orders=book.open_order_list
     )
-    ctx = Context(params=strategy.params, state=view, log=lambda m: session.log.info("strategy", m))
+    timeframes = Timeframes(
+        config.data.symbol, declared_timeframes(config, type(strategy)), strategy.history
+    )
+    ctx = Context(
+        params=strategy.params,
+        state=view,
+        log=lambda m: session.log.info("strategy", m),
+        history=timeframes.history,
+    )
     router = SimRouter(book.costs, book.rules)
     session.log.use_clock(lambda: ctx.now_ms)
     session.log.info(
@@ -316,6 +330,7 @@ def run_session(
         run_id=session.manifest.run_id,
         mode=session.manifest.mode,
         strategy=session.manifest.strategy.path,
+        timeframes=list(timeframes.declared),
         resume_after_ms=resume_after_ms,
     )
     strategy.on_start(ctx)
@@ -327,6 +342,7 @@ def run_session(
             feed=feed,
             book=book,
             strategy=strategy,
+            timeframes=timeframes,
             ctx=ctx,
             router=router,
             writer=writer,

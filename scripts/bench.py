@@ -7,6 +7,8 @@ compares a paced session's decision latency with and without a TUI watching its 
 `--sizes sweep` times a 36-combination sweep over the month on `--jobs 2` and on
 `--dask local:2` (issue 18: Dask within 1.3x of the pool; `--combos N` draws fewer);
 `--sizes report` backtests the year and measures its report's size and build time.
+`--sizes trades` imports a generated month of trades (`--trades N` rows, Binance's
+`trades` layout) and reports the import's peak RSS.
 """
 
 from __future__ import annotations
@@ -101,6 +103,60 @@ def run(bars: Path, out: Path) -> dict[str, float]:
         "wall_s": round(wall, 3),
         "bars_per_s": round(bars_done / wall),
         "peak_rss_mib": round(rss_mib, 1),
+    }
+
+
+def make_trades(path: Path, n: int, seed: int = 7) -> None:
+    """A month of trades in Binance's `trades` layout, written in chunks (never all held)."""
+    import numpy as np
+    import pyarrow.csv as pcsv
+
+    rng = np.random.default_rng(seed)
+    month_ms = 31 * 86_400_000
+    price = 42_000.0
+    chunk = 1_000_000
+    with path.open("wb") as fh:
+        for lo in range(0, n, chunk):
+            k = min(chunk, n - lo)
+            ts = START_MS + (np.arange(lo, lo + k, dtype=np.int64) * month_ms) // n
+            prices = np.round(price * np.exp(np.cumsum(rng.normal(0, 1e-5, k))), 2)
+            price = float(prices[-1])
+            qty = np.round(rng.exponential(0.05, k), 8)
+            table = pa.table(
+                {
+                    "id": np.arange(lo, lo + k, dtype=np.int64),
+                    "price": prices,
+                    "qty": qty,
+                    "quote_qty": np.round(prices * qty, 8),
+                    "time": ts,
+                    "is_buyer_maker": rng.random(k) < 0.5,
+                    "is_best_match": np.ones(k, dtype=bool),
+                }
+            )
+            pcsv.write_csv(table, fh, pcsv.WriteOptions(include_header=False))
+
+
+def import_trades(n: int, work: Path) -> dict[str, float]:
+    src = work / f"BTCUSDT-trades-{n}.csv"
+    if not src.exists():
+        subprocess.run(
+            [sys.executable, __file__, "--generate-trades", str(src), str(n)], check=True
+        )
+    out = work / "trades-bars.parquet"
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "njord", "data", "import", str(src), "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+    _, status, usage = os.wait4(child.pid, 0)
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit("trades import failed")
+    return {
+        "rows": n,
+        "wall_s": round(time.perf_counter() - started, 3),
+        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+        "bars": pq.ParquetFile(out).metadata.num_rows,
     }
 
 
@@ -199,15 +255,26 @@ def main() -> None:
         default=ROOT / ".bench",
         help="where the generated bars and the sessions go (default: .bench/ in the checkout)",
     )
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--sizes", default="month,year")
+    parser.add_argument("--trades", type=int, default=30_000_000, help="rows for --sizes trades")
     parser.add_argument("--generate", nargs=2, metavar=("PATH", "BARS"), help=argparse.SUPPRESS)
+    parser.add_argument("--generate-trades", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate:
         make_bars(Path(args.generate[0]), int(args.generate[1]))
+        return
+    if args.generate_trades:
+        make_trades(Path(args.generate_trades[0]), int(args.generate_trades[1]))
         return
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
     results = {}
     for name in args.sizes.split(","):
+        if name == "trades":
+            results["trades"] = import_trades(args.trades, work)
+            continue
         if name not in SIZES:
             parser.error(f"--sizes takes {', '.join(SIZES)}, got {name!r}")
         data = {"tui": "month", "sweep": "month", "report": "year"}.get(name, name)

@@ -19,11 +19,11 @@ from typing import Any, NoReturn
 import pyarrow as pa
 
 from njord.adapters.binance import Backoff, BinanceClient, VenueError, VenueUnreachable
+from njord.core.time import MINUTE_MS
 from njord.data.history import STORED_SCHEMA, BarBatch
 from njord.data.qc import QcEvent, QcSummary, utc
 from njord.manifest import DataSource
 
-MINUTE_MS = 60_000
 ERROR_BURST = 3  # consecutive failed polls that make an error-rate alert
 Log = Callable[[str, str, dict[str, Any]], None]
 

@@ -15,10 +15,10 @@ from njord.core.execution import CostModel, SymbolRules, cash_needed_e8
 from njord.core.ledger import Ledger, Lot, Trade, net_of_base_fee
 from njord.core.money import e8_to_decimal, mul_e8, to_e8
 from njord.core.risk import RiskEngine, RiskInputs, Verdict
+from njord.core.time import MINUTE_MS, day_index, minute_index
 from njord.reasons import Reason, TradingState
 from njord.records import Fill, Order, OrderIntent, OrderStatus, Side
 
-DAY_MS = 86_400_000
 FLATTEN_SEQ = 1_000_000  # a flatten's closing order: after any strategy intent of its bar
 
 
@@ -154,7 +154,7 @@ class Book:
     # -- the bar --------------------------------------------------------------------------
 
     def start_bar(self, bar: BarE8, router: OrderRouter) -> None:
-        day = bar.ts_ms // DAY_MS
+        day = day_index(bar.ts_ms)
         if day != self.day:
             self.day, self.daily_realised_e8 = day, 0
         if self.open_orders:
@@ -268,7 +268,7 @@ class Book:
         self.next_intent += 1
         coid = None
         if verdict.allowed:
-            coid = f"nj{self.order_key}-{bar.ts_ms // 60_000}-{seq}"
+            coid = f"nj{self.order_key}-{minute_index(bar.ts_ms)}-{seq}"
         else:
             self.counters[verdict.reason] = self.counters.get(verdict.reason, 0) + 1
             self.last_block = verdict.reason
@@ -311,7 +311,7 @@ class Book:
         # Only shrinks: a sell no larger than the long, a buy no larger than the short.
         held = position if intent.side is Side.SELL else -position
         reduces = 0 < qty_e8 <= held
-        while self._order_times and self._order_times[0] <= ts_ms - 60_000:
+        while self._order_times and self._order_times[0] <= ts_ms - MINUTE_MS:
             self._order_times.popleft()
         notional = mul_e8(qty_e8, price_e8)
         inputs = RiskInputs(

@@ -13,7 +13,8 @@ from collections.abc import Iterable, Sequence
 
 import msgspec
 
-DAY_MS = 86_400_000
+from njord.core.time import DAY_MS, MINUTE_MS, day_index
+
 YEAR_DAYS = 365
 
 
@@ -56,9 +57,9 @@ class _Pass:
     def add(self, ts: int, equity: float) -> None:
         if self.first_ts is None:
             self.first_ts = self.peak_ts = ts
-        if ts // DAY_MS != self.day:
+        if day_index(ts) != self.day:
             self.closes.append(equity)
-            self.day = ts // DAY_MS
+            self.day = day_index(ts)
         else:
             self.closes[-1] = equity
         if equity >= self.peak:
@@ -86,7 +87,9 @@ def compute(
         run.add(ts, equity)
     final = run.last
     total = final / initial - 1
-    span_days = (run.last_ts - run.first_ts + 60_000) / DAY_MS if run.first_ts is not None else 0.0
+    span_days = (
+        (run.last_ts - run.first_ts + MINUTE_MS) / DAY_MS if run.first_ts is not None else 0.0
+    )
     cagr = (
         (final / initial) ** (YEAR_DAYS / span_days) - 1 if span_days >= 1 and final > 0 else None
     )

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import msgspec
 
+from njord.core.history import History
 from njord.core.money import e8_to_decimal
 from njord.records import Bar, Fill, Order, OrderIntent
 
@@ -46,12 +47,29 @@ class PortfolioView:
         return self._open_orders()
 
 
+def _no_history(symbol: str, timeframe: str, n: int) -> History:
+    raise ValueError("this context keeps no bar history")
+
+
 class Context:
-    def __init__(self, *, params: Any, state: PortfolioView, log: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        *,
+        params: Any,
+        state: PortfolioView,
+        log: Callable[[str], None],
+        history: Callable[[str, str, int], History] = _no_history,
+    ) -> None:
         self.params = params
         self.state = state
         self.now_ms = 0
         self._log = log
+        # `ctx.history(symbol, timeframe, n)`: the last n completed bars of a declared
+        # timeframe as read-only numpy views (njord.core.history.History), oldest first,
+        # this minute's last, fewer at the start. n is at most the strategy's `history`;
+        # the views are valid during this call of `on_bar` only. An attribute, not a
+        # method: it runs on every bar, and a wrapper call would cost a tenth of it.
+        self.history = history
         self._submitted: list[OrderIntent] = []
         self._cancels: list[str] = []
 
@@ -86,9 +104,17 @@ class Strategy:
     `on_bar` returns intents (or submits them through `ctx.submit`); either way they go
     through risk, then the router. `ctx.cancel` cancels a resting order. Hooks must not
     read the clock or any random source: `ctx.now_ms` is the bar's time, in every mode.
+
+    `on_bar` runs once per completed bar of each timeframe in `timeframes` (config
+    `strategy.timeframes` overrides it), shortest first within a minute, `bar.timeframe`
+    telling which; everything one minute asks for is decided in one step. `history` is
+    how many bars of each of those timeframes `ctx.history` keeps (0: none); set it on the
+    class, or on the instance when it depends on the params.
     """
 
     Params: ClassVar[type[msgspec.Struct]] = NoParams
+    timeframes: ClassVar[tuple[str, ...]] = ("1m",)
+    history: int = 0
 
     def __init__(self, params: Any) -> None:
         self.params = params

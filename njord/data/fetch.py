@@ -8,11 +8,11 @@ from pathlib import Path
 import pyarrow as pa
 
 from njord.adapters.binance import Backoff, BinanceClient, VenueError, VenueUnreachable
+from njord.core.time import MINUTE_MS
 from njord.data.importer import BAR_SCHEMA, ImportReport, write_bars
 from njord.errors import DataError
 
 PAGE = 1000
-MINUTE_MS = 60_000
 
 
 def fetch(

@@ -17,7 +17,9 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
+from njord.core.history import Floats, Ints
 from njord.core.money import E8
+from njord.data.klines import recorded_timeframe
 from njord.data.qc import GapPolicy, QcEvent, QcSummary, check_symbol, check_values
 from njord.errors import ConfigError, DataError
 from njord.manifest import DataSource, file_sha256
@@ -44,6 +46,7 @@ class BarBatch:
         "arrow",
         "close",
         "close_e8",
+        "filled",
         "high",
         "high_e8",
         "lag_ms",
@@ -66,10 +69,23 @@ class BarBatch:
         self.low: list[float] = batch.column("low").to_pylist()
         self.close: list[float] = batch.column("close").to_pylist()
         self.volume: list[float] = batch.column("volume").to_pylist()
+        self.filled: list[int] = pc.cast(batch.column("synthetic"), pa.int8()).to_pylist()
         self.open_e8 = _e8(batch.column("open"))
         self.high_e8 = _e8(batch.column("high"))
         self.low_e8 = _e8(batch.column("low"))
         self.close_e8 = _e8(batch.column("close"))
+
+    def arrays(self) -> tuple[Ints, Floats, Floats, Floats, Floats, Floats]:
+        """The columns as numpy arrays (zero-copy where Arrow allows) for bar history."""
+        col = self.arrow.column
+        return (
+            col("ts_ms").to_numpy(),
+            col("open").to_numpy(),
+            col("high").to_numpy(),
+            col("low").to_numpy(),
+            col("close").to_numpy(),
+            col("volume").to_numpy(),
+        )
 
     def ipc_bytes(self) -> bytes:
         sink = io.BytesIO()
@@ -111,6 +127,10 @@ class HistoryFeed:
         self.summary = QcSummary(policy=gaps)
         self.gap_policy = GapPolicy(gaps, self.summary)
         self._readers = [self._open(f) for f in self.files]
+        self._columns = {
+            f: [*REQUIRED, "filled"] if "filled" in r.schema_arrow.names else list(REQUIRED)
+            for f, r in zip(self.files, self._readers, strict=True)
+        }
         self._path = path
 
     def fresh(self) -> HistoryFeed:
@@ -137,6 +157,13 @@ class HistoryFeed:
         if "symbol" in reader.schema_arrow.names:
             held = reader.read(columns=["symbol"]).column("symbol")
             check_symbol(held, want=self.symbol, source=str(file), by="config trades")
+        timeframe = recorded_timeframe(reader.schema_arrow)
+        if timeframe != "1m":
+            raise DataError(
+                f"{file} holds {timeframe} bars (so recorded at import); sessions run on "
+                f"1-minute bars: import 1-minute klines or trades, and declare {timeframe} "
+                "in strategy.timeframes to get the longer bars"
+            )
         return reader
 
     @property
@@ -159,7 +186,7 @@ class HistoryFeed:
             # every group it passed, and memory then grows with the length of the history.
             for group in range(reader.metadata.num_row_groups):
                 for raw in reader.iter_batches(
-                    batch_size=BATCH_ROWS, columns=list(REQUIRED), row_groups=[group]
+                    batch_size=BATCH_ROWS, columns=self._columns[file], row_groups=[group]
                 ):
                     batch = self._checked(_normalise(raw, file), str(file))
                     if len(batch):
@@ -182,7 +209,9 @@ def _normalise(raw: pa.RecordBatch, file: Path) -> pa.RecordBatch:
         cols = [ts] + [pc.cast(raw.column(c), pa.float64()) for c in REQUIRED[1:]]
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
         raise DataError(f"{file}: columns have the wrong types for the bar schema: {e}") from e
-    cols.append(pa.array([False] * len(raw), pa.bool_()))
+    # Minutes an import already filled (trades -> bars: no trade that minute) stay marked.
+    filled = raw.column("filled") if "filled" in raw.schema.names else None
+    cols.append(pa.array([False] * len(raw), pa.bool_()) if filled is None else filled)
     return pa.RecordBatch.from_arrays(cols, schema=STORED_SCHEMA)
 
 

@@ -14,8 +14,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from njord.core.time import MINUTE_MS
+from njord.data import klines
 from njord.data.history import BATCH_ROWS, REQUIRED
-from njord.data.qc import MINUTE_MS, check_symbol, check_values, gap_indices, utc
+from njord.data.qc import check_symbol, check_values, gap_indices, utc
 from njord.errors import ConfigError, DataError
 
 Format = Literal["binance", "csv", "parquet"]
@@ -56,6 +58,7 @@ class ImportReport(msgspec.Struct, kw_only=True):
     first_ts_ms: int
     last_ts_ms: int
     out: str
+    timeframe: str = "1m"
     gaps: int = 0
     missing_bars: int = 0
     first_gap: tuple[int, int] | None = None  # (last bar before it, first bar after it)
@@ -117,7 +120,10 @@ def read_any(path: Path, fmt: Format, mapping: dict[str, str], symbol: str | Non
         symbol = str(found[0]) if found else DEFAULT_SYMBOL
     check_symbol(held, want=symbol, source=str(path), by="--symbol is")
     table = raw if fmt == "binance" else _rename(raw, mapping, path)
-    return _to_bar_schema(table, path, symbol)
+    bars = _to_bar_schema(table, path, symbol)
+    if fmt == "binance":  # a kline dump says its interval: recorded, so sessions can check it
+        return klines.with_timeframe(bars, klines.kline_timeframe(raw, path))
+    return bars
 
 
 def _open_text(path: Path) -> io.TextIOWrapper:
@@ -215,6 +221,7 @@ def import_files(
     symbol: str | None,
 ) -> ImportReport:
     tables = [read_any(p, fmt or guess_format(p), mapping, symbol) for p in inputs]
+    timeframe = _one_timeframe(tables, inputs)
     table = pa.concat_tables(tables).sort_by("ts_utc")
     held = sorted(pc.unique(table.column("symbol")).to_pylist())
     if len(held) > 1:
@@ -223,8 +230,20 @@ def import_files(
     if rows_in == 0:
         raise DataError("the input holds no bars")
     table, dropped = _dedupe(table)
+    table = klines.with_timeframe(table, timeframe)
     report = write_bars(table, out, source=", ".join(str(p) for p in inputs))
-    return msgspec.structs.replace(report, rows_in=rows_in, duplicates_dropped=dropped)
+    return msgspec.structs.replace(
+        report, rows_in=rows_in, duplicates_dropped=dropped, timeframe=timeframe
+    )
+
+
+def _one_timeframe(tables: list[pa.Table], inputs: list[Path]) -> str:
+    """The inputs' common bar length: klines say theirs, other files are 1-minute bars."""
+    found = {p: klines.recorded_timeframe(t.schema) for p, t in zip(inputs, tables, strict=True)}
+    if len(set(found.values())) > 1:
+        listed = ", ".join(f"{p.name} {tf}" for p, tf in found.items())
+        raise DataError(f"the inputs hold bars of different lengths ({listed}); import apart")
+    return next(iter(found.values()))
 
 
 def write_bars(table: pa.Table, out: Path, *, source: str) -> ImportReport:

@@ -14,9 +14,9 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from njord.core.time import MINUTE_MS
 from njord.errors import DataError
 
-MINUTE_MS = 60_000
 PRICE_COLUMNS = ("open", "high", "low", "close")
 BAR_COLUMNS = ("ts_ms", "open", "high", "low", "close", "volume")
 

@@ -17,9 +17,10 @@ from typing import Any
 
 import msgspec
 
+from njord.core.time import MINUTE_MS
 from njord.sim import params
 from njord.sim.errors import ApiError
-from njord.sim.market import MINUTE_MS, Market, MarketClock, venue_now_ms
+from njord.sim.market import Market, MarketClock, venue_now_ms
 
 OPEN = ("NEW", "PARTIALLY_FILLED")
 TIME_IN_FORCE = ("GTC", "IOC", "FOK")

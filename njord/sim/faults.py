@@ -32,6 +32,7 @@ from typing import Literal
 
 import msgspec
 
+from njord.core.time import MINUTE_MS
 from njord.errors import ConfigError
 
 
@@ -56,7 +57,7 @@ class Outage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
         if begin.tzinfo is None:
             begin = begin.replace(tzinfo=UTC)
         first = int(begin.timestamp() * 1000)
-        return first, first + self.minutes * 60_000
+        return first, first + self.minutes * MINUTE_MS
 
 
 class FaultConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -21,20 +21,13 @@ from typing import Any
 
 import msgspec
 
+from njord.core.time import MINUTE_MS, TIMEFRAMES
 from njord.data.history import HistoryFeed
 from njord.errors import ConfigError
 
-MINUTE_MS = 60_000
-INTERVALS_MS = {
-    "1m": MINUTE_MS,
-    "3m": 3 * MINUTE_MS,
-    "5m": 5 * MINUTE_MS,
-    "15m": 15 * MINUTE_MS,
-    "30m": 30 * MINUTE_MS,
-    "1h": 60 * MINUTE_MS,
-    "4h": 240 * MINUTE_MS,
-    "1d": 1440 * MINUTE_MS,
-}
+# Kline intervals served, aggregated from the 1-minute data on UTC boundaries: the
+# timeframes njord derives (Binance serves these and a few more: 6h, 8h, 12h, 3d, 1w, 1M).
+INTERVALS_MS = dict(TIMEFRAMES)
 
 Row = tuple[int, float, float, float, float, float]  # open time, o, h, l, c, volume
 

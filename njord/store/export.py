@@ -211,3 +211,57 @@ def export_bars(conn: apsw.Connection, out: Path, *, symbol: str) -> Path:
     path = out / "bars.parquet"
     write_bars(bars, path, source=str(path))
     return path
+
+
+_PRICES = ("open", "high", "low", "close", "volume")
+RESAMPLED_SCHEMA = pa.schema(
+    [
+        ("ts_utc", pa.timestamp("ms", tz="UTC")),
+        ("open", pa.float64()),
+        ("high", pa.float64()),
+        ("low", pa.float64()),
+        ("close", pa.float64()),
+        ("volume", pa.float64()),
+        ("n_bars", pa.int64()),
+        ("n_filled", pa.int64()),
+        ("complete", pa.bool_()),
+    ]
+)
+
+
+def export_resampled(conn: apsw.Connection, out: Path, *, timeframe: str) -> Path:
+    """The session's bars resampled to `timeframe` (njord.core.bars: the bars a strategy
+    declaring it got), as `bars-<timeframe>.parquet`. A bar still open at the session's
+    last minute is not a bar yet and is left out."""
+    from njord.core.bars import Resampler
+    from njord.data.history import read_ipc
+    from njord.errors import DataError
+    from njord.store.history import stored_bar_blobs
+
+    blobs = stored_bar_blobs(conn)
+    if not blobs:
+        raise DataError("the session kept no bars to resample (store.store_bars = false)")
+    resampler = Resampler(timeframe)
+    done = []
+    for blob in blobs:  # one stored chunk at a time
+        batch = read_ipc(blob)
+        cols = [
+            batch.column(c).to_pylist()
+            for c in ("ts_ms", "open", "high", "low", "close", "volume", "synthetic")
+        ]
+        for minute in zip(*cols, strict=True):
+            done += resampler.add(*minute)
+    table = pa.table(
+        {
+            "ts_utc": pa.array([b.ts_ms for b in done], pa.int64()).cast(RESAMPLED_SCHEMA[0].type),
+            **{c: pa.array([getattr(b, c) for b in done], pa.float64()) for c in _PRICES},
+            "n_bars": pa.array([b.n_bars for b in done], pa.int64()),
+            "n_filled": pa.array([b.n_filled for b in done], pa.int64()),
+            "complete": pa.array([b.complete for b in done], pa.bool_()),
+        },
+        schema=RESAMPLED_SCHEMA,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"bars-{timeframe}.parquet"
+    pq.write_table(table, path, compression="zstd")
+    return path

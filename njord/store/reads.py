@@ -11,6 +11,7 @@ import msgspec
 
 from njord.core.metrics import Metrics, compute
 from njord.core.money import E8, mul_e8
+from njord.core.time import DAY_MS
 from njord.store import amendments, observe
 from njord.store import lease as leases
 from njord.store.runs import SqliteManifestStore
@@ -46,10 +47,21 @@ def trading_state(conn: apsw.Connection) -> dict[str, Any]:
 
 def status(conn: apsw.Connection) -> dict[str, Any]:
     facts = overview(conn)
+    facts["timeframes"] = timeframes(conn)
     facts["manifest_sha256"] = SqliteManifestStore(conn).manifest_sha256()
     facts["telemetry"] = telemetry(conn)
     facts["orders"] = observe.orders_by_status(conn)
     return facts
+
+
+def timeframes(conn: apsw.Connection) -> list[str]:
+    """The bar timeframes the strategy got, as the last start of the session logged them
+    (a scan of the log from its end: for `status`, not for a refreshing view)."""
+    row = conn.execute(
+        "SELECT json_extract(context, '$.timeframes') FROM logs WHERE component = 'session' "
+        "AND json_extract(context, '$.timeframes') IS NOT NULL ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    return list(msgspec.json.decode(row[0])) if row else []
 
 
 def overview(conn: apsw.Connection) -> dict[str, Any]:
@@ -153,7 +165,7 @@ def _intraday(conn: apsw.Connection) -> float:
     row = last.fetchone()
     if row is None:
         return 0.0
-    day_start = row[0] - row[0] % 86_400_000
+    day_start = row[0] - row[0] % DAY_MS
     first = conn.execute(
         "SELECT equity_e8 FROM equity WHERE ts_ms >= ? ORDER BY ts_ms LIMIT 1", (day_start,)
     ).fetchone()

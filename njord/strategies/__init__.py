@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from njord.core.strategy import Strategy
+from njord.core.time import TIMEFRAMES
 from njord.errors import ConfigError, MismatchError
 from njord.manifest import StrategyIdentity, strategy_identity
 
@@ -61,6 +62,11 @@ def resolve(name: str) -> type[Strategy]:
         raise ConfigError(f"cannot load strategy {path!r} (strategy.name): {e}") from e
     if not (isinstance(cls, type) and issubclass(cls, Strategy)):
         raise ConfigError(f"strategy {path!r} is not a njord Strategy subclass")
+    if not cls.timeframes or not set(cls.timeframes) <= set(TIMEFRAMES):
+        raise ConfigError(
+            f"strategy {path!r} declares timeframes {cls.timeframes!r}; "
+            f"each must be one of {', '.join(TIMEFRAMES)}"
+        )
     return cls
 
 

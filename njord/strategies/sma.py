@@ -30,23 +30,25 @@ class SmaCrossover(Strategy):
     def __init__(self, params: SmaParams) -> None:
         super().__init__(params)
         self._fast, self._slow = params.fast, params.slow
-        self._ring = [0] * params.slow
-        self._count = 0
+        self.history = params.slow + 1  # this bar, and the one leaving the slow window
         self._fast_sum = 0
         self._slow_sum = 0
         self._above: bool | None = None
 
     def on_bar(self, ctx: Context, symbol: str, bar: Bar) -> list[OrderIntent]:
         # Integer sums of e8 closes: exact, so a crossover never hinges on float rounding.
+        # Running sums, not a sum per bar: each bar adds its close and drops the one that
+        # left each window, read from the history.
+        closes = ctx.history(symbol, bar.timeframe, self.history).close
+        n = len(closes)
         close = round(bar.close * E8)
-        i = self._count % self._slow
-        self._slow_sum += close - self._ring[i]
+        self._slow_sum += close
         self._fast_sum += close
-        if self._count >= self._fast:
-            self._fast_sum -= self._ring[(self._count - self._fast) % self._slow]
-        self._ring[i] = close
-        self._count += 1
-        if self._count < self._slow:
+        if n > self._slow:
+            self._slow_sum -= round(closes.item(0) * E8)
+        if n > self._fast:
+            self._fast_sum -= round(closes.item(n - 1 - self._fast) * E8)
+        if n < self._slow:
             return []
         above = self._fast_sum * self._slow > self._slow_sum * self._fast
         crossed = self._above is not None and above != self._above

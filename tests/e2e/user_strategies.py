@@ -52,3 +52,29 @@ class RestsAndCancels(Strategy):
                 tag="rest",
             )
         ]
+
+
+class Hourly(Strategy):
+    """Declares 1m and 1h bars: logs every bar longer than a minute with what its history
+    shows, and buys once, on the first of them."""
+
+    timeframes = ("1m", "1h")
+    history = 2
+
+    def on_bar(self, ctx: Context, symbol: str, bar: Bar) -> list[OrderIntent]:
+        if bar.timeframe == "1m":
+            return []
+        h = ctx.history(symbol, bar.timeframe, 2)
+        ctx.log(
+            f"{bar.timeframe} {bar.ts_ms} {bar.open} {bar.high} {bar.low} {bar.close} "
+            f"{bar.volume} {bar.n_bars} {bar.complete} {len(h)} {h.close[-1]}"
+        )
+        if ctx.state.position_e8(symbol) or ctx.state.open_orders:
+            return []
+        return [OrderIntent(symbol=symbol, side=Side.BUY, qty=Decimal("0.01"), tag="hourly")]
+
+
+class SevenMinutes(Hourly):
+    """Declares a timeframe njord does not derive."""
+
+    timeframes = ("1m", "7m")

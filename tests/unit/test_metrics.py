@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from njord.core.metrics import DAY_MS, compute
+from njord.core.metrics import compute
+from njord.core.time import DAY_MS
 
 
 def curve(values: list[float]) -> list[tuple[int, float]]:

@@ -5,9 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
+
 from njord import strategies
+from njord.core.bars import Timeframes
 from njord.core.money import E8, to_e8
 from njord.core.strategy import Context, PortfolioView
+from njord.core.time import MINUTE_MS
 from njord.records import Bar, Side
 
 
@@ -17,16 +21,21 @@ def run(
     """Feeds closes to the strategy with 1,000 cash; an intent fills at once at its close."""
     strategy = strategies.build(name, params)
     book = {"cash": 1000 * E8, "pos": 0}
+    timeframes = Timeframes("X", strategy.timeframes, strategy.history)
+    ts = np.arange(len(closes), dtype=np.int64) * MINUTE_MS
+    values = np.array(closes, dtype=np.float64)
+    timeframes.load(ts, values, values, values, values, np.ones(len(closes)))
     ctx = Context(
         params=strategy.params,
         state=PortfolioView(
             cash_e8=lambda: book["cash"], position_e8=lambda s: book["pos"], open_orders=list
         ),
         log=lambda m: None,
+        history=timeframes.history,
     )
     out = []
     for i, close in enumerate(closes):
-        bar = Bar(i * 60_000, close, close, close, close, 1.0)
+        [bar] = timeframes.step(Bar(i * MINUTE_MS, close, close, close, close, 1.0))
         for intent in strategy.on_bar(ctx, "X", bar):
             out.append((i, intent.side, intent.qty, intent.tag))
             qty = to_e8(intent.qty)
