@@ -91,7 +91,7 @@ class SimState:
         self.api_secret = api_secret
         self.faults = faults
         self.skew_ms = faults.config.time_skew_ms
-        self.limits = RateLimits()
+        self.limits = RateLimits(weight_limit=faults.config.weight_limit_1m)
         self.requests: Counter[str] = Counter()
         self.request_times: dict[str, list[float]] = {}
         self.lock = threading.Lock()
@@ -257,7 +257,9 @@ def _dispatch(state: SimState, route: str, p: dict[str, str]) -> Any:
     handlers: dict[str, Callable[[dict[str, str]], Any]] = {
         "GET /api/v3/ping": lambda _: {},
         "GET /api/v3/time": lambda _: {"serverTime": state.server_time_ms()},
-        "GET /api/v3/exchangeInfo": lambda q: exchange_info(ex, q, state.server_time_ms()),
+        "GET /api/v3/exchangeInfo": lambda q: exchange_info(
+            ex, q, server_time_ms=state.server_time_ms(), weight_limit=state.limits.weight_limit
+        ),
         "GET /api/v3/klines": lambda q: klines(ex, q),
         "GET /api/v3/ticker/price": lambda q: tickers(ex, q, book=False),
         "GET /api/v3/ticker/bookTicker": lambda q: tickers(ex, q, book=True),
