@@ -19,7 +19,7 @@ import msgspec
 
 from njord.sim import params
 from njord.sim.errors import ApiError
-from njord.sim.market import MINUTE_MS, Market, MarketClock, venue_now_ms
+from njord.sim.market import Market, MarketClock, venue_now_ms
 
 OPEN = ("NEW", "PARTIALLY_FILLED")
 TIME_IN_FORCE = ("GTC", "IOC", "FOK")
@@ -473,6 +473,3 @@ def _floor(value: Decimal, step: Decimal) -> Decimal:
 def _generated_id() -> str:
     """Unique like Binance's: 22 random letters and digits (no counter to cut off)."""
     return "".join(secrets.choice(ID_ALPHABET) for _ in range(22))
-
-
-__all__ = ["MINUTE_MS", "ApiError", "Exchange", "SimOrder"]
