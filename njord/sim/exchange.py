@@ -474,6 +474,3 @@ def _floor(value: Decimal, step: Decimal) -> Decimal:
 def _generated_id() -> str:
     """Unique like Binance's: 22 random letters and digits (no counter to cut off)."""
     return "".join(secrets.choice(ID_ALPHABET) for _ in range(22))
-
-
-__all__ = ["MINUTE_MS", "ApiError", "Exchange", "SimOrder"]

@@ -4,6 +4,8 @@
 seed = 7
 time_skew_ms = 0              # added to serverTime and to the timestamp check
 partial_fill_parts = 1        # limit orders fill over this many bars
+weight_limit_1m = 6000        # REQUEST_WEIGHT a minute; raise it only to soak other faults
+                              # at replay speeds no real client polls at
 
 [[faults]]
 endpoint = "GET /api/v3/klines"   # METHOD PATH, or "*"
@@ -28,12 +30,13 @@ import threading
 import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
 from njord.core.time import MINUTE_MS
 from njord.errors import ConfigError
+from njord.sim.limits import WEIGHT_LIMIT_1M
 
 
 class Fault(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -64,6 +67,7 @@ class FaultConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     seed: int = 0
     time_skew_ms: int = 0
     partial_fill_parts: int = 1
+    weight_limit_1m: Annotated[int, msgspec.Meta(gt=0)] = WEIGHT_LIMIT_1M
     faults: list[Fault] = msgspec.field(default_factory=list)
     klines_outages: list[Outage] = msgspec.field(default_factory=list)
 

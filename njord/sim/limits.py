@@ -29,7 +29,10 @@ LONGEST_BAN_S = 3 * 86_400
 
 
 class RateLimits:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, weight_limit: int = WEIGHT_LIMIT_1M, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.weight_limit = weight_limit
         self._clock = clock
         self._weights: deque[tuple[float, int]] = deque()
         self._used = 0
@@ -51,13 +54,13 @@ class RateLimits:
                 raise self._banned(now)
             while self._weights and self._weights[0][0] <= now - 60:
                 self._used -= self._weights.popleft()[1]
-            if self._used + weight > WEIGHT_LIMIT_1M:
+            if self._used + weight > self.weight_limit:
                 wait_s = math.ceil(self._weights[0][0] + 60 - now) if self._weights else 1
                 self._told_until = now + wait_s
                 raise ApiError(
                     429,
                     -1003,
-                    f"Too much request weight used; current limit is {WEIGHT_LIMIT_1M} "
+                    f"Too much request weight used; current limit is {self.weight_limit} "
                     "request weight per 1 MINUTE. Please use WebSocket Streams for live "
                     "updates to avoid polling the API.",
                     retry_after_s=wait_s,

@@ -8,7 +8,7 @@ from typing import Any
 from njord.sim import params
 from njord.sim.errors import ApiError
 from njord.sim.exchange import Exchange
-from njord.sim.limits import ORDERS_LIMIT_1D, ORDERS_LIMIT_10S, WEIGHT_LIMIT_1M
+from njord.sim.limits import ORDERS_LIMIT_1D, ORDERS_LIMIT_10S
 from njord.sim.market import INTERVALS_MS, Market
 
 # Binance's own -1100 legal range for `symbols` (a compact JSON array of names).
@@ -67,7 +67,9 @@ def tickers(ex: Exchange, p: dict[str, str], *, book: bool) -> Any:
     return out[0] if "symbol" in p else out
 
 
-def exchange_info(ex: Exchange, p: dict[str, str], server_time_ms: int) -> dict[str, Any]:
+def exchange_info(
+    ex: Exchange, p: dict[str, str], *, server_time_ms: int, weight_limit: int
+) -> dict[str, Any]:
     chosen = selected(ex, p)
     return {
         "timezone": "UTC",
@@ -77,7 +79,7 @@ def exchange_info(ex: Exchange, p: dict[str, str], server_time_ms: int) -> dict[
                 "rateLimitType": "REQUEST_WEIGHT",
                 "interval": "MINUTE",
                 "intervalNum": 1,
-                "limit": WEIGHT_LIMIT_1M,
+                "limit": weight_limit,
             },
             {
                 "rateLimitType": "ORDERS",

@@ -91,7 +91,7 @@ class SimState:
         self.api_secret = api_secret
         self.faults = faults
         self.skew_ms = faults.config.time_skew_ms
-        self.limits = RateLimits()
+        self.limits = RateLimits(weight_limit=faults.config.weight_limit_1m)
         self.requests: Counter[str] = Counter()
         self.request_times: dict[str, list[float]] = {}
         self.lock = threading.Lock()
@@ -126,7 +126,7 @@ class Handler(BaseHTTPRequestHandler):
         state = self.server.state
         path, _, query = self.path.partition("?")
         length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length).decode() if length else ""
+        body = self.rfile.read(length).decode(errors="replace") if length else ""
         route = f"{method} {path}"
         with state.lock:
             state.requests[route] += 1
@@ -163,13 +163,15 @@ class Handler(BaseHTTPRequestHandler):
         key = self.headers.get("X-MBX-APIKEY")
         if not key:
             raise ApiError(401, -2014, "API-key format invalid.")
-        if not hmac.compare_digest(key, state.api_key):
+        if not hmac.compare_digest(key.encode(), state.api_key.encode()):
             raise ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
         timestamp = params.required_integer(p, "timestamp")
         window = params.recv_window_ms(p)
         given = params.text(p, "signature")
         del p["signature"]
-        if not hmac.compare_digest(given.lower(), signature_of(state.api_secret, query, body)):
+        expected = signature_of(state.api_secret, query, body)
+        # bytes: compare_digest refuses str with non-ASCII characters (a garbled signature)
+        if not hmac.compare_digest(given.lower().encode(), expected.encode()):
             raise ApiError(400, -1022, "Signature for this request is not valid.")
         if window > MAX_RECV_WINDOW_MS:
             raise ApiError(400, -1131, "recvWindow must be less than 60000")
@@ -255,7 +257,9 @@ def _dispatch(state: SimState, route: str, p: dict[str, str]) -> Any:
     handlers: dict[str, Callable[[dict[str, str]], Any]] = {
         "GET /api/v3/ping": lambda _: {},
         "GET /api/v3/time": lambda _: {"serverTime": state.server_time_ms()},
-        "GET /api/v3/exchangeInfo": lambda q: exchange_info(ex, q, state.server_time_ms()),
+        "GET /api/v3/exchangeInfo": lambda q: exchange_info(
+            ex, q, server_time_ms=state.server_time_ms(), weight_limit=state.limits.weight_limit
+        ),
         "GET /api/v3/klines": lambda q: klines(ex, q),
         "GET /api/v3/ticker/price": lambda q: tickers(ex, q, book=False),
         "GET /api/v3/ticker/bookTicker": lambda q: tickers(ex, q, book=True),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import requests
@@ -12,8 +13,9 @@ import requests
 from njord import sim
 from njord.adapters.binance import Backoff, BinanceClient, VenueError, VenueUnreachable
 from njord.adapters.live_feed import LiveFeed
+from njord.errors import ConfigError
 from njord.secrets import Secret
-from njord.sim.faults import Fault, FaultConfig, Outage
+from njord.sim.faults import Fault, FaultConfig, Outage, load
 from njord.sim.server import SimServer
 from tests.conftest import SAMPLE
 from tests.sim.conftest import FIRST_BAR_MS, KEY, SECRET
@@ -150,3 +152,22 @@ def test_missing_klines_become_a_surfaced_gap() -> None:
     assert FIRST_BAR_MS + 30 * 60_000 not in ts
     assert ts[30] == FIRST_BAR_MS + 40 * 60_000  # the 10 missing minutes were skipped
     assert [(e.kind, e.bars) for e in feed.events] == [("gap", 10), ("skipped", 10)]
+
+
+def test_the_weight_limit_can_be_raised_for_a_soak_and_says_so(tmp_path: Path) -> None:
+    server = _server(FaultConfig(weight_limit_1m=40))
+    try:
+        info = requests.get(f"{server.url}/api/v3/exchangeInfo", timeout=5)
+        again = requests.get(f"{server.url}/api/v3/exchangeInfo", timeout=5)
+        over = requests.get(f"{server.url}/api/v3/ping", timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert info.json()["rateLimits"][0]["limit"] == 40
+    assert again.status_code == 200
+    assert (over.status_code, over.json()["code"]) == (429, -1003)
+    assert "current limit is 40 request weight per 1 MINUTE" in over.json()["msg"]
+    bad = tmp_path / "f.toml"
+    bad.write_text("weight_limit_1m = 0\n")
+    with pytest.raises(ConfigError, match="weight_limit_1m"):
+        load(bad)

@@ -213,6 +213,15 @@ ERRORS: list[tuple[str, Callable[[Spot], Any], int, int, str]] = [
         "Signature for this request is not valid.",
     ),
     (
+        "a garbled (non-ASCII) signature",
+        lambda c: c.send_request(
+            "GET", "/api/v3/account", {"timestamp": get_timestamp(), "signature": "é"}
+        ),
+        400,
+        -1022,
+        "Signature for this request is not valid.",
+    ),
+    (
         "wrong key",
         lambda c: spot_like(c, key="not-the-key").account(),
         401,
