@@ -7,6 +7,7 @@ sweep directory keeps every finished combination for `--resume`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Self
@@ -73,6 +74,9 @@ class Dask:
         self._open: _Owned | None = None
 
     def __enter__(self) -> Self:
+        # Dask logs a cancelled or shut-down task with its traceback; a user stopping a
+        # sweep sees one line from njord instead (failures still come back as rows).
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)
         self._open = self._connect()
         return self
 
@@ -107,6 +111,7 @@ class Dask:
                 host="127.0.0.1",
                 dashboard_address=None,
                 processes=True,
+                silence_logs=logging.CRITICAL,
             )
             return _Owned(distributed.Client(cluster), cluster)
         try:

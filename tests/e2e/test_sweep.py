@@ -356,3 +356,19 @@ def test_dask_only_flags_need_dask(tmp_path: Path, sample_week: Path, flag: list
     )
     assert result.exit_code == 2
     assert "--ship-data and --keep-dbs worker go with --dask" in result.output
+
+
+def test_dask_joins_a_running_scheduler_by_its_address(tmp_path: Path, sample_week: Path) -> None:
+    import distributed
+
+    day = tmp_path / "day.parquet"
+    pq.write_table(pq.read_table(sample_week).slice(0, 1440), day)
+    grid = ["--param", "fast=5,10", "--param", "slow=30"]
+    one = _run_sweep(day, tmp_path / "one", *grid, "--jobs", "1")
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tcp://127.0.0.1:")
+        joined = _run_sweep(day, tmp_path / "tcp", *grid, "--dask", address)
+    assert joined == one
