@@ -552,19 +552,22 @@ def sweep(
     skipped, runnable = sweeping.prepare(plan)
     facts = sweeping.measure(runnable)  # bad data refuses before anything is written
     where = resume or directory or sweeping.new_dir(plan)
-    if resume is None:
-        sweeping.start(plan, where)
-    before = len(sweeping.finished(where))
-    advance, close = _progress(len(runnable) - before, False, unit="combinations")
     try:
-        with executor:
-            ran = sweeping.run(where, runnable, facts, executor, progress=advance)
+        with executor:  # connected (a cluster started) before anything is written
+            if resume is None:
+                sweeping.start(plan, where)
+            before = len(sweeping.finished(where))
+            advance, close = _progress(len(runnable) - before, False, unit="combinations")
+            try:
+                ran = sweeping.run(where, runnable, facts, executor, progress=advance)
+            finally:
+                close()
     except KeyboardInterrupt:
+        if not (where / sweeping.PLAN_FILE).exists():
+            raise Interrupted("sweep interrupted before it started; nothing written") from None
         raise Interrupted(
             f"sweep interrupted; finish it with `njord sweep --resume {where}`"
         ) from None
-    finally:
-        close()
     rows = sweeping.ordered(sweeping.rows(plan, where, skipped), sort_key)
     csv_path = out or where / "sweep.csv"
     parquet_path = sweeping.write(rows, plan.grid.columns, csv_path)

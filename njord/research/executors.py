@@ -7,6 +7,7 @@ sweep directory keeps every finished combination for `--resume`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Self
@@ -57,9 +58,10 @@ class Dask:
     Workers write each db on their own disk (SQLite WAL does not belong on a network
     filesystem) and send it back with the row (or, `keep_dbs`, keep it: the row names
     host:path); they read the data by its path, or, `ship_data`, from bytes scattered once
-    to every worker. Connected (or started) once per `with` block, however many runs."""
-
-    ships_dbs = True
+    to every worker. A LocalCluster's workers share this machine's disk: they write the
+    dbs straight into the sweep directory, as a process pool does (shipping a month's db
+    back costs more than its backtest's share of the wall time). Connected (or started)
+    once per `with` block, however many runs."""
 
     def __init__(self, address: str, *, ship_data: bool = False, keep_dbs: bool = False) -> None:
         try:
@@ -70,9 +72,13 @@ class Dask:
         self.address = address
         self.ship_data = ship_data
         self.keeps_dbs = keep_dbs
+        self.ships_dbs = keep_dbs or not address.startswith("local:")
         self._open: _Owned | None = None
 
     def __enter__(self) -> Self:
+        # Dask logs a cancelled or shut-down task with its traceback; a user stopping a
+        # sweep sees one line from njord instead (failures still come back as rows).
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)
         self._open = self._connect()
         return self
 
@@ -107,6 +113,7 @@ class Dask:
                 host="127.0.0.1",
                 dashboard_address=None,
                 processes=True,
+                silence_logs=logging.CRITICAL,
             )
             return _Owned(distributed.Client(cluster), cluster)
         try:

@@ -311,9 +311,12 @@ def test_dask_without_distributed_installed_is_a_usage_error_with_the_hint(
     assert not (tmp_path / "s").exists()
 
 
-def test_ctrl_c_stops_a_sweep_and_leaves_it_resumable(tmp_path: Path, sample_week: Path) -> None:
+@pytest.mark.parametrize("executor", [["--jobs", "2"], ["--dask", "local:2"]])
+def test_ctrl_c_stops_a_sweep_and_leaves_it_resumable(
+    tmp_path: Path, sample_week: Path, executor: list[str]
+) -> None:
     where = tmp_path / "sweep"
-    grid = ["--param", "fast=5,10,20", "--param", "slow=30,60,120", "--jobs", "2"]
+    grid = ["--param", "fast=5,10,20", "--param", "slow=30,60,120", *executor]
     proc = njord_proc("sweep", *config_args(sample_week), *grid, "--dir", str(where), cwd=tmp_path)
     _wait_files(where / "done", "combo-*.json", 1)
     proc.send_signal(signal.SIGINT)
@@ -323,7 +326,7 @@ def test_ctrl_c_stops_a_sweep_and_leaves_it_resumable(tmp_path: Path, sample_wee
     assert "Traceback" not in err
     finished = len(list((where / "done").glob("combo-*.json")))
     assert finished < 9
-    result = invoke("sweep", "--resume", str(where))
+    result = invoke("sweep", "--resume", str(where), *executor)
     assert result.exit_code == 0, result.output
     assert f"{finished} of 9 combinations were finished; ran {9 - finished}" in result.output
 
@@ -356,3 +359,19 @@ def test_dask_only_flags_need_dask(tmp_path: Path, sample_week: Path, flag: list
     )
     assert result.exit_code == 2
     assert "--ship-data and --keep-dbs worker go with --dask" in result.output
+
+
+def test_dask_joins_a_running_scheduler_by_its_address(tmp_path: Path, sample_week: Path) -> None:
+    import distributed
+
+    day = tmp_path / "day.parquet"
+    pq.write_table(pq.read_table(sample_week).slice(0, 1440), day)
+    grid = ["--param", "fast=5,10", "--param", "slow=30"]
+    one = _run_sweep(day, tmp_path / "one", *grid, "--jobs", "1")
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tcp://127.0.0.1:")
+        joined = _run_sweep(day, tmp_path / "tcp", *grid, "--dask", address)
+    assert joined == one
