@@ -17,7 +17,6 @@ from typing import Any
 
 import msgspec
 
-from njord.core.time import MINUTE_MS
 from njord.sim import params
 from njord.sim.errors import ApiError
 from njord.sim.market import Market, MarketClock, venue_now_ms
