@@ -27,13 +27,18 @@ def kline_timeframe(table: pa.Table, path: Path) -> str:
     micro = pc.greater(open_, 10**14)
     span = pc.subtract(close, open_)
     span_ms = pc.if_else(micro, pc.divide(pc.add(span, 1), 1000), pc.add(span, 1))
-    lengths = sorted(pc.unique(span_ms).to_pylist())
-    if len(lengths) != 1:
-        raise DataError(f"{path}: klines of more than one interval ({len(lengths)} lengths)")
-    name = _BY_LENGTH.get(lengths[0])
+    # Binance cuts a kline short when trading halts inside it (2018-02 has one of 14.8 s and
+    # one of 1 s among 1-minute bars): the interval is the usual span, and no kline may be
+    # longer than it. Mixed intervals leave longer spans than the usual one: refused.
+    counts = pc.value_counts(span_ms).to_pylist()
+    usual = max(counts, key=lambda c: (c["counts"], c["values"]))["values"]
+    longer = [c["values"] for c in counts if c["values"] > usual]
+    if longer:
+        raise DataError(f"{path}: klines of more than one interval ({usual} ms and {longer[0]} ms)")
+    name = _BY_LENGTH.get(usual)
     if name is None:
         raise DataError(
-            f"{path}: klines of {lengths[0]} ms; njord takes intervals {', '.join(TIMEFRAMES)}"
+            f"{path}: klines of {usual} ms; njord takes intervals {', '.join(TIMEFRAMES)}"
         )
     return name
 
