@@ -91,6 +91,7 @@ def status_rows(facts: dict[str, Any], now_ms: int) -> list[tuple[str, str]]:
     out = [
         ("run", f"{facts['run_id'] or '-'} ({facts['mode'] or '-'}, {facts['run_status'] or '-'})"),
         ("strategy", facts["strategy"] or "-"),
+        ("timeframes", ", ".join(facts.get("timeframes", [])) or "-"),
         ("writer", _writer(facts["lease"], now_ms)),
         ("trading state", _state(trading)),
         ("bars", f"{facts['bars']:,} (last {_utc(facts['last_bar_ms'])})"),
@@ -121,6 +122,20 @@ def status_rows(facts: dict[str, Any], now_ms: int) -> list[tuple[str, str]]:
             f"cleared {_utc(cleared)}" if cleared is not None else "open"
         )
         out.append((f"alert {alert['kind']}", f"{alert['msg']} ({when})"))
+    for a in facts.get("config_amendments", []):
+        change = (
+            f"{a['old'] or 'unset'} -> {a['new']} by {a['posted_by']} at {_utc(a['posted_ms'])}"
+        )
+        out.append((f"amended {a['key']}", change))
+    for c in facts.get("alert_channels", []):
+        last = c["last"]
+        said = (
+            "nothing sent yet"
+            if last is None
+            else f"{'sent' if last['ok'] else 'FAILED'} {last['event']} {last['kind']} at "
+            f"{_utc(last['ts_ms'])}" + ("" if last["ok"] else f": {last['detail']}")
+        )
+        out.append((f"alerts via {c['channel']}", said))
     out.append(("manifest sha256", facts["manifest_sha256"] or "-"))
     return out
 

@@ -118,3 +118,8 @@ class History(msgspec.Struct, frozen=True, gc=False):
     @property
     def volume(self) -> Floats:
         return self._buffer.volume[self._lo : self._hi]
+
+    def since(self, ts_ms: int) -> History:
+        """The bars that opened at or after `ts_ms` (a window that must not see earlier)."""
+        skip = int(np.searchsorted(self.ts, ts_ms, side="left"))
+        return History(self._buffer, self._lo + skip, self._hi)

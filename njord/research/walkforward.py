@@ -62,17 +62,26 @@ class Scheduled(Strategy):
         self._windows = json.loads(params.schedule)
         self._next = 0
         self._inner: Strategy | None = None
-        self._to_ms = 0
+        self._from_ms = self._to_ms = 0
+        # The loop keeps as much history as the hungriest window's strategy asks for.
+        self.history = max((self._make(w["params"]).history for w in self._windows), default=0)
+
+    def _make(self, params: dict[str, object]) -> Strategy:
+        return self._cls(strategies.parse_params(self._cls, params))
 
     def on_bar(self, ctx: Context, symbol: str, bar: Bar) -> list[OrderIntent]:
         fresh = self._advance(ctx.now_ms)
         if self._inner is None:
             return self._close(ctx, symbol)
-        outer, ctx.params = ctx.params, self._inner.params  # the inner reads its own params
+        # The inner reads its own params, and history from its window's start only, as in
+        # a separate backtest of that window.
+        outer, ctx.params = ctx.params, self._inner.params
+        history, since = ctx.history, self._from_ms
+        ctx.history = lambda sym, tf, n: history(sym, tf, n).since(since)
         try:
             intents = self._inner.on_bar(ctx, symbol, bar)
         finally:
-            ctx.params = outer
+            ctx.params, ctx.history = outer, history
         closing = self._close(ctx, symbol) if fresh else []
         return closing or intents
 
@@ -89,8 +98,8 @@ class Scheduled(Strategy):
         if self._next < len(self._windows) and self._windows[self._next]["from_ms"] <= now_ms:
             window = self._windows[self._next]
             self._next += 1
-            self._inner = self._cls(strategies.parse_params(self._cls, window["params"]))
-            self._to_ms = window["to_ms"]
+            self._inner = self._make(window["params"])
+            self._from_ms, self._to_ms = window["from_ms"], window["to_ms"]
             return True
         return False
 

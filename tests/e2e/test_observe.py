@@ -510,6 +510,9 @@ def test_a_paper_session_sends_each_alert_edge_once_to_every_channel(
     status = json.loads(invoke("status", "--db", str(path), "--json").output)
     assert [c["channel"] for c in status["alert_channels"]] == ["webhook", "email"]
     assert all(c["last"]["ok"] for c in status["alert_channels"])
+    table = invoke("status", str(path)).output
+    assert "alerts via webhook" in table
+    assert "alerts via email" in table
     exported = tmp_path / "export"
     assert invoke("export", "--db", str(path), "--out", str(exported)).exit_code == 0
     written = [path, *path.parent.glob("alerts.db-*"), *exported.iterdir()]

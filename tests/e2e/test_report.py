@@ -4,6 +4,8 @@ trades table; `report --compare`; the sweep's page. Tests read the figures' own 
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -158,3 +160,55 @@ def test_a_session_with_more_fills_than_a_page_holds_shows_its_largest_trades(
     weights = sorted(abs(m["pnl"] if m["pnl"] is not None else m["opened"] or 0) for m in marks)
     exits = [float(row[4].replace(",", "")) for row in shown if row[4] != "open"]
     assert min(abs(p) for p in exits) >= weights[-10] - 0.01  # the largest trades' fills
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+HEADLESS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--virtual-time-budget=10000",
+]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium (.ci/run installs Debian's)")
+def test_the_report_renders_offline_in_headless_chromium(tmp_path: Path, sample_week: Path) -> None:
+    """Every chart is drawn by the inlined plotly.js with no network; the screenshot is
+    left in the test's tmp dir to look at."""
+    assert CHROMIUM is not None
+    db = tmp_path / "s.db"
+    assert invoke(*backtest_args(sample_week, db)).exit_code == 0
+    page = tmp_path / "out" / "report.html"
+    text = page.read_text()
+    assert 'src="http' not in text  # nothing to fetch: it opens offline
+    charts = len(figures(text))
+    profile = [f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run(
+        [CHROMIUM, *HEADLESS, *profile, "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert dom.count('class="main-svg"') >= charts >= 3  # drawn, not just embedded
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [
+            CHROMIUM,
+            *HEADLESS,
+            *profile,
+            f"--screenshot={shot}",
+            "--window-size=1280,2000",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shot.stat().st_size > 50_000  # charts, not a blank page

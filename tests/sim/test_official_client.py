@@ -163,8 +163,8 @@ ERRORS: list[tuple[str, Callable[[Spot], Any], int, int, str]] = [
         MANDATORY.format("symbol"),
     ),
     (
-        "klines interval 2h",
-        lambda c: c.klines("BTCUSDT", "2h"),
+        "klines interval 7m",  # no such interval on Binance either
+        lambda c: c.klines("BTCUSDT", "7m"),
         400,
         -1120,
         "Invalid interval.",
