@@ -124,6 +124,25 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
     return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
 
+_STARTUP: list[float] = []
+
+
+def startup_s() -> float:
+    """How long `python -m njord` takes to reach a command on this machine now (imports
+    included), measured once per test session: the median of three. Tests that kill or
+    time a subprocess add it, instead of assuming an interpreter starts in a fixed time."""
+    if not _STARTUP:
+        took = []
+        for _ in range(3):
+            started = time.monotonic()
+            subprocess.run(
+                [sys.executable, "-m", "njord", "--version"], check=True, capture_output=True
+            )
+            took.append(time.monotonic() - started)
+        _STARTUP.append(sorted(took)[1])
+    return _STARTUP[0]
+
+
 def njord_proc(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     full_env = {**os.environ, **(env or {})}
     return subprocess.Popen(

@@ -46,7 +46,8 @@ def test_paper_and_backtest_deliver_identical_hourly_bars(
     assert invoke("export", "--db", str(paper), "--out", str(out), "--bars").exit_code == 0
     backtest = tmp_path / "bt.db"
     data = f'data.path="{out / "bars.parquet"}"'
-    result = invoke("backtest", *common, "--set", data, "--db", str(backtest), "--quiet")
+    results = ["--out", str(tmp_path / "bt")]  # never runs/ in the checkout
+    result = invoke("backtest", *common, "--set", data, "--db", str(backtest), *results, "--quiet")
     assert result.exit_code == 0, result.output
     lines = strategy_lines(paper)
     assert len(lines) == BARS // 60  # 25 hours, every one complete
