@@ -91,6 +91,7 @@ def status_rows(facts: dict[str, Any], now_ms: int) -> list[tuple[str, str]]:
     out = [
         ("run", f"{facts['run_id'] or '-'} ({facts['mode'] or '-'}, {facts['run_status'] or '-'})"),
         ("strategy", facts["strategy"] or "-"),
+        ("timeframes", ", ".join(facts["timeframes"]) or "-"),
         ("writer", _writer(facts["lease"], now_ms)),
         ("trading state", _state(trading)),
         ("bars", f"{facts['bars']:,} (last {_utc(facts['last_bar_ms'])})"),

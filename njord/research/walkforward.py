@@ -23,6 +23,7 @@ from njord import config as configuration
 from njord import strategies, wiring
 from njord.core.money import E8
 from njord.core.strategy import Context, Strategy
+from njord.core.time import timeframe_ms
 from njord.errors import ConfigError
 from njord.records import Bar, Fill, OrderIntent, Side
 from njord.research import sweep
@@ -138,7 +139,7 @@ def data_span(config: configuration.Config) -> tuple[int, int]:
             last = stamps[len(stamps) - 1].as_py()
     if first is None or last is None:
         raise ConfigError("no bars in the selected range (data.start / data.end)")
-    return int(first), int(last) + 60_000
+    return int(first), int(last) + timeframe_ms(config.data.timeframe)
 
 
 def iso(ts_ms: int) -> str:

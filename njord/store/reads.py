@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tomllib
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +12,7 @@ import msgspec
 
 from njord.core.metrics import Metrics, compute
 from njord.core.money import E8, mul_e8
-from njord.core.time import DAY_MS
+from njord.core.time import DAY_MS, timeframe_ms
 from njord.store import amendments, observe
 from njord.store import lease as leases
 from njord.store.runs import SqliteManifestStore
@@ -187,7 +188,15 @@ def metrics(conn: apsw.Connection, initial_cash_e8: int) -> Metrics:
         trade_pnls=pnls,
         bars_in_market=in_market,
         fees=fees / E8,
+        bar_ms=bar_ms(conn),
     )
+
+
+def bar_ms(conn: apsw.Connection) -> int:
+    """The length of the session's bars (its data.timeframe; 1 minute before it had one)."""
+    manifest = SqliteManifestStore(conn).load()
+    data = tomllib.loads(manifest.config_toml).get("data", {}) if manifest else {}
+    return timeframe_ms(str(data.get("timeframe", "1m")))
 
 
 def reconciliation(conn: apsw.Connection, initial_cash_e8: int) -> dict[str, int]:
@@ -297,15 +306,16 @@ def dashboard(
 
 
 def sampled_equity(conn: apsw.Connection, most: int = 5000) -> list[tuple[int, float]]:
-    """A year of minutes is 525,600 points; a chart needs a few thousand (and the last)."""
+    """A year of minutes is 525,600 points; a chart needs a few thousand (and the last).
+    Every step-th bar on the session's own grid (a 1h session's bars are 60 minutes apart)."""
     count = one(conn, "SELECT count(*) FROM equity")[0]
     step = max(1, int(count) // most)
     return [
         (int(t), e / E8)
         for t, e in conn.execute(
-            "SELECT ts_ms, equity_e8 FROM equity WHERE (ts_ms / 60000) % ? = 0 "
+            "SELECT ts_ms, equity_e8 FROM equity WHERE (ts_ms / ?) % ? = 0 "
             "OR ts_ms = (SELECT max(ts_ms) FROM equity) ORDER BY ts_ms",
-            (step,),
+            (bar_ms(conn), step),
         )
     ]
 
