@@ -192,11 +192,24 @@ def metrics(conn: apsw.Connection, initial_cash_e8: int) -> Metrics:
     )
 
 
-def bar_ms(conn: apsw.Connection) -> int:
-    """The length of the session's bars (its data.timeframe; 1 minute before it had one)."""
+def data_timeframe(conn: apsw.Connection) -> str:
+    """The session's bar length: its data.timeframe (1m before sessions had one)."""
     manifest = SqliteManifestStore(conn).load()
     data = tomllib.loads(manifest.config_toml).get("data", {}) if manifest else {}
-    return timeframe_ms(str(data.get("timeframe", "1m")))
+    return str(data.get("timeframe", "1m"))
+
+
+def bar_ms(conn: apsw.Connection) -> int:
+    return timeframe_ms(data_timeframe(conn))
+
+
+def main_timeframe(conn: apsw.Connection) -> str:
+    """The timeframe a trader reads the session in (the report's price chart, the TUI's
+    sparkline): the longest the strategy declared, else the session's own bars."""
+    declared = timeframes(conn)
+    if declared:
+        return max(declared, key=timeframe_ms)
+    return data_timeframe(conn)
 
 
 def reconciliation(conn: apsw.Connection, initial_cash_e8: int) -> dict[str, int]:
@@ -337,6 +350,12 @@ def trade_net_pnls(conn: apsw.Connection) -> list[float]:
         (p - f) / E8
         for p, f in conn.execute("SELECT pnl_e8, fees_e8 FROM trades ORDER BY trade_id")
     ]
+
+
+def equity_span(conn: apsw.Connection) -> tuple[int | None, int | None]:
+    """The first and the last bar of the session (None, None before its first)."""
+    first, last = one(conn, "SELECT min(ts_ms), max(ts_ms) FROM equity")
+    return first, last
 
 
 def closes(conn: apsw.Connection) -> Iterator[tuple[int, int]]:
