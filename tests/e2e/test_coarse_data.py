@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from njord.core.money import E8
@@ -114,6 +115,20 @@ def test_longer_bars_are_derived_from_hourly_data(
     assert len(four) == 42  # 168 hours
     assert all(f[7] == "4" and f[8] == "True" for f in four)  # n_bars: 4 hourly bars each
     assert int(four[1][1]) - int(four[0][1]) == 4 * HOUR_MS
+    # export --timeframe builds the same 4h bars from the stored hours ...
+    out = tmp_path / "x"
+    result = invoke("export", "--db", str(path), "--out", str(out), "--timeframe", "4h")
+    assert result.exit_code == 0, result.output
+    exported = pq.read_table(out / "bars-4h.parquet").to_pylist()
+    assert [(r["close"], r["n_bars"], r["complete"]) for r in exported] == [
+        (float(f[5]), 4, True) for f in four
+    ]
+    # ... and has no 15m bars to give.
+    shorter = tmp_path / "y"
+    result = invoke("export", "--db", str(path), "--out", str(shorter), "--timeframe", "15m")
+    assert result.exit_code == 2
+    assert "--timeframe 15m: the session's bars are 1h" in result.output
+    assert not shorter.exists()
 
 
 def test_shadow_and_paper_run_on_minutes(tmp_path: Path) -> None:
