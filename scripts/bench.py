@@ -246,7 +246,8 @@ def main() -> None:
         default="month,year",
         help="comma-separated, from month (43,200 bars), year (525,600 bars), tui (a paced "
         "month with and without a TUI watching), sweep (36 combinations over the month, "
-        "--jobs 2 against --dask local:2) and report (a year's report); default: month,year",
+        "--jobs 2 against --dask local:2), report (a year's report) and trades (a generated "
+        "month of trades imported, for peak RSS); default: month,year",
     )
     parser.add_argument("--combos", type=int, default=36, help="--sizes sweep: combinations")
     parser.add_argument(
@@ -255,9 +256,6 @@ def main() -> None:
         default=ROOT / ".bench",
         help="where the generated bars and the sessions go (default: .bench/ in the checkout)",
     )
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--json", action="store_true")
-    parser.add_argument("--sizes", default="month,year")
     parser.add_argument("--trades", type=int, default=30_000_000, help="rows for --sizes trades")
     parser.add_argument("--generate", nargs=2, metavar=("PATH", "BARS"), help=argparse.SUPPRESS)
     parser.add_argument("--generate-trades", nargs=2, help=argparse.SUPPRESS)

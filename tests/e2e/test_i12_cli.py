@@ -135,7 +135,7 @@ def test_i12_19_strategy_flag_runs_a_shipped_strategy_with_its_defaults(
         ("njord.strategies.rsi_tema_bb:RsiTemaBollinger",)
     ]
     stored = tomllib.loads(str(query(path, "SELECT config_toml FROM runs")[0][0]))
-    assert stored["strategy"] == {"name": "rsi_tema_bb", "params": {}}
+    assert stored["strategy"] == {"name": "rsi_tema_bb", "timeframes": [], "params": {}}
 
 
 def test_i12_19_strategy_flag_takes_params_from_set_and_defaults_for_the_rest() -> None:
