@@ -61,19 +61,31 @@ class Scheduled(Strategy):
         super().__init__(params)
         self._cls = strategies.resolve(params.strategy)
         self._windows = json.loads(params.schedule)
+        # ctx.history keeps what the hungriest window's strategy asks for (its params may
+        # size it, as the samples' do).
+        self.history = max(
+            (
+                self._cls(strategies.parse_params(self._cls, w["params"])).history
+                for w in self._windows
+            ),
+            default=self._cls.history,
+        )
         self._next = 0
         self._inner: Strategy | None = None
-        self._to_ms = 0
+        self._from_ms = self._to_ms = 0
 
     def on_bar(self, ctx: Context, symbol: str, bar: Bar) -> list[OrderIntent]:
         fresh = self._advance(ctx.now_ms)
         if self._inner is None:
             return self._close(ctx, symbol)
-        outer, ctx.params = ctx.params, self._inner.params  # the inner reads its own params
+        # The inner reads its own params, and no bar from before its window.
+        outer, ctx.params = ctx.params, self._inner.params
+        history, start = ctx.history, self._from_ms
+        ctx.history = lambda s, tf, n: history(s, tf, n).since(start)
         try:
             intents = self._inner.on_bar(ctx, symbol, bar)
         finally:
-            ctx.params = outer
+            ctx.params, ctx.history = outer, history
         closing = self._close(ctx, symbol) if fresh else []
         return closing or intents
 
@@ -91,7 +103,7 @@ class Scheduled(Strategy):
             window = self._windows[self._next]
             self._next += 1
             self._inner = self._cls(strategies.parse_params(self._cls, window["params"]))
-            self._to_ms = window["to_ms"]
+            self._from_ms, self._to_ms = window["from_ms"], window["to_ms"]
             return True
         return False
 
@@ -199,10 +211,13 @@ def stitched_config(
         }
         for i, (combo, _) in sorted(chosen.items())
     ]
+    inner = strategies.resolve(config.strategy.name)
     return configuration.with_values(
         config,
         {
             "strategy.name": SCHEDULED,
+            # The bars the inner strategy gets in its own backtests (Scheduled declares none).
+            "strategy.timeframes": list(wiring.declared_timeframes(config, inner)),
             "strategy.params": {
                 "strategy": config.strategy.name,
                 "schedule": json.dumps(schedule, sort_keys=True),
