@@ -163,8 +163,8 @@ ERRORS: list[tuple[str, Callable[[Spot], Any], int, int, str]] = [
         MANDATORY.format("symbol"),
     ),
     (
-        "klines interval 2h",
-        lambda c: c.klines("BTCUSDT", "2h"),
+        "klines interval 6h",
+        lambda c: c.klines("BTCUSDT", "6h"),
         400,
         -1120,
         "Invalid interval.",
