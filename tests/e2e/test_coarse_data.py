@@ -102,9 +102,8 @@ def test_a_strategy_asking_for_shorter_bars_than_the_data_is_a_config_error(
 
 
 def test_longer_bars_are_derived_from_hourly_data(
-    tmp_path: Path, hourly: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, hourly: Path, user_strategies: None
 ) -> None:
-    monkeypatch.syspath_prepend(str(Path(__file__).parent))
     path = tmp_path / "d.db"
     args = backtest_args(hourly, path, "--set", 'data.timeframe="1h"')
     args += ["--set", 'strategy.name="user_strategies:Hourly"']

@@ -163,9 +163,8 @@ def test_a_session_with_more_fills_than_a_page_holds_shows_its_largest_trades(
 
 
 def test_the_price_chart_is_drawn_on_the_strategys_main_timeframe(
-    tmp_path: Path, sample_week: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, sample_week: Path, user_strategies: None
 ) -> None:
-    monkeypatch.syspath_prepend(str(Path(__file__).parent))
     db = tmp_path / "s.db"
     args = backtest_args(sample_week, db, "--set", 'strategy.name="user_strategies:Hourly"')
     assert invoke(*args).exit_code == 0  # declares ("1m", "1h"): read in hours

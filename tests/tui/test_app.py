@@ -62,9 +62,8 @@ def test_dashboard_shows_a_finished_backtest_at_80x24(finished: Path) -> None:
 
 
 def test_the_sparkline_has_a_point_per_bar_of_the_main_timeframe(
-    tmp_path: Path, sample_week: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, sample_week: Path, user_strategies: None
 ) -> None:
-    monkeypatch.syspath_prepend(str(ROOT / "tests" / "e2e"))
     path = tmp_path / "h.db"
     args = backtest_args(sample_week, path, "--no-report")
     assert invoke(*args, "--set", 'strategy.name="user_strategies:Hourly"').exit_code == 0
