@@ -861,12 +861,14 @@ def export_cmd(
     """Write trades, orders, fills, equity and logs.jsonl from a session db."""
     from njord.config import stored_config
     from njord.store.daily import export_daily
-    from njord.store.export import export_bars, export_resampled
+    from njord.store.export import export_bars, export_resampled, resampled_from
     from njord.store.runs import SqliteManifestStore
 
     if out_dir is None and daily_dir is None:
         raise click.UsageError("name where to write: --out DIR, --daily DIR, or both")
     conn = db.open_reader(db_path)
+    if timeframe is not None:
+        resampled_from(conn, timeframe)  # refused before anything is written
     if daily_dir is not None:
         for path in export_daily(conn, daily_dir):
             click.echo(str(path))

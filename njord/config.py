@@ -36,7 +36,7 @@ class _Section(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
 class DataConfig(_Section, frozen=True):
     path: str = "sample_data/BTCUSDT-1m-2024-01.parquet"
     symbol: str = "BTCUSDT"
-    timeframe: Literal["1m"] = "1m"
+    timeframe: Timeframe = "1m"
     gaps: Literal["strict", "forward", "none"] = "strict"
     start: str = ""
     end: str = ""
@@ -391,7 +391,7 @@ def environ() -> dict[str, str]:
 DOCS: dict[str, str] = {
     "data.path": "bar history: a Parquet file or a directory of them (see `njord data import`)",
     "data.symbol": "the symbol to trade (one per session)",
-    "data.timeframe": "bar length; 1m is the only one",
+    "data.timeframe": "bar length of the data: 1m, or 3m..1d to backtest coarser bars",
     "data.gaps": "gap policy: strict (refuse) | forward (flat bars at last close) | none (skip)",
     "data.start": "first bar to use, ISO date/time UTC, inclusive ('' = from the first bar)",
     "data.end": "end of the range, ISO date/time UTC, exclusive ('' = to the last bar)",

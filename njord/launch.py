@@ -52,6 +52,7 @@ def check(config: Config, *, env_prefix: str) -> type[Strategy]:
         secrets.provider(configuration.environ(), env_prefix, config.venue.secrets_file)
         wiring.history_of(config)
     else:
+        wiring.check_live_bars(config)
         wiring.parse_utc(config.data.start, "data.start")
     return cls
 

@@ -28,7 +28,7 @@ from njord.store import db
 from njord.store.amendments import Amendment
 from njord.store.history import last_bar_ms, qc_events, stored_bar_blobs
 from njord.store.runs import SqliteManifestStore
-from njord.wiring import Session, new_manifest, open_session, parse_utc
+from njord.wiring import Session, check_live_bars, new_manifest, open_session, parse_utc
 
 
 class ChainFeed:
@@ -77,6 +77,7 @@ def open_live(
 ) -> LiveRun:
     """`origins`: where each key of `config` came from; a resumed session takes the keys
     the user gave (not defaults) as amendments, or refuses them (njord.amend)."""
+    check_live_bars(config)
     existing, amendments = _stored_manifest(db_path)
     changes: list[amend.Change] = []
     if existing is not None:

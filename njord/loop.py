@@ -271,26 +271,28 @@ def _step(
         for control in controls:
             book.control(control.command, bar, router, by=control.posted_by, reason=control.reason)
     ctx.now_ms = bar.ts_ms
-    minute = Bar(
+    own = Bar(
         bar.ts_ms,
         batch.open[i],
         batch.high[i],
         batch.low[i],
         batch.close[i],
         batch.volume[i],
-        "1m",
+        timeframes.base,
         1,
         batch.filled[i],
     )
-    # One decision step per minute: what every timeframe's bar asked for, in call order.
+    # One decision step per bar: what every timeframe's bar asked for, in call order.
     intents: list[OrderIntent] = []
-    for view in timeframes.step(minute):
+    for view in timeframes.step(own):
         try:
             intents += strategy.on_bar(ctx, book.symbol, view)
             intents += ctx.take_submitted()
         except Exception as e:
             where = (
-                utc(view.ts_ms) if view.timeframe == "1m" else f"{view.timeframe} {utc(view.ts_ms)}"
+                utc(view.ts_ms)
+                if view.timeframe == timeframes.base
+                else f"{view.timeframe} {utc(view.ts_ms)}"
             )
             raise StrategyError(f"strategy raised in on_bar at bar {where}: {e!r}") from e
     cancels = ctx.take_cancels()

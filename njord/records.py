@@ -34,8 +34,9 @@ class Bar(msgspec.Struct, frozen=True, gc=False):
     """One closed bar; `ts_ms` is its open time (UTC epoch ms). Prices as floats for signal
     maths; the engine uses the exact `_e8` integers for money.
 
-    Bars longer than a minute are built from 1-minute bars (njord.core.bars): `n_bars` of
-    them, `n_filled` of those forward-filled over a gap. `complete` is false when minutes
+    Bars longer than the session's bars are built from them (njord.core.bars): `n_bars` of
+    them (1-minute bars, or the data's own with `data.timeframe`), `n_filled` of those
+    forward-filled over a gap. `complete` is false when minutes
     of the bar's window never arrived (a gap the policy skipped, or the data's edge).
     """
 

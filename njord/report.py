@@ -91,7 +91,9 @@ def render(conn: Any, db_path: Path) -> str:
     metrics = reads.metrics(conn, initial)
     facts = _facts(conn)
     qc = reads.qc_summary(conn)
-    prices, benchmark = charts.prices_and_benchmark(conn, bars=facts["bars"], initial=initial / E8)
+    prices, benchmark = charts.prices_and_benchmark(
+        conn, bars=facts["bars"], initial=initial / E8, timeframe=reads.main_timeframe(conn)
+    )
     equity = _equity(points, initial / E8)
     equity.add_trace(charts.benchmark_line(prices, initial / E8), row=1, col=1)
     figures = [

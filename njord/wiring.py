@@ -27,6 +27,7 @@ from njord.core.execution import CostModel, SymbolRules
 from njord.core.money import to_e8
 from njord.core.risk import RiskEngine, Rules
 from njord.core.strategy import Context, PortfolioView, Strategy
+from njord.core.time import derives, timeframe_ms
 from njord.data.history import HistoryFeed
 from njord.data.qc import QcSummary, utc
 from njord.errors import ConfigError, ExitCode, NjordError, StrategyError
@@ -91,6 +92,14 @@ def measure(config: Config) -> Facts:
 def strategy_of(config: Config) -> tuple[type[Strategy], msgspec.Struct]:
     """The strategy class and its typed params, or ConfigError (exit 2)."""
     cls = strategies.resolve(config.strategy.name)
+    base = config.data.timeframe
+    wanted = declared_timeframes(config, cls)
+    if not all(derives(tf, base) for tf in wanted):
+        source = "strategy.timeframes" if config.strategy.timeframes else "the strategy"
+        raise ConfigError(
+            f"{source} asks for {', '.join(wanted)} bars, but data.timeframe is {base}: "
+            f"a session derives only longer bars, whole multiples of {base}, from its data"
+        )
     return cls, strategies.parse_params(cls, config.strategy.params)
 
 
@@ -106,6 +115,7 @@ def history_of(config: Config) -> HistoryFeed:
         gaps=config.data.gaps,
         start_ms=start,
         end_ms=end,
+        timeframe=config.data.timeframe,
     )
 
 
@@ -124,6 +134,16 @@ def plan_backtest(config: Config, facts: Facts | None = None) -> Plan:
             git=(facts.git_sha, facts.git_dirty) if facts else None,
         ),
     )
+
+
+def check_live_bars(config: Config) -> None:
+    """Shadow and paper poll the venue's 1-minute klines (longer bars are derived from
+    them), so their data.timeframe is 1m; coarser data is for backtests."""
+    if config.data.timeframe != "1m":
+        raise ConfigError(
+            f"data.timeframe is {config.data.timeframe}: live-market sessions run on the "
+            "venue's 1-minute bars; set it to 1m and declare longer bars in strategy.timeframes"
+        )
 
 
 def declared_timeframes(config: Config, cls: type[Strategy]) -> tuple[str, ...]:
@@ -184,6 +204,7 @@ def build_book(config: Config, manifest: Manifest, amendments: Sequence[Amendmen
         risk=Rules(config.risk, mode=mode),
         allow_short=config.runtime.allow_short,
         order_key=manifest.inputs_sha256()[:8],
+        bar_ms=timeframe_ms(config.data.timeframe),
     )
     steps = amend.risk_steps(config, amendments)
     if steps:
@@ -314,7 +335,10 @@ def run_session(
         cash_e8=book.cash_e8, position_e8=book.ledger.position_e8, open_orders=book.open_order_list
     )
     timeframes = Timeframes(
-        config.data.symbol, declared_timeframes(config, type(strategy)), strategy.history
+        config.data.symbol,
+        declared_timeframes(config, type(strategy)),
+        strategy.history,
+        base=config.data.timeframe,
     )
     ctx = Context(
         params=strategy.params,

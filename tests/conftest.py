@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -78,6 +79,15 @@ def write_bars(path: Path, rows: list[tuple[int, float, float, float, float, flo
     )
     pq.write_table(table, path)
     return path
+
+
+@pytest.fixture
+def user_strategies(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """tests/e2e's user-style strategies importable by name in this test only: the module
+    is dropped afterwards, so a later test that needs it unimportable still finds it so."""
+    monkeypatch.syspath_prepend(str(ROOT / "tests" / "e2e"))
+    yield
+    sys.modules.pop("user_strategies", None)
 
 
 def user_strategies_env() -> dict[str, str]:

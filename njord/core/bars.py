@@ -1,16 +1,17 @@
 """The resampler: bars of every timeframe derived from 1-minute bars, on the UTC grid.
 
 Backtest, paper and live all feed 1-minute bars through this one function of the
-minutes, so every mode sees the same higher bars. A bar is emitted when its last minute
-arrives; when a gap jumps past a bar's end, the bar is emitted as the jump is seen,
-flagged incomplete (its `n_bars` says how many minutes it has). A bar still open when the
-data end is never emitted: it is not a bar yet.
+minutes, so every mode sees the same higher bars (a backtest on coarser data, e.g.
+`data.timeframe = "1h"`, derives the longer ones from its own bars the same way). A bar is
+emitted when its last minute arrives; when a gap jumps past a bar's end, the bar is
+emitted as the jump is seen, flagged incomplete (its `n_bars` says how many input bars it
+has). A bar still open when the data end is never emitted: it is not a bar yet.
 """
 
 from __future__ import annotations
 
 from njord.core.history import BarBuffer, Floats, History, Ints
-from njord.core.time import MINUTE_MS, TIMEFRAMES, timeframe_ms
+from njord.core.time import MINUTE_MS, TIMEFRAMES, derives, timeframe_ms
 from njord.records import Bar
 
 
@@ -26,15 +27,17 @@ class Resampler:
         "_open",
         "_start",
         "_volume",
+        "base_ms",
         "length_ms",
         "minutes",
         "timeframe",
     )
 
-    def __init__(self, timeframe: str) -> None:
+    def __init__(self, timeframe: str, base_ms: int = MINUTE_MS) -> None:
         self.timeframe = timeframe
         self.length_ms = timeframe_ms(timeframe)
-        self.minutes = self.length_ms // MINUTE_MS
+        self.base_ms = base_ms  # the length of the bars it is fed
+        self.minutes = self.length_ms // base_ms  # input bars in a complete bar
         self._n = 0
         self._start = self._filled = 0
         self._open = self._high = self._low = self._close = self._volume = 0.0
@@ -65,7 +68,7 @@ class Resampler:
         self._close = close
         self._n += 1
         self._filled += filled
-        if ts_ms + MINUTE_MS == start + self.length_ms:
+        if ts_ms + self.base_ms == start + self.length_ms:
             out.append(self._emit())
         return out
 
@@ -86,59 +89,65 @@ class Resampler:
 
 
 class Timeframes:
-    """The bars a strategy declared, minute by minute, and the history it may look at.
+    """The bars a strategy declared, bar by bar, and the history it may look at.
 
-    `step` takes each 1-minute bar and returns what to deliver for that minute: the
-    1-minute bar (if declared), then every derived bar it completed, shortest timeframe
-    first. Every buffer is up to date before the first delivery of the minute.
+    `step` takes each bar of the session's `base` timeframe (1-minute bars, or the data's
+    longer bars) and returns what to deliver for it: the bar itself (if declared), then
+    every derived bar it completed, shortest timeframe first. Every buffer is up to date
+    before the first delivery of the step.
     """
 
-    def __init__(self, symbol: str, timeframes: tuple[str, ...], history: int) -> None:
-        for tf in timeframes:
-            timeframe_ms(tf)  # ValueError names the timeframes there are
+    def __init__(
+        self, symbol: str, timeframes: tuple[str, ...], history: int, base: str = "1m"
+    ) -> None:
         if not timeframes:
             raise ValueError("a strategy must declare at least one timeframe")
+        for tf in timeframes:
+            if not derives(tf, base):  # ValueError names the timeframes there are
+                raise ValueError(f"{tf} bars cannot be built from {base} bars")
         self.symbol = symbol
+        self.base = base
         self.declared = tuple(sorted(set(timeframes), key=TIMEFRAMES.__getitem__))
         self.size = history
-        self._minute = "1m" in self.declared
-        self._resamplers = [Resampler(tf) for tf in self.declared if tf != "1m"]
+        self._base_declared = base in self.declared
+        base_ms = timeframe_ms(base)
+        self._resamplers = [Resampler(tf, base_ms) for tf in self.declared if tf != base]
         self._buffers = {tf: BarBuffer(history) for tf in self.declared} if history else {}
-        self._minutes = self._buffers.get("1m")
+        self._base = self._buffers.get(base)
 
     @property
     def wants_batches(self) -> bool:
-        """Whether `load` needs the 1-minute bars ahead of `step`."""
-        return self._minutes is not None
+        """Whether `load` needs the base bars ahead of `step`."""
+        return self._base is not None
 
     def load(
         self, ts: Ints, open_: Floats, high: Floats, low: Floats, close: Floats, volume: Floats
     ) -> None:
-        """The next minutes `step` will see, in one piece (hidden until stepped on)."""
-        if self._minutes is not None:
-            self._minutes.load(ts, open_, high, low, close, volume)
+        """The next base bars `step` will see, in one piece (hidden until stepped on)."""
+        if self._base is not None:
+            self._base.load(ts, open_, high, low, close, volume)
 
-    def step(self, minute: Bar) -> list[Bar]:
-        if self._minutes is not None:
-            self._minutes.end += 1
+    def step(self, bar: Bar) -> list[Bar]:
+        if self._base is not None:
+            self._base.end += 1
         if not self._resamplers:
-            return [minute]  # 1-minute bars only: the common case, on every bar
-        out = [minute] if self._minute else []
+            return [bar]  # base bars only: the common case, on every bar
+        out = [bar] if self._base_declared else []
         for r in self._resamplers:
             done = r.add(
-                minute.ts_ms,
-                minute.open,
-                minute.high,
-                minute.low,
-                minute.close,
-                minute.volume,
-                minute.n_filled > 0,
+                bar.ts_ms,
+                bar.open,
+                bar.high,
+                bar.low,
+                bar.close,
+                bar.volume,
+                bar.n_filled > 0,
             )
             if done:
                 out += done
                 if self._buffers:
-                    for bar in done:
-                        self._buffers[r.timeframe].append(bar)
+                    for built in done:
+                        self._buffers[r.timeframe].append(built)
         return out  # resamplers go shortest first, each in time order
 
     def history(self, symbol: str, timeframe: str, n: int) -> History:

@@ -15,7 +15,7 @@ from njord.core.execution import CostModel, SymbolRules, cash_needed_e8
 from njord.core.ledger import Ledger, Lot, Trade, net_of_base_fee
 from njord.core.money import e8_to_decimal, mul_e8, to_e8
 from njord.core.risk import RiskEngine, RiskInputs, Verdict
-from njord.core.time import MINUTE_MS, day_index, minute_index
+from njord.core.time import MINUTE_MS, bar_index, day_index
 from njord.reasons import Reason, TradingState
 from njord.records import Fill, Order, OrderIntent, OrderStatus, Side
 
@@ -129,6 +129,7 @@ class Book:
         risk: RiskEngine,
         allow_short: bool,
         order_key: str,
+        bar_ms: int = MINUTE_MS,
     ) -> None:
         self.symbol = symbol
         self.costs = costs
@@ -136,6 +137,7 @@ class Book:
         self.risk = risk
         self.allow_short = allow_short
         self.order_key = order_key
+        self.bar_ms = bar_ms  # the session's bar length: the bar number in order ids
         self.ledger = Ledger(initial_cash_e8)
         self.open_orders: dict[str, Order] = {}
         self.state = TradingState.ACTIVE
@@ -268,7 +270,7 @@ class Book:
         self.next_intent += 1
         coid = None
         if verdict.allowed:
-            coid = f"nj{self.order_key}-{minute_index(bar.ts_ms)}-{seq}"
+            coid = f"nj{self.order_key}-{bar_index(bar.ts_ms, self.bar_ms)}-{seq}"
         else:
             self.counters[verdict.reason] = self.counters.get(verdict.reason, 0) + 1
             self.last_block = verdict.reason

@@ -95,6 +95,12 @@ class History(msgspec.Struct, frozen=True, gc=False):
     def __len__(self) -> int:
         return self._hi - self._lo
 
+    def since(self, ts_ms: int) -> History:
+        """Only the bars that open at `ts_ms` or later (a walk-forward window's strategy
+        sees what its own backtest, starting there, would have)."""
+        skip = int(np.searchsorted(self.ts, ts_ms))
+        return History(self._buffer, self._lo + skip, self._hi) if skip else self
+
     @property
     def ts(self) -> Ints:
         return self._buffer.ts[self._lo : self._hi]
@@ -118,8 +124,3 @@ class History(msgspec.Struct, frozen=True, gc=False):
     @property
     def volume(self) -> Floats:
         return self._buffer.volume[self._lo : self._hi]
-
-    def since(self, ts_ms: int) -> History:
-        """The bars that opened at or after `ts_ms` (a window that must not see earlier)."""
-        skip = int(np.searchsorted(self.ts, ts_ms, side="left"))
-        return History(self._buffer, self._lo + skip, self._hi)

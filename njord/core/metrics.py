@@ -78,8 +78,10 @@ def compute(
     trade_pnls: Sequence[float],
     bars_in_market: int,
     fees: float,
+    bar_ms: int = MINUTE_MS,
 ) -> Metrics:
-    """`points` may be a cursor: it is read once and never held in memory.
+    """`points` may be a cursor: it is read once and never held in memory. `bar_ms`: the
+    length of a bar, so the span reaches the end of the last one.
 
     Drawdown starts from the initial capital, so a loss from the first bar counts."""
     run = _Pass(initial)
@@ -87,9 +89,7 @@ def compute(
         run.add(ts, equity)
     final = run.last
     total = final / initial - 1
-    span_days = (
-        (run.last_ts - run.first_ts + MINUTE_MS) / DAY_MS if run.first_ts is not None else 0.0
-    )
+    span_days = (run.last_ts - run.first_ts + bar_ms) / DAY_MS if run.first_ts is not None else 0.0
     cagr = (
         (final / initial) ** (YEAR_DAYS / span_days) - 1 if span_days >= 1 and final > 0 else None
     )

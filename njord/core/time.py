@@ -43,9 +43,17 @@ def bucket_start(ts_ms: int, length_ms: int) -> int:
     return ts_ms - ts_ms % length_ms
 
 
-def minute_index(ts_ms: int) -> int:
-    """Whole minutes since the epoch: the bar minute in client order ids."""
-    return ts_ms // MINUTE_MS
+def bar_index(ts_ms: int, length_ms: int) -> int:
+    """Whole bars of `length_ms` since the epoch: the bar number in client order ids (the
+    minute, in a session of 1-minute bars)."""
+    return ts_ms // length_ms
+
+
+def derives(timeframe: str, base: str) -> bool:
+    """Whether bars of `timeframe` can be built from whole bars of `base` on the UTC grid
+    (a 1h session can give 4h and 1d bars, never 1m or 5m ones)."""
+    length, step = timeframe_ms(timeframe), timeframe_ms(base)
+    return length >= step and length % step == 0
 
 
 def day_index(ts_ms: int) -> int:

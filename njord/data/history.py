@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from njord.core.history import Floats, Ints
 from njord.core.money import E8
+from njord.core.time import timeframe_ms
 from njord.data.klines import recorded_timeframe
 from njord.data.qc import GapPolicy, QcEvent, QcSummary, check_symbol, check_values
 from njord.errors import ConfigError, DataError
@@ -119,13 +120,15 @@ class HistoryFeed:
         gaps: Literal["strict", "forward", "none"],
         start_ms: int | None = None,
         end_ms: int | None = None,
+        timeframe: str = "1m",
     ) -> None:
         self.files = parquet_files(path)
         self.symbol = symbol
         self.start_ms = start_ms
         self.end_ms = end_ms
+        self.timeframe = timeframe  # data.timeframe: the bar length every file must hold
         self.summary = QcSummary(policy=gaps)
-        self.gap_policy = GapPolicy(gaps, self.summary)
+        self.gap_policy = GapPolicy(gaps, self.summary, timeframe_ms(timeframe))
         self._readers = [self._open(f) for f in self.files]
         self._columns = {
             f: [*REQUIRED, "filled"] if "filled" in r.schema_arrow.names else list(REQUIRED)
@@ -141,6 +144,7 @@ class HistoryFeed:
             gaps=self.gap_policy.policy,
             start_ms=self.start_ms,
             end_ms=self.end_ms,
+            timeframe=self.timeframe,
         )
 
     def _open(self, file: Path) -> pq.ParquetFile:
@@ -157,14 +161,20 @@ class HistoryFeed:
         if "symbol" in reader.schema_arrow.names:
             held = reader.read(columns=["symbol"]).column("symbol")
             check_symbol(held, want=self.symbol, source=str(file), by="config trades")
-        timeframe = recorded_timeframe(reader.schema_arrow)
-        if timeframe != "1m":
+        held = recorded_timeframe(reader.schema_arrow)
+        if held == self.timeframe:
+            return reader
+        if self.timeframe == "1m":
             raise DataError(
-                f"{file} holds {timeframe} bars (so recorded at import); sessions run on "
-                f"1-minute bars: import 1-minute klines or trades, and declare {timeframe} "
-                "in strategy.timeframes to get the longer bars"
+                f"{file} holds {held} bars (so recorded at import); this session runs on "
+                f"1-minute bars: import 1-minute klines or trades and declare {held} in "
+                f'strategy.timeframes, or backtest on these bars with data.timeframe = "{held}"'
             )
-        return reader
+        raise DataError(
+            f"{file} holds {held} bars (so recorded at import), not the {self.timeframe} bars "
+            f'data.timeframe names: set data.timeframe = "{held}" (longer bars are derived '
+            "from it with strategy.timeframes)"
+        )
 
     @property
     def events(self) -> list[QcEvent]:
@@ -197,7 +207,9 @@ class HistoryFeed:
         if not len(batch):
             return batch
         self.summary.bars_in += len(batch)
-        check_values(batch, prev_ts=self.gap_policy.prev_ts, source=source)
+        check_values(
+            batch, prev_ts=self.gap_policy.prev_ts, source=source, timeframe=self.timeframe
+        )
         batch = self.gap_policy.apply(batch, source)
         self.summary.bars_out += len(batch)
         return batch

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from njord.core.time import MINUTE_MS
+from njord.core.time import timeframe_ms
 from njord.data import klines
 from njord.data.history import BATCH_ROWS, REQUIRED
 from njord.data.qc import check_symbol, check_values, gap_indices, utc
@@ -254,12 +254,14 @@ def write_bars(table: pa.Table, out: Path, *, source: str) -> ImportReport:
             **{c: table.column(c).combine_chunks() for c in REQUIRED[1:]},
         }
     )
-    check_values(checked, prev_ts=None, source=source)
+    timeframe = klines.recorded_timeframe(table.schema)
+    check_values(checked, prev_ts=None, source=source, timeframe=timeframe)
     out.parent.mkdir(parents=True, exist_ok=True)
     # Row groups of one batch: the feed then decompresses one week at a time, not the file.
     pq.write_table(table, out, compression="zstd", row_group_size=BATCH_ROWS)
     ts = checked.column("ts_ms")
-    gaps = gap_indices(ts, None)
+    length = timeframe_ms(timeframe)
+    gaps = gap_indices(ts, None, length)
     return ImportReport(
         rows_in=table.num_rows,
         rows_out=table.num_rows,
@@ -268,7 +270,7 @@ def write_bars(table: pa.Table, out: Path, *, source: str) -> ImportReport:
         last_ts_ms=ts[-1].as_py(),
         out=str(out),
         gaps=len(gaps),
-        missing_bars=sum((after - before) // MINUTE_MS - 1 for _, before, after in gaps),
+        missing_bars=sum((after - before) // length - 1 for _, before, after in gaps),
         first_gap=(gaps[0][1], gaps[0][2]) if gaps else None,
     )
 

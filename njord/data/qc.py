@@ -1,8 +1,9 @@
 """Quality control of bar batches (SPEC §5), vectorised with pyarrow.compute.
 
 Every batch passes `check_values` (grid, order, duplicates, OHLC, null/NaN/inf/negative);
-`GapPolicy` then refuses, fills or skips the missing minutes, carrying state across
-batch boundaries so a stream of batches behaves exactly like one table.
+`GapPolicy` then refuses, fills or skips the missing bars (minutes, or the longer bars of
+a session on coarser data), carrying state across batch boundaries so a stream of batches
+behaves exactly like one table.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from njord.core.time import MINUTE_MS
+from njord.core.time import MINUTE_MS, timeframe_ms
 from njord.errors import DataError
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -48,8 +49,11 @@ def _first(mask: pa.Array) -> int:
     return int(pc.index(mask, True).as_py())
 
 
-def check_values(batch: pa.RecordBatch, *, prev_ts: int | None, source: str) -> None:
-    """Refuse a batch whose rows could not be real bars. Names the first bad row."""
+def check_values(
+    batch: pa.RecordBatch, *, prev_ts: int | None, source: str, timeframe: str = "1m"
+) -> None:
+    """Refuse a batch whose rows could not be real bars of `timeframe`. Names the first
+    bad row."""
     ts = batch.column("ts_ms")
     if ts.null_count:
         raise DataError(f"{source}: row {_first(pc.is_null(ts)) + 1} has no timestamp")
@@ -77,10 +81,11 @@ def check_values(batch: pa.RecordBatch, *, prev_ts: int | None, source: str) -> 
             f"low {low[i].as_py()} open {batch.column('open')[i].as_py()} "
             f"close {batch.column('close')[i].as_py()}"
         )
-    off_grid = pc.not_equal(pc.subtract(ts, pc.multiply(pc.divide(ts, MINUTE_MS), MINUTE_MS)), 0)
+    length = timeframe_ms(timeframe)
+    off_grid = pc.not_equal(pc.subtract(ts, pc.multiply(pc.divide(ts, length), length)), 0)
     if pc.any(off_grid).as_py():
         i = _first(off_grid)
-        raise DataError(f"{source}: timestamp {ts[i].as_py()} is not on the 1-minute grid")
+        raise DataError(f"{source}: timestamp {ts[i].as_py()} is not on the {timeframe} grid")
     _check_order(ts, prev_ts=prev_ts, source=source)
 
 
@@ -109,13 +114,15 @@ def _order_error(before: int, after: int, source: str) -> None:
     )
 
 
-def gap_indices(ts: pa.Array, prev_ts: int | None) -> list[tuple[int, int, int]]:
-    """(row index, previous ts, ts) for every row that follows a gap."""
+def gap_indices(
+    ts: pa.Array, prev_ts: int | None, bar_ms: int = MINUTE_MS
+) -> list[tuple[int, int, int]]:
+    """(row index, previous ts, ts) for every row that follows a gap in bars of `bar_ms`."""
     found: list[tuple[int, int, int]] = []
-    if prev_ts is not None and len(ts) and ts[0].as_py() - prev_ts > MINUTE_MS:
+    if prev_ts is not None and len(ts) and ts[0].as_py() - prev_ts > bar_ms:
         found.append((0, prev_ts, ts[0].as_py()))
     diffs = pc.pairwise_diff(ts)
-    mask = pc.fill_null(pc.greater(diffs, MINUTE_MS), False)
+    mask = pc.fill_null(pc.greater(diffs, bar_ms), False)
     if pc.any(mask).as_py():
         for i in pc.indices_nonzero(mask).to_pylist():
             found.append((i, ts[i - 1].as_py(), ts[i].as_py()))
@@ -123,18 +130,24 @@ def gap_indices(ts: pa.Array, prev_ts: int | None) -> list[tuple[int, int, int]]
 
 
 class GapPolicy:
-    """Applies `data.gaps` to a stream of checked batches."""
+    """Applies `data.gaps` to a stream of checked batches of bars `bar_ms` long."""
 
-    def __init__(self, policy: Literal["strict", "forward", "none"], summary: QcSummary) -> None:
+    def __init__(
+        self,
+        policy: Literal["strict", "forward", "none"],
+        summary: QcSummary,
+        bar_ms: int = MINUTE_MS,
+    ) -> None:
         self.policy = policy
         self.summary = summary
+        self.bar_ms = bar_ms
         self.events: list[QcEvent] = []
         self.prev_ts: int | None = None
         self._prev_close: float | None = None
 
     def apply(self, batch: pa.RecordBatch, source: str) -> pa.RecordBatch:
         ts = batch.column("ts_ms")
-        gaps = gap_indices(ts, self.prev_ts)
+        gaps = gap_indices(ts, self.prev_ts, self.bar_ms)
         for _, before, after in gaps:
             self._record(before, after, source)
         if gaps and self.policy == "forward":
@@ -145,7 +158,8 @@ class GapPolicy:
         return batch
 
     def _record(self, before: int, after: int, source: str) -> None:
-        missing = (after - before) // MINUTE_MS - 1
+        step = self.bar_ms
+        missing = (after - before) // step - 1
         if self.policy == "strict":
             raise DataError(
                 f"{source}: gap of {missing} bars after {utc(before)} (next bar {utc(after)}); "
@@ -155,11 +169,11 @@ class GapPolicy:
         s.gaps += 1
         s.missing_bars += missing
         if s.first_gap_ms is None:
-            s.first_gap_ms = before + MINUTE_MS
-        s.last_gap_ms = before + MINUTE_MS
-        self.events.append(QcEvent("gap", before + MINUTE_MS, after - MINUTE_MS, missing))
+            s.first_gap_ms = before + step
+        s.last_gap_ms = before + step
+        self.events.append(QcEvent("gap", before + step, after - step, missing))
         kind: Literal["filled", "skipped"] = "filled" if self.policy == "forward" else "skipped"
-        self.events.append(QcEvent(kind, before + MINUTE_MS, after - MINUTE_MS, missing))
+        self.events.append(QcEvent(kind, before + step, after - step, missing))
         if self.policy == "forward":
             s.filled_bars += missing
 
@@ -171,15 +185,17 @@ class GapPolicy:
             pieces.append(batch.slice(start, i - start))
             last = closes[i - 1].as_py() if i > 0 else self._prev_close
             assert last is not None
-            pieces.append(_flat_bars(before + MINUTE_MS, after, last, batch.schema))
+            pieces.append(_flat_bars(before + self.bar_ms, after, self.bar_ms, last, batch.schema))
             start = i
         pieces.append(batch.slice(start))
         table = pa.Table.from_batches(pieces, schema=batch.schema).combine_chunks()
         return table.to_batches()[0]
 
 
-def _flat_bars(first_ms: int, stop_ms: int, close: float, schema: pa.Schema) -> pa.RecordBatch:
-    ts = list(range(first_ms, stop_ms, MINUTE_MS))
+def _flat_bars(
+    first_ms: int, stop_ms: int, step_ms: int, close: float, schema: pa.Schema
+) -> pa.RecordBatch:
+    ts = list(range(first_ms, stop_ms, step_ms))
     n = len(ts)
     columns = {
         "ts_ms": pa.array(ts, pa.int64()),

@@ -1,9 +1,11 @@
 """The report's trader views: the price with every fill on it, a buy-and-hold benchmark
 beside the equity, and the trades table.
 
-A year of minutes is 525,600 bars; the file must stay small and open fast, so the price
-is always downsampled: candles up to `CANDLES_UP_TO` bars, above that one point per bucket
-(its last close) with the bucket's min and max close as a band. Fills are never dropped.
+The price is drawn on the strategy's main timeframe (its longest declared one: a strategy
+of 1m and 1h bars is read in hours). A year of minutes is 525,600 bars; the file must stay
+small and open fast, so the price is always downsampled: candles up to `CANDLES_UP_TO`
+bars of that timeframe, above that one point per bucket of whole bars (its last close)
+with the bucket's min and max close as a band. Fills are never dropped.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ from typing import Any
 import apsw
 import msgspec
 import plotly.graph_objects as go
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from njord.core.metrics import Metrics, compute
 from njord.core.money import E8
+from njord.core.time import timeframe_ms
 from njord.data.history import read_ipc
 from njord.store import reads
 from njord.store.history import stored_bar_blobs
@@ -31,8 +36,11 @@ MOST_MARKS = 20_000
 
 
 class Prices(msgspec.Struct, kw_only=True):
-    """The price series as drawn: per bucket its last time, close, min and max close."""
+    """The price series as drawn, on the strategy's main timeframe: per bucket (one bar of
+    `timeframe`, or several whole ones on a long session) the open of its first bar, its
+    last close, and its min and max close."""
 
+    timeframe: str
     ts_ms: list[int]
     close: list[float]
     low: list[float]
@@ -45,48 +53,72 @@ def when(ts_ms: int) -> datetime:
 
 
 def prices_and_benchmark(
-    conn: apsw.Connection, *, bars: int, initial: float
+    conn: apsw.Connection, *, bars: int, initial: float, timeframe: str
 ) -> tuple[Prices, Metrics | None]:
-    """One pass over every close: the downsampled series, and the metrics of buying with
-    all the initial cash at the first close and holding (no fees)."""
-    step = max(1, math.ceil(bars / BUCKETS))
-    series = Prices(ts_ms=[], close=[], low=[], high=[], candles=None)
+    """One pass over every close: the series on `timeframe` (the strategy's main one:
+    reads.main_timeframe), downsampled, and the metrics of buying with all the initial cash
+    at the first close and holding (no fees)."""
+    length = timeframe_ms(timeframe)
+    first_ts, last_ts = reads.equity_span(conn)
+    count = 0  # bars of `timeframe` the session spans
+    if first_ts is not None and last_ts is not None:
+        count = last_ts // length - first_ts // length + 1
+    bucket_ms = length * max(1, math.ceil(count / BUCKETS))  # whole bars of `timeframe`
+    series = Prices(timeframe=timeframe, ts_ms=[], close=[], low=[], high=[], candles=None)
     first: list[float] = []
+    bucket = [-1]
 
     def held() -> Iterator[tuple[int, float]]:
-        for i, (ts, close_e8) in enumerate(reads.closes(conn)):
+        for ts, close_e8 in reads.closes(conn):
             close = close_e8 / E8
             if not first:
                 first.append(close)
-            if i % step == 0:
-                series.ts_ms.append(ts)
+            if ts // bucket_ms != bucket[0]:
+                bucket[0] = ts // bucket_ms
+                series.ts_ms.append(ts - ts % length)
                 series.close.append(close)
                 series.low.append(close)
                 series.high.append(close)
             else:
-                series.ts_ms[-1], series.close[-1] = ts, close
+                series.close[-1] = close
                 series.low[-1] = min(series.low[-1], close)
                 series.high[-1] = max(series.high[-1], close)
             yield ts, initial * close / first[0]
 
-    benchmark = compute(initial=initial, points=held(), trade_pnls=[], bars_in_market=bars, fees=0)
+    bar_ms = reads.bar_ms(conn)
+    benchmark = compute(
+        initial=initial, points=held(), trade_pnls=[], bars_in_market=bars, fees=0, bar_ms=bar_ms
+    )
     if not first:
         return series, None
-    if bars <= CANDLES_UP_TO:
-        series.candles = _candles(conn)
+    if count <= CANDLES_UP_TO:
+        series.candles = _candles(conn, length)
     return series, benchmark
 
 
-def _candles(conn: apsw.Connection) -> dict[str, list[Any]] | None:
+def _candles(conn: apsw.Connection, length: int) -> dict[str, list[Any]] | None:
+    """The stored bars as candles of `length` ms on the UTC grid (a session's last one may
+    be still forming: drawn as far as it got)."""
     blobs = stored_bar_blobs(conn)
     if not blobs:
         return None  # a session that keeps no bars (store.store_bars = false): the line
-    columns: dict[str, list[Any]] = {k: [] for k in ("ts_ms", "open", "high", "low", "close")}
-    for blob in blobs:
-        batch = read_ipc(blob)
-        for name, values in columns.items():
-            values.extend(batch.column(name).to_pylist())
-    return columns
+    bars = pa.Table.from_batches([read_ipc(blob) for blob in blobs])
+    ts = bars.column("ts_ms")
+    start = pc.multiply(pc.divide(ts, length), length)  # integer division: the bar's open
+    prices = {c: bars.column(c) for c in ("open", "high", "low", "close")}
+    candles = (
+        pa.table({"start": start, **prices})
+        .group_by("start", use_threads=False)
+        .aggregate([("open", "first"), ("high", "max"), ("low", "min"), ("close", "last")])
+        .sort_by("start")
+    )
+    return {
+        "ts_ms": candles.column("start").to_pylist(),
+        **{c: candles.column(f"{c}_{how}").to_pylist() for c, how in _HOW.items()},
+    }
+
+
+_HOW = {"open": "first", "high": "max", "low": "min", "close": "last"}
 
 
 def largest(marks: list[dict[str, Any]], most: int) -> list[dict[str, Any]]:
@@ -142,7 +174,7 @@ def price_figure(
         ("SELL", "triangle-down", "#d62728"),
     ):
         fig.add_trace(_marks([m for m in marks if m["side"] == side], side, symbol_name, color))
-    shown = "candles" if prices.candles is not None else "close, min/max band"
+    shown = f"{prices.timeframe} candles" if prices.candles is not None else "close, min/max band"
     which = "every fill" if total == len(marks) else f"{len(marks):,} of {total:,} fills"
     fig.update_layout(
         title=f"{symbol} ({shown}) with {which}",

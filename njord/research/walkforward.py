@@ -23,6 +23,7 @@ from njord import config as configuration
 from njord import strategies, wiring
 from njord.core.money import E8
 from njord.core.strategy import Context, Strategy
+from njord.core.time import timeframe_ms
 from njord.errors import ConfigError
 from njord.records import Bar, Fill, OrderIntent, Side
 from njord.research import sweep
@@ -63,8 +64,11 @@ class Scheduled(Strategy):
         self._next = 0
         self._inner: Strategy | None = None
         self._from_ms = self._to_ms = 0
-        # The loop keeps as much history as the hungriest window's strategy asks for.
-        self.history = max((self._make(w["params"]).history for w in self._windows), default=0)
+        # ctx.history keeps what the hungriest window's strategy asks for (its params may
+        # size it, as the samples' do).
+        self.history = max(
+            (self._make(w["params"]).history for w in self._windows), default=self._cls.history
+        )
 
     def _make(self, params: dict[str, object]) -> Strategy:
         return self._cls(strategies.parse_params(self._cls, params))
@@ -147,7 +151,7 @@ def data_span(config: configuration.Config) -> tuple[int, int]:
             last = stamps[len(stamps) - 1].as_py()
     if first is None or last is None:
         raise ConfigError("no bars in the selected range (data.start / data.end)")
-    return int(first), int(last) + 60_000
+    return int(first), int(last) + timeframe_ms(config.data.timeframe)
 
 
 def iso(ts_ms: int) -> str:
@@ -207,10 +211,13 @@ def stitched_config(
         }
         for i, (combo, _) in sorted(chosen.items())
     ]
+    inner = strategies.resolve(config.strategy.name)
     return configuration.with_values(
         config,
         {
             "strategy.name": SCHEDULED,
+            # The bars the inner strategy gets in its own backtests (Scheduled declares none).
+            "strategy.timeframes": list(wiring.declared_timeframes(config, inner)),
             "strategy.params": {
                 "strategy": config.strategy.name,
                 "schedule": json.dumps(schedule, sort_keys=True),

@@ -229,6 +229,22 @@ RESAMPLED_SCHEMA = pa.schema(
 )
 
 
+def resampled_from(conn: apsw.Connection, timeframe: str) -> int:
+    """The length of the session's bars, which `timeframe` is built from; ConfigError when
+    it cannot be (a 1h session has no 15m bars)."""
+    from njord.core.time import derives, timeframe_ms
+    from njord.errors import ConfigError
+    from njord.store.reads import data_timeframe
+
+    base = data_timeframe(conn)
+    if timeframe == base or not derives(timeframe, base):
+        raise ConfigError(
+            f"--timeframe {timeframe}: the session's bars are {base}; resampling builds "
+            f"longer bars, whole multiples of {base}"
+        )
+    return timeframe_ms(base)
+
+
 def export_resampled(conn: apsw.Connection, out: Path, *, timeframe: str) -> Path:
     """The session's bars resampled to `timeframe` (njord.core.bars: the bars a strategy
     declaring it got), as `bars-<timeframe>.parquet`. A bar still open at the session's
@@ -241,7 +257,7 @@ def export_resampled(conn: apsw.Connection, out: Path, *, timeframe: str) -> Pat
     blobs = stored_bar_blobs(conn)
     if not blobs:
         raise DataError("the session kept no bars to resample (store.store_bars = false)")
-    resampler = Resampler(timeframe)
+    resampler = Resampler(timeframe, resampled_from(conn, timeframe))
     done = []
     for blob in blobs:  # one stored chunk at a time
         batch = read_ipc(blob)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tomllib
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +12,7 @@ import msgspec
 
 from njord.core.metrics import Metrics, compute
 from njord.core.money import E8, mul_e8
-from njord.core.time import DAY_MS
+from njord.core.time import DAY_MS, timeframe_ms
 from njord.store import amendments, observe
 from njord.store import lease as leases
 from njord.store.runs import SqliteManifestStore
@@ -187,7 +188,28 @@ def metrics(conn: apsw.Connection, initial_cash_e8: int) -> Metrics:
         trade_pnls=pnls,
         bars_in_market=in_market,
         fees=fees / E8,
+        bar_ms=bar_ms(conn),
     )
+
+
+def data_timeframe(conn: apsw.Connection) -> str:
+    """The session's bar length: its data.timeframe (1m before sessions had one)."""
+    manifest = SqliteManifestStore(conn).load()
+    data = tomllib.loads(manifest.config_toml).get("data", {}) if manifest else {}
+    return str(data.get("timeframe", "1m"))
+
+
+def bar_ms(conn: apsw.Connection) -> int:
+    return timeframe_ms(data_timeframe(conn))
+
+
+def main_timeframe(conn: apsw.Connection) -> str:
+    """The timeframe a trader reads the session in (the report's price chart, the TUI's
+    sparkline): the longest the strategy declared, else the session's own bars."""
+    declared = timeframes(conn)
+    if declared:
+        return max(declared, key=timeframe_ms)
+    return data_timeframe(conn)
 
 
 def reconciliation(conn: apsw.Connection, initial_cash_e8: int) -> dict[str, int]:
@@ -297,15 +319,16 @@ def dashboard(
 
 
 def sampled_equity(conn: apsw.Connection, most: int = 5000) -> list[tuple[int, float]]:
-    """A year of minutes is 525,600 points; a chart needs a few thousand (and the last)."""
+    """A year of minutes is 525,600 points; a chart needs a few thousand (and the last).
+    Every step-th bar on the session's own grid (a 1h session's bars are 60 minutes apart)."""
     count = one(conn, "SELECT count(*) FROM equity")[0]
     step = max(1, int(count) // most)
     return [
         (int(t), e / E8)
         for t, e in conn.execute(
-            "SELECT ts_ms, equity_e8 FROM equity WHERE (ts_ms / 60000) % ? = 0 "
+            "SELECT ts_ms, equity_e8 FROM equity WHERE (ts_ms / ?) % ? = 0 "
             "OR ts_ms = (SELECT max(ts_ms) FROM equity) ORDER BY ts_ms",
-            (step,),
+            (bar_ms(conn), step),
         )
     ]
 
@@ -327,6 +350,12 @@ def trade_net_pnls(conn: apsw.Connection) -> list[float]:
         (p - f) / E8
         for p, f in conn.execute("SELECT pnl_e8, fees_e8 FROM trades ORDER BY trade_id")
     ]
+
+
+def equity_span(conn: apsw.Connection) -> tuple[int | None, int | None]:
+    """The first and the last bar of the session (None, None before its first)."""
+    first, last = one(conn, "SELECT min(ts_ms), max(ts_ms) FROM equity")
+    return first, last
 
 
 def closes(conn: apsw.Connection) -> Iterator[tuple[int, int]]:

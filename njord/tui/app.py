@@ -21,6 +21,7 @@ from textual.message import Message
 from textual.screen import Screen
 
 from njord import controls, launch
+from njord.core.time import timeframe_ms
 from njord.errors import NjordError
 from njord.events import BarsCommitted, ControlApplied, Event, TradingStateChanged
 from njord.loop import Stop
@@ -88,6 +89,7 @@ class NjordApp(App[None]):
         self._version = -1
         self.facts: dict[str, Any] = {}
         self.curve = EquityCurve()
+        self._point_ms: int | None = None  # the sparkline's step: the main timeframe's bars
         self.running = session is not None
         self.quitting = False
         self.outcome: BaseException | None = None  # why the driven session ended early
@@ -133,7 +135,11 @@ class NjordApp(App[None]):
         # Enough recent rows to fill the tables at any terminal height, never more.
         rows = max(8, self.size.height - 12)
         self.facts = reads.dashboard(self.conn, after_ms=self.curve.last_ms, rows=rows)
-        self.curve.extend(self.facts["equity_new"])
+        if self.facts["equity_new"]:
+            if self._point_ms is None:
+                # Logged with the session's first bars: known once there are bars to draw.
+                self._point_ms = timeframe_ms(reads.main_timeframe(self.conn))
+            self.curve.extend(self.facts["equity_new"], self._point_ms)
         self.dashboard.show(self.facts, self.curve, wall_ms())
 
     def tick(self) -> None:

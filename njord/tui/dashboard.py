@@ -29,27 +29,35 @@ def utc(ts_ms: int | None) -> str:
 
 class EquityCurve:
     """The whole session's equity, grown by the rows committed since the last read, so a
-    refresh never re-reads history. 8 bytes a bar: a year of minutes is 4 MiB."""
+    refresh never re-reads history. One point per bar of the strategy's main timeframe
+    (reads.main_timeframe: a strategy of 1m and 1h bars is read in hours), the equity at
+    its latest bar; 8 bytes a point: a year of minutes is 4 MiB. Peaks and drawdowns are
+    measured on every bar; a point's drawdown is the deepest within it."""
 
     def __init__(self) -> None:
         self.values = array("d")
         self.last_ms: int | None = None
         self.peak = -math.inf
         self.max_drawdown = 0.0
+        self.drawdown = 0.0  # at the latest bar
         self.drawdowns = array("d")
+        self._point: int | None = None
 
-    def extend(self, rows: Sequence[tuple[int, float]]) -> None:
+    def extend(self, rows: Sequence[tuple[int, float]], point_ms: int) -> None:
+        """`point_ms`: the length of the main timeframe's bars, one point each."""
         for ts, equity in rows:
-            self.values.append(equity)
             self.peak = max(self.peak, equity)
             drawdown = (self.peak - equity) / self.peak if self.peak > 0 else 0.0
-            self.drawdowns.append(drawdown)
+            self.drawdown = drawdown
             self.max_drawdown = max(self.max_drawdown, drawdown)
+            if ts // point_ms != self._point:
+                self._point = ts // point_ms
+                self.values.append(equity)
+                self.drawdowns.append(drawdown)
+            else:
+                self.values[-1] = equity
+                self.drawdowns[-1] = max(self.drawdowns[-1], drawdown)
             self.last_ms = ts
-
-    @property
-    def drawdown(self) -> float:
-        return self.drawdowns[-1] if self.drawdowns else 0.0
 
     @staticmethod
     def sampled(values: array[float], points: int) -> list[float]:

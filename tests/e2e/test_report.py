@@ -150,7 +150,9 @@ def test_a_session_with_more_fills_than_a_page_holds_shows_its_largest_trades(
     conn = db.open_reader(path)
     try:
         marks = reads.fill_marks(conn)
-        prices, _ = charts.prices_and_benchmark(conn, bars=3 * 1440, initial=10_000.0)
+        prices, _ = charts.prices_and_benchmark(
+            conn, bars=3 * 1440, initial=10_000.0, timeframe="1m"
+        )
     finally:
         conn.close()
     fig = charts.price_figure(prices, marks, "BTCUSDT", most=10)
@@ -212,3 +214,25 @@ def test_the_report_renders_offline_in_headless_chromium(tmp_path: Path, sample_
     )
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 50_000  # charts, not a blank page
+
+
+def test_the_price_chart_is_drawn_on_the_strategys_main_timeframe(
+    tmp_path: Path, sample_week: Path, user_strategies: None
+) -> None:
+    db = tmp_path / "s.db"
+    args = backtest_args(sample_week, db, "--set", 'strategy.name="user_strategies:Hourly"')
+    assert invoke(*args).exit_code == 0  # declares ("1m", "1h"): read in hours
+    price = figures((tmp_path / "out" / "report.html").read_text())[0]
+    (candles,) = [t for t in price if t["type"] == "candlestick"]
+    assert len(candles["x"]) == 3 * 24
+    assert {ms(x) % 3_600_000 for x in candles["x"]} == {0}
+    # Each candle is its hour of the stored minutes: first open, extremes, last close.
+    minutes = pq.read_table(sample_week)
+    hour = [minutes.slice(60 * 5, 60).column(c).to_pylist() for c in ("open", "high", "low")]
+    closes = minutes.column("close").to_pylist()
+    assert candles["open"][5] == hour[0][0]
+    assert candles["high"][5] == max(hour[1])
+    assert candles["low"][5] == min(hour[2])
+    assert candles["close"][5] == closes[60 * 6 - 1]
+    held = trace(figures((tmp_path / "out" / "report.html").read_text())[1], "buy and hold")
+    assert len(held["x"]) == 3 * 24  # the benchmark line too: one point an hour

@@ -61,6 +61,33 @@ def test_dashboard_shows_a_finished_backtest_at_80x24(finished: Path) -> None:
     asyncio.run(run())
 
 
+def test_the_sparkline_has_a_point_per_bar_of_the_main_timeframe(
+    tmp_path: Path, sample_week: Path, user_strategies: None
+) -> None:
+    path = tmp_path / "h.db"
+    args = backtest_args(sample_week, path, "--no-report")
+    assert invoke(*args, "--set", 'strategy.name="user_strategies:Hourly"').exit_code == 0
+    conn = db.open_reader(path)
+    try:  # the equity at each hour's last minute: what the hourly strategy saw
+        want = [
+            e / 1e8
+            for (e,) in conn.execute(
+                "SELECT equity_e8 FROM equity WHERE ts_ms % 3600000 = 3540000 ORDER BY ts_ms"
+            )
+        ]
+    finally:
+        conn.close()
+
+    async def run() -> None:
+        app = NjordApp(path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert list(app.curve.values) == want
+            assert len(want) == 3 * 24
+
+    asyncio.run(run())
+
+
 def test_controls_ask_first(finished: Path) -> None:
     async def run() -> None:
         app = NjordApp(finished)
