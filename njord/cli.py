@@ -889,8 +889,9 @@ def export_cmd(
 def _control(command: str) -> Callable[..., None]:
     def run(db_path: Path, reason: str) -> None:
         from njord import controls
+        from njord.store import controls as control_queue
 
-        click.echo(controls.post(db_path, command, reason, by=controls.operator()))
+        click.echo(control_queue.post(db_path, command, reason, by=controls.operator()))
 
     return run
 
@@ -910,13 +911,14 @@ def halt(db_path: Path | None, kill_file: Path | None, reason: str) -> None:
     --db posts the halt to one session; --file creates a kill file (for scripts that
     cannot reach a db: every session watching that path halts within 1 s). Both: both."""
     from njord import controls
+    from njord.store import controls as control_queue
 
     if db_path is None and kill_file is None:
         raise ConfigError("give --db D (the session to halt) or --file PATH (a kill file), or both")
     if kill_file is not None:
         controls.check_kill_file(kill_file)  # refused before the db is written
     if db_path is not None:
-        click.echo(controls.post(db_path, "halt", reason, by=controls.operator()))
+        click.echo(control_queue.post(db_path, "halt", reason, by=controls.operator()))
     if kill_file is not None:
         click.echo(controls.create_kill_file(kill_file, reason, by=controls.operator()))
 

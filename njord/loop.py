@@ -22,7 +22,7 @@ from njord.errors import Interrupted, StrategyError
 from njord.ports import BarFeed, Clock
 from njord.reasons import TradingState
 from njord.records import Bar, OrderIntent
-from njord.store import reads
+from njord.store import controls as control_queue
 from njord.store.session import Control, SessionWriter
 
 KILL_FILE_POSTER = "kill-file"
@@ -124,7 +124,9 @@ def run(
         if kill_file is not None and not _ends_halted(book, controls) and kill_file.exists():
             reason = f"kill file {kill_file}"
             now = time.time_ns() // 1_000_000
-            reads.post_control(writer.conn, "halt", reason, wall_ms=now, by=KILL_FILE_POSTER)
+            control_queue.post_control(
+                writer.conn, "halt", reason, wall_ms=now, by=KILL_FILE_POSTER
+            )
             controls = writer.pending_controls()
         return controls
 

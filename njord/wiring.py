@@ -37,7 +37,8 @@ from njord.loop import LoopResult, Stop, run
 from njord.manifest import DataSource, Manifest, git_state, host_facts, strategy_identity
 from njord.ports import BarFeed, Clock
 from njord.store import amendments as amend_store
-from njord.store import db, reads
+from njord.store import controls as control_queue
+from njord.store import db
 from njord.store import lease as leases
 from njord.store.amendments import Amendment
 from njord.store.runs import SqliteManifestStore
@@ -398,7 +399,9 @@ def run_session(
             # SPEC §6: a live-market session whose strategy raised stays halted, from its
             # next bar on, until an operator has looked and resumed it.
             by = f"njord@{socket.gethostname()}"
-            reads.post_control(session.conn, "halt", str(e), wall_ms=leases.wall_ms(), by=by)
+            control_queue.post_control(
+                session.conn, "halt", str(e), wall_ms=leases.wall_ms(), by=by
+            )
         raise
     if notifier is not None:
         notifier.close(ALERT_FLUSH_S)

@@ -20,17 +20,6 @@ from njord.store.runs import SqliteManifestStore
 COMMANDS = ("halt", "reduce", "flatten", "resume")
 
 
-def post_control(conn: apsw.Connection, command: str, reason: str, *, wall_ms: int, by: str) -> int:
-    """Queue an operator control; the running loop applies it (or the next start does).
-    `by` is stored as given (njord.controls.operator names a host)."""
-    with conn:
-        conn.execute(
-            "INSERT INTO controls (posted_ms, command, reason, posted_by) VALUES (?, ?, ?, ?)",
-            (wall_ms, command, reason, by),
-        )
-    return int(conn.last_insert_rowid())
-
-
 def one(conn: apsw.Connection, sql: str) -> tuple[Any, ...]:
     """A query that always yields exactly one row (aggregates, singleton tables)."""
     row = conn.execute(sql).fetchone()

@@ -25,6 +25,7 @@ from njord.core.time import timeframe_ms
 from njord.errors import NjordError
 from njord.events import BarsCommitted, ControlApplied, Event, TradingStateChanged
 from njord.loop import Stop
+from njord.store import controls as control_queue
 from njord.store import db, reads
 from njord.tui.browse import Browse
 from njord.tui.dashboard import Dashboard, EquityCurve
@@ -195,7 +196,9 @@ class NjordApp(App[None]):
 
     def post(self, command: str) -> None:
         try:
-            answer = controls.post(self.db_path, command, "from the TUI", by=controls.operator())
+            answer = control_queue.post(
+                self.db_path, command, "from the TUI", by=controls.operator()
+            )
         except NjordError as e:  # e.g. a finished session: nothing would apply it
             self.notify(str(e), severity="error", timeout=30)
             return
