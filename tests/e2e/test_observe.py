@@ -165,10 +165,35 @@ def test_watch_says_silent_and_died_only_for_the_killed_session(tmp_path: Path) 
     assert query(killed, "SELECT status FROM runs") == [("running",)]
 
 
-def test_watch_refuses_a_missing_target(tmp_path: Path) -> None:
-    result = invoke("watch", str(tmp_path / "absent"), "--once")
-    assert result.exit_code == 2
-    assert "does not exist" in result.output
+@pytest.mark.parametrize(
+    ("extra", "env", "needle"),
+    [
+        (["{tmp}/absent"], {}, "{tmp}/absent does not exist"),
+        (
+            ["{tmp}", "--config", "{tmp}/none.toml"],
+            {},
+            "config file {tmp}/none.toml does not exist",
+        ),
+        (["{tmp}", "--set", "alerts.webhook=true"], {}, "NJORD_ALERTS_WEBHOOK_URL"),
+        (["{tmp}", "--metrics-port", "{port}"], {}, "cannot serve metrics on 127.0.0.1:{port}"),
+        (["{tmp}", "--set", "alerts.max_per_hour=0"], {}, "alerts.max_per_hour"),
+    ],
+)
+def test_bad_watch_arguments_are_one_line_usage_errors(
+    tmp_path: Path, extra: list[str], env: dict[str, str], needle: str
+) -> None:
+    with socket.socket() as taken:  # a port something already listens on
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = [a.format(tmp=tmp_path, port=port) for a in extra]
+        proc = njord_proc("watch", *args, "--once", cwd=tmp_path, env=env)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err
+    assert needle.format(tmp=tmp_path, port=port) in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+    assert out == ""
 
 
 # --- channels ----------------------------------------------------------------------------
