@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from njord.config import Loaded
-from njord.core.book import BookState, OrderRouter
+from njord.core.book import BarE8, BookState
+from njord.core.reports import Execution, Report
 from njord.core.risk import RiskEngine
 from njord.data.history import BarBatch
 from njord.data.qc import QcEvent, QcSummary
 from njord.manifest import Manifest
+from njord.records import Order
 from njord.secrets import Secret
 
 __all__ = [
@@ -53,6 +55,44 @@ class Clock(Protocol):
 
     def set_idle(self, callback: Callable[[], None] | None) -> None:
         """What to run while waiting for a bar (the loop applies operator controls)."""
+
+
+class OrderRouter(Protocol):
+    """Router v2: takes orders to a venue (or a simulation of one) and answers with reports
+    (njord.core.reports); it never touches the book. The loop calls it with no write
+    transaction held, after the order is durable as NEW.
+
+    - `submit(order)`: what the venue answered (an `Ack`, `Execution`s, or a `Reject`), or
+      `[Unknown]` when the outcome is not known (timeout, dropped connection, 5xx). It never
+      raises for a venue refusal. Submitting a client order id the venue already holds
+      executes nothing again: it answers what `query` would.
+    - `cancel(client_order_id)`: `[Canceled]` if it was open; for an order already filled,
+      canceled or unknown to the venue it is a no-op answering the order's final reports.
+    - `query(client_order_id)`: everything the venue knows of the order (its `Ack`, every
+      `Execution`, its terminal report), or None when the venue never received it: the one
+      safe ground for sending it (again).
+    - `open_orders()`: an `Ack` per order open at the venue.
+    - `fills_since(cursor)`: executions with a trade id after `cursor` ("" = all), oldest
+      first.
+    - `on_bar(bar)`: for venues in this process, what the bar did to resting orders (limit
+      fills, a market order deferred to the next open); remote venues answer [] and report
+      through `query`/`fills_since`.
+    - `remote`: True when the venue is another process (its calls may be slow or fail).
+    """
+
+    remote: bool
+
+    def submit(self, order: Order) -> list[Report]: ...
+
+    def cancel(self, client_order_id: str) -> list[Report]: ...
+
+    def query(self, client_order_id: str) -> list[Report] | None: ...
+
+    def open_orders(self) -> list[Report]: ...
+
+    def fills_since(self, cursor: str) -> list[Execution]: ...
+
+    def on_bar(self, bar: BarE8) -> list[Report]: ...
 
 
 class BarFeed(Protocol):
