@@ -379,4 +379,30 @@ CREATE TABLE alert_deliveries (
     detail  TEXT NOT NULL      -- 'sent', or why not (never a secret)
 );
 
-PRAGMA user_version = 6;
+-- @version 7
+-- The execution path in three phases (issue 13). The paper broker's own state, as a venue
+-- keeps it: every order it received, what it answered, and the last bar it matched (written
+-- in its own transaction, before it answers). Each fill's trade id at its venue, so that a
+-- venue repeating a report after a restart is applied once. The bar whose decisions are
+-- committed (phase 1) even when its reports (phase 3) are not yet.
+CREATE TABLE paper_orders (
+    client_order_id TEXT PRIMARY KEY,
+    open            INTEGER NOT NULL,
+    sends           INTEGER NOT NULL DEFAULT 1,  -- submits received for this id
+    order_msg       BLOB NOT NULL,               -- msgpack of the Order as received
+    reports         BLOB NOT NULL                -- msgpack of what the broker answered
+);
+CREATE TABLE paper_market (
+    id  INTEGER PRIMARY KEY CHECK (id = 1),
+    bar BLOB NOT NULL                            -- msgpack of the last bar matched
+);
+CREATE TABLE fill_trades (
+    fill_id  INTEGER PRIMARY KEY REFERENCES fills (fill_id),
+    trade_id TEXT NOT NULL
+);
+CREATE TABLE decided (
+    id     INTEGER PRIMARY KEY CHECK (id = 1),
+    bar_ms INTEGER NOT NULL                      -- last bar whose phase 1 committed
+);
+
+PRAGMA user_version = 7;

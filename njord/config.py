@@ -56,6 +56,7 @@ class CostsConfig(_Section, frozen=True):
     slippage_bps: Decimal = Decimal("1")
     min_notional: Decimal = Decimal("10")
     fee_asset: Literal["quote", "received"] = "quote"
+    fill_at: Literal["close", "next_open"] = "close"
 
     def __post_init__(self) -> None:
         for name in ("commission_bps", "spread_bps", "slippage_bps", "min_notional"):

@@ -21,13 +21,15 @@ from njord.adapters.binance import Backoff, BinanceClient
 from njord.adapters.live_feed import LiveFeed
 from njord.adapters.sim_router import SimRouter
 from njord.config import RiskConfig
-from njord.core.book import BarE8, Book, BookState, OrderRouter
+from njord.core.book import BarE8, Book, BookState
 from njord.core.execution import CostModel, SymbolRules
 from njord.core.money import E8
+from njord.core.reports import Ack, Canceled, Execution
 from njord.core.risk import RiskEngine, RiskInputs, Rules
 from njord.core.time import MINUTE_MS
 from njord.data.history import HistoryFeed
-from njord.ports import BarFeed
+from njord.data.polled import Polled
+from njord.ports import BarFeed, OrderRouter
 from njord.reasons import Reason, TradingState
 from njord.records import Order, OrderIntent, OrderStatus, OrderType, Side
 from njord.sim.faults import Fault, FaultConfig
@@ -45,7 +47,10 @@ class CheckResult(msgspec.Struct, frozen=True, kw_only=True):
 def bar_feed_checks(feed: BarFeed, *, live: bool) -> list[tuple[str, bool, str]]:
     """The BarFeed contract: chronological, UTC grid, once each, gaps surfaced, lag."""
     started = time.monotonic()
-    ts = [t for batch in feed.batches() for t in batch.ts_ms]
+    ts = []
+    while not feed.finished:
+        batch = feed.poll(time.monotonic() + 30)
+        ts += batch.ts_ms if batch is not None else []
     pairs = list(itertools.pairwise(ts))
     backwards = next(((a, b) for a, b in pairs if b <= a), None)
     off_grid = next((t for t in ts if t % MINUTE_MS), None)
@@ -120,43 +125,59 @@ def _order(kind: OrderType, side: Side, coid: str, limit: int | None = None) -> 
 
 
 def order_router_checks(router: OrderRouter) -> list[tuple[str, bool, str]]:
-    """The OrderRouter contract: ACK and one aggregated fill, idempotent client order ids,
-    resting limits, cancel transitions, cancel after a fill a no-op with a stable status."""
-    bar = BarE8(0, 100 * E8, 101 * E8, 99 * E8, 100 * E8)
+    """The OrderRouter contract (router v2): an Ack and fills for the whole quantity,
+    idempotent client order ids, resting limits, cancels, cancel after a fill a no-op with a
+    stable answer, and `query` None only for an order the venue never received."""
+    router.on_bar(BarE8(0, 100 * E8, 101 * E8, 99 * E8, 100 * E8))
     market = _order(OrderType.MARKET, Side.BUY, "c-market")
-    first = router.submit(market, bar)
-    again = router.submit(market, bar)
+    first = router.submit(market)
+    again = router.submit(market)
     limit = _order(OrderType.LIMIT, Side.BUY, "c-limit", 95 * E8)
-    resting = router.submit(limit, bar)
-    crossed = router.on_bar(BarE8(60_000, 96 * E8, 96 * E8, 94 * E8, 95 * E8), [limit])
-    filled = msgspec.structs.replace(market, filled_qty_e8=E8, status=OrderStatus.FILLED)
+    resting = router.submit(limit)
+    crossed = router.on_bar(BarE8(60_000, 96 * E8, 96 * E8, 94 * E8, 95 * E8))
     other = _order(OrderType.LIMIT, Side.SELL, "c-cancel", 200 * E8)
-    router.submit(other, bar)
-    canceled = router.cancel(other)
+    router.submit(other)
+    canceled = router.cancel("c-cancel")
+    fills = [e for e in first if isinstance(e, Execution)]
     return [
         (
-            "submit: one aggregated fill for the whole quantity",
-            len(first) == 1 and first[0].qty_e8 == E8,
+            "submit: acknowledged, and fills for the whole quantity",
+            isinstance(first[0], Ack) and sum(e.qty_e8 for e in fills) == E8,
             f"{first}",
         ),
-        ("submit: a known client order id executes nothing more", again == [], f"{again}"),
-        ("submit: a limit rests until a bar crosses it", resting == [], f"{resting}"),
+        (
+            "submit: a known client order id executes nothing more",
+            again == first and len(router.fills_since("")) == 1,
+            f"{again}",
+        ),
+        (
+            "submit: a limit rests until a bar crosses it",
+            [type(r) for r in resting] == [Ack],
+            f"{resting}",
+        ),
         (
             "on_bar: a crossed limit fills at its limit",
-            [(e.client_order_id, e.price_e8) for e in crossed] == [("c-limit", 95 * E8)],
+            [(e.client_order_id, e.price_e8) for e in crossed if isinstance(e, Execution)]
+            == [("c-limit", 95 * E8)],
             f"{crossed}",
         ),
-        ("cancel: an open order is canceled", canceled is OrderStatus.CANCELED, f"{canceled}"),
         (
-            "cancel: twice is a no-op with the same status",
-            router.cancel(other) is OrderStatus.CANCELED,
+            "cancel: an open order is canceled",
+            [type(r) for r in canceled] == [Canceled],
+            f"{canceled}",
+        ),
+        (
+            "cancel: twice is a no-op with the same answer",
+            not any(isinstance(r, Execution) for r in router.cancel("c-cancel")),
             "",
         ),
         (
-            "cancel: after a fill is a no-op that answers FILLED",
-            router.cancel(filled) is OrderStatus.FILLED,
+            "cancel: after a fill is a no-op that answers the fill",
+            not any(isinstance(r, Canceled) for r in router.cancel("c-market")),
             "",
         ),
+        ("query: an order never sent is unknown (None)", router.query("c-never") is None, ""),
+        ("query: a sent order answers its reports", router.query("c-market") == first, ""),
     ]
 
 
@@ -179,6 +200,18 @@ def risk_engine_checks(engine: RiskEngine) -> list[tuple[str, bool, str]]:
     ]
 
 
+def _trade(book: Book, router: SimRouter, bar: BarE8, intents: list[OrderIntent]) -> None:
+    """One bar of the loop's three phases, in memory."""
+    for report in router.on_bar(bar):
+        book.apply(report)
+    book.start_bar(bar)
+    book.decide(bar, intents)
+    for order in book.take_outgoing().orders:
+        for report in router.submit(order):
+            book.apply(report)
+    book.end_bar(bar)
+
+
 def busy_book() -> BookState:
     """A book with two lots, a partial close, an open limit and a risk block."""
     book = Book(
@@ -193,11 +226,11 @@ def busy_book() -> BookState:
     router = SimRouter(CostModel(commission_bps=Decimal(10)), SymbolRules())
     for ts, qty in ((60_000, "0.1"), (120_000, "0.05")):
         bar = BarE8(ts, 100 * E8, 100 * E8, 100 * E8, 100 * E8)
-        book.start_bar(bar, router)
-        book.decide(bar, [OrderIntent(symbol="BTCUSDT", side=Side.BUY, qty=Decimal(qty))], router)
-        book.end_bar(bar)
+        _trade(book, router, bar, [OrderIntent(symbol="BTCUSDT", side=Side.BUY, qty=Decimal(qty))])
     bar = BarE8(180_000, 100 * E8, 100 * E8, 100 * E8, 100 * E8)
-    book.decide(
+    _trade(
+        book,
+        router,
         bar,
         [
             OrderIntent(symbol="BTCUSDT", side=Side.SELL, qty=Decimal("0.12")),
@@ -210,9 +243,7 @@ def busy_book() -> BookState:
             ),
             OrderIntent(symbol="ETHUSDT", side=Side.BUY, qty=Decimal("1")),
         ],
-        router,
     )
-    book.end_bar(bar)
     return book.snapshot()
 
 
@@ -272,7 +303,7 @@ def store_checks(directory: Path) -> list[tuple[str, bool, str]]:
 def run(adapter: str, data: Path, *, bars: int = 300) -> list[CheckResult]:
     started = time.monotonic()
     if adapter == "history":
-        feed = HistoryFeed(data, symbol="BTCUSDT", gaps="none")
+        feed = Polled(HistoryFeed(data, symbol="BTCUSDT", gaps="none"))
         suites = [("BarFeed", bar_feed_checks(feed, live=False))]
     elif adapter == "live-feed":
         with _live_feed(data, bars) as live:

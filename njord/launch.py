@@ -16,10 +16,11 @@ from njord.config import Config
 from njord.core.metrics import Metrics
 from njord.core.money import to_e8
 from njord.core.strategy import Strategy
+from njord.data.polled import Polled
 from njord.errors import ConfigError, InvariantViolation
 from njord.log import SessionLog
-from njord.loop import LoopResult, PacedSimClock, SimClock, Stop
-from njord.ports import BarFeed, Clock
+from njord.loop import FixedPacing, LivePacing, LoopResult, NoPacing, Stop
+from njord.ports import BarFeed, Pacer
 from njord.store import reads
 from njord.store.export import export_session
 from njord.store.lease import wall_ms
@@ -36,10 +37,11 @@ class Launch(msgspec.Struct, kw_only=True):
     feed: BarFeed
     resume_after_ms: int | None
     total: int  # bars expected (0: open-ended, a live feed)
-    pacer: Clock
+    pacer: Pacer
     final_status: str  # a backtest that reaches its end is finished; a live run, stopped
     out: Path | None  # where a backtest writes its results
     notifier: Notifier | None = None  # live-market sessions with [alerts] channels
+    stored: Polled | None = None  # a restarted live-market session's committed bars
 
 
 def check(config: Config, *, env_prefix: str) -> type[Strategy]:
@@ -83,10 +85,10 @@ def backtest(
     return Launch(
         session=session,
         strategy=plan.strategy_cls(plan.strategy_params),
-        feed=plan.feed,
+        feed=Polled(plan.feed),
         resume_after_ms=None,
         total=total,
-        pacer=PacedSimClock(pace_ms / 1000) if pace_ms else SimClock(),
+        pacer=FixedPacing(pace_ms / 1000) if pace_ms else NoPacing(),
         final_status="finished",
         out=out,
     )
@@ -124,9 +126,10 @@ def live(
         session=run.session,
         strategy=run.strategy,
         feed=run.feed,
+        stored=run.stored,
         resume_after_ms=run.resume_after_ms,
         total=max_bars or 0,
-        pacer=run.clock,
+        pacer=LivePacing(),
         final_status="stopped",
         out=None,
         notifier=_notifier(run.session, env_prefix),
@@ -227,6 +230,7 @@ def drive(launch: Launch, *, stop: Stop, progress: Callable[[int], None]) -> Loo
             stop=stop,
             final_status=launch.final_status,
             notifier=launch.notifier,
+            stored=launch.stored,
         )
         if feed.summary.policy != "stored":
             with session.conn:

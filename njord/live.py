@@ -5,24 +5,22 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import msgspec
 
 from njord import amend, strategies
-from njord.adapters.binance import Backoff, BinanceClient
+from njord.adapters.binance import BinanceClient
 from njord.adapters.live_feed import LiveFeed
 from njord.config import Config, stored_config
 from njord.core.strategy import Strategy
 from njord.core.time import MINUTE_MS
-from njord.data.history import BarBatch, StoredFeed
-from njord.data.qc import QcEvent, QcSummary
+from njord.data.history import StoredFeed
+from njord.data.polled import Polled
 from njord.errors import ConfigError
 from njord.log import Level, SessionLog
-from njord.loop import LiveClock
 from njord.manifest import Manifest
-from njord.ports import BarFeed
 from njord.store import amendments as amend_store
 from njord.store import db
 from njord.store.amendments import Amendment
@@ -31,29 +29,12 @@ from njord.store.runs import SqliteManifestStore
 from njord.wiring import Session, check_live_bars, new_manifest, open_session, parse_utc
 
 
-class ChainFeed:
-    """Stored bars first (a restart replays them), then the live feed from where they end."""
-
-    def __init__(self, stored: StoredFeed, live: LiveFeed) -> None:
-        self.stored, self.live = stored, live
-        self.summary: QcSummary = live.summary
-
-    @property
-    def events(self) -> list[QcEvent]:
-        return [*self.stored.events, *self.live.events]
-
-    def batches(self) -> Iterator[BarBatch]:
-        yield from self.stored.batches()
-        yield from self.live.batches()
-
-
 class LiveRun(msgspec.Struct, kw_only=True):
     session: Session
     strategy: Strategy
-    feed: BarFeed
+    feed: LiveFeed
+    stored: Polled | None  # a restart's committed bars, rebuilt before the live ones
     resume_after_ms: int | None
-    clock: LiveClock
-    live: LiveFeed
 
 
 def parse_duration(text: str, flag: str = "--for") -> float:
@@ -91,7 +72,6 @@ def open_live(
         config = msgspec.structs.replace(
             config, runtime=msgspec.structs.replace(config.runtime, mode=mode)
         )
-    clock = LiveClock()
     client = BinanceClient(config.venue.base_url, recv_window_ms=config.venue.recv_window_ms)
     live = LiveFeed(
         client,
@@ -100,8 +80,6 @@ def open_live(
         deadline=deadline,
         poll_s=poll_s,
         connect_timeout_s=config.venue.connect_timeout_s if existing is None else None,
-        backoff=Backoff(sleep=clock.sleep),
-        sleep=clock.sleep,
         log=lambda level, msg, ctx: log.log("feed", _level(level), msg, **ctx),
     )
     if existing is None:
@@ -111,12 +89,7 @@ def open_live(
         manifest = new_manifest(config, cls, live.sources())
         session = open_session(db_path, config=config, manifest=manifest, log=log)
         return LiveRun(
-            session=session,
-            strategy=strategy,
-            feed=live,
-            resume_after_ms=None,
-            clock=clock,
-            live=live,
+            session=session, strategy=strategy, feed=live, stored=None, resume_after_ms=None
         )
     session = open_session(db_path, config=config, manifest=None, log=log)
     conn = session.conn
@@ -129,10 +102,9 @@ def open_live(
     return LiveRun(
         session=session,
         strategy=strategy,
-        feed=ChainFeed(stored, live),
-        resume_after_ms=last,
-        clock=clock,
-        live=live,
+        feed=live,
+        stored=Polled(stored),
+        resume_after_ms=last if last is not None else -1,
     )
 
 

@@ -1,8 +1,16 @@
-"""The bar loop: the one loop every mode runs (SPEC §2.2).
+"""The bar loop: the one loop every mode runs (SPEC §2.2), and the only scheduler.
 
-Feed → strategy → book (risk, router, ledger) → store. Modes differ only in what is
-plugged in: the feed, the router, the pacer (how to wait for the next bar) and the
-commit cadence. This module is the only caller of those ports.
+Per bar, three phases (SPEC §4):
+1. one transaction: the bar, what the venue reported for resting orders during it, operator
+   controls, the strategy's decisions, their verdicts and the NEW orders;
+2. no write transaction held: the cancels and NEW orders go to the router;
+3. one transaction: the router's reports are applied (fills, positions, cash), the bar is
+   marked to its close and its telemetry written.
+A paced session (shadow, paper, live, a slowed backtest) commits at each phase boundary,
+so an order is durable as NEW before it is sent; a backtest runs the same code with the
+phases sharing a transaction of `commit_every` bars. While the feed has no bar, the loop
+itself applies operator controls, watches the kill file and keeps the lease alive: feeds
+never call back into it.
 """
 
 from __future__ import annotations
@@ -14,72 +22,54 @@ from pathlib import Path
 import msgspec
 
 from njord.core.bars import Timeframes
-from njord.core.book import BarE8, Book, OrderRouter
+from njord.core.book import BarE8, Book, Outbox, Outgoing
+from njord.core.reports import Report
 from njord.core.strategy import Context, Strategy
 from njord.data.history import BarBatch
 from njord.data.qc import utc
 from njord.errors import Interrupted, StrategyError
-from njord.ports import BarFeed, Clock
+from njord.ports import BarFeed, OrderRouter, Pacer
 from njord.reasons import TradingState
 from njord.records import Bar, OrderIntent
 from njord.store import controls as control_queue
+from njord.store import venue as venue_store
 from njord.store.session import Control, SessionWriter
 
 KILL_FILE_POSTER = "kill-file"
+IDLE_S = 0.2  # longest wait before controls are looked at again: a halt applies within 1 s
 
 
-class SimClock:
-    """Backtest: no waiting; controls are looked at on every commit."""
+class NoPacing:
+    """Backtest: bars as fast as they come."""
 
     paced = False
 
-    def wait(self) -> None:
-        return None
-
-    def set_idle(self, callback: Callable[[], None] | None) -> None:
-        return None
+    def next_bar_at(self) -> float:
+        return 0.0
 
 
-class PacedSimClock:
-    """A slowed backtest (tests and demos of live-like control latency)."""
+class FixedPacing:
+    """A slowed backtest (tests and demos of live-like control latency): a bar every
+    `seconds`, committed phase by phase like a live session."""
 
     paced = True
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
+        self._last = 0.0
 
-    def wait(self) -> None:
-        time.sleep(self.seconds)
-
-    def set_idle(self, callback: Callable[[], None] | None) -> None:
-        return None  # it commits every bar and reads controls then: nothing to do idle
+    def next_bar_at(self) -> float:
+        self._last = max(time.monotonic(), self._last + self.seconds)
+        return self._last
 
 
-class LiveClock:
-    """Shadow, paper, live: the feed blocks until a bar closes, and sleeps through this
-    clock, so operator controls apply while it waits. Every bar commits (paced)."""
+class LivePacing:
+    """Shadow, paper, live: the feed's bars arrive in wall time; every phase commits."""
 
     paced = True
 
-    def __init__(self) -> None:
-        self._idle: Callable[[], None] | None = None
-
-    def wait(self) -> None:
-        return None
-
-    def set_idle(self, callback: Callable[[], None] | None) -> None:
-        self._idle = callback
-
-    def sleep(self, seconds: float) -> None:
-        """The feed's wait between polls, in slices short enough for a 1 s halt."""
-        deadline = time.monotonic() + seconds
-        while True:
-            if self._idle is not None:
-                self._idle()
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            time.sleep(min(left, 0.2))
+    def next_bar_at(self) -> float:
+        return 0.0
 
 
 class LoopResult(msgspec.Struct, kw_only=True):
@@ -95,33 +85,170 @@ class Stop:
     requested = False
 
 
-def run(
-    *,
-    feed: BarFeed,
-    book: Book,
-    strategy: Strategy,
-    timeframes: Timeframes,
-    ctx: Context,
-    router: OrderRouter,
-    writer: SessionWriter,
-    commit_every: int,
-    resume_after_ms: int | None,
-    scheduled: dict[int, list[Control]],
-    pacer: Clock,
-    keep_bars: bool,
-    progress: Callable[[int], None],
-    stop: Stop,
-    kill_file: Path | None = None,
-) -> LoopResult:
-    since_commit = 0
-    equity = book.ledger.cash_e8
-    last_bar: BarE8 | None = None
+class Loop:
+    def __init__(
+        self,
+        *,
+        book: Book,
+        strategy: Strategy,
+        timeframes: Timeframes,
+        ctx: Context,
+        router: OrderRouter,
+        writer: SessionWriter,
+        commit_every: int,
+        scheduled: dict[int, list[Control]],
+        pacer: Pacer,
+        keep_bars: bool,
+        progress: Callable[[int], None],
+        stop: Stop,
+        kill_file: Path | None = None,
+        last_bar: BarE8 | None = None,
+    ) -> None:
+        self.book = book
+        self.strategy = strategy
+        self.timeframes = timeframes
+        self.ctx = ctx
+        self.router = router
+        self.writer = writer
+        self.commit_every = commit_every
+        self.scheduled = scheduled
+        self.pacer = pacer
+        self.keep_bars = keep_bars
+        self.progress = progress
+        self.stop = stop
+        self.kill_file = kill_file
+        self.last_bar = last_bar
+        self.equity = book.ledger.cash_e8
+        self._since_commit = 0
+        self._first = True
+        self._rtt_ms: list[float] = []
 
-    def pending() -> list[Control]:
+    # -- scheduling -----------------------------------------------------------------------
+
+    def run(self, feed: BarFeed) -> LoopResult:
+        writer = self.writer
+        try:
+            while True:
+                batch = feed.poll(time.monotonic() + IDLE_S)
+                if batch is None:
+                    if feed.finished:
+                        break
+                    self.service()
+                    continue
+                if self.timeframes.wants_batches:
+                    self.timeframes.load(*batch.arrays())
+                writer.ensure_transaction()
+                writer.add_bars(batch, keep=self.keep_bars)
+                for i in range(batch.first, batch.n):
+                    self.bar(batch, i)
+                self.progress(batch.n - batch.first)
+            writer.ensure_transaction()
+            writer.commit(self.book)
+        except BaseException:
+            writer.rollback()
+            raise
+        return LoopResult(
+            bars=self.book.bars, last_bar_ms=self.book.last_bar_ms, equity_e8=self.equity
+        )
+
+    def bar(self, batch: BarBatch, i: int) -> None:
+        """One bar, three phases."""
+        available = time.perf_counter()
+        book, writer = self.book, self.writer
+        ts = batch.ts_ms[i]
+        bar = BarE8(ts, batch.open_e8[i], batch.high_e8[i], batch.low_e8[i], batch.close_e8[i])
+        # Controls posted while the session was down apply at its first bar; a paced
+        # session looks at every bar (a backtest runs from its controls at the start).
+        controls = self.pending() if self.pacer.paced or self._first else []
+        if self._first:
+            writer.log.date_undated(ts)
+            self._first = False
+        if ts in self.scheduled:
+            controls = [*self.scheduled[ts], *controls]
+        reports = self.router.on_bar(bar)
+        # Phase 1: what the bar did to resting orders, controls, decisions, NEW orders.
+        writer.ensure_transaction()
+        book.start_bar(bar)
+        for report in reports:
+            book.apply(report)
+        if controls:
+            self._apply_controls(bar, controls)
+        ticked = time.perf_counter()
+        self._decide(batch, i, bar)
+        self.last_bar = bar
+        self._phase_commit()
+        # Phases 2 and 3: send, then apply what the venue answered.
+        self._settle(bar)
+        self.finish(bar)
+        self._since_commit += 1
+        paced = self.pacer.paced
+        if self._since_commit >= self.commit_every or paced or self.stop.requested:
+            if paced:
+                self._telemetry(batch, ts, ticked, available)
+            writer.commit(book)
+            self._since_commit = 0
+            if self.stop.requested:
+                raise Interrupted("stopped on request; state committed to the last bar")
+            if paced:
+                self._wait_for_pace()
+
+    def finish(self, bar: BarE8) -> None:
+        """End of phase 3: the strategy hears of its fills; the bar is marked to its close."""
+        book, writer = self.book, self.writer
+        writer.ensure_transaction()
+        notify_fills(book, self.strategy, self.ctx)
+        equity, position = book.end_bar(bar)
+        self.equity = equity
+        if book.out:
+            self._write(book.take_outbox())
+        writer.add_equity(bar.ts_ms, bar.close_e8, book.ledger.cash_e8, position, equity)
+
+    def _write(self, out: Outbox) -> None:
+        self.writer.write_outbox(out, self.book)
+        if out.trade_ids:
+            venue_store.save_trade_ids(self.writer.conn, out.trade_ids)
+
+    def _wait_for_pace(self) -> None:
+        """A slowed session waits for its next bar here, servicing controls meanwhile."""
+        due = self.pacer.next_bar_at()
+        while (left := due - time.monotonic()) > 0:
+            time.sleep(min(left, IDLE_S))
+            self.service()
+
+    def service(self) -> None:
+        """Between bars: a stop ends the session; operator controls, the kill file and
+        alerts take effect at once; the lease stays alive. Nothing is half-done."""
+        writer = self.writer
+        if self.stop.requested:
+            raise Interrupted("stopped on request; state committed to the last bar")
+        writer.keep_alive()
+        if writer.in_transaction:
+            return
+        if self.last_bar is None:
+            # No bar yet in this run (a venue that does not answer): its records, alerts
+            # among them, still reach the db while it waits.
+            if writer.log.pending:
+                writer.log.date_undated(self.book.last_bar_ms or 0)
+                writer.write_now(writer.log.drain())
+            return
+        waiting = self.pending()
+        if not waiting and not writer.log.pending:
+            return
+        writer.begin()
+        self._apply_controls(self.last_bar, waiting)
+        self._phase_commit(force=True)
+        self._settle(self.last_bar, force=True)
+        writer.ensure_transaction()
+        if self.book.out:
+            self._write(self.book.take_outbox())
+        writer.commit(self.book)
+
+    def pending(self) -> list[Control]:
         """Controls not applied yet. While the kill file exists, a halt is added whenever
         the book would not end up HALTED (a resume or reduce does not outrun it)."""
+        writer, kill_file = self.writer, self.kill_file
         controls = writer.pending_controls()
-        if kill_file is not None and not _ends_halted(book, controls) and kill_file.exists():
+        if kill_file is not None and not _ends_halted(self.book, controls) and kill_file.exists():
             reason = f"kill file {kill_file}"
             now = time.time_ns() // 1_000_000
             control_queue.post_control(
@@ -130,103 +257,67 @@ def run(
             controls = writer.pending_controls()
         return controls
 
-    # `scheduled`: controls a replay or a verification re-applies at the bar they were
-    # applied at first. Controls posted while the session was down apply at its next bar.
-    controls = pending()
+    # -- phases ---------------------------------------------------------------------------
 
-    def between_bars() -> None:
-        """While a live feed waits for the next bar, operator controls still take effect,
-        alerts reach the db, and a stop request ends the session (nothing is half-done)."""
-        if stop.requested:
-            raise Interrupted("stopped on request; state committed to the last bar")
-        writer.keep_alive()
-        if writer.in_transaction:
+    def _phase_commit(self, *, force: bool = False) -> None:
+        """End a phase: in a paced session the decisions are durable before anything is
+        sent; a backtest keeps one transaction (the same path, fewer commits)."""
+        book, writer = self.book, self.writer
+        if not (self.pacer.paced or force):
             return
-        if last_bar is None:
-            # No bar yet in this run (a venue that does not answer): its records, alerts
-            # among them, still reach the db while it waits.
-            if writer.log.pending:
-                writer.log.date_undated(book.last_bar_ms or 0)
-                writer.write_now(writer.log.drain())
-            return
-        waiting = pending()
-        if not waiting and not writer.log.pending:
-            return
-        writer.begin()
-        _apply(book, router, last_bar, waiting, writer)
         if book.out:
-            writer.write_outbox(book.take_outbox(), book)
+            self._write(book.take_outbox())
+        if self.last_bar is not None:
+            venue_store.mark_decided(writer.conn, self.last_bar.ts_ms)
         writer.commit(book)
 
-    pacer.set_idle(between_bars)
-    try:
-        for batch in feed.batches():
-            available = time.perf_counter()
-            if timeframes.wants_batches:
-                timeframes.load(*batch.arrays())
-            # A batch only replayed writes nothing: no transaction, so a restarted session
-            # waiting for its first new bar holds no write lock (controls, heartbeats).
-            if resume_after_ms is None or batch.ts_ms[-1] > resume_after_ms:
-                writer.ensure_transaction()
-                writer.add_bars(batch, keep=keep_bars)
-            for i in range(batch.n):
-                ts = batch.ts_ms[i]
-                bar = BarE8(
-                    ts, batch.open_e8[i], batch.high_e8[i], batch.low_e8[i], batch.close_e8[i]
-                )
-                if resume_after_ms is not None:
-                    if ts <= resume_after_ms:
-                        # Rebuilding state from the stored bars: same code, nothing written.
-                        again = scheduled.get(ts, [])
-                        _step(book, strategy, timeframes, ctx, router, batch, i, bar, again, None)
-                        if book.out:
-                            book.take_outbox()
-                        continue
-                    writer.check_rebuilt(book)
-                    resume_after_ms = None
-                if last_bar is None:
-                    writer.log.date_undated(ts)
-                if ts in scheduled:
-                    controls = [*scheduled[ts], *controls]
-                ticked = time.perf_counter()
-                equity, position = _step(
-                    book, strategy, timeframes, ctx, router, batch, i, bar, controls, writer
-                )
-                controls = []
-                last_bar = bar
-                if book.out:
-                    writer.write_outbox(book.take_outbox(), book)
-                writer.add_equity(ts, bar.close_e8, book.ledger.cash_e8, position, equity)
-                since_commit += 1
-                if since_commit >= commit_every or pacer.paced or stop.requested:
-                    if pacer.paced:
-                        _telemetry(writer, batch, ts, ticked, available)
-                    writer.commit(book)
-                    if pacer.paced:
-                        # Bar available -> decisions handed to the router -> committed.
-                        writer.add_metric(
-                            ts, "decision_latency_ms", (time.perf_counter() - available) * 1000
-                        )
-                    since_commit = 0
-                    if stop.requested:
-                        raise Interrupted("stopped on request; state committed to the last bar")
-                    pacer.wait()  # outside any transaction: other processes may write
-                    available = time.perf_counter()  # a paced batch releases a bar per wait
-                    controls = pending()
-                    if batch.n > i + 1:
-                        writer.ensure_transaction()
-            progress(batch.n)
-        if resume_after_ms is not None:
-            writer.ensure_transaction()
-            writer.check_rebuilt(book)
-        writer.ensure_transaction()
-        writer.commit(book)
-    except BaseException:
-        writer.rollback()
-        raise
-    finally:
-        pacer.set_idle(None)
-    return LoopResult(bars=book.bars, last_bar_ms=book.last_bar_ms, equity_e8=equity)
+    def _settle(self, bar: BarE8, *, force: bool = False) -> None:
+        """Phase 2 and 3: send what the book decided, apply the answers, until the book
+        wants nothing more sent (a fill that breaches the daily loss cancels the rest)."""
+        book = self.book
+        outgoing = book.take_outgoing()
+        while outgoing:
+            reports = self._send(outgoing)
+            if self.pacer.paced or force:
+                self.writer.begin()
+            for report in reports:
+                book.apply(report)
+            outgoing = book.take_outgoing()
+            if outgoing and (self.pacer.paced or force):
+                self._phase_commit(force=True)
+
+    def _send(self, outgoing: Outgoing) -> list[Report]:
+        router = self.router
+        reports: list[Report] = []
+        for coid in outgoing.cancels:
+            reports += router.cancel(coid)
+        for order in outgoing.orders:
+            sent = time.perf_counter()
+            reports += router.submit(order)
+            self._rtt_ms.append((time.perf_counter() - sent) * 1000)
+        return reports
+
+    def _apply_controls(self, bar: BarE8, controls: list[Control]) -> None:
+        for control in controls:
+            self.book.control(control.command, bar, by=control.posted_by, reason=control.reason)
+            self.writer.mark_applied(
+                control, bar_ts_ms=bar.ts_ms, wall_ms=time.time_ns() // 1_000_000
+            )
+
+    def _decide(self, batch: BarBatch, i: int, bar: BarE8) -> None:
+        decide(self.book, self.strategy, self.timeframes, self.ctx, batch, i, bar)
+
+    def _telemetry(self, batch: BarBatch, ts: int, ticked: float, available: float) -> None:
+        writer = self.writer
+        now = time.perf_counter()
+        writer.add_metric(ts, "strategy_tick_latency_ms", (now - ticked) * 1000)
+        if batch.lag_ms is not None:
+            writer.add_metric(ts, "bars_lag_ms", float(batch.lag_ms))
+        for rtt in self._rtt_ms:
+            writer.add_metric(ts, "order_rtt_ms", rtt)
+        self._rtt_ms.clear()
+        # Bar available -> decided, sent, answered and about to commit: this bar's own row.
+        writer.add_metric(ts, "decision_latency_ms", (now - available) * 1000)
 
 
 def _ends_halted(book: Book, controls: list[Control]) -> bool:
@@ -236,42 +327,16 @@ def _ends_halted(book: Book, controls: list[Control]) -> bool:
     return book.state is TradingState.HALTED
 
 
-def _telemetry(
-    writer: SessionWriter, batch: BarBatch, ts: int, ticked: float, available: float
-) -> None:
-    now = time.perf_counter()
-    writer.add_metric(ts, "strategy_tick_latency_ms", (now - ticked) * 1000)
-    if batch.lag_ms is not None:
-        writer.add_metric(ts, "bars_lag_ms", float(batch.lag_ms))
-
-
-def _apply(
-    book: Book, router: OrderRouter, bar: BarE8, controls: list[Control], writer: SessionWriter
-) -> None:
-    for control in controls:
-        book.control(control.command, bar, router, by=control.posted_by, reason=control.reason)
-        writer.mark_applied(control, bar_ts_ms=bar.ts_ms, wall_ms=time.time_ns() // 1_000_000)
-
-
-def _step(
-    book: Book,
+def ask(
     strategy: Strategy,
+    symbol: str,
     timeframes: Timeframes,
     ctx: Context,
-    router: OrderRouter,
     batch: BarBatch,
     i: int,
     bar: BarE8,
-    controls: list[Control],
-    writer: SessionWriter | None,
-) -> tuple[int, int]:
-    first_fill = book.next_fill
-    book.start_bar(bar, router)
-    if controls and writer is not None:
-        _apply(book, router, bar, controls, writer)
-    else:
-        for control in controls:
-            book.control(control.command, bar, router, by=control.posted_by, reason=control.reason)
+) -> tuple[list[OrderIntent], list[str]]:
+    """The strategy's step on one bar: the intents and the cancels it asked for."""
     ctx.now_ms = bar.ts_ms
     own = Bar(
         bar.ts_ms,
@@ -288,7 +353,7 @@ def _step(
     intents: list[OrderIntent] = []
     for view in timeframes.step(own):
         try:
-            intents += strategy.on_bar(ctx, book.symbol, view)
+            intents += strategy.on_bar(ctx, symbol, view)
             intents += ctx.take_submitted()
         except Exception as e:
             where = (
@@ -297,20 +362,29 @@ def _step(
                 else f"{view.timeframe} {utc(view.ts_ms)}"
             )
             raise StrategyError(f"strategy raised in on_bar at bar {where}: {e!r}") from e
-    cancels = ctx.take_cancels()
+    return intents, ctx.take_cancels()
+
+
+def decide(
+    book: Book,
+    strategy: Strategy,
+    timeframes: Timeframes,
+    ctx: Context,
+    batch: BarBatch,
+    i: int,
+    bar: BarE8,
+) -> None:
+    """The strategy's step on one bar, and the book's decisions on what it asked for."""
+    intents, cancels = ask(strategy, book.symbol, timeframes, ctx, batch, i, bar)
     if cancels:
-        book.cancel(bar, cancels, router)
+        book.cancel(bar, cancels)
     if intents:
-        book.decide(bar, intents, router)
-    if book.next_fill != first_fill:
-        _notify_fills(book, strategy, ctx, first_fill)
-    return book.end_bar(bar)
+        book.decide(bar, intents)
 
 
-def _notify_fills(book: Book, strategy: Strategy, ctx: Context, first_fill: int) -> None:
-    for fill in book.out.fills:
-        if fill.fill_id >= first_fill:
-            try:
-                strategy.on_fill(ctx, fill)
-            except Exception as e:
-                raise StrategyError(f"strategy raised in on_fill: {e!r}") from e
+def notify_fills(book: Book, strategy: Strategy, ctx: Context) -> None:
+    for fill in book.take_filled():
+        try:
+            strategy.on_fill(ctx, fill)
+        except Exception as e:
+            raise StrategyError(f"strategy raised in on_fill: {e!r}") from e

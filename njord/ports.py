@@ -7,7 +7,7 @@ tests/contract/ runs the same checks against every adapter of a port.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,9 +24,9 @@ from njord.secrets import Secret
 __all__ = [
     "CONTRACT_ADAPTERS",
     "BarFeed",
-    "Clock",
     "ConfigProvider",
     "OrderRouter",
+    "Pacer",
     "PortfolioStore",
     "RiskEngine",
     "RunManifestStore",
@@ -40,21 +40,21 @@ __all__ = [
 CONTRACT_ADAPTERS = ("history", "live-feed", "paper")
 
 
-class Clock(Protocol):
-    """Session time and the wait for the next bar.
+class Pacer(Protocol):
+    """When the loop may take its next bar, and how it commits.
 
-    A simulated clock never reads the wall: its time is the bar being processed and it
-    does not wait. A wall clock (shadow, paper, live) waits until the next bar has closed.
-    A `paced` clock makes the loop commit every bar before it waits, so other processes
-    (operator controls, the TUI) can write and read between bars.
+    Backtests are not paced: bars go as fast as the feed gives them, and the phases of
+    `commit_every` bars share one transaction. Paced sessions (shadow, paper, live, a
+    slowed backtest) commit at every phase boundary, so decisions are durable before any
+    order is sent and other processes (controls, the TUI) write and read between bars.
+    A pacer never reads the session's time: bars carry it.
     """
 
     paced: bool
 
-    def wait(self) -> None: ...
-
-    def set_idle(self, callback: Callable[[], None] | None) -> None:
-        """What to run while waiting for a bar (the loop applies operator controls)."""
+    def next_bar_at(self) -> float:
+        """`time.monotonic()` at which the next bar may be processed (0: at once)."""
+        ...
 
 
 class OrderRouter(Protocol):
@@ -98,7 +98,13 @@ class OrderRouter(Protocol):
 class BarFeed(Protocol):
     """Closed bars in strictly increasing time order, UTC, each exactly once, checked by
     quality control; what QC found (gaps and what the policy did) is in `events`. Batches
-    are bounded: a feed never holds the whole history in memory."""
+    are bounded: a feed never holds the whole history in memory.
+
+    `poll(deadline)` returns the next batch, or None when none came by `deadline` (a
+    `time.monotonic()` value): it never waits past it and never calls back into the loop,
+    which services controls between polls. `finished` is True once no bar will come."""
+
+    finished: bool
 
     @property
     def events(self) -> list[QcEvent]: ...
@@ -106,7 +112,7 @@ class BarFeed(Protocol):
     @property
     def summary(self) -> QcSummary: ...
 
-    def batches(self) -> Iterator[BarBatch]: ...
+    def poll(self, deadline: float) -> BarBatch | None: ...
 
 
 class SnapshotStore(Protocol):

@@ -22,10 +22,13 @@ def rebuild(book: Book, conn: apsw.Connection, snapshot_id: int) -> None:
     for bar_ts, kind, ref, payload in history.decisions_after(
         conn, snapshots.decision_seq(snapshot_id)
     ):
-        _apply(book, conn, bar_ts, kind, ref, msgspec.json.decode(payload))
+        apply_record(book, conn, bar_ts, kind, ref, msgspec.json.decode(payload))
 
 
-def _apply(book: Book, conn: apsw.Connection, bar_ts: int, kind: str, ref: str, p: Any) -> None:
+def apply_record(
+    book: Book, conn: apsw.Connection, bar_ts: int, kind: str, ref: str, p: Any
+) -> None:
+    """One decision-log record, applied to the book as it was applied when it was made."""
     if kind == "fill":
         fill = Fill(
             fill_id=int(ref),

@@ -8,11 +8,12 @@ from pathlib import Path
 from njord import amend, strategies
 from njord.config import Config, stored_config
 from njord.data.history import HistoryFeed, StoredFeed
+from njord.data.polled import Polled
 from njord.data.qc import QcEvent
 from njord.errors import ConfigError
 from njord.launch import Launch
 from njord.log import SessionLog
-from njord.loop import SimClock
+from njord.loop import NoPacing
 from njord.manifest import DataSource, file_sha256
 from njord.store import amendments as amend_store
 from njord.store import db
@@ -66,10 +67,10 @@ def reopen(path: Path, given: Config, origins: Mapping[str, str]) -> Launch:
     return Launch(
         session=session,
         strategy=strategy,
-        feed=feed,
-        resume_after_ms=last,
+        feed=Polled(feed),
+        resume_after_ms=last if last is not None else -1,
         total=total,
-        pacer=SimClock(),
+        pacer=NoPacing(),
         final_status="finished",
         out=None,
     )

@@ -10,9 +10,10 @@ import msgspec
 from njord import strategies
 from njord.config import stored_config
 from njord.data.history import StoredFeed
+from njord.data.polled import Polled
 from njord.errors import MismatchError
 from njord.log import SessionLog
-from njord.loop import SimClock, Stop
+from njord.loop import NoPacing, Stop
 from njord.store import amendments as amend_store
 from njord.store import db, history
 from njord.store.history import qc_events
@@ -69,14 +70,16 @@ def verify(path: Path) -> Verified:
         run_session(
             session,
             strategy=strategy,
-            feed=StoredFeed(
-                blobs,
-                symbol=config.data.symbol,
-                events=events,
-                until_ms=None if status == "finished" else (0 if last is None else last),
+            feed=Polled(
+                StoredFeed(
+                    blobs,
+                    symbol=config.data.symbol,
+                    events=events,
+                    until_ms=None if status == "finished" else (0 if last is None else last),
+                )
             ),
             resume_after_ms=None,
-            pacer=SimClock(),
+            pacer=NoPacing(),
             progress=lambda n: None,
             stop=Stop(),
             scheduled=scheduled,

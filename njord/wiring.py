@@ -19,30 +19,35 @@ import msgspec
 
 import njord
 from njord import amend, strategies
-from njord.adapters.sim_router import SimRouter
+from njord.adapters.sim_router import PaperBroker, SimRouter
 from njord.config import Config, config_sha256, config_toml, stored_config
 from njord.core.bars import Timeframes
 from njord.core.book import Book
 from njord.core.execution import CostModel, SymbolRules
 from njord.core.money import to_e8
+from njord.core.reports import Report
 from njord.core.risk import RiskEngine, Rules
 from njord.core.strategy import Context, PortfolioView, Strategy
 from njord.core.time import derives, timeframe_ms
 from njord.data.history import HistoryFeed
+from njord.data.polled import Polled
 from njord.data.qc import QcSummary, utc
 from njord.errors import ConfigError, ExitCode, NjordError, StrategyError
 from njord.events import SessionStarted
 from njord.log import SessionLog
-from njord.loop import LoopResult, Stop, run
+from njord.loop import Loop, LoopResult, Stop
 from njord.manifest import DataSource, Manifest, git_state, host_facts, strategy_identity
-from njord.ports import BarFeed, Clock
+from njord.ports import BarFeed, OrderRouter, Pacer
+from njord.rebuild import rebuild
 from njord.store import amendments as amend_store
 from njord.store import controls as control_queue
-from njord.store import db
+from njord.store import db, history
 from njord.store import lease as leases
+from njord.store import venue as venue_store
 from njord.store.amendments import Amendment
 from njord.store.runs import SqliteManifestStore
 from njord.store.session import Control, SessionWriter
+from njord.store.venue import PaperJournal
 
 if TYPE_CHECKING:
     from njord.notify import Notifier
@@ -316,16 +321,18 @@ def run_session(
     strategy: Strategy,
     feed: BarFeed,
     resume_after_ms: int | None,
-    pacer: Clock,
+    pacer: Pacer,
     progress: Callable[[int], None],
     stop: Stop,
     scheduled: dict[int, list[Control]] | None = None,
     amendments: Sequence[Amendment] | None = None,
     final_status: str = "finished",
     notifier: Notifier | None = None,
+    stored: Polled | None = None,
 ) -> LoopResult:
     """`scheduled` and `amendments`: a verification's, read from the session it re-runs;
-    by default this session's own."""
+    by default this session's own. `resume_after_ms` set: the session is carried on, rebuilt
+    from `stored` (its committed bars: by default the first bars of `feed`)."""
     config = session.config
     book = build_book(
         stored_config(session.manifest.config_toml),
@@ -347,7 +354,7 @@ def run_session(
         log=lambda m: session.log.info("strategy", m),
         history=timeframes.history,
     )
-    router = SimRouter(book.costs, book.rules)
+    router = router_of(session, book)
     session.log.use_clock(lambda: ctx.now_ms)
     session.log.info(
         "session",
@@ -362,26 +369,25 @@ def run_session(
     writer = session.writer
     # The run row (created, or set running again) was committed when the session opened.
     writer.bus.publish([SessionStarted(run_id=session.manifest.run_id, mode=session.manifest.mode)])
+    loop = Loop(
+        book=book,
+        strategy=strategy,
+        timeframes=timeframes,
+        ctx=ctx,
+        router=router,
+        writer=writer,
+        commit_every=config.runtime.commit_every,
+        scheduled=scheduled if scheduled is not None else {},
+        pacer=pacer,
+        keep_bars=config.store.store_bars,
+        progress=progress,
+        stop=stop,
+        kill_file=Path(config.runtime.kill_file) if config.runtime.kill_file else None,
+    )
     try:
-        result = run(
-            feed=feed,
-            book=book,
-            strategy=strategy,
-            timeframes=timeframes,
-            ctx=ctx,
-            router=router,
-            writer=writer,
-            commit_every=config.runtime.commit_every,
-            resume_after_ms=resume_after_ms,
-            scheduled=scheduled
-            if scheduled is not None
-            else (writer.applied_controls() if resume_after_ms is not None else {}),
-            pacer=pacer,
-            keep_bars=config.store.store_bars,
-            progress=progress,
-            stop=stop,
-            kill_file=Path(config.runtime.kill_file) if config.runtime.kill_file else None,
-        )
+        if resume_after_ms is not None:
+            carry_on(session, loop, stored or _restartable(feed), progress)
+        result = loop.run(feed)
         strategy.on_stop(ctx)
         _log_qc(session.log, feed)
         session.log.info(
@@ -411,3 +417,58 @@ def run_session(
             session.manifest.run_id, final_status, ended_ms=time.time_ns() // 1_000_000
         )
     return result
+
+
+def _restartable(feed: BarFeed) -> Polled:
+    """A carried-on backtest rebuilds from the first bars of its own feed."""
+    if not isinstance(feed, Polled):
+        raise ConfigError("a live feed holds no committed bars to rebuild a session from")
+    return feed
+
+
+def router_of(session: Session, book: Book) -> OrderRouter:
+    """The venue of each mode (SPEC §4): the sim matcher for backtest and shadow (shadow's
+    P&L), the paper broker (the matcher with its own durable journal) for paper."""
+    fill_at = session.config.costs.fill_at
+    if session.manifest.mode == "paper":
+        return PaperBroker(book.costs, book.rules, PaperJournal(session.conn), fill_at=fill_at)
+    return SimRouter(book.costs, book.rules, fill_at=fill_at)
+
+
+def carry_on(session: Session, loop: Loop, stored: Polled, progress: Callable[[int], None]) -> None:
+    """Rebuild book and strategy from the db (no venue is asked, no write lock held), check
+    the book against what was committed, then settle what the venue may not have answered:
+    every order still NEW is looked up by client order id and sent only if the venue never
+    got it. A bar whose decisions were committed but not its reports is finished here."""
+    conn, book, writer = session.conn, loop.book, session.writer
+    last_ms = history.last_bar_ms(conn)
+    decided = max(venue_store.decided_bar_ms(conn) or -1, last_ms if last_ms is not None else -1)
+    loop.scheduled = loop.scheduled or writer.applied_controls()
+    last_bar = rebuild(
+        conn,
+        book=book,
+        strategy=loop.strategy,
+        timeframes=loop.timeframes,
+        ctx=loop.ctx,
+        batches=stored.through(decided),
+    )
+    book.take_filled()
+    loop.last_bar = last_bar
+    router = loop.router
+    if isinstance(router, SimRouter) and not isinstance(router, PaperBroker):
+        router.restore(book.open_order_list(), last_bar)  # a backtest's matcher: in memory
+    writer.check_rebuilt(book)
+    book.note_trades(venue_store.trade_ids(conn, list(book.open_orders)))
+    reports: list[Report] = []
+    for coid, order in list(book.open_orders.items()):
+        known = router.query(coid)
+        reports += router.submit(order) if known is None else known
+    writer.ensure_transaction()
+    for report in reports:
+        book.apply(report)
+    if last_bar is not None and (last_ms is None or last_bar.ts_ms > last_ms):
+        loop.finish(last_bar)
+    elif book.out:
+        writer.write_outbox(book.take_outbox(), book)
+    writer.commit(book)
+    progress(0)

@@ -8,11 +8,14 @@
   (once per episode); when the bars come back it logs how many were backfilled. Bars the
   venue skips for good (a later bar exists, the earlier never comes) are a gap event.
 - Records `bars_lag` per bar: venue time at emission minus the bar's close.
+- Never waits past the loop's deadline: `poll` returns None instead, and a backoff or the
+  poll interval only moves the time of the next request.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
@@ -52,7 +55,8 @@ class LiveFeed:
         self.poll_s = poll_s
         self.stall_bars = stall_bars
         self.skip_after_bars = skip_after_bars
-        self.backoff = backoff or Backoff(sleep=sleep)
+        # A backoff defers the next request; `poll` does the waiting, up to its deadline.
+        self.backoff = backoff or Backoff(sleep=self._defer)
         self.deadline = deadline  # time.monotonic() after which the feed ends
         # A venue that has never answered: give up after this (a typo in venue.base_url);
         # None keeps retrying (a session that ran before: that is an outage).
@@ -66,6 +70,9 @@ class LiveFeed:
         self._events: list[QcEvent] = []
         self._stalled_since: int | None = None
         self._venue_now = 0
+        self._ready: deque[BarBatch] = deque()
+        self._not_before = 0.0  # time.monotonic() of the next request
+        self.finished = False
 
     @property
     def events(self) -> list[QcEvent]:
@@ -76,21 +83,44 @@ class LiveFeed:
             DataSource(path=f"{self.client.base_url} klines {self.symbol}", sha256="live", rows=0)
         ]
 
-    def batches(self) -> Iterator[BarBatch]:
-        while self.max_bars is None or self.emitted < self.max_bars:
-            if self.deadline is not None and time.monotonic() >= self.deadline:
-                return
+    def poll(self, deadline: float) -> BarBatch | None:
+        """The next closed bar, or None when none came by `deadline` (monotonic)."""
+        while not self._ready:
+            if self._ended():
+                self.finished = True
+                return None
+            wait = self._not_before - time.monotonic()
+            if wait > 0:
+                left = deadline - time.monotonic()
+                self.sleep(max(0.0, min(wait, left)))
+                if wait > left:
+                    return None
             rows = self._poll()
-            if rows is None:
-                continue
-            fresh = self._accept(rows)
-            for row in fresh:
-                yield self._emit(row)
-                if self.max_bars is not None and self.emitted >= self.max_bars:
-                    return
-            if not fresh:
-                self._watch_stall()
-                self.sleep(self.poll_s)
+            if rows is not None:
+                fresh = self._accept(rows)
+                room = None if self.max_bars is None else self.max_bars - self.emitted
+                self._ready.extend(self._emit(row) for row in fresh[:room])
+                if not fresh:
+                    self._watch_stall()
+                    self._defer(self.poll_s)
+            if not self._ready and time.monotonic() >= deadline:
+                return None
+        return self._ready.popleft()
+
+    def batches(self) -> Iterator[BarBatch]:
+        """Every bar until the feed ends, waiting as long as it takes (tests, tools)."""
+        while not self.finished:
+            batch = self.poll(float("inf"))
+            if batch is not None:
+                yield batch
+
+    def _ended(self) -> bool:
+        if self.max_bars is not None and self.emitted >= self.max_bars:
+            return True
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def _defer(self, seconds: float) -> None:
+        self._not_before = time.monotonic() + seconds
 
     # -- polling --------------------------------------------------------------------------
 

@@ -1,25 +1,31 @@
-"""The session's book and the decisions of one bar: intents → risk → orders → fills → ledger.
+"""The session's book: intents → risk → NEW orders; venue reports → fills → ledger.
 
-Pure: time arrives as the bar's timestamp, executions arrive from the router port, and
-everything that must be persisted is appended to an `Outbox` the loop hands to the store.
+Pure, and it calls nothing: time arrives as the bar's timestamp, the orders it decides are
+handed out (`take_outgoing`) for the loop to send once they are durable, and what the venue
+answers comes back as reports (`apply`). Everything to persist is appended to an `Outbox`
+the loop hands to the store. Every order moves through one state machine (`_NEXT`); a
+transition it does not allow is a bug, never a silent overwrite.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Protocol
+from typing import Any
 
 import msgspec
 
 from njord.core.execution import CostModel, SymbolRules, cash_needed_e8
 from njord.core.ledger import Ledger, Lot, Trade, net_of_base_fee
 from njord.core.money import e8_to_decimal, mul_e8, to_e8
+from njord.core.reports import Ack, Canceled, Execution, Expired, Reject, Report, Unknown
 from njord.core.risk import RiskEngine, RiskInputs, Verdict
 from njord.core.time import MINUTE_MS, bar_index, day_index
+from njord.errors import InvariantViolation
 from njord.reasons import Reason, TradingState
-from njord.records import Fill, Order, OrderIntent, OrderStatus, Side
+from njord.records import Fill, Order, OrderIntent, OrderStatus, OrderType, Side
 
 FLATTEN_SEQ = 1_000_000  # a flatten's closing order: after any strategy intent of its bar
+CLOSED_KEPT = 1_000  # closed orders remembered to recognise a venue's repeated reports
 
 
 class BarE8(msgspec.Struct, frozen=True, gc=False):
@@ -30,35 +36,37 @@ class BarE8(msgspec.Struct, frozen=True, gc=False):
     close_e8: int
 
 
-class Execution(msgspec.Struct, frozen=True, kw_only=True):
-    """One aggregated fill as the router reports it (sim matcher or venue)."""
+S = OrderStatus
+# The order state machine: from each status, the statuses a report may move it to.
+_NEXT: dict[OrderStatus, frozenset[OrderStatus]] = {
+    S.NEW: frozenset({S.SUBMITTED, S.PARTIALLY_FILLED, S.FILLED, S.REJECTED, S.CANCELED}),
+    S.SUBMITTED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELED}),
+    S.PARTIALLY_FILLED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELED}),
+    S.FILLED: frozenset(),
+    S.CANCELED: frozenset(),
+    S.REJECTED: frozenset(),
+}
 
-    client_order_id: str
+
+class Outgoing(msgspec.Struct, kw_only=True):
+    """What the book wants sent, in this order: cancels first (a halt's cancels go before a
+    flatten's closing order), then the NEW orders, as decided."""
+
+    cancels: list[str]
+    orders: list[Order]
+
+    def __bool__(self) -> bool:
+        return bool(self.cancels or self.orders)
+
+
+class _Flatten(msgspec.Struct, kw_only=True):
+    """A flatten waiting for its closing order's outcome."""
+
     ts_ms: int
-    qty_e8: int
-    price_e8: int
-    fee_e8: int
-    fee_qty_e8: int = 0  # commission taken from the base asset received (a buy), if any
-
-
-class OrderRouter(Protocol):
-    """Takes orders to a venue (or a simulation of one) and reports executions.
-
-    `submit` is called once per client order id, after the order is recorded; it returns
-    what executed at once (a market order in simulation) and never raises for a venue
-    refusal (that is an order status); a second submit of a known client order id executes
-    nothing. `on_bar` reports what executed for resting orders during that bar. Each
-    execution is one aggregated fill of one order. `cancel` of a filled or canceled order
-    changes nothing and answers the order's final status.
-    """
-
-    def submit(self, order: Order, bar: BarE8) -> list[Execution]: ...
-
-    def on_bar(self, bar: BarE8, open_orders: list[Order]) -> list[Execution]: ...
-
-    def cancel(self, order: Order) -> OrderStatus:
-        """CANCELED if the order was still open; its final status otherwise (a no-op)."""
-        ...
+    by: str
+    reason: str
+    closing: str | None = None
+    refused: Reason | None = None
 
 
 class IntentRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -100,6 +108,10 @@ class BookState(msgspec.Struct, frozen=True, kw_only=True):
     bars: int
     last_bar_ms: int | None
     order_times: list[int]
+    # Trade ids applied to orders still open: a report the venue repeats is applied once.
+    applied_trades: list[tuple[str, str]] = []
+    cancel_reasons: list[tuple[str, Reason]] = []  # cancels asked for, not yet reported
+    flatten: _Flatten | None = None  # a flatten whose closing order is still open
 
 
 class Outbox:
@@ -111,6 +123,7 @@ class Outbox:
         self.order_events: list[tuple[str, int, str, str]] = []
         self.fills: list[Fill] = []
         self.trades: list[Trade] = []
+        self.trade_ids: list[tuple[int, str]] = []  # (fill_id, the venue's trade id)
         self.state_changes: list[StateChange] = []
         self.logs: list[tuple[str, str, str, dict[str, Any]]] = []
 
@@ -151,27 +164,33 @@ class Book:
         self.bars = 0
         self.last_bar_ms: int | None = None
         self._order_times: deque[int] = deque()
+        self._trades: dict[str, set[str]] = {}  # open order -> trade ids applied
+        self._parts: dict[str, list[Fill]] = {}  # open order -> its executions so far
+        self._cancel_reasons: dict[str, Reason] = {}  # cancels asked for, not yet reported
+        self._outgoing = Outgoing(cancels=[], orders=[])
+        self._flatten: _Flatten | None = None
+        # How recent orders ended, so that a venue repeating itself is recognised.
+        self._closed_status: dict[str, OrderStatus] = {}
+        self._closed_trades: dict[str, frozenset[str]] = {}
+        self.filled: list[Fill] = []  # logical fills (one per order) for the strategy
         self.out = Outbox()
 
     # -- the bar --------------------------------------------------------------------------
 
-    def start_bar(self, bar: BarE8, router: OrderRouter) -> None:
+    def start_bar(self, bar: BarE8) -> None:
         day = day_index(bar.ts_ms)
         if day != self.day:
             self.day, self.daily_realised_e8 = day, 0
-        if self.open_orders:
-            for execution in router.on_bar(bar, list(self.open_orders.values())):
-                self._execute(execution, router)
 
-    def decide(self, bar: BarE8, intents: list[OrderIntent], router: OrderRouter) -> None:
+    def decide(self, bar: BarE8, intents: list[OrderIntent]) -> None:
+        """Risk and account checks; the orders allowed become NEW (see `take_outgoing`)."""
         for seq, intent in enumerate(intents):
-            self._handle_intent(bar, seq, intent, router)
+            self._handle_intent(bar, seq, intent)
 
-    def cancel(self, bar: BarE8, client_order_ids: list[str], router: OrderRouter) -> None:
+    def cancel(self, bar: BarE8, client_order_ids: list[str]) -> None:
         """The strategy's cancels, in the order it asked for them."""
         for coid in client_order_ids:
-            order = self.open_orders.get(coid)
-            if order is None:
+            if coid not in self.open_orders:
                 self.log(
                     "strategy",
                     "WARNING",
@@ -179,7 +198,7 @@ class Book:
                     client_order_id=coid,
                 )
                 continue
-            self._cancel(order, bar.ts_ms, Reason.CANCELED_BY_STRATEGY, router)
+            self._cancel(coid, Reason.CANCELED_BY_STRATEGY)
 
     def end_bar(self, bar: BarE8) -> tuple[int, int]:
         """Mark to the close: (equity, position)."""
@@ -193,61 +212,144 @@ class Book:
         self.last_bar_ms = bar.ts_ms
         return equity, position
 
+    def take_outgoing(self) -> Outgoing:
+        out, self._outgoing = self._outgoing, Outgoing(cancels=[], orders=[])
+        return out
+
+    def take_filled(self) -> list[Fill]:
+        """Orders whose execution ended since the last call, each as one logical fill."""
+        filled, self.filled = self.filled, []
+        return filled
+
+    def note_trades(self, applied: dict[str, set[str]]) -> None:
+        """A rebuilt book learns which trades its open orders' fills were (from the db), so
+        a venue answering a query with them again applies each once."""
+        for coid, trade_ids in applied.items():
+            if coid in self.open_orders:
+                self._trades.setdefault(coid, set()).update(trade_ids)
+
+    # -- venue reports --------------------------------------------------------------------
+
+    def apply(self, report: Report) -> None:
+        """One venue report. Repeats are no-ops; an impossible transition is a bug."""
+        coid = report.client_order_id
+        order = self.open_orders.get(coid)
+        if order is None:
+            self._closed_report(report)
+            return
+        if isinstance(report, Execution):
+            self._execute(order, report)
+        elif isinstance(report, Ack):
+            if order.status is OrderStatus.NEW:
+                self._transition(order, OrderStatus.SUBMITTED, report.ts_ms)
+        elif isinstance(report, Reject):
+            order.reason = report.reason
+            self._close(order, OrderStatus.REJECTED, report.ts_ms, f"{report.code} {report.reason}")
+        elif isinstance(report, Canceled):
+            reason = self._cancel_reasons.get(coid)
+            order.reason = reason
+            self._close(order, OrderStatus.CANCELED, report.ts_ms, reason or "by the venue")
+        elif isinstance(report, Expired):
+            # Binance expires what it will not fill (IOC, FOK, self-trade prevention): a
+            # cancel by the venue, recorded as one with the reason.
+            order.reason = "EXPIRED"
+            self._close(order, OrderStatus.CANCELED, report.ts_ms, "expired at the venue")
+        elif isinstance(report, Unknown):
+            self.log(
+                "router",
+                "WARNING",
+                f"order {coid}: outcome unknown ({report.detail}); asking the venue",
+                client_order_id=coid,
+            )
+        self._settle_flatten(report.ts_ms)
+
+    def _closed_report(self, report: Report) -> None:
+        """A report on an order the book has closed (or never made): only a repeat of what
+        closed it is possible. New executions, or another ending, mean the book is wrong."""
+        if isinstance(report, (Ack, Unknown)):
+            return
+        if isinstance(report, Execution) and report.trade_id and self._known_trade(report):
+            return
+        if isinstance(report, (Canceled, Reject, Expired)) and self._ended_as(report):
+            return
+        raise InvariantViolation(
+            f"venue report {type(report).__name__} for order {report.client_order_id}, which "
+            "the book holds closed or never made: refusing to overwrite its state"
+        )
+
+    def _known_trade(self, report: Execution) -> bool:
+        return report.trade_id in self._closed_trades.get(report.client_order_id, ())
+
+    def _ended_as(self, report: Report) -> bool:
+        ended = self._closed_status.get(report.client_order_id)
+        want = S.REJECTED if isinstance(report, Reject) else S.CANCELED
+        # A cancel racing a fill: the venue says canceled to an order that filled. Its final
+        # state is the fill; the cancel changed nothing (SPEC §9: cancel of a filled order).
+        return ended is want or (ended is S.FILLED and isinstance(report, Canceled))
+
     # -- operator controls ----------------------------------------------------------------
 
-    def control(
-        self, command: str, bar: BarE8, router: OrderRouter, *, by: str, reason: str
-    ) -> None:
+    def control(self, command: str, bar: BarE8, *, by: str, reason: str) -> None:
         if command == "resume":
             self._set_state(TradingState.ACTIVE, bar.ts_ms, by, reason)
             self.log("state", "INFO", "resumed by the operator", clear="daily_loss_halt")
         elif command == "reduce":
             self._set_state(TradingState.REDUCING, bar.ts_ms, by, reason)
         elif command == "halt":
-            self._cancel_all(bar.ts_ms, Reason.CANCELED_BY_OPERATOR, router)
+            self._cancel_all(Reason.CANCELED_BY_OPERATOR)
             self._set_state(TradingState.HALTED, bar.ts_ms, by, reason)
         elif command == "flatten":
-            self._cancel_all(bar.ts_ms, Reason.CANCELED_BY_OPERATOR, router)
-            self._flatten(bar, router, by=by, reason=reason)
+            self._cancel_all(Reason.CANCELED_BY_OPERATOR)
+            self._start_flatten(bar, by=by, reason=reason)
         else:
             raise ValueError(f"unknown control {command!r}")
 
-    def _flatten(self, bar: BarE8, router: OrderRouter, *, by: str, reason: str) -> None:
-        """Close the position through the normal path, halt, and say what happened: the
-        state change and a log record read "flat" or what stayed open and why."""
+    def _start_flatten(self, bar: BarE8, *, by: str, reason: str) -> None:
+        """Close the position through the normal path; once the venue has answered for the
+        closing order, halt and say what happened (`_settle_flatten`)."""
         position = self.ledger.position_e8(self.symbol)
-        refused: Reason | None = None
-        closing: str | None = None
+        flatten = _Flatten(ts_ms=bar.ts_ms, by=by, reason=reason)
         if position:
             side = Side.SELL if position > 0 else Side.BUY
             intent = OrderIntent(
                 symbol=self.symbol, side=side, qty=e8_to_decimal(abs(position)), tag="flatten"
             )
-            self._handle_intent(bar, FLATTEN_SEQ, intent, router, qty_e8=abs(position))
+            self._handle_intent(bar, FLATTEN_SEQ, intent, qty_e8=abs(position))
             row = self.out.intents[-1]
-            refused = None if row.verdict.allowed else row.verdict.reason
-            closing = row.client_order_id
+            flatten.refused = None if row.verdict.allowed else row.verdict.reason
+            flatten.closing = row.client_order_id
+        self._flatten = flatten
+        self._settle_flatten(bar.ts_ms)
+
+    def _settle_flatten(self, ts_ms: int) -> None:
+        flatten = self._flatten
+        if flatten is None or flatten.closing in self.open_orders:
+            return  # the closing order's outcome is not known yet
+        self._flatten = None
         left = self.ledger.position_e8(self.symbol)
         if not left:
             outcome = "flat"
         else:
             held = f"{e8_to_decimal(left)} {self.symbol} stayed open"
-            if refused is not None:
-                outcome = f"{held}: closing order refused {refused}"
+            if flatten.refused is not None:
+                outcome = f"{held}: closing order refused {flatten.refused}"
             else:
-                order = self.open_orders.get(closing or "")
-                status = order.status if order is not None else "not filled"
-                outcome = f"{held}: closing order {closing} is {status}"
+                status = self._closed_status.get(flatten.closing or "", "not filled")
+                outcome = f"{held}: closing order {flatten.closing} is {status}"
         self._set_state(
-            TradingState.HALTED, bar.ts_ms, by, f"{reason}; flatten: {outcome}", always=True
+            TradingState.HALTED,
+            flatten.ts_ms,
+            flatten.by,
+            f"{flatten.reason}; flatten: {outcome}",
+            always=True,
         )
-        if refused is not None:
+        if flatten.refused is not None:
             self.log(
                 "control",
                 "ERROR",
                 f"flatten: {outcome}",
                 position_e8=left,
-                reason=refused,
+                reason=flatten.refused,
                 alert="flatten_refused",
             )
         elif left:
@@ -258,7 +360,7 @@ class Book:
     # -- internals ------------------------------------------------------------------------
 
     def _handle_intent(
-        self, bar: BarE8, seq: int, intent: OrderIntent, router: OrderRouter, *, qty_e8: int = -1
+        self, bar: BarE8, seq: int, intent: OrderIntent, *, qty_e8: int = -1
     ) -> None:
         """`qty_e8` given: the closing order of a flatten, for the whole position."""
         flatten = qty_e8 >= 0
@@ -298,13 +400,13 @@ class Book:
             limit_e8=limit_e8,
             status=OrderStatus.NEW,
             created_ms=bar.ts_ms,
+            avg_price_e8=price_e8 if intent.type is OrderType.MARKET else None,
         )
         self._order_times.append(bar.ts_ms)
-        self._transition(order, OrderStatus.NEW, bar.ts_ms)
-        self._transition(order, OrderStatus.SUBMITTED, bar.ts_ms)
+        self._record(order, bar.ts_ms)
         self.open_orders[coid] = order
-        for execution in router.submit(order, bar):
-            self._execute(execution, router)
+        self._trades[coid] = set()
+        self._outgoing.orders.append(order)
 
     def _verdict(
         self, intent: OrderIntent, qty_e8: int, price_e8: int, ts_ms: int, *, flatten: bool
@@ -338,6 +440,8 @@ class Book:
     def _account_refusal(
         self, intent: OrderIntent, qty_e8: int, price_e8: int, position: int, notional: int
     ) -> Reason | None:
+        """Against what is free: cash and position less what open orders hold, as a venue
+        locks funds for an open order (an order decided this bar has not filled yet)."""
         if qty_e8 <= 0:
             return Reason.ZERO_QUANTITY
         if notional < self.costs.min_notional_e8:
@@ -345,14 +449,39 @@ class Book:
         if intent.side is Side.BUY:
             cover = min(qty_e8, -position) if position < 0 else 0
             extra = qty_e8 - cover
-            if extra and cash_needed_e8(extra, price_e8, self.costs) > self.ledger.cash_e8:
+            free = self.ledger.cash_e8 - self._held_cash(intent.symbol)
+            if extra and cash_needed_e8(extra, price_e8, self.costs) > free:
                 return Reason.INSUFFICIENT_CASH
-        elif not self.allow_short and qty_e8 > max(position, 0):
+        elif not self.allow_short and qty_e8 > max(position, 0) - self._held_qty(intent.symbol):
             return Reason.SHORT_NOT_ALLOWED
         return None
 
-    def _execute(self, execution: Execution, router: OrderRouter) -> None:
-        order = self.open_orders[execution.client_order_id]
+    def _held_cash(self, symbol: str) -> int:
+        held = 0
+        for o in self.open_orders.values():
+            if o.side is Side.BUY and o.symbol == symbol:
+                left = o.qty_e8 - o.filled_qty_e8
+                held += cash_needed_e8(left, o.limit_e8 or o.avg_price_e8 or 0, self.costs)
+        return held
+
+    def _held_qty(self, symbol: str) -> int:
+        return sum(
+            o.qty_e8 - o.filled_qty_e8
+            for o in self.open_orders.values()
+            if o.side is Side.SELL and o.symbol == symbol
+        )
+
+    def _execute(self, order: Order, execution: Execution) -> None:
+        trades = self._trades.setdefault(order.client_order_id, set())
+        if execution.trade_id:
+            if execution.trade_id in trades:
+                return  # a repeat: applied once
+            trades.add(execution.trade_id)
+        if execution.qty_e8 <= 0 or order.filled_qty_e8 + execution.qty_e8 > order.qty_e8:
+            raise InvariantViolation(
+                f"venue reports {execution.qty_e8} e8 executed of order "
+                f"{order.client_order_id}, which has {order.qty_e8 - order.filled_qty_e8} left"
+            )
         received, notional, base_fee = net_of_base_fee(
             execution.qty_e8, execution.price_e8, execution.fee_qty_e8
         )
@@ -368,22 +497,31 @@ class Book:
             fee_e8=execution.fee_e8 + base_fee,
         )
         self.next_fill += 1
-        realised, trades = self.ledger.apply(fill)
+        realised, closed = self.ledger.apply(fill)
         fill = msgspec.structs.replace(fill, realised_e8=realised)
         self.daily_realised_e8 += realised - fill.fee_e8
+        before = order.filled_qty_e8
         order.filled_qty_e8 += execution.qty_e8
-        order.avg_price_e8 = fill.price_e8
-        done = order.filled_qty_e8 >= order.qty_e8
-        status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
-        self._transition(order, status, execution.ts_ms)
-        if done:
-            del self.open_orders[order.client_order_id]
+        # The average over every execution; one execution: its price, exactly.
+        order.avg_price_e8 = (
+            ((order.avg_price_e8 or 0) * before + execution.price_e8 * execution.qty_e8)
+            // order.filled_qty_e8
+            if before
+            else execution.price_e8
+        )
         self.out.fills.append(fill)
-        self.out.trades.extend(trades)
+        if execution.trade_id:
+            self.out.trade_ids.append((fill.fill_id, execution.trade_id))
+        self._parts.setdefault(order.client_order_id, []).append(fill)
+        self.out.trades.extend(closed)
+        if order.filled_qty_e8 >= order.qty_e8:
+            self._close(order, OrderStatus.FILLED, execution.ts_ms)
+        else:
+            self._transition(order, OrderStatus.PARTIALLY_FILLED, execution.ts_ms)
         if self.state is not TradingState.HALTED and self.risk.loss_breached(
             self.daily_realised_e8
         ):
-            self._cancel_all(execution.ts_ms, Reason.CANCELED_BY_OPERATOR, router)
+            self._cancel_all(Reason.CANCELED_BY_OPERATOR)
             self._set_state(TradingState.HALTED, execution.ts_ms, "risk", Reason.DAILY_LOSS_LIMIT)
             self.log(
                 "risk",
@@ -393,21 +531,61 @@ class Book:
                 alert="daily_loss_halt",
             )
 
-    def _cancel_all(self, ts_ms: int, reason: Reason, router: OrderRouter) -> None:
-        for order in list(self.open_orders.values()):
-            self._cancel(order, ts_ms, reason, router)
+    def _close(self, order: Order, status: OrderStatus, ts_ms: int, detail: str = "") -> None:
+        coid = order.client_order_id
+        self._transition(order, status, ts_ms, detail)
+        del self.open_orders[coid]
+        self._cancel_reasons.pop(coid, None)
+        self._closed_trades[coid] = frozenset(self._trades.pop(coid, ()))
+        self._closed_status[coid] = status
+        if len(self._closed_status) > CLOSED_KEPT:
+            oldest = next(iter(self._closed_status))
+            del self._closed_status[oldest], self._closed_trades[oldest]
+        parts = self._parts.pop(coid, [])
+        if parts:
+            self.filled.append(self._logical_fill(order, parts, ts_ms))
 
-    def _cancel(self, order: Order, ts_ms: int, reason: Reason, router: OrderRouter) -> None:
-        """Through the router: a venue may answer that the order filled first."""
-        if router.cancel(order) is OrderStatus.CANCELED:
-            order.reason = reason
-            self._transition(order, OrderStatus.CANCELED, ts_ms, reason)
-            del self.open_orders[order.client_order_id]
+    @staticmethod
+    def _logical_fill(order: Order, mine: list[Fill], ts_ms: int) -> Fill:
+        """What the strategy is told: the order's executions as one fill (SPEC §7)."""
+        if len(mine) == 1:
+            return mine[0]
+        return Fill(
+            fill_id=mine[-1].fill_id,
+            client_order_id=order.client_order_id,
+            ts_ms=ts_ms,
+            symbol=order.symbol,
+            side=order.side,
+            qty_e8=sum(f.qty_e8 for f in mine),
+            price_e8=order.avg_price_e8 or 0,
+            notional_e8=sum(f.notional_e8 for f in mine),
+            fee_e8=sum(f.fee_e8 for f in mine),
+            realised_e8=sum(f.realised_e8 for f in mine),
+        )
+
+    def _cancel_all(self, reason: Reason) -> None:
+        for coid in list(self.open_orders):
+            self._cancel(coid, reason)
+
+    def _cancel(self, coid: str, reason: Reason) -> None:
+        """Asked of the venue: it may answer that the order filled first."""
+        if coid in self._cancel_reasons:
+            return
+        self._cancel_reasons[coid] = reason
+        self._outgoing.cancels.append(coid)
 
     def _transition(self, order: Order, status: OrderStatus, ts_ms: int, detail: str = "") -> None:
+        if status not in _NEXT[order.status]:
+            raise InvariantViolation(
+                f"order {order.client_order_id}: {order.status} -> {status} is not a "
+                "transition of the order state machine"
+            )
         order.status = status
+        self._record(order, ts_ms, detail)
+
+    def _record(self, order: Order, ts_ms: int, detail: str = "") -> None:
         self.out.orders[order.client_order_id] = order
-        self.out.order_events.append((order.client_order_id, ts_ms, status, detail))
+        self.out.order_events.append((order.client_order_id, ts_ms, order.status, detail))
 
     def _set_state(
         self, to: TradingState, ts_ms: int, by: str, reason: str, *, always: bool = False
@@ -448,6 +626,9 @@ class Book:
             bars=self.bars,
             last_bar_ms=self.last_bar_ms,
             order_times=list(self._order_times),
+            applied_trades=sorted((c, t) for c, ids in self._trades.items() for t in ids),
+            cancel_reasons=sorted(self._cancel_reasons.items()),
+            flatten=msgspec.structs.replace(self._flatten) if self._flatten else None,
         )
 
     def restore(self, state: BookState) -> None:
@@ -473,6 +654,11 @@ class Book:
         self.next_intent, self.next_fill = state.next_intent, state.next_fill
         self.bars, self.last_bar_ms = state.bars, state.last_bar_ms
         self._order_times = deque(state.order_times)
+        self._trades = {coid: set() for coid in self.open_orders}
+        for coid, trade_id in state.applied_trades:
+            self._trades.setdefault(coid, set()).add(trade_id)
+        self._cancel_reasons = dict(state.cancel_reasons)
+        self._flatten = msgspec.structs.replace(state.flatten) if state.flatten else None
 
     def take_outbox(self) -> Outbox:
         out, self.out = self.out, Outbox()

@@ -48,6 +48,7 @@ class BarBatch:
         "close",
         "close_e8",
         "filled",
+        "first",
         "high",
         "high_e8",
         "lag_ms",
@@ -63,6 +64,7 @@ class BarBatch:
     def __init__(self, batch: pa.RecordBatch, *, lag_ms: int | None = None) -> None:
         self.arrow = batch
         self.lag_ms = lag_ms  # live feeds: venue time at emission minus the bar's close
+        self.first = 0  # the first bar still to process (a restart resumes mid-batch)
         self.n = len(batch)
         self.ts_ms: list[int] = batch.column("ts_ms").to_pylist()
         self.open: list[float] = batch.column("open").to_pylist()

@@ -1,0 +1,118 @@
+"""Rebuilding a stored session without touching a venue (`continue`, a paper restart).
+
+The book is rebuilt from the decision log, record by record, exactly as `njord replay`
+does; the strategy is rebuilt by feeding it the stored bars in step with that log: at each
+bar it sees the book as it was when it decided then (what resting orders did during the
+bar is applied first, its own orders' outcomes after), and what it asks for must be what
+the log says it asked for. Nothing is sent and nothing is written: no write transaction is
+held, so operator controls can be posted throughout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import apsw
+import msgspec
+
+from njord import replay
+from njord.core.bars import Timeframes
+from njord.core.book import BarE8, Book
+from njord.core.strategy import Context, Strategy
+from njord.core.time import bar_index
+from njord.data.history import BarBatch
+from njord.errors import MismatchError
+from njord.loop import ask, notify_fills
+from njord.reasons import Reason
+from njord.store import history
+
+Record = tuple[int, str, str, str]
+
+
+def rebuild(
+    conn: apsw.Connection,
+    *,
+    book: Book,
+    strategy: Strategy,
+    timeframes: Timeframes,
+    ctx: Context,
+    batches: Iterator[BarBatch],
+) -> BarE8 | None:
+    """Step the strategy over `batches` (the stored bars, through the last decided one)
+    with the book following the decision log; returns the last bar stepped."""
+    log = _Log(history.decisions_after(conn, 0))
+    last: BarE8 | None = None
+    for batch in batches:
+        if timeframes.wants_batches:
+            timeframes.load(*batch.arrays())
+        for i in range(batch.first, batch.n):
+            ts = batch.ts_ms[i]
+            bar = BarE8(ts, batch.open_e8[i], batch.high_e8[i], batch.low_e8[i], batch.close_e8[i])
+            before, after = _split(log.take(ts), bar_index(ts, book.bar_ms), book)
+            book.start_bar(bar)
+            _apply(book, conn, before)
+            asked, _ = ask(strategy, book.symbol, timeframes, ctx, batch, i, bar)
+            _check(len(asked), after, ts)
+            _apply(book, conn, after)
+            notify_fills(book, strategy, ctx)
+            last = bar
+    _apply(book, conn, log.rest())
+    book.take_outbox()
+    return last
+
+
+class _Log:
+    """The decision log read once, in order, a bar's records at a time."""
+
+    def __init__(self, records: Iterator[Record]) -> None:
+        self._records = records
+        self._next: Record | None = next(records, None)
+
+    def take(self, bar_ts: int) -> list[Record]:
+        taken = []
+        while self._next is not None and self._next[0] <= bar_ts:
+            taken.append(self._next)
+            self._next = next(self._records, None)
+        return taken
+
+    def rest(self) -> list[Record]:
+        rest = [] if self._next is None else [self._next]
+        return rest + list(self._records)
+
+
+def _split(records: list[Record], bar_no: int, book: Book) -> tuple[list[Record], list[Record]]:
+    """What happened before the strategy decided at this bar (controls, and reports on
+    orders made at earlier bars), and what its decisions led to (its own orders, its
+    cancels). Order ids carry the bar they were made at (`nj<key>-<bar>-<seq>`)."""
+    before: list[Record] = []
+    after: list[Record] = []
+    mine = f"-{bar_no}-"
+    for record in records:
+        _, kind, ref, payload = record
+        own = kind == "intent" or (kind in ("order", "fill") and mine in _coid(kind, ref, payload))
+        strategy_cancel = kind == "order" and Reason.CANCELED_BY_STRATEGY in payload
+        (after if own or strategy_cancel or kind == "commit" else before).append(record)
+    return before, after
+
+
+def _coid(kind: str, ref: str, payload: str) -> str:
+    if kind == "order":
+        return ref
+    coid: str = msgspec.json.decode(payload)["client_order_id"]
+    return coid
+
+
+def _apply(book: Book, conn: apsw.Connection, records: list[Record]) -> None:
+    for bar_ts, kind, ref, payload in records:
+        replay.apply_record(book, conn, bar_ts, kind, ref, msgspec.json.decode(payload))
+
+
+def _check(asked: int, records: list[Record], ts: int) -> None:
+    """The strategy must ask for as many orders as the log says it asked for at this bar
+    (a flatten's closing order is the operator's, not the strategy's)."""
+    logged = [r for r in records if r[1] == "intent" and '"tag":"flatten"' not in r[3]]
+    if asked != len(logged):
+        raise MismatchError(
+            f"rebuilding at bar {ts}: the strategy asked for {asked} orders, the "
+            f"session's log holds {len(logged)}; is it the strategy that made this session?"
+        )
