@@ -405,6 +405,8 @@ DOCS: dict[str, str] = {
     "costs.min_notional": "orders below this notional (quote) are refused (0 = off)",
     "costs.fee_asset": "quote: every fee in quote; received: a buy pays in the base asset, "
     "as Binance charges by default (booked at the fill price)",
+    "costs.fill_at": "close: a market order fills at the close of the bar that decided it; "
+    "next_open: at the next bar's open (± slippage either way)",
     "risk.allowed_symbols": "symbols orders may be placed on",
     "risk.notional_cap": "largest notional of one order, quote currency",
     "risk.max_open_positions": "most symbols with a non-zero position at once",

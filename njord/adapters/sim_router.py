@@ -175,6 +175,8 @@ class Journal(Protocol):
 
     def save_bar(self, bar: BarE8) -> None: ...
 
+    def count_send(self, client_order_id: str) -> None: ...
+
     def load(self) -> tuple[list[tuple[Order, list[Report], bool]], BarE8 | None]: ...
 
 
@@ -188,7 +190,6 @@ class PaperBroker(SimRouter):
     ) -> None:
         super().__init__(costs, rules, fill_at=fill_at)
         self.journal = journal
-        self.sends: dict[str, int] = {}  # submits per client order id in this process
         held, self.bar = journal.load()
         for order, reports, open_ in held:
             h = _Held(order, reports, open_=open_)
@@ -200,7 +201,8 @@ class PaperBroker(SimRouter):
                     self._trade_seq = max(self._trade_seq, int(r.trade_id))
 
     def submit(self, order: Order) -> list[Report]:
-        self.sends[order.client_order_id] = self.sends.get(order.client_order_id, 0) + 1
+        if order.client_order_id in self._held:
+            self.journal.count_send(order.client_order_id)
         return super().submit(order)
 
     def _journal(self, held: _Held) -> None:

@@ -412,8 +412,12 @@ class Book:
         self, intent: OrderIntent, qty_e8: int, price_e8: int, ts_ms: int, *, flatten: bool
     ) -> Verdict:
         position = self.ledger.position_e8(intent.symbol)
-        # Only shrinks: a sell no larger than the long, a buy no larger than the short.
-        held = position if intent.side is Side.SELL else -position
+        # Only shrinks: a sell no larger than the long, a buy no larger than the short,
+        # counting what open orders on the same side will already take off.
+        if intent.side is Side.SELL:
+            held = position - self._held_qty(intent.symbol, Side.SELL)
+        else:
+            held = -position - self._held_qty(intent.symbol, Side.BUY)
         reduces = 0 < qty_e8 <= held
         while self._order_times and self._order_times[0] <= ts_ms - MINUTE_MS:
             self._order_times.popleft()
@@ -452,7 +456,9 @@ class Book:
             free = self.ledger.cash_e8 - self._held_cash(intent.symbol)
             if extra and cash_needed_e8(extra, price_e8, self.costs) > free:
                 return Reason.INSUFFICIENT_CASH
-        elif not self.allow_short and qty_e8 > max(position, 0) - self._held_qty(intent.symbol):
+        elif not self.allow_short and qty_e8 > max(position, 0) - self._held_qty(
+            intent.symbol, Side.SELL
+        ):
             return Reason.SHORT_NOT_ALLOWED
         return None
 
@@ -464,11 +470,11 @@ class Book:
                 held += cash_needed_e8(left, o.limit_e8 or o.avg_price_e8 or 0, self.costs)
         return held
 
-    def _held_qty(self, symbol: str) -> int:
+    def _held_qty(self, symbol: str, side: Side) -> int:
         return sum(
             o.qty_e8 - o.filled_qty_e8
             for o in self.open_orders.values()
-            if o.side is Side.SELL and o.symbol == symbol
+            if o.side is side and o.symbol == symbol
         )
 
     def _execute(self, order: Order, execution: Execution) -> None:

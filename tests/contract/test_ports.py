@@ -8,13 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from njord.adapters.sim_router import SimRouter
+from njord.adapters.sim_router import PaperBroker, SimRouter
 from njord.config import RiskConfig
 from njord.contract import bar_feed_checks, order_router_checks, risk_engine_checks, store_checks
 from njord.core.execution import CostModel, SymbolRules
+from njord.core.money import E8
 from njord.core.risk import Rules
 from njord.data.history import HistoryFeed, StoredFeed
+from njord.data.polled import Polled
 from njord.ports import BarFeed, OrderRouter, RiskEngine
+from njord.records import Order, OrderStatus, OrderType, Side
+from njord.store import db
+from njord.store.venue import PaperJournal
 from tests.conftest import ROOT
 
 GAPPY = ROOT / "tests" / "fixtures" / "BTCUSDT-1m-2018-02-gap.csv"
@@ -25,14 +30,14 @@ def _history(tmp: Path) -> BarFeed:
 
     out = tmp / "gap.parquet"
     import_files([GAPPY], out=out, fmt=None, mapping={}, symbol="X")
-    return HistoryFeed(out, symbol="X", gaps="none")
+    return Polled(HistoryFeed(out, symbol="X", gaps="none"))
 
 
 def _stored(tmp: Path) -> BarFeed:
     source = _history(tmp)
-    assert isinstance(source, HistoryFeed)
-    blobs = [b.ipc_bytes() for b in source.batches()]
-    return StoredFeed(blobs, symbol="X", events=source.events)
+    assert isinstance(source, Polled)
+    blobs = [b.ipc_bytes() for b in source.source.batches()]
+    return Polled(StoredFeed(blobs, symbol="X", events=source.events))
 
 
 @pytest.mark.parametrize("make", [_history, _stored], ids=["history", "stored"])
@@ -43,15 +48,34 @@ def test_bar_feed_contract(tmp_path: Path, make: Callable[[Path], BarFeed]) -> N
     assert failed == []
 
 
-ROUTERS: list[Callable[[], OrderRouter]] = [
-    lambda: SimRouter(CostModel(commission_bps=Decimal(10)), SymbolRules())
-]
+def _sim(tmp: Path) -> OrderRouter:
+    return SimRouter(CostModel(commission_bps=Decimal(10)), SymbolRules())
+
+
+def _paper(tmp: Path) -> OrderRouter:
+    conn = db.open_writer(tmp / "paper.db", create=True, synchronous="NORMAL")
+    return PaperBroker(CostModel(commission_bps=Decimal(10)), SymbolRules(), PaperJournal(conn))
+
+
+ROUTERS: list[Callable[[Path], OrderRouter]] = [_sim, _paper]
 ENGINES: list[Callable[[], RiskEngine]] = [lambda: Rules(RiskConfig(), mode="backtest")]
 
 
-@pytest.mark.parametrize("make", ROUTERS, ids=["sim/paper"])
-def test_order_router_contract(make: Callable[[], OrderRouter]) -> None:
-    assert [(n, d) for n, ok, d in order_router_checks(make()) if not ok] == []
+@pytest.mark.parametrize("make", ROUTERS, ids=["sim", "paper"])
+def test_order_router_contract(tmp_path: Path, make: Callable[[Path], OrderRouter]) -> None:
+    assert [(n, d) for n, ok, d in order_router_checks(make(tmp_path)) if not ok] == []
+
+
+def test_the_paper_broker_answers_after_a_restart_from_its_journal(tmp_path: Path) -> None:
+    """What the paper broker executed survives the process: a new broker on the same db
+    answers `query` with the same reports and a resubmit executes nothing."""
+    first = _paper(tmp_path)
+    order_router_checks(first)
+    again = _paper(tmp_path)
+    assert again.query("c-market") == first.query("c-market")
+    assert again.query("c-never") is None
+    assert [r.client_order_id for r in again.open_orders()] == []
+    assert again.submit(_resubmitted()) == first.query("c-market")
 
 
 @pytest.mark.parametrize("make", ENGINES, ids=["rules"])
@@ -61,3 +85,17 @@ def test_risk_engine_contract(make: Callable[[], RiskEngine]) -> None:
 
 def test_snapshot_and_portfolio_store_contract(tmp_path: Path) -> None:
     assert [(n, d) for n, ok, d in store_checks(tmp_path) if not ok] == []
+
+
+def _resubmitted() -> Order:
+    return Order(
+        client_order_id="c-market",
+        intent_id=1,
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        type=OrderType.MARKET,
+        qty_e8=E8,
+        limit_e8=None,
+        status=OrderStatus.NEW,
+        created_ms=0,
+    )

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from njord.adapters.sim_router import SimRouter
 from njord.config import RiskConfig
+from njord.contract import settle
 from njord.core.book import BarE8, Book
 from njord.core.execution import CostModel, SymbolRules
 from njord.core.money import E8
@@ -29,7 +30,9 @@ def _long_book(**risk: object) -> tuple[Book, SimRouter]:
         order_key="k",
     )
     router = SimRouter(book.costs, book.rules)
-    book.decide(ENTRY, [OrderIntent(symbol="BTCUSDT", side=Side.BUY, qty=Decimal(50))], router)
+    router.on_bar(ENTRY)
+    book.decide(ENTRY, [OrderIntent(symbol="BTCUSDT", side=Side.BUY, qty=Decimal(50))])
+    settle(book, router)
     assert book.ledger.position_e8("BTCUSDT") == 50 * E8
     book.take_outbox()
     book.risk = Rules(RiskConfig(**risk), mode="backtest")  # type: ignore[arg-type]
@@ -46,7 +49,9 @@ def test_i12_01_reducing_orders_skip_exposure_rules() -> None:
     book, router = _long_book(notional_cap=Decimal(1000))
     book.state = TradingState.HALTED
     book.daily_realised_e8 = -10_000 * E8
-    book.decide(BAR, [_sell("20"), _sell("60"), _sell("30")], router)
+    router.on_bar(BAR)
+    book.decide(BAR, [_sell("20"), _sell("60"), _sell("30")])
+    settle(book, router)
     reasons = [row.verdict.reason for row in book.take_outbox().intents]
     assert reasons == [Reason.OK, Reason.HALTED, Reason.OK]
     assert book.ledger.position_e8("BTCUSDT") == 0
@@ -54,10 +59,13 @@ def test_i12_01_reducing_orders_skip_exposure_rules() -> None:
 
 def test_i12_01_strategy_exits_keep_the_order_rate_a_flatten_does_not() -> None:
     book, router = _long_book(notional_cap=Decimal(1000), max_orders_per_minute=2)
-    book.decide(BAR, [_sell("1"), _sell("1"), _sell("1")], router)
+    router.on_bar(BAR)
+    book.decide(BAR, [_sell("1"), _sell("1"), _sell("1")])
+    settle(book, router)
     reasons = [row.verdict.reason for row in book.take_outbox().intents]
     assert reasons == [Reason.OK, Reason.OK, Reason.ORDER_RATE_LIMIT]
-    book.control("flatten", BAR, router, by="operator", reason="test")
+    book.control("flatten", BAR, by="operator", reason="test")
+    settle(book, router)
     out = book.take_outbox()
     closing = out.intents[-1]
     assert closing.verdict.reason is Reason.OK

@@ -75,6 +75,7 @@ def test_rules_switch_off_per_mode() -> None:
 
 def test_account_refusals_are_reason_rows_not_orders() -> None:
     from njord.adapters.sim_router import SimRouter
+    from njord.contract import settle
     from njord.core.book import BarE8, Book
     from njord.core.execution import CostModel, SymbolRules
     from njord.records import OrderIntent, Side
@@ -90,6 +91,7 @@ def test_account_refusals_are_reason_rows_not_orders() -> None:
     )
     router = SimRouter(book.costs, book.rules)
     bar = BarE8(0, 100 * E8, 100 * E8, 100 * E8, 100 * E8)
+    router.on_bar(bar)
     book.decide(
         bar,
         [
@@ -99,8 +101,8 @@ def test_account_refusals_are_reason_rows_not_orders() -> None:
             OrderIntent(symbol="BTCUSDT", side=Side.BUY, qty=Decimal("0.000001")),  # below a step
             OrderIntent(symbol="BTCUSDT", side=Side.BUY, qty=Decimal("9.9")),  # fits: 990 + 0.99
         ],
-        router,
     )
+    settle(book, router)
     reasons = [row.verdict.reason for row in book.out.intents]
     assert reasons == [
         Reason.INSUFFICIENT_CASH,
