@@ -23,6 +23,7 @@ from njord.log import Level, SessionLog
 from njord.manifest import Manifest
 from njord.store import amendments as amend_store
 from njord.store import db
+from njord.store import venue as venue_store
 from njord.store.amendments import Amendment
 from njord.store.history import last_bar_ms, qc_events, stored_bar_blobs
 from njord.store.runs import SqliteManifestStore
@@ -94,11 +95,14 @@ def open_live(
     session = open_session(db_path, config=config, manifest=None, log=log)
     conn = session.conn
     last = last_bar_ms(conn)
+    # A bar whose decisions committed (phase 1) but not its reports: the restart finishes
+    # it from the stored bars; the live feed starts after it.
+    decided = max(venue_store.decided_bar_ms(conn) or -1, -1 if last is None else last)
     amend.record(session, changes, after_bar_ms=last)
     stored = StoredFeed(stored_bar_blobs(conn), symbol=config.data.symbol, events=qc_events(conn))
     cls = strategies.from_identity(existing.strategy)
     strategy = cls(strategies.parse_params(cls, config.strategy.params))
-    live.next_ms = last + MINUTE_MS if last is not None else parse_utc(config.data.start, "")
+    live.next_ms = decided + MINUTE_MS if decided >= 0 else parse_utc(config.data.start, "")
     return LiveRun(
         session=session,
         strategy=strategy,

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import msgspec
 
+from njord import killpoints
 from njord.core.bars import Timeframes
 from njord.core.book import BarE8, Book, Outbox, Outgoing
 from njord.core.reports import Report
@@ -187,6 +188,8 @@ class Loop:
                 self._telemetry(batch, ts, ticked, available)
             writer.commit(book)
             self._since_commit = 0
+            if paced:
+                killpoints.reach("committed")
             if self.stop.requested:
                 raise Interrupted("stopped on request; state committed to the last bar")
             if paced:
@@ -270,6 +273,7 @@ class Loop:
         if self.last_bar is not None:
             venue_store.mark_decided(writer.conn, self.last_bar.ts_ms)
         writer.commit(book)
+        killpoints.reach("decided")
 
     def _settle(self, bar: BarE8, *, force: bool = False) -> None:
         """Phase 2 and 3: send what the book decided, apply the answers, until the book
@@ -279,6 +283,7 @@ class Loop:
         while outgoing:
             reports = self._send(outgoing)
             if self.pacer.paced or force:
+                killpoints.reach("sent")
                 self.writer.begin()
             for report in reports:
                 book.apply(report)

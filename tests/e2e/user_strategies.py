@@ -78,3 +78,16 @@ class SevenMinutes(Hourly):
     """Declares a timeframe njord does not derive."""
 
     timeframes = ("1m", "7m")
+
+
+class BuyThenSell(Strategy):
+    """Buys 1 on its second bar and sells 1 on its fourth: the fill-timing fixture."""
+
+    def __init__(self, params: object) -> None:
+        super().__init__(params)
+        self.seen = 0
+
+    def on_bar(self, ctx: Context, symbol: str, bar: Bar) -> list[OrderIntent]:
+        self.seen += 1
+        side = {2: Side.BUY, 4: Side.SELL}.get(self.seen)
+        return [] if side is None else [OrderIntent(symbol=symbol, side=side, qty=Decimal(1))]

@@ -1,0 +1,97 @@
+"""Issue 13: kill -9 at seeded instants in every phase of a paper bar, then carry on.
+
+Each run of the same `njord paper` command is killed by `NJORD_KILL_AT` (njord.killpoints)
+the n-th time it reaches a phase boundary: after phase 1 committed the NEW orders and
+before anything was sent (`decided`), after the broker answered and before phase 3
+committed (`sent`), or after phase 3 (`committed`). The same command carries on until the
+market's bars are all in; the end state must equal an uninterrupted run's, and the paper
+broker must never have been sent an order id twice.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from njord import sim
+from njord.sim.server import SimServer
+from tests.conftest import ROOT, SAMPLE, njord_proc, query
+from tests.sim.conftest import FIRST_BAR_MS
+from tests.sim.test_paper import live_args
+
+BARS = 240
+KILLS = 50
+COMPARED = (
+    "SELECT ts_ms, close_e8, cash_e8, position_e8, equity_e8 FROM equity ORDER BY ts_ms",
+    "SELECT * FROM fills ORDER BY fill_id",
+    "SELECT client_order_id, side, qty_e8, status, filled_qty_e8, avg_price_e8 FROM orders "
+    "ORDER BY intent_id",
+    "SELECT intent_id, bar_ts_ms, seq, side, qty_e8, allowed, reason FROM intents",
+    "SELECT * FROM account",
+    "SELECT * FROM lots",
+)
+
+
+@pytest.fixture
+def market() -> Iterator[SimServer]:
+    server = sim.build(
+        SAMPLE,
+        speed=0,
+        start_ms=FIRST_BAR_MS + BARS * 60_000,
+        balances={"USDT": Decimal(10_000)},
+    )
+    server.start_in_thread()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _paper(db: Path, url: str, kill_at: str | None) -> int:
+    args = live_args(
+        "paper",
+        db,
+        url,
+        "--for",
+        "3s",
+        "--set",
+        "strategy.params.fast=3",
+        "--set",
+        "strategy.params.slow=7",
+    )
+    env = {"NJORD_KILL_AT": kill_at} if kill_at else None
+    proc = njord_proc(*args, cwd=ROOT, env=env)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode in (0, -9), err
+    return proc.returncode
+
+
+def test_kill_9_in_every_phase_loses_nothing_and_sends_nothing_twice(
+    market: SimServer, tmp_path: Path
+) -> None:
+    reference = tmp_path / "ref.db"
+    assert _paper(reference, market.url, None) == 0
+    orders = query(reference, "SELECT count(*) FROM orders")[0][0]
+    assert isinstance(orders, int) and orders > 10  # enough bars with orders to kill in
+    rng = random.Random(13)
+    crashed = tmp_path / "crash.db"
+    kills: dict[str, int] = {"decided": 0, "sent": 0, "committed": 0}
+    while sum(kills.values()) < KILLS:
+        point = rng.choice(sorted(kills))
+        nth = rng.randint(1, 3 if point == "sent" else 12)
+        if _paper(crashed, market.url, f"{point}:{nth}") == -9:
+            kills[point] += 1
+    assert _paper(crashed, market.url, None) == 0
+    print(f"kills by phase: {kills}")
+    assert all(kills.values())
+    for sql in COMPARED:
+        assert query(crashed, sql) == query(reference, sql), sql
+    ts = [t for (t,) in query(crashed, "SELECT ts_ms FROM equity ORDER BY ts_ms")]
+    assert ts == [FIRST_BAR_MS + i * 60_000 for i in range(BARS)]  # no bar missed or doubled
+    assert query(crashed, "SELECT count(*) FROM paper_orders WHERE sends > 1") == [(0,)]
+    executed = query(crashed, "SELECT client_order_id, count(*) FROM fills GROUP BY 1")
+    assert all(n == 1 for _, n in executed)  # one fill per order: none executed twice
+    assert query(crashed, "SELECT count(*) FROM orders WHERE status = 'NEW'") == [(0,)]
