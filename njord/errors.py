@@ -53,7 +53,8 @@ class LeaseError(NjordError):
 
 
 class StrategyError(NjordError):
-    """The strategy raised; the bar was rolled back and the session stopped."""
+    """The strategy raised (the bar was rolled back and the session stopped), or a state
+    snapshot does not restore into it (not its own, or not readable)."""
 
     exit_code = ExitCode.RUNTIME
 

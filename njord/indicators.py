@@ -10,7 +10,9 @@ number bar after bar, whatever its history length, feeds them bar by bar through
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
@@ -89,6 +91,15 @@ class EmaState:
         return self.value
 
 
+class TemaSnapshot(msgspec.Struct, frozen=True, array_like=True, forbid_unknown_fields=True):
+    """A `TemaState`'s values, for a strategy's state snapshot (the period is the
+    strategy's param, not part of it)."""
+
+    e1: float | None
+    e2: float | None
+    e3: float | None
+
+
 class TemaState:
     """Triple EMA: 3*e1 - 3*e2 + e3, each EMA of the one before, all seeded with the
     first value."""
@@ -103,6 +114,21 @@ class TemaState:
         e2 = self._e2.update(e1)
         e3 = self._e3.update(e2)
         return 3 * e1 - 3 * e2 + e3
+
+    def snapshot(self) -> TemaSnapshot:
+        return TemaSnapshot(self._e1.value, self._e2.value, self._e3.value)
+
+    def restore(self, snapshot: TemaSnapshot) -> None:
+        self._e1.value, self._e2.value, self._e3.value = snapshot.e1, snapshot.e2, snapshot.e3
+
+
+class RsiSnapshot(msgspec.Struct, frozen=True, array_like=True, forbid_unknown_fields=True):
+    """An `RsiState`'s values, for a strategy's state snapshot."""
+
+    prev: float | None
+    gain: float
+    loss: float
+    n: Annotated[int, msgspec.Meta(ge=0)]  # changes seen
 
 
 class RsiState:
@@ -137,6 +163,13 @@ class RsiState:
         if self._loss == 0:
             return 100.0
         return 100.0 - 100.0 / (1.0 + self._gain / self._loss)
+
+    def snapshot(self) -> RsiSnapshot:
+        return RsiSnapshot(self._prev, self._gain, self._loss, self._n)
+
+    def restore(self, snapshot: RsiSnapshot) -> None:
+        self._prev, self._gain, self._loss = snapshot.prev, snapshot.gain, snapshot.loss
+        self._n = snapshot.n
 
 
 def ema(values: Floats, period: int) -> Floats:

@@ -10,9 +10,49 @@ has). A bar still open when the data end is never emitted: it is not a bar yet.
 
 from __future__ import annotations
 
-from njord.core.history import BarBuffer, Floats, History, Ints
+from typing import Annotated
+
+import msgspec
+
+from njord.core.history import BarBuffer, BufferSnapshot, Floats, History, Ints
 from njord.core.time import MINUTE_MS, TIMEFRAMES, derives, timeframe_ms
+from njord.errors import StrategyError
 from njord.records import Bar
+
+# The layout of a `Timeframes` snapshot; bumped when old snapshots cannot be read.
+SNAPSHOT_FORMAT = 1
+
+
+class PartialBar(msgspec.Struct, frozen=True, array_like=True, forbid_unknown_fields=True):
+    """A resampler's bar in progress: `n` input bars so far (0: none, the rest zeros)."""
+
+    n: Annotated[int, msgspec.Meta(ge=0)]
+    start_ms: int
+    filled: Annotated[int, msgspec.Meta(ge=0)]
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+class TimeframesSnapshot(
+    msgspec.Struct,
+    frozen=True,
+    array_like=True,
+    forbid_unknown_fields=True,
+    tag="njord.timeframes",
+):
+    """What a strategy was fed, as of one bar: every derived timeframe's bar in progress
+    and, per declared timeframe, the last `history` bars `ctx.history` can show."""
+
+    format: int
+    symbol: str
+    base: str
+    declared: tuple[str, ...]
+    history: int
+    partial: tuple[PartialBar, ...]  # one per derived timeframe, shortest first
+    buffers: tuple[BufferSnapshot, ...]  # one per declared timeframe when history > 0
 
 
 class Resampler:
@@ -71,6 +111,30 @@ class Resampler:
         if ts_ms + self.base_ms == start + self.length_ms:
             out.append(self._emit())
         return out
+
+    def snapshot(self) -> PartialBar:
+        if not self._n:  # the fields still hold the last bar: not state, and not bytes
+            return PartialBar(0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        return PartialBar(
+            self._n,
+            self._start,
+            self._filled,
+            self._open,
+            self._high,
+            self._low,
+            self._close,
+            self._volume,
+        )
+
+    def restore(self, partial: PartialBar) -> None:
+        if partial.n >= self.minutes or partial.start_ms % self.length_ms:
+            raise ValueError(
+                f"a {self.timeframe} bar in progress with {partial.n} bars from "
+                f"{partial.start_ms}: not one this timeframe can hold"
+            )
+        self._n, self._start, self._filled = partial.n, partial.start_ms, partial.filled
+        self._open, self._high, self._low = partial.open, partial.high, partial.low
+        self._close, self._volume = partial.close, partial.volume
 
     def _emit(self) -> Bar:
         n, self._n = self._n, 0
@@ -149,6 +213,60 @@ class Timeframes:
                     for built in done:
                         self._buffers[r.timeframe].append(built)
         return out  # resamplers go shortest first, each in time order
+
+    def snapshot(self) -> bytes:
+        """Everything `step` and `history` depend on, as of the last stepped bar: the
+        bars in progress and the last `history` bars of each timeframe (numpy columns
+        as exact bytes). Same state, same bytes; bounded by `history`, not the run."""
+        state = TimeframesSnapshot(
+            format=SNAPSHOT_FORMAT,
+            symbol=self.symbol,
+            base=self.base,
+            declared=self.declared,
+            history=self.size,
+            partial=tuple(r.snapshot() for r in self._resamplers),
+            buffers=tuple(self._buffers[tf].snapshot() for tf in self._buffers),
+        )
+        return msgspec.msgpack.encode(state)
+
+    def restore(self, data: bytes) -> None:
+        """Continue from a `snapshot` of a `Timeframes` built with the same arguments:
+        the next `load` and `step` take the bars after the snapshot's last. StrategyError
+        when the bytes are not such a snapshot, and then nothing has changed."""
+        state = self._decode(data)
+        base_ms = timeframe_ms(self.base)
+        resamplers = [Resampler(r.timeframe, base_ms) for r in self._resamplers]
+        buffers = {tf: BarBuffer(self.size) for tf in self._buffers}
+        try:
+            for r, partial in zip(resamplers, state.partial, strict=True):
+                r.restore(partial)
+            for buffer, kept in zip(buffers.values(), state.buffers, strict=True):
+                buffer.restore(kept)
+        except ValueError as e:
+            raise StrategyError(f"timeframes snapshot does not hold: {e}") from e
+        self._resamplers, self._buffers = resamplers, buffers
+        self._base = buffers.get(self.base)
+
+    def _decode(self, data: bytes) -> TimeframesSnapshot:
+        try:
+            state = msgspec.msgpack.decode(data, type=TimeframesSnapshot)
+        except msgspec.DecodeError as e:
+            raise StrategyError(f"not a njord timeframes snapshot: {e}") from e
+        if state.format != SNAPSHOT_FORMAT:
+            raise StrategyError(
+                f"timeframes snapshot has format {state.format}; "
+                f"this njord reads format {SNAPSHOT_FORMAT}"
+            )
+        mine = (self.symbol, self.base, self.declared, self.size)
+        theirs = (state.symbol, state.base, state.declared, state.history)
+        if theirs != mine:
+            raise StrategyError(
+                "timeframes snapshot of (symbol, base, timeframes, history) "
+                f"{theirs} cannot restore {mine}"
+            )
+        if len(state.partial) != len(self._resamplers) or len(state.buffers) != len(self._buffers):
+            raise StrategyError("timeframes snapshot does not hold one entry per timeframe")
+        return state
 
     def history(self, symbol: str, timeframe: str, n: int) -> History:
         buffer = self._buffers.get(timeframe)

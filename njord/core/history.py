@@ -18,6 +18,21 @@ Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 
 
+class BufferSnapshot(msgspec.Struct, frozen=True, array_like=True, forbid_unknown_fields=True):
+    """A buffer's last visible bars, its columns as little-endian bytes: exact, and the
+    same bytes on every machine."""
+
+    ts: bytes  # int64
+    open: bytes  # float64, as are the others
+    high: bytes
+    low: bytes
+    close: bytes
+    volume: bytes
+
+
+_COLUMNS = ("ts", "open", "high", "low", "close", "volume")
+
+
 class BarBuffer:
     """The last `size` bars of one timeframe, contiguous so any tail is a plain slice.
 
@@ -75,6 +90,30 @@ class BarBuffer:
         self.volume[i] = bar.volume
         self._seal(False)
         self.end = i + 1
+
+    def snapshot(self) -> BufferSnapshot:
+        """The last `size` visible bars (fewer at the start), nothing hidden or older:
+        all `ctx.history` can show, and never more than `size` bars."""
+        lo = max(self.end - self.size, 0)
+        ts = self.ts[lo : self.end].astype("<i8").tobytes()
+        floats = (getattr(self, c)[lo : self.end].astype("<f8").tobytes() for c in _COLUMNS[1:])
+        return BufferSnapshot(ts, *floats)
+
+    def restore(self, snapshot: BufferSnapshot) -> None:
+        """Show exactly the snapshot's bars; the next `load` or `append` goes after them."""
+        ts = np.frombuffer(snapshot.ts, "<i8").astype(np.int64)
+        columns = [
+            np.frombuffer(getattr(snapshot, c), "<f8").astype(np.float64) for c in _COLUMNS[1:]
+        ]
+        if any(len(c) != len(ts) for c in columns) or len(ts) > self.size:
+            lengths = [len(ts), *(len(c) for c in columns)]
+            raise ValueError(f"bar columns of lengths {lengths} for a buffer of {self.size}")
+        if np.any(np.diff(ts) <= 0):
+            raise ValueError("bar times that do not increase")
+        for name, column in zip(_COLUMNS, (ts, *columns), strict=True):
+            setattr(self, name, column)
+        self.end = len(ts)
+        self._seal(False)
 
     def _seal(self, writeable: bool) -> None:
         # Views of a read-only array are read-only: a strategy cannot rewrite the bars

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import msgspec
 
 from njord.core.history import History
 from njord.core.money import e8_to_decimal
+from njord.errors import StrategyError
 from njord.records import Bar, Fill, Order, OrderIntent
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+# The envelope's layout. A change that old snapshots cannot be read under bumps it; a
+# snapshot of another format is refused, and the rebuild then feeds the stored bars.
+STATE_FORMAT = 1
+
+# Sorted dicts and sets: the same state is the same bytes, whatever order it was built in.
+_ENCODER = msgspec.msgpack.Encoder(order="deterministic")
 
 
 class NoParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -98,6 +109,18 @@ class Context:
         return taken
 
 
+class StateEnvelope(
+    msgspec.Struct, frozen=True, array_like=True, forbid_unknown_fields=True, tag="njord.strategy"
+):
+    """What `Strategy.encode_state` wraps a strategy's own state in: whose it is, under
+    which params, so a snapshot never restores into another strategy or other params."""
+
+    format: int
+    strategy: str  # the class's qualified name
+    params_sha256: bytes
+    state: msgspec.Raw
+
+
 class Strategy:
     """Base class. Subclasses set `Params` (a frozen msgspec Struct) and override hooks.
 
@@ -130,3 +153,55 @@ class Strategy:
 
     def on_stop(self, ctx: Context) -> None:
         return None
+
+    def snapshot_state(self) -> bytes | None:
+        """The strategy's own state (not the bars or the book: the session keeps those) as
+        bytes, or None: no snapshot, and a rebuild feeds the strategy every stored bar.
+
+        A strategy that keeps state across bars (running sums, recursive indicators,
+        counters) and returns bytes must return the same bytes for the same state, and
+        `restore_state` of them into a fresh instance with the same params must decide
+        every later bar exactly as this one would. `encode_state` does the encoding."""
+        return None
+
+    def restore_state(self, data: bytes) -> None:
+        """Undo `snapshot_state` on a fresh instance (built with the same params, before
+        any bar). `decode_state` refuses bytes that are not this strategy's."""
+        raise StrategyError(f"{type(self).__qualname__} keeps no state snapshots to restore")
+
+    def encode_state(self, state: msgspec.Struct) -> bytes:
+        """`state` (a msgspec Struct of the strategy's fields), wrapped with what
+        `decode_state` checks: njord's snapshot format, the class and the params."""
+        envelope = StateEnvelope(
+            format=STATE_FORMAT,
+            strategy=type(self).__qualname__,
+            params_sha256=_params_sha256(self.params),
+            state=msgspec.Raw(_ENCODER.encode(state)),
+        )
+        return _ENCODER.encode(envelope)
+
+    def decode_state(self, data: bytes, state_type: type[S]) -> S:
+        """The state `encode_state` wrapped, as a `state_type`; StrategyError when the
+        bytes are not a snapshot of this class under these params."""
+        name = type(self).__qualname__
+        try:
+            envelope = msgspec.msgpack.decode(data, type=StateEnvelope)
+        except msgspec.DecodeError as e:
+            raise StrategyError(f"not a njord strategy state snapshot for {name}: {e}") from e
+        if envelope.format != STATE_FORMAT:
+            raise StrategyError(
+                f"{name} state snapshot has format {envelope.format}; "
+                f"this njord reads format {STATE_FORMAT}"
+            )
+        if envelope.strategy != name:
+            raise StrategyError(f"state snapshot of {envelope.strategy} cannot restore {name}")
+        if envelope.params_sha256 != _params_sha256(self.params):
+            raise StrategyError(f"{name} state snapshot was taken under other params")
+        try:
+            return msgspec.msgpack.decode(envelope.state, type=state_type)
+        except msgspec.DecodeError as e:
+            raise StrategyError(f"{name} state snapshot does not fit its state: {e}") from e
+
+
+def _params_sha256(params: Any) -> bytes:
+    return hashlib.sha256(_ENCODER.encode(params)).digest()

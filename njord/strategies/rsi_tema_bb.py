@@ -6,7 +6,7 @@ from __future__ import annotations
 import msgspec
 
 from njord.core.strategy import Context, Strategy
-from njord.indicators import RsiState, TemaState, bollinger
+from njord.indicators import RsiSnapshot, RsiState, TemaSnapshot, TemaState, bollinger
 from njord.records import Bar, OrderIntent
 from njord.strategies.sizing import enter_long, exit_long
 
@@ -30,6 +30,12 @@ class RsiTemaBbParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
             raise ValueError(
                 f"need 0 <= oversold < overbought <= 100, got {self.oversold}, {self.overbought}"
             )
+
+
+class RsiTemaBbState(msgspec.Struct, frozen=True, array_like=True, forbid_unknown_fields=True):
+    rsi: RsiSnapshot
+    tema: TemaSnapshot
+    prev_tema: float | None
 
 
 class RsiTemaBollinger(Strategy):
@@ -61,3 +67,13 @@ class RsiTemaBollinger(Strategy):
         if rsi < p.oversold and bar.close < lower and tema > prev_tema:
             return [enter_long(ctx, symbol, bar.close, p.fraction, "rsi_bb_entry")]
         return []
+
+    def snapshot_state(self) -> bytes:
+        state = RsiTemaBbState(self._rsi.snapshot(), self._tema.snapshot(), self._prev_tema)
+        return self.encode_state(state)
+
+    def restore_state(self, data: bytes) -> None:
+        state = self.decode_state(data, RsiTemaBbState)
+        self._rsi.restore(state.rsi)
+        self._tema.restore(state.tema)
+        self._prev_tema = state.prev_tema

@@ -24,6 +24,12 @@ class SmaParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
             raise ValueError(f"fraction must be in (0, 1], got {self.fraction}")
 
 
+class SmaState(msgspec.Struct, frozen=True, array_like=True, forbid_unknown_fields=True):
+    fast_sum: int
+    slow_sum: int
+    above: bool | None
+
+
 class SmaCrossover(Strategy):
     Params = SmaParams
 
@@ -61,3 +67,10 @@ class SmaCrossover(Strategy):
             fraction = self.params.fraction
             return [enter_long(ctx, symbol, bar.close, fraction, "sma_cross_up")]
         return exit_long(ctx, symbol, "sma_cross_down")
+
+    def snapshot_state(self) -> bytes:
+        return self.encode_state(SmaState(self._fast_sum, self._slow_sum, self._above))
+
+    def restore_state(self, data: bytes) -> None:
+        state = self.decode_state(data, SmaState)
+        self._fast_sum, self._slow_sum, self._above = state.fast_sum, state.slow_sum, state.above

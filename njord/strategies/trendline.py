@@ -24,6 +24,11 @@ class TrendlineParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
             raise ValueError(f"k must be > 0, got {self.k}")
 
 
+class TrendlineState(msgspec.Struct, frozen=True, array_like=True, forbid_unknown_fields=True):
+    """Nothing: every decision is a function of the history alone. The snapshot still
+    says so, and a rebuild starts at it instead of feeding every bar."""
+
+
 class TrendlineBreak(Strategy):
     Params = TrendlineParams
 
@@ -45,3 +50,9 @@ class TrendlineBreak(Strategy):
         if holding and bar.close < line - margin:
             return exit_long(ctx, symbol, "trend_break_down")
         return []
+
+    def snapshot_state(self) -> bytes:
+        return self.encode_state(TrendlineState())
+
+    def restore_state(self, data: bytes) -> None:
+        self.decode_state(data, TrendlineState)
