@@ -400,6 +400,15 @@ CREATE TABLE fill_trades (
     fill_id  INTEGER PRIMARY KEY REFERENCES fills (fill_id),
     trade_id TEXT NOT NULL
 );
+-- The strategy's own state (its snapshot hooks) and the session's bar history, saved with a
+-- book snapshot at the same point of the decision log: a restart starts there and feeds
+-- only the bars after it.
+CREATE TABLE strategy_snapshots (
+    snapshot_id INTEGER PRIMARY KEY REFERENCES snapshots (snapshot_id),
+    bar_ts_ms   INTEGER NOT NULL,
+    strategy    BLOB NOT NULL,
+    timeframes  BLOB NOT NULL
+);
 CREATE TABLE decided (
     id     INTEGER PRIMARY KEY CHECK (id = 1),
     bar_ms INTEGER NOT NULL                      -- last bar whose phase 1 committed

@@ -38,6 +38,7 @@ from njord.store.session import Control, SessionWriter
 
 KILL_FILE_POSTER = "kill-file"
 IDLE_S = 0.2  # longest wait before controls are looked at again: a halt applies within 1 s
+STATE_EVERY = 1440  # bars between strategy snapshots: a restart re-feeds at most a day
 
 
 class NoPacing:
@@ -122,6 +123,7 @@ class Loop:
         self.equity = book.ledger.cash_e8
         self._since_commit = 0
         self._first = True
+        self._snapped = book.bars
         self._rtt_ms: list[float] = []
 
     # -- scheduling -----------------------------------------------------------------------
@@ -186,7 +188,7 @@ class Loop:
         if self._since_commit >= self.commit_every or paced or self.stop.requested:
             if paced:
                 self._telemetry(batch, ts, ticked, available)
-            writer.commit(book)
+            writer.commit(book, strategy_state=self._state_snapshot())
             self._since_commit = 0
             if paced:
                 killpoints.reach("committed")
@@ -210,6 +212,18 @@ class Loop:
         self.writer.write_outbox(out, self.book)
         if out.trade_ids:
             venue_store.save_trade_ids(self.writer.conn, out.trade_ids)
+
+    def _state_snapshot(self) -> tuple[bytes, bytes] | None:
+        """Every `STATE_EVERY` bars, the strategy's and the timeframes' state, when the
+        strategy keeps snapshots: a restart then feeds it only the bars after them."""
+        if self.book.bars - self._snapped < STATE_EVERY:
+            return None
+        self._snapped = self.book.bars
+        try:
+            state = self.strategy.snapshot_state()
+        except Exception as e:
+            raise StrategyError(f"strategy raised in snapshot_state: {e!r}") from e
+        return None if state is None else (state, self.timeframes.snapshot())
 
     def _wait_for_pace(self) -> None:
         """A slowed session waits for its next bar here, servicing controls meanwhile."""

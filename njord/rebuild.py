@@ -37,10 +37,12 @@ def rebuild(
     timeframes: Timeframes,
     ctx: Context,
     batches: Iterator[BarBatch],
+    after_seq: int = 0,
 ) -> BarE8 | None:
     """Step the strategy over `batches` (the stored bars, through the last decided one)
-    with the book following the decision log; returns the last bar stepped."""
-    log = _Log(history.decisions_after(conn, 0))
+    with the book following the decision log after `after_seq` (0, or the snapshot the
+    book, strategy and timeframes were restored from); returns the last bar stepped."""
+    log = _Log(history.decisions_after(conn, after_seq))
     last: BarE8 | None = None
     for batch in batches:
         if timeframes.wants_batches:

@@ -22,7 +22,7 @@ from njord import amend, strategies
 from njord.adapters.sim_router import PaperBroker, SimRouter
 from njord.config import Config, config_sha256, config_toml, stored_config
 from njord.core.bars import Timeframes
-from njord.core.book import Book
+from njord.core.book import BarE8, Book
 from njord.core.execution import CostModel, SymbolRules
 from njord.core.money import to_e8
 from njord.core.reports import Report
@@ -45,6 +45,7 @@ from njord.store import db, history
 from njord.store import lease as leases
 from njord.store import venue as venue_store
 from njord.store.amendments import Amendment
+from njord.store.portfolio import SqliteSnapshotStore
 from njord.store.runs import SqliteManifestStore
 from njord.store.session import Control, SessionWriter
 from njord.store.venue import PaperJournal
@@ -444,15 +445,31 @@ def carry_on(session: Session, loop: Loop, stored: Polled, progress: Callable[[i
     last_ms = history.last_bar_ms(conn)
     decided = max(venue_store.decided_bar_ms(conn) or -1, last_ms if last_ms is not None else -1)
     loop.scheduled = loop.scheduled or writer.applied_controls()
+    snapshot = venue_store.latest_strategy_snapshot(conn, decided)
+    if snapshot is not None:
+        book.restore(SqliteSnapshotStore(conn).load(snapshot.snapshot_id))
+        try:
+            loop.strategy.restore_state(snapshot.strategy)
+        except NjordError:
+            raise
+        except Exception as e:
+            raise StrategyError(f"strategy raised in restore_state: {e!r}") from e
+        loop.timeframes.restore(snapshot.timeframes)
     last_bar = rebuild(
         conn,
         book=book,
         strategy=loop.strategy,
         timeframes=loop.timeframes,
         ctx=loop.ctx,
-        batches=stored.through(decided),
+        batches=stored.through(decided, after_ms=snapshot.bar_ts_ms if snapshot else None),
+        after_seq=snapshot.decision_seq if snapshot else 0,
     )
     book.take_filled()
+    mark = history.last_mark(conn)
+    if last_bar is None and mark is not None:
+        # Restored from a snapshot of the last bar: nothing left to feed; controls and a
+        # resent order meet the market at that bar's close.
+        last_bar = BarE8(mark[0], mark[1], mark[1], mark[1], mark[1])
     loop.last_bar = last_bar
     router = loop.router
     if isinstance(router, SimRouter) and not isinstance(router, PaperBroker):

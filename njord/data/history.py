@@ -79,8 +79,9 @@ class BarBatch:
         self.close_e8 = _e8(batch.column("close"))
 
     def arrays(self) -> tuple[Ints, Floats, Floats, Floats, Floats, Floats]:
-        """The columns as numpy arrays (zero-copy where Arrow allows) for bar history."""
-        col = self.arrow.column
+        """The columns as numpy arrays (zero-copy where Arrow allows) for bar history, from
+        the first bar still to process."""
+        col = self.arrow.slice(self.first).column
         return (
             col("ts_ms").to_numpy(),
             col("open").to_numpy(),

@@ -47,13 +47,19 @@ class Polled:
             self.finished = True
         return following
 
-    def through(self, last_ms: int) -> Iterator[BarBatch]:
-        """The batches up to and including the bar at `last_ms` (the last one cut there);
-        the bars after it stay for `poll`, their batch marked to start after it."""
+    def through(self, last_ms: int, *, after_ms: int | None = None) -> Iterator[BarBatch]:
+        """The batches up to and including the bar at `last_ms` (the last one cut there),
+        from the first bar after `after_ms` (a restart from a snapshot); the bars after
+        `last_ms` stay for `poll`, their batch marked to start after it."""
         while not self.finished:
             batch = self.poll(0.0)
             if batch is None:
                 return
+            if after_ms is not None and batch.ts_ms[0] <= after_ms:
+                skip = bisect.bisect_right(batch.ts_ms, after_ms)
+                if skip == batch.n:
+                    continue
+                batch = BarBatch(batch.arrow.slice(skip), lag_ms=batch.lag_ms)
             if batch.ts_ms[-1] <= last_ms:
                 yield batch
                 continue

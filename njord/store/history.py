@@ -114,6 +114,12 @@ def fills_by_order(conn: apsw.Connection) -> dict[str, tuple[int, int, int, int]
     }
 
 
+def last_mark(conn: apsw.Connection) -> tuple[int, int] | None:
+    """(bar time, close) of the last bar marked to the equity curve."""
+    row = conn.execute("SELECT ts_ms, close_e8 FROM equity ORDER BY ts_ms DESC LIMIT 1").fetchone()
+    return (int(row[0]), int(row[1])) if row else None
+
+
 def last_bar_ms(conn: apsw.Connection) -> int | None:
     row = conn.execute("SELECT last_bar_ms FROM account").fetchone()
     return int(row[0]) if row and row[0] is not None else None

@@ -19,6 +19,7 @@ from njord.log import LogRecord, SessionLog
 from njord.records import Fill
 from njord.store import lease as leases
 from njord.store import logs as log_store
+from njord.store import venue
 from njord.store.portfolio import SqlitePortfolioStore, SqliteSnapshotStore
 
 _json = msgspec.json.Encoder(order="sorted").encode
@@ -136,8 +137,10 @@ class SessionWriter:
         """Telemetry rows go in with the next commit."""
         self._metrics.append((bar_ts_ms, name, value))
 
-    def commit(self, book: Book) -> None:
-        """End a transaction on a bar boundary: flush buffers, chain, save the book, beat."""
+    def commit(self, book: Book, *, strategy_state: tuple[bytes, bytes] | None = None) -> None:
+        """End a transaction on a bar boundary: flush buffers, chain, save the book, beat.
+        `strategy_state` (the strategy's and the timeframes' snapshots): saved beside a book
+        snapshot of this very point of the decision log, for a restart to start from."""
         self._insert_logs(self.log.drain(), book.last_bar_ms or 0)
         self._chain_commit(book)
         self._flush_equity()
@@ -148,6 +151,13 @@ class SessionWriter:
         self._flush_decisions()
         self._flush_deliveries()
         self._maybe_snapshot(book)
+        if strategy_state is not None:
+            snapshot_id = self.snapshots.save(
+                book.snapshot(), bar_ts_ms=book.last_bar_ms or 0, decision_seq=self._seq
+            )
+            venue.save_strategy_snapshot(
+                self.conn, snapshot_id, book.last_bar_ms or 0, *strategy_state
+            )
         leases.beat(self.conn, self.lease)
         self.conn.execute("COMMIT")
         self._in_txn = False

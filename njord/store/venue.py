@@ -88,3 +88,39 @@ def trade_ids(conn: apsw.Connection, coids: list[str]) -> dict[str, set[str]]:
         ):
             found[coid].add(str(trade_id))
     return found
+
+
+class StrategySnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    snapshot_id: int  # the book snapshot taken with it
+    decision_seq: int
+    bar_ts_ms: int
+    strategy: bytes
+    timeframes: bytes
+
+
+def save_strategy_snapshot(
+    conn: apsw.Connection, snapshot_id: int, bar_ts_ms: int, strategy: bytes, timeframes: bytes
+) -> None:
+    conn.execute(
+        "INSERT INTO strategy_snapshots (snapshot_id, bar_ts_ms, strategy, timeframes) "
+        "VALUES (?, ?, ?, ?)",
+        (snapshot_id, bar_ts_ms, strategy, timeframes),
+    )
+
+
+def latest_strategy_snapshot(conn: apsw.Connection, through_ms: int) -> StrategySnapshot | None:
+    row = conn.execute(
+        "SELECT s.snapshot_id, n.decision_seq, s.bar_ts_ms, s.strategy, s.timeframes "
+        "FROM strategy_snapshots s JOIN snapshots n USING (snapshot_id) "
+        "WHERE s.bar_ts_ms <= ? ORDER BY s.snapshot_id DESC LIMIT 1",
+        (through_ms,),
+    ).fetchone()
+    if row is None:
+        return None
+    return StrategySnapshot(
+        snapshot_id=int(row[0]),
+        decision_seq=int(row[1]),
+        bar_ts_ms=int(row[2]),
+        strategy=bytes(row[3]),
+        timeframes=bytes(row[4]),
+    )
