@@ -23,6 +23,7 @@ def rebuild(book: Book, conn: apsw.Connection, snapshot_id: int) -> None:
         conn, snapshots.decision_seq(snapshot_id)
     ):
         apply_record(book, conn, bar_ts, kind, ref, msgspec.json.decode(payload))
+    book.take_filled()
 
 
 def apply_record(
@@ -45,6 +46,8 @@ def apply_record(
             book.day, book.daily_realised_e8 = day_index(fill.ts_ms), 0
         realised, _ = book.ledger.apply(fill)
         book.daily_realised_e8 += realised - fill.fee_e8
+        # What the strategy heard (`on_fill`), for a rebuild that feeds it again.
+        book.filled.append(msgspec.structs.replace(fill, realised_e8=realised))
         book.next_fill = max(book.next_fill, fill.fill_id + 1)
     elif kind == "intent":
         book.next_intent = max(book.next_intent, int(ref) + 1)
