@@ -92,7 +92,10 @@ def test_kill_9_in_every_phase_loses_nothing_and_sends_nothing_twice(
         nth = rng.randint(1, 2 if point == "sent" else 8)
         if _paper(crashed, market.url, f"{point}:{nth}") == -9:
             kills[point] += 1
-    assert _paper(crashed, market.url, None) == 0
+    for _ in range(5):  # uninterrupted now: each run takes what the market has left
+        assert _paper(crashed, market.url, None) == 0
+        if _bars(crashed) == BARS:
+            break
     print(f"kills by phase: {kills}")
     assert sum(kills.values()) == KILLS
     assert all(kills.values())
