@@ -232,7 +232,7 @@ class BinanceRouter:
                 self._failed(outcome.code, str(e))
             return self.query(client_order_id) or []  # what became of it, either way
         self._succeeded()
-        fills = self._trades(int(body["orderId"])) if venue.executed_e8(body) else []
+        fills = self._fills_of(int(body["orderId"]), venue.executed_e8(body))
         return self._reports(client_order_id, body, fills)
 
     def query(self, client_order_id: str) -> list[Report] | None:
@@ -258,8 +258,24 @@ class BinanceRouter:
                 continue
             order_id = int(view["orderId"])
             self._coids[order_id] = client_order_id
-            fills = self._trades(order_id) if venue.executed_e8(view) else []
+            fills = self._fills_of(order_id, venue.executed_e8(view))
             return self._reports(client_order_id, view, fills), str(view["status"])
+
+    def _fills_of(self, order_id: int, executed_e8: int) -> list[Mapping[str, Any]]:
+        """The order's trades; read again (with backoff) while they add up to less than
+        its executed quantity: the venue serves trades from a database that may lag."""
+        fills: list[Mapping[str, Any]] = []
+        for attempt in range(self.retries + 1):
+            if executed_e8 == 0:
+                return fills
+            if attempt:
+                self.backoff.failed()
+            fills = self._trades(order_id)
+            if sum(exact_e8(str(f["qty"])) for f in fills) >= executed_e8:
+                self.backoff.succeeded()
+                return fills
+        self._last_error = f"order {order_id}: trades still short of its executed quantity"
+        return fills  # the rest arrive through fills_since
 
     def open_orders(self) -> list[Report]:
         views = self._get("/api/v3/openOrders", {"symbol": self.symbol})
@@ -388,11 +404,18 @@ class BinanceRouter:
             from_id = int(page[-1]["id"]) + 1
 
     def _client_order_id(self, order_id: int) -> str:
+        """Whose order: its client order id, or `venue-order-<id>` for one the venue no
+        longer shows (archived): never this session's, whatever it was."""
         coid = self._coids.get(order_id)
         if coid is None:
             params = {"symbol": self.symbol, "orderId": order_id}
-            view = self._get("/api/v3/order", params)
-            coid = self._coids[order_id] = str(view["clientOrderId"])
+            try:
+                coid = str(self._get("/api/v3/order", params)["clientOrderId"])
+            except VenueError as e:
+                if e.code not in (-2013, -2026):
+                    raise
+                coid = f"venue-order-{order_id}"
+            self._coids[order_id] = coid
         return coid
 
     def _price_of(self, asset: str) -> int:
