@@ -7,7 +7,9 @@ check against every harness factory; `njord contract-tests --adapter binance` ru
 too (against an in-process simulator, or with `--venue URL` against a running venue, where
 the checks that need injected faults are left out).
 
-A check that needs faults names them; a factory that cannot inject them answers None.
+A check that needs faults names them; a factory that cannot inject them answers None. A
+check that needs more of the router (`needs`, e.g. "venue_filters": it refuses what the
+venue would) runs only on a harness whose `can` says so.
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ class Harness(Protocol):
     @property
     def tick_e8(self) -> int: ...
 
+    @property
+    def can(self) -> frozenset[str]:
+        """What the router does beyond the port's contract ("venue_filters")."""
+
     def placed(self, client_order_id: str) -> int:
         """How many orders the venue holds (open or closed) under this client order id."""
 
@@ -70,6 +76,7 @@ class RouterCheck(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     run: Callable[[Harness], Result]
     faults: FaultConfig | None = None
+    needs: frozenset[str] = frozenset()
 
 
 # -- harnesses ------------------------------------------------------------------------------
@@ -96,6 +103,10 @@ class BinanceHarness:
     @property
     def tick_e8(self) -> int:
         return self.binance.filters.tick_e8
+
+    @property
+    def can(self) -> frozenset[str]:
+        return frozenset({"venue_filters"})
 
     def placed(self, client_order_id: str) -> int:
         if self.server is not None:
@@ -407,6 +418,7 @@ def _refusal(filter_name: str, detail: str, **fields: Any) -> RouterCheck:
     return RouterCheck(
         name=f"VENUE_FILTER before any request: {filter_name} ({detail})",
         run=lambda h: check_refused(h, filter_name=filter_name, **fields),
+        needs=frozenset({"venue_filters"}),
     )
 
 
@@ -468,6 +480,8 @@ def run_checks(make: Factory, *, skip_faults: bool = False) -> list[tuple[str, b
         if harness is None:
             continue
         with harness as h:
+            if check.needs - h.can:
+                continue
             try:
                 ok, detail = check.run(h)
             except Exception as e:  # a check that raises fails; the others still run
