@@ -414,4 +414,33 @@ CREATE TABLE decided (
     bar_ms INTEGER NOT NULL                      -- last bar whose phase 1 committed
 );
 
+-- Live sessions' reconciliations with the venue, and what they could not explain.
+CREATE TABLE reconciliations (
+    seq          INTEGER PRIMARY KEY,
+    ts_ms        INTEGER NOT NULL,   -- venue clock
+    bar_ts_ms    INTEGER,            -- the last committed bar (NULL: before the first)
+    symbol       TEXT NOT NULL,
+    cursor       TEXT NOT NULL,      -- the last venue trade id seen ('' = none yet)
+    balances     TEXT NOT NULL,      -- JSON {asset: free + locked, e8} as the venue showed them
+    expected     TEXT NOT NULL,      -- JSON {asset: e8} the book expected, missed fills applied
+    missed_fills INTEGER NOT NULL,
+    queried      INTEGER NOT NULL,
+    external     INTEGER NOT NULL,
+    action       TEXT NOT NULL CHECK (action IN ('none', 'halt', 'adopt')),
+    accepted     INTEGER NOT NULL    -- 1: `balances` is the baseline from here on
+);
+
+CREATE TABLE external_events (
+    seq         INTEGER PRIMARY KEY,
+    recon_seq   INTEGER NOT NULL REFERENCES reconciliations (seq),
+    ts_ms       INTEGER NOT NULL,
+    kind        TEXT NOT NULL
+        CHECK (kind IN ('balance', 'open_order', 'trade', 'order_missing')),
+    subject     TEXT NOT NULL,       -- the asset, the client order id or the trade id
+    venue_value TEXT NOT NULL,
+    book_value  TEXT NOT NULL,
+    detail      TEXT NOT NULL,
+    policy      TEXT NOT NULL CHECK (policy IN ('halt', 'adopt'))
+);
+
 PRAGMA user_version = 7;

@@ -1244,22 +1244,45 @@ def data_fetch(
 
 
 @cli.command("contract-tests")
-@click.option("--adapter", type=click.Choice(CONTRACT_ADAPTERS), required=True)
+@click.option("--adapter", type=click.Choice([*CONTRACT_ADAPTERS, "binance"]), required=True)
 @click.option(
     "--data",
     type=InputPath(),
     default=Path("sample_data/BTCUSDT-1m-2024-01.parquet"),
     show_default=True,
 )
+@click.option(
+    "--venue",
+    metavar="URL",
+    help="binance: run against this venue (keys from NJORD_BINANCE_API_KEY / _SECRET; "
+    "it places small orders: use a testnet) instead of an in-process simulator",
+)
+@click.option("--symbol", default="BTCUSDT", show_default=True, help="binance --venue: symbol")
 @click.option("--junit", "junit_path", type=OutputPath("file"), help="JUnit XML out")
 @click.option("--json", "json_path", type=OutputPath("file"), help="JSON summary out")
 def contract_tests(
-    adapter: str, data: Path, junit_path: Path | None, json_path: Path | None
+    adapter: str,
+    data: Path,
+    venue: str | None,
+    symbol: str,
+    junit_path: Path | None,
+    json_path: Path | None,
 ) -> None:
     """Run a port's contract suite against one adapter (exit 4 if any check fails)."""
-    from njord import contract
+    import os
 
-    results = contract.run(adapter, data)
+    from njord import contract
+    from njord.secrets import EnvSecrets
+
+    keys = EnvSecrets(os.environ)
+    results = contract.run(
+        adapter,
+        data,
+        venue=venue,
+        symbol=symbol,
+        key=keys.get("binance_api_key"),
+        secret=keys.get("binance_api_secret"),
+    )
     for r in results:
         click.echo(
             f"{'ok  ' if r.ok else 'FAIL'} {r.port}[{r.adapter}] {r.check}"

@@ -107,13 +107,19 @@ class VenueConfig(_Section, frozen=True):
     base_url: str = "https://api.binance.com"
     recv_window_ms: int = 5000
     tiny: bool = False
+    tiny_allow_min_notional: bool = False
     secrets_file: str = ""
     connect_timeout_s: float = 60.0
+    max_consecutive_failures: int = 5
+    reconcile_every_bars: int = 15
+    on_mismatch: Literal["halt", "adopt"] = "halt"
 
     def __post_init__(self) -> None:
         ok = 0 < self.recv_window_ms <= 60000
         self._require("recv_window_ms", ok, "in 1..60000 (Binance's limit)")
         self._require("connect_timeout_s", self.connect_timeout_s > 0, "> 0")
+        self._require("max_consecutive_failures", self.max_consecutive_failures >= 1, ">= 1")
+        self._require("reconcile_every_bars", self.reconcile_every_bars >= 1, ">= 1")
 
 
 class StoreConfig(_Section, frozen=True):
@@ -426,11 +432,19 @@ DOCS: dict[str, str] = {
     "venue.base_url": "REST root of the venue (or of `njord exchange-sim`)",
     "venue.recv_window_ms": "recvWindow sent with signed requests (max 60000)",
     "venue.tiny": "live micro-cap mode: every order capped at 10 quote units",
+    "venue.tiny_allow_min_notional": "tiny mode: when the venue's minimum notional is above "
+    "the cap, raise an order to it (false: refuse the order, LIVE_MICRO_CAP)",
     "venue.secrets_file": "TOML file with binance_api_key / binance_api_secret (mode 0600)",
     "venue.connect_timeout_s": (
         "a new shadow/paper session whose venue never answered gives up after this (exit 1); "
         "a resumed one keeps retrying"
     ),
+    "venue.max_consecutive_failures": "live: venue calls failing for good (terminal errors, "
+    "retries used up) in a row that halt the session, reason VENUE_FAILURES",
+    "venue.reconcile_every_bars": "live: bars between reconciliations with the venue "
+    "(balances, open orders, trades); also at every start",
+    "venue.on_mismatch": "live: what reconciliation does with what it cannot explain, "
+    "recorded as external events: halt (reason VENUE_MISMATCH) | adopt the venue's view",
     "store.db": "session db path ('' = runs/<run_id>/session.db)",
     "store.synchronous": "SQLite synchronous: NORMAL, or FULL (forced in live)",
     "store.store_bars": "keep the bars used inside the db (needed by verify on another machine)",

@@ -1,7 +1,8 @@
 """Port contracts as data: named checks over an adapter, reported as JUnit XML and JSON.
 
 `njord contract-tests --adapter NAME` and the pytest suite run these same checks, so a
-new adapter (the live Binance feed, next round) is gated by exactly what gates today's.
+new adapter is gated by exactly what gates today's. The router v2 checks live in
+njord/router_contract.py (`--adapter binance`).
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ from njord.core.risk import RiskEngine, RiskInputs, Rules
 from njord.core.time import MINUTE_MS
 from njord.data.history import HistoryFeed
 from njord.data.polled import Polled
+from njord.errors import ConfigError
 from njord.ports import BarFeed, OrderRouter
 from njord.reasons import Reason, TradingState
 from njord.records import Order, OrderIntent, OrderStatus, OrderType, Side
+from njord.secrets import Secret
 from njord.sim.faults import Fault, FaultConfig
 
 
@@ -309,9 +312,45 @@ def store_checks(directory: Path) -> list[tuple[str, bool, str]]:
     return result
 
 
-def run(adapter: str, data: Path, *, bars: int = 300) -> list[CheckResult]:
+def binance_checks(
+    data: Path, *, venue: str | None, symbol: str, key: Secret | None, secret: Secret | None
+) -> list[tuple[str, bool, str]]:
+    """The router v2 contract for BinanceRouter: on an in-process simulator over `data`
+    (every check, faults included), or at `venue` with real keys (the checks that need no
+    injected faults; they place small orders there: use a testnet)."""
+    from njord import router_contract
+
+    if venue is None:
+        return router_contract.run_checks(
+            lambda faults: router_contract.binance_on_sim(data, faults)
+        )
+    if key is None or secret is None:
+        raise ConfigError(
+            "--venue needs API keys: NJORD_BINANCE_API_KEY and NJORD_BINANCE_API_SECRET"
+        )
+    return router_contract.run_checks(
+        lambda _: router_contract.binance_at(venue, symbol=symbol, key=key, secret=secret),
+        skip_faults=True,
+    )
+
+
+def run(
+    adapter: str,
+    data: Path,
+    *,
+    bars: int = 300,
+    venue: str | None = None,
+    symbol: str = "BTCUSDT",
+    key: Secret | None = None,
+    secret: Secret | None = None,
+) -> list[CheckResult]:
     started = time.monotonic()
-    if adapter == "history":
+    if venue is not None and adapter != "binance":
+        raise ConfigError(f"--venue is for --adapter binance, not {adapter}")
+    if adapter == "binance":
+        checks = binance_checks(data, venue=venue, symbol=symbol, key=key, secret=secret)
+        suites = [("OrderRouter", checks)]
+    elif adapter == "history":
         feed = Polled(HistoryFeed(data, symbol="BTCUSDT", gaps="none"))
         suites = [("BarFeed", bar_feed_checks(feed, live=False))]
     elif adapter == "live-feed":

@@ -1,8 +1,13 @@
-"""A Binance spot REST client (requests): signing, time sync, errors, retries.
+"""A Binance spot REST client (requests): signing, time sync, errors, rate limits.
 
 Works the same against api.binance.com and `njord exchange-sim`. Signing follows the
 reference: percent-encode the parameters, sign exactly those bytes with HMAC-SHA256, append
 `signature`, and send that string as is (never let the library re-encode or reorder it).
+
+Every request first asks the `RateLimiter` how long it must wait (a Retry-After still
+running, or the weight or order budget spent); a wait longer than the caller allows is a
+`Throttled` error and nothing is sent. `classify` maps every error to a stable `VenueCode`,
+retryable or terminal, and says whether a write may have executed (docs/reasons.md).
 """
 
 from __future__ import annotations
@@ -15,14 +20,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
+import msgspec
 import requests
 
+from njord.adapters.binance_limits import RateLimiter, request_weight
 from njord.errors import NjordError
+from njord.reasons import VenueCode
 from njord.secrets import Secret
 
-# Codes that mean "the outcome is unknown / try again", per the reference (§5).
 MARKET_TIME_HEADER = "X-SIM-MARKET-TIME"
-RETRYABLE_CODES = frozenset({-1000, -1001, -1003, -1006, -1007, -1008, -1015, -1021})
 
 
 class VenueError(NjordError):
@@ -37,16 +43,85 @@ class VenueError(NjordError):
 
     @property
     def retryable(self) -> bool:
-        return self.status >= 500 or self.status in (418, 429) or self.code in RETRYABLE_CODES
+        return classify(self).retryable
 
     @property
     def outcome_unknown(self) -> bool:
-        """5xx, -1006, -1007: the request may have executed; look it up before resending."""
-        return self.status >= 500 or self.code in (-1006, -1007)
+        """5xx, -1006, -1007, ...: the request may have executed; look it up before resending."""
+        return classify(self).unknown
+
+
+class Throttled(VenueError):
+    """Not sent: our limiter would have had to wait `retry_after_s`, longer than allowed."""
+
+    def __init__(self, wait_s: float, route: str) -> None:
+        super().__init__(
+            429, -1003, f"{route} held back {wait_s:.2f}s by the rate limits", retry_after_s=wait_s
+        )
 
 
 class VenueUnreachable(NjordError):
     """No answer at all (refused, reset, timed out): the outcome of a write is unknown."""
+
+
+class Outcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What an error means: its stable code; whether trying again later may succeed; whether
+    a write may have executed (then it is looked up, never sent again blindly)."""
+
+    code: VenueCode
+    retryable: bool
+    unknown: bool
+
+
+_BY_CODE: dict[int, tuple[VenueCode, bool, bool]] = {
+    -1000: (VenueCode.OUTCOME_UNKNOWN, True, True),
+    -1001: (VenueCode.OUTCOME_UNKNOWN, True, True),
+    -1003: (VenueCode.RATE_LIMITED, True, False),
+    -1006: (VenueCode.OUTCOME_UNKNOWN, True, True),
+    -1007: (VenueCode.OUTCOME_UNKNOWN, True, True),
+    -1008: (VenueCode.BUSY, True, True),
+    -1013: (VenueCode.FILTER_FAILURE, False, False),
+    -1015: (VenueCode.TOO_MANY_ORDERS, True, False),
+    -1021: (VenueCode.CLOCK_SKEW, True, False),
+    -1022: (VenueCode.BAD_SIGNATURE, False, False),
+    -1121: (VenueCode.BAD_SYMBOL, False, False),
+    -2010: (VenueCode.ORDER_REJECTED, False, False),
+    -2011: (VenueCode.CANCEL_REJECTED, False, False),
+    -2013: (VenueCode.NO_SUCH_ORDER, False, False),
+    -2014: (VenueCode.AUTH, False, False),
+    -2015: (VenueCode.AUTH, False, False),
+    -2026: (VenueCode.ORDER_ARCHIVED, False, False),
+}
+# -2010 is one code for many refusals; its message tells them apart (reference §5.2).
+_REJECTED: tuple[tuple[str, VenueCode, bool], ...] = (
+    ("duplicate order", VenueCode.DUPLICATE_ORDER, True),
+    ("insufficient balance", VenueCode.INSUFFICIENT_BALANCE, False),
+    ("market is closed", VenueCode.MARKET_CLOSED, False),
+)
+
+
+def classify(error: VenueError | VenueUnreachable) -> Outcome:
+    if isinstance(error, VenueUnreachable):
+        return Outcome(code=VenueCode.UNREACHABLE, retryable=True, unknown=True)
+    if isinstance(error, Throttled):
+        return Outcome(code=VenueCode.THROTTLED, retryable=True, unknown=False)
+    if error.status == 418:
+        return Outcome(code=VenueCode.IP_BANNED, retryable=True, unknown=False)
+    if error.status >= 500:
+        return Outcome(code=VenueCode.OUTCOME_UNKNOWN, retryable=True, unknown=True)
+    if error.code == -2010:
+        text = error.msg.lower()
+        for needle, code, unknown in _REJECTED:
+            if needle in text:
+                return Outcome(code=code, retryable=False, unknown=unknown)
+    known = _BY_CODE.get(error.code)
+    if known is not None:
+        return Outcome(code=known[0], retryable=known[1], unknown=known[2])
+    if error.status == 429:
+        return Outcome(code=VenueCode.RATE_LIMITED, retryable=True, unknown=False)
+    if -1199 <= error.code <= -1100:
+        return Outcome(code=VenueCode.BAD_REQUEST, retryable=False, unknown=False)
+    return Outcome(code=VenueCode.ERROR, retryable=False, unknown=False)
 
 
 def sign(secret: str, payload: str) -> str:
@@ -109,6 +184,9 @@ class BinanceClient:
         recv_window_ms: int = 5000,
         timeout_s: float = 10.0,
         session: requests.Session | None = None,
+        limiter: RateLimiter | None = None,
+        max_wait_s: float = 0.25,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._key = api_key
@@ -119,6 +197,11 @@ class BinanceClient:
         self.offset_ms = 0
         self.used_weight_1m: int | None = None
         self.market_time_ms: int | None = None
+        self.limiter = limiter or RateLimiter()
+        # The longest a request waits for the limiter before it is a `Throttled` error
+        # instead, for the caller to back off (the live feed) or give up (the router).
+        self.max_wait_s = max_wait_s
+        self.sleep = sleep
 
     # -- time ---------------------------------------------------------------------------
 
@@ -144,7 +227,7 @@ class BinanceClient:
     # -- requests -----------------------------------------------------------------------
 
     def public(self, method: str, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        return self._send(method, path, encode(params or {}), headers={})
+        return self._send(method, path, encode(params or {}), headers={}, params=params)
 
     def signed(self, method: str, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """A SIGNED request; on -1021 (clock drift) resync once and sign again."""
@@ -154,27 +237,52 @@ class BinanceClient:
             full = {**(params or {}), "recvWindow": self.recv_window_ms, "timestamp": self.now_ms()}
             query = signed_query(full, self._secret.reveal())
             try:
-                return self._send(method, path, query, headers={"X-MBX-APIKEY": self._key.reveal()})
+                key = {"X-MBX-APIKEY": self._key.reveal()}
+                return self._send(method, path, query, headers=key, params=params)
             except VenueError as e:
                 if e.code != -1021 or attempt == 2:
                     raise
                 self.sync_time()
         raise AssertionError("unreachable")
 
-    def _send(self, method: str, path: str, query: str, *, headers: dict[str, str]) -> Any:
+    def _throttle(self, route: str, weight: int) -> None:
+        wait = self.limiter.wait_s(route, weight)
+        if wait > self.max_wait_s:
+            raise Throttled(wait, route)
+        if wait > 0:
+            self.sleep(wait)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        *,
+        headers: dict[str, str],
+        params: Mapping[str, Any] | None = None,
+    ) -> Any:
+        route = f"{method} {path}"
+        weight = request_weight(route, params or {})
+        self._throttle(route, weight)
         url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
+        self.limiter.sent(route, weight)
         try:
             response = self.http.request(method, url, headers=headers, timeout=self.timeout_s)
         except requests.RequestException as e:
             raise VenueUnreachable(f"{method} {path}: {type(e).__name__}") from None
-        weight = response.headers.get("X-MBX-USED-WEIGHT-1M")
-        if weight is not None:
-            self.used_weight_1m = int(weight)
+        self.limiter.observed(response.headers)
+        weight_header = response.headers.get("X-MBX-USED-WEIGHT-1M")
+        if weight_header is not None:
+            self.used_weight_1m = int(weight_header)
         market = response.headers.get(MARKET_TIME_HEADER)
         if market is not None:
             self.market_time_ms = int(market)
         if response.status_code >= 400:
-            raise _error(response)
+            error = _error(response)
+            if response.status_code in (418, 429):
+                # Without a Retry-After, a minute: the longest a weight window can hold.
+                self.limiter.told_to_wait(error.retry_after_s or 60.0)
+            raise error
         try:
             return response.json()
         except ValueError:

@@ -214,8 +214,31 @@ class Handler(BaseHTTPRequestHandler):
             with state.lock:
                 counts = dict(state.requests)
             self._send(200, {"requests": counts}, {})
+        elif path == "/sim/balance":
+            self._by_hand(p)
         else:
             self._send(404, {"code": -1000, "msg": f"no control endpoint {path}"}, {})
+
+    def _by_hand(self, p: dict[str, str]) -> None:
+        """A deposit or withdrawal made outside the API (`delta` may be negative): what a
+        client's reconciliation must notice. The free balance never goes below zero."""
+        exchange = self.server.state.exchange
+        asset = p.get("asset", "").upper()
+        try:
+            delta = Decimal(p.get("delta", ""))
+        except ArithmeticError:
+            delta = Decimal("NaN")
+        if not delta.is_finite():
+            self._send(400, {"code": -1000, "msg": "delta must be a decimal"}, {})
+            return
+        with exchange.lock:
+            free = exchange.free.get(asset, Decimal(0)) + delta
+            if not asset.isalnum() or free < 0:
+                self._send(400, {"code": -1000, "msg": f"cannot move {delta} {asset}"}, {})
+                return
+            exchange.free[asset] = free
+            exchange.locked.setdefault(asset, Decimal(0))
+        self._send(200, {"asset": asset, "free": f"{free:.8f}"}, {})
 
     def _send(self, status: int, payload: Any, headers: dict[str, str], *, route: str = "") -> None:
         state = self.server.state

@@ -83,7 +83,8 @@ def test_kill_9_in_every_phase_loses_nothing_and_sends_nothing_twice(
     reference = tmp_path / "ref.db"
     assert _paper(reference, market.url, None) == 0
     orders = query(reference, "SELECT count(*) FROM orders")[0][0]
-    assert isinstance(orders, int) and orders > 10  # enough bars with orders to kill in
+    assert isinstance(orders, int)
+    assert orders > 10  # enough bars with orders to kill in
     rng = random.Random(13)
     crashed = tmp_path / "crash.db"
     kills: dict[str, int] = {"decided": 0, "sent": 0, "committed": 0}
