@@ -11,7 +11,7 @@ import apsw
 from njord.data.qc import QcEvent
 from njord.errors import ConfigError, MismatchError
 from njord.records import Order, OrderStatus, OrderType, Side
-from njord.store.session import equity_digest
+from njord.store.chain import equity_digest
 
 
 def decisions_after(conn: apsw.Connection, seq: int) -> Iterator[tuple[int, str, str, str]]:

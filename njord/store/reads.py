@@ -13,7 +13,7 @@ import msgspec
 from njord.core.metrics import Metrics, compute
 from njord.core.money import E8, mul_e8
 from njord.core.time import DAY_MS, timeframe_ms
-from njord.store import amendments, observe
+from njord.store import alerts, amendments, observe
 from njord.store import lease as leases
 from njord.store.runs import SqliteManifestStore
 
@@ -86,7 +86,11 @@ def overview(conn: apsw.Connection) -> dict[str, Any]:
         },
         "pending_controls": pending[0],
         "config_amendments": [msgspec.to_builtins(a) for a in amendments.load(conn)],
-        "alert_channels": observe.alert_channels(conn, manifest.config_toml) if manifest else [],
+        "alert_channels": (
+            [msgspec.to_builtins(c) for c in alerts.channels(conn, manifest.config_toml)]
+            if manifest
+            else []
+        ),
         "alerts": [
             {"kind": k, "raised_ms": r, "cleared_ms": c, "msg": m}
             for k, r, c, m in conn.execute(
