@@ -744,7 +744,10 @@ def tui(
             if db_path is None:
                 return
         db.check_file(db_path)  # a missing or foreign file is a one-line error, exit 2
-        NjordApp(db_path).run()
+        watching = NjordApp(db_path)
+        watching.run()
+        if watching.outcome is not None:  # the db could not be read (corrupt, vanished)
+            raise watching.outcome
         return
     if db_path is not None:
         raise ConfigError(

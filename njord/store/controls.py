@@ -80,7 +80,7 @@ def post(path: Path, command: str, reason: str, *, by: str) -> str:
         conn.set_busy_timeout(WAIT_MS)
         try:
             conn.execute("BEGIN IMMEDIATE")  # the status read and the insert are one step
-        except apsw.BusyError as e:
+        except LeaseError as e:  # busy past WAIT_MS: name the writer that holds it
             raise LeaseError(_busy(conn, path)) from e
         try:
             when = _applies(conn, path)

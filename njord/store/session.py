@@ -113,9 +113,10 @@ class SessionWriter:
         self._publish()
 
     def rollback(self) -> None:
-        if self._in_txn:
+        # A COMMIT that failed on a full disk or an I/O error may have rolled back already.
+        if self._in_txn and self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
-            self._in_txn = False
+        self._in_txn = False
         self._equity.clear()
         self._staged.clear()  # a rolled-back bar publishes nothing
         self.log.discard()
@@ -123,14 +124,18 @@ class SessionWriter:
 
     def write_now(self, records: list[LogRecord], *, status: str | None = None) -> None:
         """A small transaction of its own (start/stop records, failure notes)."""
-        with self.conn:
-            self._insert_logs(records, records[0].ts_ms if records else 0)
-            self.chain.flush()
-            self._flush_deliveries()
-            if status is not None:
-                self.conn.execute(
-                    "UPDATE runs SET status = ? WHERE run_id = ?", (status, self.run_id)
-                )
+        try:
+            with self.conn:
+                self._insert_logs(records, records[0].ts_ms if records else 0)
+                self.chain.flush()
+                self._flush_deliveries()
+                if status is not None:
+                    self.conn.execute(
+                        "UPDATE runs SET status = ? WHERE run_id = ?", (status, self.run_id)
+                    )
+        except BaseException:
+            self.chain.discard()  # e.g. a full disk: the next commit chains from the db's head
+            raise
         if status is not None and self.bus.active:
             self._stage(ev.SessionStopped(run_id=self.run_id, status=status))
         self._publish()

@@ -93,7 +93,7 @@ class NjordApp(App[None]):
         self._point_ms: int | None = None  # the sparkline's step: the main timeframe's bars
         self.running = session is not None
         self.quitting = False
-        self.outcome: BaseException | None = None  # why the driven session ended early
+        self.outcome: BaseException | None = None  # why the session or the screens ended
         self.results: launch.Results | None = None  # a driven backtest's wrap-up
 
     def get_default_screen(self) -> Screen[Any]:
@@ -129,6 +129,16 @@ class NjordApp(App[None]):
         # between would find the dashboard's widgets gone.
         if not self.is_running:
             return
+        try:
+            self.read_if_changed()
+        except NjordError as e:  # the file went bad under the screens (corrupt, vanished)
+            if self.session is None:
+                self.outcome = e  # watching: `njord tui` says it in one line
+                self.exit()
+            else:
+                self.notify(str(e), severity="error", timeout=30)
+
+    def read_if_changed(self) -> None:
         version = int(reads.one(self.conn, "PRAGMA data_version")[0])
         if version == self._version:
             return
@@ -145,7 +155,7 @@ class NjordApp(App[None]):
 
     def tick(self) -> None:
         # Heartbeat age and lag move with the wall clock even when nothing commits.
-        if self.is_running and self.facts["lease"]:
+        if self.is_running and self.facts.get("lease"):
             self.dashboard.show_writer(self.facts, self.curve, wall_ms())
 
     @work(thread=True, exclusive=True, name="session")
