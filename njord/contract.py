@@ -21,7 +21,7 @@ from njord.adapters.binance import Backoff, BinanceClient
 from njord.adapters.live_feed import LiveFeed
 from njord.adapters.sim_router import SimRouter
 from njord.config import RiskConfig
-from njord.core.book import BarE8, Book, BookState, OrderRouter
+from njord.core.book import BarE8, Book, OrderRouter
 from njord.core.execution import CostModel, SymbolRules
 from njord.core.money import E8
 from njord.core.risk import RiskEngine, RiskInputs, Rules
@@ -179,8 +179,9 @@ def risk_engine_checks(engine: RiskEngine) -> list[tuple[str, bool, str]]:
     ]
 
 
-def busy_book() -> BookState:
-    """A book with two lots, a partial close, an open limit and a risk block."""
+def busy_book() -> Book:
+    """A book with two lots, a partial close, an open limit and a risk block; its outbox
+    holds the rows that made them (intents, orders, fills, trades)."""
     book = Book(
         symbol="BTCUSDT",
         initial_cash_e8=10_000 * E8,
@@ -213,19 +214,20 @@ def busy_book() -> BookState:
         router,
     )
     book.end_bar(bar)
-    return book.snapshot()
+    return book
 
 
 def store_checks(directory: Path) -> list[tuple[str, bool, str]]:
     """SnapshotStore and PortfolioStore over a fresh session db."""
-    from njord.store import db
+    from njord.store import db, outbox
     from njord.store.portfolio import SqlitePortfolioStore, SqliteSnapshotStore
 
     conn = db.open_writer(directory / "contract.db", create=True)
-    conn.execute("PRAGMA foreign_keys = OFF")  # the lots' fills are not part of this contract
-    state = busy_book()
+    busy = busy_book()
+    state = busy.snapshot()
     snapshots, portfolio = SqliteSnapshotStore(conn), SqlitePortfolioStore(conn)
     with conn:
+        outbox.insert(conn, busy.take_outbox(), last_bar_ms=busy.last_bar_ms)  # the lots' fills
         snapshot_id = snapshots.save(state, bar_ts_ms=180_000, decision_seq=0)
         portfolio.save(state, symbol="BTCUSDT")
     restored = snapshots.load(snapshot_id)

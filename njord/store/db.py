@@ -1,6 +1,6 @@
 """Opening session dbs: file checks, pragmas, schema creation and forward migrations.
 
-Every connection this module opens is a `Connection`, whose statements translate SQLite's
+Every connection this module opens is a `SessionConnection`, whose statements translate SQLite's
 failures into njord's errors (`translate`: SPEC §2.6, the exit codes of §13): a busy, full,
 corrupt, unopenable or read-only db reaches code above the store as a one-line NjordError,
 never as an apsw exception.
@@ -26,6 +26,9 @@ SQLITE_MAGIC: Final = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS: Final = 5000
 
 Migration = Callable[[apsw.Connection], None]
+# How code outside the store names a connection it got from here: a handle it passes back
+# to store functions, never one it runs SQL on.
+Connection = apsw.Connection
 
 
 _AGAIN = " (a session carries on from its last committed bar: `njord continue`)"
@@ -55,7 +58,7 @@ def translate(e: apsw.Error, path: str) -> NjordError | None:
 
 
 def _fail(e: apsw.Error, connection: apsw.Connection) -> NoReturn:
-    path = connection.path if isinstance(connection, Connection) else connection.filename
+    path = connection.path if isinstance(connection, SessionConnection) else connection.filename
     ours = translate(e, path)
     if ours is None:
         raise e
@@ -91,7 +94,7 @@ class _Cursor(apsw.Cursor):
             _fail(e, self.connection)
 
 
-class Connection(apsw.Connection):
+class SessionConnection(apsw.Connection):
     """A session db connection whose failures are njord errors. `with conn:` is a
     transaction (a savepoint when nested), as in apsw; its COMMIT translates too."""
 
@@ -230,9 +233,9 @@ def integrity_errors(conn: apsw.Connection) -> list[str]:
     return [] if rows == ["ok"] else rows
 
 
-def _connect(path: Path, flags: int) -> Connection:
+def _connect(path: Path, flags: int) -> SessionConnection:
     try:
-        conn = Connection(str(path), flags)
+        conn = SessionConnection(str(path), flags)
         conn.set_busy_timeout(BUSY_TIMEOUT_MS)
     except apsw.Error as e:
         raise ConfigError(f"cannot open {path}: {e}") from e

@@ -25,9 +25,11 @@ from njord.data.qc import QcEvent, QcSummary
 from njord.errors import MismatchError
 from njord.log import LogRecord, SessionLog
 from njord.store import alerts, outbox
+from njord.store import amendments as amendment_rows
 from njord.store import controls as queue
 from njord.store import lease as leases
 from njord.store import logs as log_store
+from njord.store.amendments import Amendment
 from njord.store.chain import Chain, equity_digest, fill_payload, intent_payload
 from njord.store.controls import Control
 from njord.store.portfolio import SqlitePortfolioStore, SqliteSnapshotStore
@@ -122,10 +124,19 @@ class SessionWriter:
         self.log.discard()
         self.chain.discard()
 
-    def write_now(self, records: list[LogRecord], *, status: str | None = None) -> None:
-        """A small transaction of its own (start/stop records, failure notes)."""
+    def write_now(
+        self,
+        records: list[LogRecord],
+        *,
+        status: str | None = None,
+        amendments: Sequence[Amendment] = (),
+    ) -> None:
+        """A small transaction of its own: start/stop records, failure notes, config
+        amendments with the record that announces them."""
         try:
             with self.conn:
+                if amendments:
+                    amendment_rows.insert(self.conn, amendments)
                 self._insert_logs(records, records[0].ts_ms if records else 0)
                 self.chain.flush()
                 self._flush_deliveries()
