@@ -20,11 +20,11 @@ import msgspec
 from njord.adapters.binance import Backoff, BinanceClient
 from njord.adapters.live_feed import LiveFeed
 from njord.adapters.sim_router import SimRouter
-from njord.config import RiskConfig
+from njord.config import RiskConfig, risk_limits
 from njord.core.book import BarE8, Book, OrderRouter
 from njord.core.execution import CostModel, SymbolRules
 from njord.core.money import E8
-from njord.core.risk import RiskEngine, RiskInputs, Rules
+from njord.core.risk import PreTradeRisk, RiskEngine, RiskInputs
 from njord.core.time import MINUTE_MS
 from njord.data.history import HistoryFeed
 from njord.ports import BarFeed
@@ -187,7 +187,7 @@ def busy_book() -> Book:
         initial_cash_e8=10_000 * E8,
         costs=CostModel(),
         rules=SymbolRules(),
-        risk=Rules(RiskConfig(), mode="backtest"),
+        risk=PreTradeRisk(risk_limits(RiskConfig(), mode="backtest")),
         allow_short=False,
         order_key="k",
     )
@@ -236,7 +236,7 @@ def store_checks(directory: Path) -> list[tuple[str, bool, str]]:
         initial_cash_e8=1,
         costs=CostModel(),
         rules=SymbolRules(),
-        risk=Rules(RiskConfig(), mode="backtest"),
+        risk=PreTradeRisk(risk_limits(RiskConfig(), mode="backtest")),
         allow_short=False,
         order_key="k",
     )
@@ -285,7 +285,10 @@ def run(adapter: str, data: Path, *, bars: int = 300) -> list[CheckResult]:
             suites = [
                 ("OrderRouter", order_router_checks(router)),
                 ("SnapshotStore+PortfolioStore", store_checks(Path(tmp))),
-                ("RiskEngine", risk_engine_checks(Rules(RiskConfig(), mode="paper"))),
+                (
+                    "RiskEngine",
+                    risk_engine_checks(PreTradeRisk(risk_limits(RiskConfig(), mode="paper"))),
+                ),
             ]
     else:
         raise ValueError(f"unknown adapter {adapter!r}")

@@ -11,14 +11,31 @@ of a flatten also skips the order rate. docs/reasons.md has the same table.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any, Literal, Protocol
 
 import msgspec
 
-from njord.config import RiskConfig, RuleName
 from njord.core.money import to_e8
 from njord.reasons import Reason, TradingState
+
+# The rules a config can switch off per mode (the trading-state rule never is).
+RuleName = Literal[
+    "symbol_allowed", "notional_cap", "max_open_positions", "daily_loss_limit", "order_rate"
+]
+
+
+class RiskLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """The thresholds of one session in one mode, money in e8 units: built by the caller
+    from its config (njord.config.risk_limits), so the core never reads config."""
+
+    allowed_symbols: frozenset[str]
+    notional_cap_e8: int
+    max_open_positions: int
+    daily_loss_limit_e8: int
+    max_orders_per_minute: int
+    off: frozenset[RuleName] = frozenset()  # switched off in this mode
 
 
 class RiskInputs(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,14 +73,14 @@ class RiskEngine(Protocol):
     def loss_breached(self, daily_realised_e8: int) -> bool: ...
 
 
-class Rules:
-    """The RiskEngine: rules and thresholds from config, each switchable per mode."""
+class PreTradeRisk:
+    """The RiskEngine: the pre-trade rules in their fixed order, with one session's limits."""
 
-    def __init__(self, config: RiskConfig, *, mode: str) -> None:
-        off: set[RuleName] = set(config.rules_off.get(mode, []))
-        allowed = frozenset(config.allowed_symbols)
-        cap_e8 = to_e8(config.notional_cap)
-        loss_e8 = to_e8(config.daily_loss_limit)
+    def __init__(self, limits: RiskLimits) -> None:
+        off = limits.off
+        allowed = limits.allowed_symbols
+        cap_e8 = limits.notional_cap_e8
+        loss_e8 = limits.daily_loss_limit_e8
         # (switch, rule, also checked for an order that only reduces)
         rules: list[tuple[RuleName | None, Rule, bool]] = [
             (None, _state_rule, False),
@@ -81,7 +98,7 @@ class Rules:
                 "max_open_positions",
                 lambda i: (
                     Reason.MAX_OPEN_POSITIONS
-                    if i.opens_position and i.open_positions >= config.max_open_positions
+                    if i.opens_position and i.open_positions >= limits.max_open_positions
                     else None
                 ),
                 False,
@@ -95,7 +112,7 @@ class Rules:
                 "order_rate",
                 lambda i: (
                     Reason.ORDER_RATE_LIMIT
-                    if i.orders_last_minute >= config.max_orders_per_minute
+                    if i.orders_last_minute >= limits.max_orders_per_minute
                     else None
                 ),
                 True,
@@ -132,3 +149,36 @@ def _state_rule(inputs: RiskInputs) -> Reason | None:
     if inputs.state is TradingState.REDUCING:
         return Reason.REDUCE_ONLY
     return None
+
+
+class _RiskSettings(Protocol):
+    """What `Rules` reads of a risk config (njord.config.RiskConfig)."""
+
+    @property
+    def allowed_symbols(self) -> Sequence[str]: ...
+    @property
+    def notional_cap(self) -> Decimal: ...
+    @property
+    def max_open_positions(self) -> int: ...
+    @property
+    def daily_loss_limit(self) -> Decimal: ...
+    @property
+    def max_orders_per_minute(self) -> int: ...
+    @property
+    def rules_off(self) -> Mapping[str, Sequence[RuleName]]: ...
+
+
+def Rules(settings: _RiskSettings, *, mode: str) -> PreTradeRisk:
+    """issue 13: the engine's old name and constructor, kept for wiring.py until the lead
+    builds it as `PreTradeRisk(njord.config.risk_limits(config.risk, mode=mode))`; then it
+    goes, with this copy of risk_limits' conversion."""
+    return PreTradeRisk(
+        RiskLimits(
+            allowed_symbols=frozenset(settings.allowed_symbols),
+            notional_cap_e8=to_e8(settings.notional_cap),
+            max_open_positions=settings.max_open_positions,
+            daily_loss_limit_e8=to_e8(settings.daily_loss_limit),
+            max_orders_per_minute=settings.max_orders_per_minute,
+            off=frozenset(settings.rules_off.get(mode, [])),
+        )
+    )

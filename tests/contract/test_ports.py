@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from njord.adapters.sim_router import SimRouter
-from njord.config import RiskConfig
+from njord.config import RiskConfig, risk_limits
 from njord.contract import bar_feed_checks, order_router_checks, risk_engine_checks, store_checks
 from njord.core.execution import CostModel, SymbolRules
-from njord.core.risk import Rules
+from njord.core.risk import PreTradeRisk
 from njord.data.history import HistoryFeed, StoredFeed
 from njord.ports import BarFeed, OrderRouter, RiskEngine
 from tests.conftest import ROOT
@@ -46,7 +46,9 @@ def test_bar_feed_contract(tmp_path: Path, make: Callable[[Path], BarFeed]) -> N
 ROUTERS: list[Callable[[], OrderRouter]] = [
     lambda: SimRouter(CostModel(commission_bps=Decimal(10)), SymbolRules())
 ]
-ENGINES: list[Callable[[], RiskEngine]] = [lambda: Rules(RiskConfig(), mode="backtest")]
+ENGINES: list[Callable[[], RiskEngine]] = [
+    lambda: PreTradeRisk(risk_limits(RiskConfig(), mode="backtest"))
+]
 
 
 @pytest.mark.parametrize("make", ROUTERS, ids=["sim/paper"])
