@@ -340,6 +340,11 @@ class SessionWriter:
             [(e.kind, e.from_ts_ms, e.to_ts_ms, e.bars) for e in events],
         )
 
+    def post_control(self, command: str, reason: str, *, wall_ms: int, by: str) -> int:
+        """The session's own controls (its kill file, a strategy fault's halt) go straight
+        into the queue, unchecked; the loop applies them at its next bar. Returns the seq."""
+        return queue.post_control(self.conn, command, reason, wall_ms=wall_ms, by=by)
+
     def pending_controls(self) -> list[Control]:
         return queue.pending(self.conn)
 

@@ -55,6 +55,26 @@ def test_a_bar_transaction_commits_its_bar_or_nothing(opened: launch.Launch) -> 
         conn.close()
 
 
+def test_the_session_posts_its_own_controls_and_marks_them_applied(
+    opened: launch.Launch,
+) -> None:
+    session = opened.session
+    writer = session.writer
+    book = wiring.build_book(session.config, session.manifest)
+    seq = writer.post_control("halt", "kill file /tmp/k", wall_ms=1, by="njord-kill-file")
+    [control] = writer.pending_controls()
+    assert (control.seq, control.command, control.posted_by) == (seq, "halt", "njord-kill-file")
+    with writer.bar_transaction(book):
+        writer.mark_applied(control, bar_ts_ms=60_000, wall_ms=2)
+        writer.add_equity(60_000, 1, 2, 0, 3)
+    assert writer.pending_controls() == []
+    assert writer.applied_controls() == {60_000: [control]}
+    session.close()
+    assert query(session.path, "SELECT kind, ref FROM decisions WHERE kind = 'control'") == [
+        ("control", str(seq))
+    ]
+
+
 @pytest.mark.parametrize(
     ("failure", "error", "code", "needle"),
     [
