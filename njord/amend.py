@@ -20,7 +20,6 @@ from njord.config import Config, RiskConfig, amended, leaf_items, toml_value
 from njord.core.risk import RiskEngine, RiskInputs, Verdict
 from njord.data.qc import utc
 from njord.errors import ConfigError
-from njord.store import amendments as store
 from njord.store.amendments import Amendment
 
 if TYPE_CHECKING:
@@ -107,9 +106,7 @@ def record(session: Session, changes: Sequence[Change], *, after_bar_ms: int | N
         amendment=[msgspec.to_builtins(c) for c in changes],
         posted_by=by,
     )
-    with session.conn:
-        store.insert(session.conn, rows)
-        session.writer.write_now(log.drain())
+    session.writer.write_now(log.drain(), amendments=rows)
 
 
 def risk_steps(

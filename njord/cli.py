@@ -331,8 +331,10 @@ def _show(done: launch.Results, db_path: Path, out: Path, *, as_json: bool) -> N
             }
         )
         return
+    # issue 13: launch.Results.facts becomes a reads.Status when the lead switches wrap_up.
+    facts = msgspec.convert(done.facts, reads.Status)
     summary.render(
-        Console(), f"njord {done.facts['run_id']}", summary.rows(done.metrics, done.facts)
+        Console(), f"njord {facts.run_id}", summary.rows(done.metrics, facts, done.facts["qc"])
     )
     click.echo(f"session db: {db_path}")
     click.echo(f"results:    {out}/ ({', '.join(p.name for p in done.files)})")
@@ -389,15 +391,15 @@ def _live_summary(mode: str, run: launch.Launch) -> None:
     session has closed its db."""
     conn = db.open_reader(run.session.path)
     try:
-        facts = reads.status(conn)
+        facts = reads.session_status(conn)
         new = reads.bars_after(conn, run.resume_after_ms)
     finally:
         conn.close()
-    latency = facts["telemetry"].get("decision_latency_ms", {})
+    latency = facts.telemetry.decision_latency_ms
     click.echo(
-        f"{mode} {facts['run_id']}: {new} new bars, {facts['bars']} in all, "
-        f"equity {facts['equity']}, state {facts['trading']['state']}, "
-        f"decision latency p95 {latency.get('p95', 'n/a')} ms"
+        f"{mode} {facts.run_id}: {new} new bars, {facts.bars} in all, "
+        f"equity {facts.equity}, state {facts.trading.state}, "
+        f"decision latency p95 {latency.p95 if latency else 'n/a'} ms"
     )
 
 
@@ -744,7 +746,10 @@ def tui(
             if db_path is None:
                 return
         db.check_file(db_path)  # a missing or foreign file is a one-line error, exit 2
-        NjordApp(db_path).run()
+        watching = NjordApp(db_path)
+        watching.run()
+        if watching.outcome is not None:  # the db could not be read (corrupt, vanished)
+            raise watching.outcome
         return
     if db_path is not None:
         raise ConfigError(
@@ -825,7 +830,7 @@ def continue_(
 def status(db_path: Path, as_json: bool) -> None:
     """Manifest, lease, trading state, risk counters and P&L of a session."""
     conn = db.open_reader(db_path)
-    facts = reads.status(conn)
+    facts = reads.session_status(conn)
     conn.close()
     if as_json:
         echo_json(facts)

@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from njord.core.money import to_e8
+from njord.core.risk import RiskLimits, RuleName
 from njord.core.time import Timeframe
 from njord.errors import ConfigError
 
@@ -63,11 +65,6 @@ class CostsConfig(_Section, frozen=True):
             self._require(name, getattr(self, name) >= 0, ">= 0")
 
 
-RuleName = Literal[
-    "symbol_allowed", "notional_cap", "max_open_positions", "daily_loss_limit", "order_rate"
-]
-
-
 class RiskConfig(_Section, frozen=True):
     allowed_symbols: list[str] = msgspec.field(default_factory=lambda: ["BTCUSDT"])
     notional_cap: Decimal = Decimal("10000")
@@ -86,6 +83,18 @@ class RiskConfig(_Section, frozen=True):
 
 
 MODES = ("backtest", "shadow", "paper", "live")
+
+
+def risk_limits(risk: RiskConfig, *, mode: str) -> RiskLimits:
+    """The risk engine's limits (core.risk.PreTradeRisk) for a session in `mode`."""
+    return RiskLimits(
+        allowed_symbols=frozenset(risk.allowed_symbols),
+        notional_cap_e8=to_e8(risk.notional_cap),
+        max_open_positions=risk.max_open_positions,
+        daily_loss_limit_e8=to_e8(risk.daily_loss_limit),
+        max_orders_per_minute=risk.max_orders_per_minute,
+        off=frozenset(risk.rules_off.get(mode, [])),
+    )
 
 
 class RuntimeConfig(_Section, frozen=True):

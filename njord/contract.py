@@ -21,12 +21,12 @@ import msgspec
 from njord.adapters.binance import Backoff, BinanceClient
 from njord.adapters.live_feed import LiveFeed
 from njord.adapters.sim_router import SimRouter
-from njord.config import RiskConfig
-from njord.core.book import BarE8, Book, BookState
+from njord.config import RiskConfig, risk_limits
+from njord.core.book import BarE8, Book
 from njord.core.execution import CostModel, SymbolRules
 from njord.core.money import E8
 from njord.core.reports import Ack, Canceled, Execution
-from njord.core.risk import RiskEngine, RiskInputs, Rules
+from njord.core.risk import PreTradeRisk, RiskEngine, RiskInputs
 from njord.core.time import MINUTE_MS
 from njord.data.history import HistoryFeed
 from njord.data.polled import Polled
@@ -224,14 +224,15 @@ def _trade(book: Book, router: SimRouter, bar: BarE8, intents: list[OrderIntent]
     book.end_bar(bar)
 
 
-def busy_book() -> BookState:
-    """A book with two lots, a partial close, an open limit and a risk block."""
+def busy_book() -> Book:
+    """A book with two lots, a partial close, an open limit and a risk block; its outbox
+    holds the rows that made them (intents, orders, fills, trades)."""
     book = Book(
         symbol="BTCUSDT",
         initial_cash_e8=10_000 * E8,
         costs=CostModel(),
         rules=SymbolRules(),
-        risk=Rules(RiskConfig(), mode="backtest"),
+        risk=PreTradeRisk(risk_limits(RiskConfig(), mode="backtest")),
         allow_short=False,
         order_key="k",
     )
@@ -256,19 +257,20 @@ def busy_book() -> BookState:
             OrderIntent(symbol="ETHUSDT", side=Side.BUY, qty=Decimal("1")),
         ],
     )
-    return book.snapshot()
+    return book
 
 
 def store_checks(directory: Path) -> list[tuple[str, bool, str]]:
     """SnapshotStore and PortfolioStore over a fresh session db."""
-    from njord.store import db
+    from njord.store import db, outbox
     from njord.store.portfolio import SqlitePortfolioStore, SqliteSnapshotStore
 
     conn = db.open_writer(directory / "contract.db", create=True)
-    conn.execute("PRAGMA foreign_keys = OFF")  # the lots' fills are not part of this contract
-    state = busy_book()
+    busy = busy_book()
+    state = busy.snapshot()
     snapshots, portfolio = SqliteSnapshotStore(conn), SqlitePortfolioStore(conn)
     with conn:
+        outbox.insert(conn, busy.take_outbox(), last_bar_ms=busy.last_bar_ms)  # the lots' fills
         snapshot_id = snapshots.save(state, bar_ts_ms=180_000, decision_seq=0)
         portfolio.save(state, symbol="BTCUSDT")
     restored = snapshots.load(snapshot_id)
@@ -277,7 +279,7 @@ def store_checks(directory: Path) -> list[tuple[str, bool, str]]:
         initial_cash_e8=1,
         costs=CostModel(),
         rules=SymbolRules(),
-        risk=Rules(RiskConfig(), mode="backtest"),
+        risk=PreTradeRisk(risk_limits(RiskConfig(), mode="backtest")),
         allow_short=False,
         order_key="k",
     )
@@ -362,7 +364,10 @@ def run(
             suites = [
                 ("OrderRouter", order_router_checks(router)),
                 ("SnapshotStore+PortfolioStore", store_checks(Path(tmp))),
-                ("RiskEngine", risk_engine_checks(Rules(RiskConfig(), mode="paper"))),
+                (
+                    "RiskEngine",
+                    risk_engine_checks(PreTradeRisk(risk_limits(RiskConfig(), mode="paper"))),
+                ),
             ]
     else:
         raise ValueError(f"unknown adapter {adapter!r}")

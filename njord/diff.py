@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import apsw
 import msgspec
 
 from njord.data.history import StoredFeed
 from njord.data.qc import utc
 from njord.store import db, history
-from njord.store.history import stored_bar_blobs
+from njord.store.db import Connection
+from njord.store.history import StoredFill, StoredIntent, stored_bar_blobs
 
 
 class Difference(msgspec.Struct, frozen=True, kw_only=True):
@@ -67,14 +66,14 @@ def diff(path_a: Path, path_b: Path) -> Report:
     )
 
 
-def _iter_bars(conn: apsw.Connection) -> Iterator[tuple[int, float, float, float, float, float]]:
+def _iter_bars(conn: Connection) -> Iterator[tuple[int, float, float, float, float, float]]:
     for batch in StoredFeed(stored_bar_blobs(conn), symbol="").batches():
         yield from zip(
             batch.ts_ms, batch.open, batch.high, batch.low, batch.close, batch.volume, strict=True
         )
 
 
-def _bar_differences(a: apsw.Connection, b: apsw.Connection) -> tuple[set[int], int]:
+def _bar_differences(a: Connection, b: Connection) -> tuple[set[int], int]:
     """Walks both sessions' stored bars in step: memory stays flat for long sessions."""
     bars_a, bars_b = _iter_bars(a), _iter_bars(b)
     x, y = next(bars_a, None), next(bars_b, None)
@@ -92,9 +91,7 @@ def _bar_differences(a: apsw.Connection, b: apsw.Connection) -> tuple[set[int], 
     return bad, compared
 
 
-def _intent_differences(
-    a: apsw.Connection, b: apsw.Connection, bad_bars: set[int]
-) -> Iterator[Difference]:
+def _intent_differences(a: Connection, b: Connection, bad_bars: set[int]) -> Iterator[Difference]:
     ia, ib, fa, fb = (
         history.intents_by_bar(a),
         history.intents_by_bar(b),
@@ -108,27 +105,25 @@ def _intent_differences(
         if x is None or y is None or _decision(x) != _decision(y):
             yield _diff(bar, "intent", data_cause or "different decision", _show(x), _show(y))
             continue
-        if x["reason"] != y["reason"]:
-            yield _diff(
-                bar, "verdict", data_cause or "different risk verdict", x["reason"], y["reason"]
-            )
+        if x.reason != y.reason:
+            yield _diff(bar, "verdict", data_cause or "different risk verdict", x.reason, y.reason)
             continue
-        fill_x, fill_y = fa.get(x["client_order_id"] or ""), fb.get(y["client_order_id"] or "")
+        fill_x, fill_y = fa.get(x.client_order_id or ""), fb.get(y.client_order_id or "")
         if fill_x != fill_y:
             cause = data_cause or _fill_cause(fill_x, fill_y)
             yield _diff(bar, "fill", cause, _show_fill(fill_x), _show_fill(fill_y))
 
 
-def _decision(intent: dict[str, Any]) -> tuple[Any, ...]:
-    return intent["side"], intent["type"], intent["qty_e8"], intent["limit_e8"]
+def _decision(intent: StoredIntent) -> tuple[str, str, int, int | None]:
+    return intent.side, intent.type, intent.qty_e8, intent.limit_e8
 
 
-def _fill_cause(x: tuple[int, ...] | None, y: tuple[int, ...] | None) -> str:
-    if x is None or y is None or x[0] != y[0]:
+def _fill_cause(x: StoredFill | None, y: StoredFill | None) -> str:
+    if x is None or y is None or x.ts_ms != y.ts_ms:
         return "different timing"
-    if x[2] != y[2]:
+    if x.price_e8 != y.price_e8:
         return "different fill price"
-    if x[3] != y[3]:
+    if x.fee_e8 != y.fee_e8:
         return "different fee"
     return "different fill quantity"
 
@@ -137,14 +132,14 @@ def _diff(bar: int, what: str, cause: str, a: str, b: str) -> Difference:
     return Difference(bar_ts_ms=bar, bar_utc=utc(bar), what=what, cause=cause, a=a, b=b)
 
 
-def _show(intent: dict[str, Any] | None) -> str:
+def _show(intent: StoredIntent | None) -> str:
     if intent is None:
         return "(none)"
-    limit = f" @{intent['limit_e8'] / 1e8:g}" if intent["limit_e8"] is not None else ""
-    return f"{intent['side']} {intent['qty_e8'] / 1e8:g} {intent['type']}{limit} {intent['reason']}"
+    limit = f" @{intent.limit_e8 / 1e8:g}" if intent.limit_e8 is not None else ""
+    return f"{intent.side} {intent.qty_e8 / 1e8:g} {intent.type}{limit} {intent.reason}"
 
 
-def _show_fill(fill: tuple[int, int, int, int] | None) -> str:
+def _show_fill(fill: StoredFill | None) -> str:
     if fill is None:
         return "(no fill)"
     ts, qty, price, fee = fill

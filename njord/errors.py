@@ -52,6 +52,13 @@ class LeaseError(NjordError):
     exit_code = ExitCode.LEASED
 
 
+class StorageError(NjordError):
+    """The session db could not be written or read back: a full disk, an I/O error. The
+    bar was rolled back; fix the disk, then carry the session on (`njord continue`)."""
+
+    exit_code = ExitCode.RUNTIME
+
+
 class StrategyError(NjordError):
     """The strategy raised (the bar was rolled back and the session stopped), or a state
     snapshot does not restore into it (not its own, or not readable)."""

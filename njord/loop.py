@@ -32,9 +32,9 @@ from njord.errors import Interrupted, StrategyError
 from njord.ports import BarFeed, OrderRouter, Pacer
 from njord.reasons import TradingState
 from njord.records import Bar, OrderIntent
-from njord.store import controls as control_queue
 from njord.store import venue as venue_store
-from njord.store.session import Control, SessionWriter
+from njord.store.controls import Control
+from njord.store.session import SessionWriter
 
 KILL_FILE_POSTER = "kill-file"
 IDLE_S = 0.2  # longest wait before controls are looked at again: a halt applies within 1 s
@@ -268,9 +268,7 @@ class Loop:
         if kill_file is not None and not _ends_halted(self.book, controls) and kill_file.exists():
             reason = f"kill file {kill_file}"
             now = time.time_ns() // 1_000_000
-            control_queue.post_control(
-                writer.conn, "halt", reason, wall_ms=now, by=KILL_FILE_POSTER
-            )
+            writer.post_control("halt", reason, wall_ms=now, by=KILL_FILE_POSTER)
             controls = writer.pending_controls()
         return controls
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -39,7 +39,7 @@ class Sample:
         conn = db.open_reader(path)
         try:
             with conn:
-                self.status: dict[str, Any] = reads.status(conn)
+                self.status = reads.session_status(conn)
                 self.histograms = {
                     name: observe.histogram(conn, f"{name}_ms", [b * 1000 for b in BUCKETS_S])
                     for name in ("decision_latency", "order_rtt")
@@ -47,7 +47,7 @@ class Sample:
                 self.bar_lag_ms = observe.last_metric(conn, "bars_lag_ms")
         finally:
             conn.close()
-        self.labels = [str(self.status["run_id"]), str(self.status["mode"]), str(path)]
+        self.labels = [str(self.status.run_id), str(self.status.mode), str(path)]
 
 
 class SessionCollector(Collector):
@@ -93,20 +93,20 @@ def families(samples: Sequence[Sample]) -> Iterable[Metric]:
     rtt = HistogramMetricFamily("njord_order_rtt_seconds", "Order round trip", labels=LABELS)
     for s in samples:
         facts, labels = s.status, s.labels
-        bars.add_metric(labels, facts["bars"])
+        bars.add_metric(labels, facts.bars)
         if s.bar_lag_ms is not None:
             lag.add_metric(labels, s.bar_lag_ms / 1000)
-        for status, n in facts["orders"].items():
+        for status, n in facts.orders.items():
             orders.add_metric([*labels, status], n)
-        for reason, n in sorted(facts["risk"]["blocks"].items()):
+        for reason, n in sorted(facts.risk.blocks.items()):
             blocks.add_metric([*labels, reason], n)
-        errors.add_metric(labels, facts["telemetry"]["errors"])
-        if facts["equity"] is not None:
-            equity.add_metric(labels, facts["equity"])
-        pnl.add_metric(labels, facts["telemetry"]["pnl_intraday"])
+        errors.add_metric(labels, facts.telemetry.errors)
+        if facts.equity is not None:
+            equity.add_metric(labels, facts.equity)
+        pnl.add_metric(labels, facts.telemetry.pnl_intraday)
         for each in TradingState:
-            state.add_metric([*labels, each.value], float(facts["trading"]["state"] == each.value))
-        open_alerts = [a for a in facts["alerts"] if a["cleared_ms"] is None]
+            state.add_metric([*labels, each.value], float(facts.trading.state == each.value))
+        open_alerts = [a for a in facts.alerts if a.cleared_ms is None]
         active.add_metric(labels, len(open_alerts))
         for family, metric in ((latency, "decision_latency"), (rtt, "order_rtt")):
             hist = s.histograms[metric]

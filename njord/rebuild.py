@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import apsw
 import msgspec
 
 from njord import replay
@@ -24,13 +23,13 @@ from njord.data.history import BarBatch
 from njord.errors import MismatchError
 from njord.loop import ask, notify_fills
 from njord.reasons import Reason
-from njord.store import history
+from njord.store import db, history
 
 Record = tuple[int, str, str, str]
 
 
 def rebuild(
-    conn: apsw.Connection,
+    conn: db.Connection,
     *,
     book: Book,
     strategy: Strategy,
@@ -104,7 +103,7 @@ def _coid(kind: str, ref: str, payload: str) -> str:
     return coid
 
 
-def _apply(book: Book, conn: apsw.Connection, records: list[Record]) -> None:
+def _apply(book: Book, conn: db.Connection, records: list[Record]) -> None:
     for bar_ts, kind, ref, payload in records:
         replay.apply_record(book, conn, bar_ts, kind, ref, msgspec.json.decode(payload))
 

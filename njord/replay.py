@@ -5,18 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import apsw
 import msgspec
 
 from njord.core.book import Book
 from njord.core.time import day_index
 from njord.reasons import TradingState
 from njord.records import Fill, OrderStatus, Side
-from njord.store import history
+from njord.store import db, history
 from njord.store.portfolio import SqliteSnapshotStore
 
 
-def rebuild(book: Book, conn: apsw.Connection, snapshot_id: int) -> None:
+def rebuild(book: Book, conn: db.Connection, snapshot_id: int) -> None:
     snapshots = SqliteSnapshotStore(conn)
     book.restore(snapshots.load(snapshot_id))
     for bar_ts, kind, ref, payload in history.decisions_after(
@@ -26,9 +25,7 @@ def rebuild(book: Book, conn: apsw.Connection, snapshot_id: int) -> None:
     book.take_filled()
 
 
-def apply_record(
-    book: Book, conn: apsw.Connection, bar_ts: int, kind: str, ref: str, p: Any
-) -> None:
+def apply_record(book: Book, conn: db.Connection, bar_ts: int, kind: str, ref: str, p: Any) -> None:
     """One decision-log record, applied to the book as it was applied when it was made."""
     if kind == "fill":
         fill = Fill(
@@ -67,7 +64,7 @@ def apply_record(
             book.day, book.daily_realised_e8 = day_index(bar_ts), 0
 
 
-def _order(book: Book, conn: apsw.Connection, coid: str, status: OrderStatus) -> None:
+def _order(book: Book, conn: db.Connection, coid: str, status: OrderStatus) -> None:
     if status in (OrderStatus.NEW, OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED):
         if coid not in book.open_orders:
             book.open_orders[coid] = history.order(conn, coid)

@@ -11,8 +11,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
+import msgspec
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -20,9 +20,11 @@ from njord import summary
 from njord.config import stored_config
 from njord.core.metrics import Metrics
 from njord.core.money import E8, to_e8
+from njord.data.qc import QcSummary
 from njord.errors import ConfigError
 from njord.research import charts
 from njord.store import db, reads
+from njord.store.db import Connection
 from njord.store.runs import SqliteManifestStore
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -49,7 +51,7 @@ def compare(paths: list[Path]) -> str:
                 raise ConfigError(f"{path} holds no session")
             initial = to_e8(stored_config(manifest.config_toml).runtime.initial_cash)
             points = reads.sampled_equity(conn)
-            rows = summary.rows(reads.metrics(conn, initial), _facts(conn))
+            rows = summary.rows(reads.metrics(conn, initial), *_facts(conn))
         finally:
             conn.close()
         label = f"{path.name} ({manifest.run_id})"
@@ -71,14 +73,13 @@ def compare(paths: list[Path]) -> str:
     return page("njord compare", body)
 
 
-def _facts(conn: Any) -> dict[str, Any]:
-    facts = reads.status(conn)
-    qc = reads.qc_summary(conn)
-    facts["qc"] = f"{qc.get('policy', 'n/a')}: {qc.get('gaps', 0)} gaps"
-    return facts
+def _facts(conn: Connection) -> tuple[reads.Status, str]:
+    """The session's status and its QC line."""
+    qc = reads.qc(conn)
+    return reads.session_status(conn), f"{qc.policy}: {qc.gaps} gaps" if qc else "n/a: 0 gaps"
 
 
-def render(conn: Any, db_path: Path) -> str:
+def render(conn: Connection, db_path: Path) -> str:
     """The report from an open connection (the backtest passes its own, before closing)."""
     manifest = SqliteManifestStore(conn).load()
     if manifest is None:
@@ -89,10 +90,10 @@ def render(conn: Any, db_path: Path) -> str:
     months = reads.monthly_equity(conn)
     pnls = reads.trade_net_pnls(conn)
     metrics = reads.metrics(conn, initial)
-    facts = _facts(conn)
-    qc = reads.qc_summary(conn)
+    facts, qc_line = _facts(conn)
+    qc = reads.qc(conn)
     prices, benchmark = charts.prices_and_benchmark(
-        conn, bars=facts["bars"], initial=initial / E8, timeframe=reads.main_timeframe(conn)
+        conn, bars=facts.bars, initial=initial / E8, timeframe=reads.main_timeframe(conn)
     )
     equity = _equity(points, initial / E8)
     equity.add_trace(charts.benchmark_line(prices, initial / E8), row=1, col=1)
@@ -107,23 +108,23 @@ def render(conn: Any, db_path: Path) -> str:
         for i, fig in enumerate(figures)
     ]
     stats = reads.trade_stats(conn)
-    rows = _with_benchmark(summary.rows(metrics, facts), benchmark, stats)
-    trades = charts.trades_table(reads.largest_trades(conn), int(stats["trades"] or 0))
+    rows = _with_benchmark(summary.rows(metrics, facts, qc_line), benchmark, stats)
+    trades = charts.trades_table(reads.largest_trades(conn), stats.trades)
     return _page(
         manifest.run_id, manifest.mode, html_charts, rows, qc, manifest.config_toml, trades
     )
 
 
 def _with_benchmark(
-    rows: list[tuple[str, str]], benchmark: Metrics | None, stats: dict[str, Any]
+    rows: list[tuple[str, str]], benchmark: Metrics | None, stats: reads.TradeStats
 ) -> list[tuple[str, str, str]]:
     """The strategy's rows with buy-and-hold beside the ones it has, and trade stats."""
     held = dict(summary.metric_rows(benchmark)) if benchmark is not None else {}
     out = [(name, value, held.get(name, "")) for name, value in rows]
     at = next(i for i, (name, _, _) in enumerate(out) if name == "trades") + 1
-    expectancy = stats["expectancy"]
+    expectancy = stats.expectancy
     out[at:at] = [
-        ("avg trade duration", charts.duration(stats["avg_duration_ms"]), ""),
+        ("avg trade duration", charts.duration(stats.avg_duration_ms), ""),
         (
             "expectancy (net P&L per trade)",
             "n/a" if expectancy is None else f"{expectancy:,.2f}",
@@ -221,11 +222,12 @@ def _page(
     mode: str,
     figures: list[str],
     rows: list[tuple[str, str, str]],
-    qc: dict[str, Any],
+    qc: QcSummary | None,
     config_toml: str,
     trades: str,
 ) -> str:
-    qc_rows = [(k, "" if v is None else str(v)) for k, v in qc.items()]
+    shown = msgspec.structs.asdict(qc) if qc is not None else {}
+    qc_rows = [(k, "" if v is None else str(v)) for k, v in shown.items()]
     body = f"""<h1>njord {html.escape(mode)} session {html.escape(run_id)}</h1>
 {"".join(figures)}
 <div class="cols"><div><h2>Metrics</h2>{_table(rows, ("", "strategy", "buy and hold"))}</div>

@@ -14,6 +14,8 @@ from rich.table import Table
 
 from njord.core.metrics import Metrics
 from njord.store import lease as leases
+from njord.store.alerts import LastDelivery
+from njord.store.reads import LATENCIES, Status, TradingStatus
 
 # Metrics that are fractions in JSON and CSV and percent on a screen.
 FRACTIONS = frozenset(
@@ -47,15 +49,16 @@ def _utc(ts_ms: int | None) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def rows(metrics: Metrics, facts: dict[str, Any]) -> list[tuple[str, str]]:
+def rows(metrics: Metrics, facts: Status, qc: str) -> list[tuple[str, str]]:
+    """The end-of-run summary; `qc` is what quality control did, in a line."""
     return [
-        ("bars processed", f"{facts['bars']:,}"),
+        ("bars processed", f"{facts.bars:,}"),
         ("period (days)", _num(metrics.days)),
-        ("final equity", _num(facts["equity"])),
+        ("final equity", _num(facts.equity)),
         *metric_rows(metrics),
-        ("trading state", facts["trading"]["state"]),
-        ("risk blocks", _blocks(facts["risk"]["blocks"])),
-        ("QC", facts["qc"]),
+        ("trading state", facts.trading.state),
+        ("risk blocks", _blocks(facts.risk.blocks)),
+        ("QC", qc),
     ]
 
 
@@ -85,73 +88,68 @@ def _blocks(blocks: dict[str, int]) -> str:
     return ", ".join(f"{k}={v}" for k, v in blocks.items()) or "0"
 
 
-def status_rows(facts: dict[str, Any], now_ms: int) -> list[tuple[str, str]]:
+def status_rows(facts: Status, now_ms: int) -> list[tuple[str, str]]:
     """`njord status` for people: the facts of `--json`, one readable row each."""
-    trading, risk, tele = facts["trading"], facts["risk"], facts["telemetry"]
+    risk, tele = facts.risk, facts.telemetry
     out = [
-        ("run", f"{facts['run_id'] or '-'} ({facts['mode'] or '-'}, {facts['run_status'] or '-'})"),
-        ("strategy", facts["strategy"] or "-"),
-        ("timeframes", ", ".join(facts.get("timeframes", [])) or "-"),
-        ("writer", _writer(facts["lease"], now_ms)),
-        ("trading state", _state(trading)),
-        ("bars", f"{facts['bars']:,} (last {_utc(facts['last_bar_ms'])})"),
-        ("cash", _num(facts["cash"])),
-        ("equity", _num(facts["equity"])),
-        ("realised P&L", _num(facts["realised_pnl"])),
-        ("fees", _num(facts["fees"])),
-        ("intraday P&L", _num(tele["pnl_intraday"])),
-        ("daily realised (net)", _num(risk["daily_realised_net"])),
-        ("risk blocks", _blocks(risk["blocks"])),
-        ("last risk block", risk["last_block"] or "-"),
-        ("orders submitted", str(tele["orders_submitted"])),
-        ("orders blocked by risk", str(tele["orders_blocked_risk"])),
-        ("risk block rate", percent(tele["risk_block_rate"])),
-        ("error rate (per bar)", percent(tele["error_rate"])),
+        ("run", f"{facts.run_id or '-'} ({facts.mode or '-'}, {facts.run_status or '-'})"),
+        ("strategy", facts.strategy or "-"),
+        ("timeframes", ", ".join(facts.timeframes) or "-"),
+        ("writer", _writer(facts.lease, now_ms)),
+        ("trading state", _state(facts.trading)),
+        ("bars", f"{facts.bars:,} (last {_utc(facts.last_bar_ms)})"),
+        ("cash", _num(facts.cash)),
+        ("equity", _num(facts.equity)),
+        ("realised P&L", _num(facts.realised_pnl)),
+        ("fees", _num(facts.fees)),
+        ("intraday P&L", _num(tele.pnl_intraday)),
+        ("daily realised (net)", _num(risk.daily_realised_net)),
+        ("risk blocks", _blocks(risk.blocks)),
+        ("last risk block", risk.last_block or "-"),
+        ("orders submitted", str(tele.orders_submitted)),
+        ("orders blocked by risk", str(tele.orders_blocked_risk)),
+        ("risk block rate", percent(tele.risk_block_rate)),
+        ("error rate (per bar)", percent(tele.error_rate)),
     ]
-    for name in ("decision_latency_ms", "strategy_tick_latency_ms", "bars_lag_ms"):
-        if name in tele:
-            p = tele[name]
+    for name in LATENCIES:
+        p = getattr(tele, name)
+        if p is not None:
             label = name.removesuffix("_ms").replace("_", " ")
-            out.append(
-                (f"{label} p50/p95/p99", f"{p['p50']} / {p['p95']} / {p['p99']} ms (n={p['n']})")
-            )
-    out.append(("pending controls", str(facts["pending_controls"])))
-    for alert in facts["alerts"]:
-        cleared = alert["cleared_ms"]
-        when = f"raised {_utc(alert['raised_ms'])}, " + (
+            out.append((f"{label} p50/p95/p99", f"{p.p50} / {p.p95} / {p.p99} ms (n={p.n})"))
+    out.append(("pending controls", str(facts.pending_controls)))
+    for alert in facts.alerts:
+        cleared = alert.cleared_ms
+        when = f"raised {_utc(alert.raised_ms)}, " + (
             f"cleared {_utc(cleared)}" if cleared is not None else "open"
         )
-        out.append((f"alert {alert['kind']}", f"{alert['msg']} ({when})"))
-    for a in facts.get("config_amendments", []):
-        change = (
-            f"{a['old'] or 'unset'} -> {a['new']} by {a['posted_by']} at {_utc(a['posted_ms'])}"
-        )
-        out.append((f"amended {a['key']}", change))
-    for c in facts.get("alert_channels", []):
-        last = c["last"]
-        said = (
-            "nothing sent yet"
-            if last is None
-            else f"{'sent' if last['ok'] else 'FAILED'} {last['event']} {last['kind']} at "
-            f"{_utc(last['ts_ms'])}" + ("" if last["ok"] else f": {last['detail']}")
-        )
-        out.append((f"alerts via {c['channel']}", said))
-    out.append(("manifest sha256", facts["manifest_sha256"] or "-"))
+        out.append((f"alert {alert.kind}", f"{alert.msg} ({when})"))
+    for a in facts.config_amendments:
+        change = f"{a.old or 'unset'} -> {a.new} by {a.posted_by} at {_utc(a.posted_ms)}"
+        out.append((f"amended {a.key}", change))
+    for c in facts.alert_channels:
+        out.append((f"alerts via {c.channel}", _delivered(c.last)))
+    out.append(("manifest sha256", facts.manifest_sha256 or "-"))
     return out
 
 
-def _writer(held: dict[str, Any] | None, now_ms: int) -> str:
-    if not held:
+def _delivered(last: LastDelivery | None) -> str:
+    if last is None:
+        return "nothing sent yet"
+    said = f"{'sent' if last.ok else 'FAILED'} {last.event} {last.kind} at {_utc(last.ts_ms)}"
+    return said if last.ok else f"{said}: {last.detail}"
+
+
+def _writer(lease: leases.Lease | None, now_ms: int) -> str:
+    if lease is None:
         return "none"
-    lease = leases.Lease(**held)
     return f"pid {lease.pid} on {lease.host}, heartbeat {leases.age_s(lease, now_ms):.1f}s ago"
 
 
-def _state(trading: dict[str, Any]) -> str:
-    since = _utc(trading["changed_ms"]) if trading["changed_ms"] else "the start"
-    why = f": {trading['reason']}" if trading["reason"] else ""
-    by = f" by {trading['changed_by']}" if trading["changed_by"] else ""
-    return f"{trading['state']} since {since}{by}{why}"
+def _state(trading: TradingStatus) -> str:
+    since = _utc(trading.changed_ms) if trading.changed_ms else "the start"
+    why = f": {trading.reason}" if trading.reason else ""
+    by = f" by {trading.changed_by}" if trading.changed_by else ""
+    return f"{trading.state} since {since}{by}{why}"
 
 
 def render(

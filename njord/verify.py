@@ -16,9 +16,9 @@ from njord.log import SessionLog
 from njord.loop import NoPacing, Stop
 from njord.store import amendments as amend_store
 from njord.store import db, history
+from njord.store.controls import applied as applied_controls
 from njord.store.history import qc_events
 from njord.store.runs import SqliteManifestStore
-from njord.store.session import applied_controls
 from njord.wiring import open_session, run_session
 
 COMPARED = ("intent", "order", "fill", "state", "control")

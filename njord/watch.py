@@ -20,7 +20,7 @@ import msgspec
 
 from njord.alerting import Alert, Delivery, Dispatcher
 from njord.errors import NjordError
-from njord.store import db, observe
+from njord.store import alerts, db, observe
 from njord.store import lease as leases
 
 SILENT: Final = "session_silent"
@@ -99,13 +99,13 @@ class Watcher:
                     self._seen[path] = Seen(
                         bars=pulse.bars,
                         changed_ms=now,
-                        alert_seq=observe.last_alert_seq(conn) if baseline else 0,
-                        open_seqs={a.seq for a in observe.open_alerts(conn)} if baseline else set(),
+                        alert_seq=alerts.last_alert_seq(conn) if baseline else 0,
+                        open_seqs={a.seq for a in alerts.open_alerts(conn)} if baseline else set(),
                         own={},
                     )
                 seen = self._seen[path]
                 low = min(seen.open_seqs, default=seen.alert_seq + 1) - 1
-                rows = observe.alerts_after(conn, min(low, seen.alert_seq))
+                rows = alerts.alerts_after(conn, min(low, seen.alert_seq))
         finally:
             conn.close()
 

@@ -14,19 +14,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import apsw
 import msgspec
 
 import njord
 from njord import amend, strategies
 from njord.adapters.sim_router import PaperBroker, SimRouter
-from njord.config import Config, config_sha256, config_toml, stored_config
+from njord.config import Config, config_sha256, config_toml, risk_limits, stored_config
 from njord.core.bars import Timeframes
 from njord.core.book import BarE8, Book
 from njord.core.execution import CostModel, SymbolRules
 from njord.core.money import to_e8
 from njord.core.reports import Report
-from njord.core.risk import RiskEngine, Rules
+from njord.core.risk import PreTradeRisk, RiskEngine
 from njord.core.strategy import Context, PortfolioView, Strategy
 from njord.core.time import derives, timeframe_ms
 from njord.data.history import HistoryFeed
@@ -40,14 +39,14 @@ from njord.manifest import DataSource, Manifest, git_state, host_facts, strategy
 from njord.ports import BarFeed, OrderRouter, Pacer
 from njord.rebuild import rebuild
 from njord.store import amendments as amend_store
-from njord.store import controls as control_queue
 from njord.store import db, history
 from njord.store import lease as leases
 from njord.store import venue as venue_store
 from njord.store.amendments import Amendment
+from njord.store.controls import Control
 from njord.store.portfolio import SqliteSnapshotStore
 from njord.store.runs import SqliteManifestStore
-from njord.store.session import Control, SessionWriter
+from njord.store.session import SessionWriter
 from njord.store.venue import PaperJournal
 
 if TYPE_CHECKING:
@@ -208,7 +207,7 @@ def build_book(config: Config, manifest: Manifest, amendments: Sequence[Amendmen
         initial_cash_e8=to_e8(config.runtime.initial_cash),
         costs=costs,
         rules=SymbolRules(),
-        risk=Rules(config.risk, mode=mode),
+        risk=PreTradeRisk(risk_limits(config.risk, mode=mode)),
         allow_short=config.runtime.allow_short,
         order_key=manifest.inputs_sha256()[:8],
         bar_ms=timeframe_ms(config.data.timeframe),
@@ -216,7 +215,7 @@ def build_book(config: Config, manifest: Manifest, amendments: Sequence[Amendmen
     steps = amend.risk_steps(config, amendments)
     if steps:
         later: list[tuple[int | None, RiskEngine]] = [
-            (after, Rules(risk, mode=mode)) for after, risk in steps
+            (after, PreTradeRisk(risk_limits(risk, mode=mode))) for after, risk in steps
         ]
         book.risk = amend.ScheduledRisk(book.risk, later, lambda: book.last_bar_ms)
     return book
@@ -237,7 +236,7 @@ class Session(msgspec.Struct, kw_only=True):
     """An open, leased session db and everything wired to it."""
 
     path: Path
-    conn: apsw.Connection
+    conn: db.Connection
     writer: SessionWriter
     lease: leases.Lease
     manifest: Manifest
@@ -406,9 +405,7 @@ def run_session(
             # SPEC §6: a live-market session whose strategy raised stays halted, from its
             # next bar on, until an operator has looked and resumed it.
             by = f"njord@{socket.gethostname()}"
-            control_queue.post_control(
-                session.conn, "halt", str(e), wall_ms=leases.wall_ms(), by=by
-            )
+            writer.post_control("halt", str(e), wall_ms=leases.wall_ms(), by=by)
         raise
     if notifier is not None:
         notifier.close(ALERT_FLUSH_S)

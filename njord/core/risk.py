@@ -12,13 +12,28 @@ of a flatten also skips the order rate. docs/reasons.md has the same table.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import msgspec
 
-from njord.config import RiskConfig, RuleName
-from njord.core.money import to_e8
 from njord.reasons import Reason, TradingState
+
+# The rules a config can switch off per mode (the trading-state rule never is).
+RuleName = Literal[
+    "symbol_allowed", "notional_cap", "max_open_positions", "daily_loss_limit", "order_rate"
+]
+
+
+class RiskLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """The thresholds of one session in one mode, money in e8 units: built by the caller
+    from its config (njord.config.risk_limits), so the core never reads config."""
+
+    allowed_symbols: frozenset[str]
+    notional_cap_e8: int
+    max_open_positions: int
+    daily_loss_limit_e8: int
+    max_orders_per_minute: int
+    off: frozenset[RuleName] = frozenset()  # switched off in this mode
 
 
 class RiskInputs(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,14 +71,14 @@ class RiskEngine(Protocol):
     def loss_breached(self, daily_realised_e8: int) -> bool: ...
 
 
-class Rules:
-    """The RiskEngine: rules and thresholds from config, each switchable per mode."""
+class PreTradeRisk:
+    """The RiskEngine: the pre-trade rules in their fixed order, with one session's limits."""
 
-    def __init__(self, config: RiskConfig, *, mode: str) -> None:
-        off: set[RuleName] = set(config.rules_off.get(mode, []))
-        allowed = frozenset(config.allowed_symbols)
-        cap_e8 = to_e8(config.notional_cap)
-        loss_e8 = to_e8(config.daily_loss_limit)
+    def __init__(self, limits: RiskLimits) -> None:
+        off = limits.off
+        allowed = limits.allowed_symbols
+        cap_e8 = limits.notional_cap_e8
+        loss_e8 = limits.daily_loss_limit_e8
         # (switch, rule, also checked for an order that only reduces)
         rules: list[tuple[RuleName | None, Rule, bool]] = [
             (None, _state_rule, False),
@@ -81,7 +96,7 @@ class Rules:
                 "max_open_positions",
                 lambda i: (
                     Reason.MAX_OPEN_POSITIONS
-                    if i.opens_position and i.open_positions >= config.max_open_positions
+                    if i.opens_position and i.open_positions >= limits.max_open_positions
                     else None
                 ),
                 False,
@@ -95,7 +110,7 @@ class Rules:
                 "order_rate",
                 lambda i: (
                     Reason.ORDER_RATE_LIMIT
-                    if i.orders_last_minute >= config.max_orders_per_minute
+                    if i.orders_last_minute >= limits.max_orders_per_minute
                     else None
                 ),
                 True,

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import apsw
 import msgspec
 import plotly.graph_objects as go
 import pyarrow as pa
@@ -27,7 +26,9 @@ from njord.core.money import E8
 from njord.core.time import timeframe_ms
 from njord.data.history import read_ipc
 from njord.store import reads
+from njord.store.db import Connection
 from njord.store.history import stored_bar_blobs
+from njord.store.reads import FillMark, TradeRow
 
 CANDLES_UP_TO = 5000
 BUCKETS = 5000
@@ -53,7 +54,7 @@ def when(ts_ms: int) -> datetime:
 
 
 def prices_and_benchmark(
-    conn: apsw.Connection, *, bars: int, initial: float, timeframe: str
+    conn: Connection, *, bars: int, initial: float, timeframe: str
 ) -> tuple[Prices, Metrics | None]:
     """One pass over every close: the series on `timeframe` (the strategy's main one:
     reads.main_timeframe), downsampled, and the metrics of buying with all the initial cash
@@ -96,7 +97,7 @@ def prices_and_benchmark(
     return series, benchmark
 
 
-def _candles(conn: apsw.Connection, length: int) -> dict[str, list[Any]] | None:
+def _candles(conn: Connection, length: int) -> dict[str, list[Any]] | None:
     """The stored bars as candles of `length` ms on the UTC grid (a session's last one may
     be still forming: drawn as far as it got)."""
     blobs = stored_bar_blobs(conn)
@@ -121,21 +122,21 @@ def _candles(conn: apsw.Connection, length: int) -> dict[str, list[Any]] | None:
 _HOW = {"open": "first", "high": "max", "low": "min", "close": "last"}
 
 
-def largest(marks: list[dict[str, Any]], most: int) -> list[dict[str, Any]]:
+def largest(marks: list[FillMark], most: int) -> list[FillMark]:
     """At most `most` fills, those of the trades with the largest |net P&L| first, back
     in time order (a session trading every bar would otherwise outgrow the page)."""
     if len(marks) <= most:
         return marks
 
-    def weight(mark: dict[str, Any]) -> float:
-        return float(abs(mark["pnl"] if mark["pnl"] is not None else mark["opened"] or 0.0))
+    def weight(mark: FillMark) -> float:
+        return float(abs(mark.pnl if mark.pnl is not None else mark.opened or 0.0))
 
     kept = sorted(range(len(marks)), key=lambda i: (-weight(marks[i]), i))[:most]
     return [marks[i] for i in sorted(kept)]
 
 
 def price_figure(
-    prices: Prices, marks: list[dict[str, Any]], symbol: str, *, most: int = MOST_MARKS
+    prices: Prices, marks: list[FillMark], symbol: str, *, most: int = MOST_MARKS
 ) -> go.Figure:
     fig = go.Figure()
     total, marks = len(marks), largest(marks, most)
@@ -173,7 +174,7 @@ def price_figure(
         ("BUY", "triangle-up", "#2ca02c"),
         ("SELL", "triangle-down", "#d62728"),
     ):
-        fig.add_trace(_marks([m for m in marks if m["side"] == side], side, symbol_name, color))
+        fig.add_trace(_marks([m for m in marks if m.side == side], side, symbol_name, color))
     shown = f"{prices.timeframe} candles" if prices.candles is not None else "close, min/max band"
     which = "every fill" if total == len(marks) else f"{len(marks):,} of {total:,} fills"
     fig.update_layout(
@@ -186,20 +187,20 @@ def price_figure(
     return fig
 
 
-def _marks(marks: list[dict[str, Any]], side: str, symbol: str, color: str) -> go.Scatter:
+def _marks(marks: list[FillMark], side: str, symbol: str, color: str) -> go.Scatter:
     hover = [
         [
-            m["side"],
-            f"{m['qty']:.8g}",
-            f"{m['price']:,.2f}",
-            f"{m['fee']:,.4f}",
-            "open" if m["pnl"] is None else f"{m['pnl']:,.2f}",
+            m.side,
+            f"{m.qty:.8g}",
+            f"{m.price:,.2f}",
+            f"{m.fee:,.4f}",
+            "open" if m.pnl is None else f"{m.pnl:,.2f}",
         ]
         for m in marks
     ]
     return go.Scatter(
-        x=[when(m["ts_ms"]) for m in marks],
-        y=[m["price"] for m in marks],
+        x=[when(m.ts_ms) for m in marks],
+        y=[m.price for m in marks],
         mode="markers",
         name=f"{side} fills",
         marker={"symbol": symbol, "size": 9, "color": color},
@@ -227,26 +228,26 @@ def duration(ms: float | None) -> str:
     return f"{days}d {rest // 60}h {rest % 60}m" if days else f"{rest // 60}h {rest % 60}m"
 
 
-def trades_table(trades: list[dict[str, Any]], total: int) -> str:
+def trades_table(trades: list[TradeRow], total: int) -> str:
     header = ["trade", "direction", "entry", "exit", "duration", "qty", "entry price"]
     header += ["exit price", "net P&L", "fees"]
     body = []
     for t in trades:
         cells = [
-            str(t["trade"]),
-            t["direction"],
-            when(t["entry_ms"]).strftime("%Y-%m-%d %H:%M"),
-            when(t["exit_ms"]).strftime("%Y-%m-%d %H:%M"),
-            duration(t["exit_ms"] - t["entry_ms"]),
-            f"{t['qty']:.8g}",
-            f"{t['entry_price']:.2f}",
-            f"{t['exit_price']:.2f}",
-            f"{t['net_pnl']:.2f}",
-            f"{t['fees']:.2f}",
+            str(t.trade),
+            t.direction,
+            when(t.entry_ms).strftime("%Y-%m-%d %H:%M"),
+            when(t.exit_ms).strftime("%Y-%m-%d %H:%M"),
+            duration(t.exit_ms - t.entry_ms),
+            f"{t.qty:.8g}",
+            f"{t.entry_price:.2f}",
+            f"{t.exit_price:.2f}",
+            f"{t.net_pnl:.2f}",
+            f"{t.fees:.2f}",
         ]
-        keys = [t["trade"], t["direction"], t["entry_ms"], t["exit_ms"]]
-        keys += [t["exit_ms"] - t["entry_ms"], t["qty"], t["entry_price"], t["exit_price"]]
-        keys += [t["net_pnl"], t["fees"]]
+        keys = [t.trade, t.direction, t.entry_ms, t.exit_ms]
+        keys += [t.exit_ms - t.entry_ms, t.qty, t.entry_price, t.exit_price]
+        keys += [t.net_pnl, t.fees]
         body.append(list(zip(cells, keys, strict=True)))
     note = f"the {len(trades)} largest by |net P&L| of {total}" if total > len(trades) else ""
     return sortable_table(header, body, caption=note)

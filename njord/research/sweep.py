@@ -120,7 +120,7 @@ def run_one(task: Task, data: dict[str, bytes] | None = None) -> Outcome:
         metrics = msgspec.structs.asdict(
             reads.metrics(run.session.conn, to_e8(config.runtime.initial_cash))
         )
-        final_equity = reads.status(run.session.conn)["equity"]
+        final_equity = reads.overview(run.session.conn).equity
         run.session.close()
         row = {m: metrics[m] for m in METRICS}
         row.update(status="ok", reason="", final_equity=final_equity, db=name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import apsw
 import msgspec
 
@@ -36,7 +38,7 @@ def load(conn: apsw.Connection) -> list[Amendment]:
     ]
 
 
-def insert(conn: apsw.Connection, amendments: list[Amendment]) -> None:
+def insert(conn: apsw.Connection, amendments: Sequence[Amendment]) -> None:
     conn.executemany(
         "INSERT INTO config_amendments "
         "(posted_ms, posted_by, after_bar_ms, key, old_value, new_value) "

@@ -20,8 +20,8 @@ import msgspec
 from njord.core.ledger import Ledger
 from njord.core.money import to_e8
 from njord.records import Fill, Side
+from njord.store.chain import GENESIS, chain_hash, equity_digest, fill_payload
 from njord.store.db import integrity_errors
-from njord.store.session import GENESIS, chain_hash, equity_digest, fill_payload
 
 Check = tuple[str, str | None]  # (name, first problem or None)
 _json = msgspec.json.Encoder(order="sorted").encode

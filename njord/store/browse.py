@@ -122,9 +122,45 @@ def choices(conn: apsw.Connection) -> dict[str, list[str]]:
     return found
 
 
-def order_history(conn: apsw.Connection, client_order_id: str) -> dict[str, Any] | None:
-    """An order with the intent and verdict it came from, every state it went through and
-    its fills; None when the db has no such order."""
+class OrderEvent(msgspec.Struct, frozen=True, kw_only=True):
+    ts_ms: int
+    status: str
+    detail: str
+
+
+class OrderFill(msgspec.Struct, frozen=True, kw_only=True):
+    ts_ms: int
+    qty: float
+    price: float
+    fee: float
+
+
+class OrderHistory(msgspec.Struct, frozen=True, kw_only=True):
+    """An order (quantities and prices in units) with the intent and verdict it came
+    from, every state it went through and its fills."""
+
+    client_order_id: str
+    symbol: str
+    side: str
+    type: str
+    qty: float
+    limit: float | None
+    status: str
+    filled_qty: float
+    avg_price: float | None
+    reason: str | None
+    created_ms: int
+    updated_ms: int
+    bar_ts_ms: int
+    tag: str
+    verdict: str
+    rule_inputs: dict[str, Any]
+    events: list[OrderEvent]
+    fills: list[OrderFill]
+
+
+def order_history(conn: apsw.Connection, client_order_id: str) -> OrderHistory | None:
+    """None when the db has no such order."""
     with conn:
         row = conn.execute(
             "SELECT o.client_order_id, o.symbol, o.side, o.type, o.qty_e8, o.limit_e8, "
@@ -137,7 +173,7 @@ def order_history(conn: apsw.Connection, client_order_id: str) -> dict[str, Any]
             return None
         order: tuple[Any, ...] = tuple(row)
         events = [
-            {"ts_ms": t, "status": s, "detail": d}
+            OrderEvent(ts_ms=t, status=s, detail=d)
             for t, s, d in conn.execute(
                 "SELECT ts_ms, status, detail FROM order_events "
                 "WHERE client_order_id = ? ORDER BY seq",
@@ -145,30 +181,30 @@ def order_history(conn: apsw.Connection, client_order_id: str) -> dict[str, Any]
             )
         ]
         fills = [
-            {"ts_ms": t, "qty": q / E8, "price": p / E8, "fee": f / E8}
+            OrderFill(ts_ms=t, qty=q / E8, price=p / E8, fee=f / E8)
             for t, q, p, f in conn.execute(
                 "SELECT ts_ms, qty_e8, price_e8, fee_e8 FROM fills "
                 "WHERE client_order_id = ? ORDER BY fill_id",
                 (client_order_id,),
             )
         ]
-    return {
-        "client_order_id": order[0],
-        "symbol": order[1],
-        "side": order[2],
-        "type": order[3],
-        "qty": order[4] / E8,
-        "limit": order[5] / E8 if order[5] is not None else None,
-        "status": order[6],
-        "filled_qty": order[7] / E8,
-        "avg_price": order[8] / E8 if order[8] is not None else None,
-        "reason": order[9],
-        "created_ms": order[10],
-        "updated_ms": order[11],
-        "bar_ts_ms": order[12],
-        "tag": order[13],
-        "verdict": order[14],
-        "rule_inputs": msgspec.json.decode(order[15]) if order[15] else {},
-        "events": events,
-        "fills": fills,
-    }
+    return OrderHistory(
+        client_order_id=order[0],
+        symbol=order[1],
+        side=order[2],
+        type=order[3],
+        qty=order[4] / E8,
+        limit=order[5] / E8 if order[5] is not None else None,
+        status=order[6],
+        filled_qty=order[7] / E8,
+        avg_price=order[8] / E8 if order[8] is not None else None,
+        reason=order[9],
+        created_ms=order[10],
+        updated_ms=order[11],
+        bar_ts_ms=order[12],
+        tag=order[13],
+        verdict=order[14],
+        rule_inputs=msgspec.json.decode(order[15]) if order[15] else {},
+        events=events,
+        fills=fills,
+    )

@@ -1,11 +1,14 @@
 """The operator control queue: rows in `controls` that the running loop applies (or the
-next start does). Posting is the one write a reader-side process makes to a session db."""
+next start does). Posting is the one write a reader-side process makes to a session db;
+the loop reads the queue and marks what it applied (the session's coordinator chains that
+mark into the decision log)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import apsw
+import msgspec
 
 from njord.config import stored_config
 from njord.errors import ConfigError, LeaseError
@@ -14,6 +17,47 @@ from njord.store import lease as leases
 from njord.store.runs import SqliteManifestStore
 
 WAIT_MS = 1000  # how long a control waits for a writer that is mid-transaction (then 75)
+
+
+class Control(msgspec.Struct, frozen=True):
+    seq: int
+    command: str
+    reason: str
+    posted_by: str
+
+
+def pending(conn: apsw.Connection) -> list[Control]:
+    """Posted and not yet applied, in the order they were posted."""
+    return [
+        Control(*row)
+        for row in conn.execute(
+            "SELECT seq, command, reason, posted_by FROM controls "
+            "WHERE applied_ms IS NULL ORDER BY seq"
+        )
+    ]
+
+
+def pending_count(conn: apsw.Connection) -> int:
+    row = conn.execute("SELECT count(*) FROM controls WHERE applied_ms IS NULL").fetchone()
+    return int(row[0]) if row else 0
+
+
+def applied(conn: apsw.Connection) -> dict[int, list[Control]]:
+    """Controls already applied, by the bar they were applied at (for replays)."""
+    by_bar: dict[int, list[Control]] = {}
+    for bar_ts, *fields in conn.execute(
+        "SELECT bar_ts_ms, seq, command, reason, posted_by FROM controls "
+        "WHERE applied_ms IS NOT NULL ORDER BY seq"
+    ):
+        by_bar.setdefault(int(bar_ts), []).append(Control(*fields))
+    return by_bar
+
+
+def mark_applied(conn: apsw.Connection, control: Control, *, bar_ts_ms: int, wall_ms: int) -> None:
+    conn.execute(
+        "UPDATE controls SET applied_ms = ?, bar_ts_ms = ? WHERE seq = ?",
+        (wall_ms, bar_ts_ms, control.seq),
+    )
 
 
 def post_control(conn: apsw.Connection, command: str, reason: str, *, wall_ms: int, by: str) -> int:
@@ -36,7 +80,7 @@ def post(path: Path, command: str, reason: str, *, by: str) -> str:
         conn.set_busy_timeout(WAIT_MS)
         try:
             conn.execute("BEGIN IMMEDIATE")  # the status read and the insert are one step
-        except apsw.BusyError as e:
+        except LeaseError as e:  # busy past WAIT_MS: name the writer that holds it
             raise LeaseError(_busy(conn, path)) from e
         try:
             when = _applies(conn, path)

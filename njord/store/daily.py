@@ -27,8 +27,8 @@ import apsw
 import msgspec
 
 from njord.errors import MismatchError
+from njord.store.chain import GENESIS, chain_hash
 from njord.store.runs import SqliteManifestStore
-from njord.store.session import GENESIS, chain_hash
 
 DAY_MS = 86_400_000
 

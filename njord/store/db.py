@@ -1,7 +1,9 @@
 """Opening session dbs: file checks, pragmas, schema creation and forward migrations.
 
-Every apsw error that a bad file can cause is translated here into a one-line
-ConfigError / MismatchError; code above the store never sees apsw exceptions.
+Every connection this module opens is a `SessionConnection`, whose statements translate SQLite's
+failures into njord's errors (`translate`: SPEC §2.6, the exit codes of §13): a busy, full,
+corrupt, unopenable or read-only db reaches code above the store as a one-line NjordError,
+never as an apsw exception.
 """
 
 from __future__ import annotations
@@ -12,17 +14,106 @@ import shutil
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Final, Literal
+from types import TracebackType
+from typing import Any, Final, Literal, NoReturn
 
 import apsw
 
-from njord.errors import ConfigError, MismatchError
+from njord.errors import ConfigError, LeaseError, MismatchError, NjordError, StorageError
 
 APPLICATION_ID: Final = 0x6E6A6F72  # 'njor': marks the file as an njord session db
 SQLITE_MAGIC: Final = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS: Final = 5000
 
 Migration = Callable[[apsw.Connection], None]
+# How code outside the store names a connection it got from here: a handle it passes back
+# to store functions, never one it runs SQL on.
+Connection = apsw.Connection
+
+
+_AGAIN = " (a session carries on from its last committed bar: `njord continue`)"
+
+
+def translate(e: apsw.Error, path: str) -> NjordError | None:
+    """What the operator must do about a failure of the db at `path`; None for anything
+    else (a malformed statement, a violated constraint): a bug, left as it is (exit 70)."""
+    if isinstance(e, apsw.BusyError):
+        return LeaseError(
+            f"{path} is busy: another process held its write lock for over "
+            f"{BUSY_TIMEOUT_MS / 1000:g}s; try again later"
+        )
+    if isinstance(e, apsw.FullError):
+        return StorageError(f"the disk holding {path} is full: free space and run again{_AGAIN}")
+    if isinstance(e, apsw.IOError):
+        return StorageError(f"cannot write or read {path} ({e}): check the disk{_AGAIN}")
+    if isinstance(e, apsw.NotADBError):
+        return ConfigError(f"{path} is not a SQLite database")
+    if isinstance(e, apsw.CorruptError):
+        return MismatchError(f"{path} is corrupt ({e}): carry on from a backup copy of it")
+    if isinstance(e, apsw.CantOpenError):
+        return ConfigError(f"cannot open {path}: {e} (check it, its folder, its -wal and -shm)")
+    if isinstance(e, apsw.ReadOnlyError):
+        return ConfigError(f"{path} is read-only; make it writable or work on a copy")
+    return None
+
+
+def _fail(e: apsw.Error, connection: apsw.Connection) -> NoReturn:
+    path = connection.path if isinstance(connection, SessionConnection) else connection.filename
+    ours = translate(e, path)
+    if ours is None:
+        raise e
+    raise ours from e
+
+
+class _Cursor(apsw.Cursor):
+    """Statements fail with njord's errors: at prepare, at the first step and at every
+    row after it (fetchall steps through __next__)."""
+
+    def execute(self, *args: Any, **kwargs: Any) -> apsw.Cursor:
+        try:
+            return super().execute(*args, **kwargs)
+        except apsw.Error as e:
+            _fail(e, self.connection)
+
+    def executemany(self, *args: Any, **kwargs: Any) -> apsw.Cursor:
+        try:
+            return super().executemany(*args, **kwargs)
+        except apsw.Error as e:
+            _fail(e, self.connection)
+
+    def __next__(self) -> Any:
+        try:
+            return super().__next__()
+        except apsw.Error as e:
+            _fail(e, self.connection)
+
+    def fetchone(self) -> Any:
+        try:
+            return super().fetchone()
+        except apsw.Error as e:
+            _fail(e, self.connection)
+
+
+class SessionConnection(apsw.Connection):
+    """A session db connection whose failures are njord errors. `with conn:` is a
+    transaction (a savepoint when nested), as in apsw; its COMMIT translates too."""
+
+    def __init__(self, path: str, flags: int) -> None:
+        super().__init__(path, flags=flags)
+        self.path = path
+        self.cursor_factory = _Cursor
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> bool:
+        try:
+            return super().__exit__(kind, value, tb)
+        except apsw.Error as e:
+            _fail(e, self)
 
 
 def schema_sql() -> str:
@@ -142,9 +233,9 @@ def integrity_errors(conn: apsw.Connection) -> list[str]:
     return [] if rows == ["ok"] else rows
 
 
-def _connect(path: Path, flags: int) -> apsw.Connection:
+def _connect(path: Path, flags: int) -> SessionConnection:
     try:
-        conn = apsw.Connection(str(path), flags=flags)
+        conn = SessionConnection(str(path), flags)
         conn.set_busy_timeout(BUSY_TIMEOUT_MS)
     except apsw.Error as e:
         raise ConfigError(f"cannot open {path}: {e}") from e
@@ -152,20 +243,14 @@ def _connect(path: Path, flags: int) -> apsw.Connection:
 
 
 def _configure(conn: apsw.Connection, synchronous: str) -> None:
-    try:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute(f"PRAGMA synchronous = {synchronous}")
-        conn.execute("PRAGMA foreign_keys = ON")
-    except apsw.NotADBError as e:
-        raise ConfigError(f"{conn.filename} is not a SQLite database") from e
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
+    conn.execute("PRAGMA foreign_keys = ON")
 
 
 def _check_identity(conn: apsw.Connection, path: Path) -> int:
-    try:
-        app_id = _pragma_int(conn, "application_id")
-        version = _pragma_int(conn, "user_version")
-    except (apsw.NotADBError, apsw.CorruptError) as e:
-        raise ConfigError(f"{path} is not a readable SQLite database: {e}") from e
+    app_id = _pragma_int(conn, "application_id")
+    version = _pragma_int(conn, "user_version")
     if app_id != APPLICATION_ID:
         raise ConfigError(
             f"{path} is a SQLite db of another application (application_id={app_id}), "
@@ -219,11 +304,23 @@ def backup(src: Path, dst: Path) -> None:
     source, _ = _open_as_is(src)  # an older schema is copied as it is, e.g. before migrating
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
-        target = apsw.Connection(str(dst))
-        with target.backup("main", source, "main") as step:
-            step.step(-1)  # one step, one read transaction: never a half-written bar
-        with target:
-            target.execute("DELETE FROM lease")
+        target = _connect(dst, apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE)
+        try:
+            _copy(source, target)
+        except BaseException:  # e.g. a full disk: no half copy left to be taken for a backup
+            target.close()
+            dst.unlink(missing_ok=True)
+            raise
         target.close()
     finally:
         source.close()
+
+
+def _copy(source: apsw.Connection, target: apsw.Connection) -> None:
+    try:
+        with target.backup("main", source, "main") as step:
+            step.step(-1)  # one step, one read transaction: never a half-written bar
+    except apsw.Error as e:
+        _fail(e, target)
+    with target:
+        target.execute("DELETE FROM lease")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from typing import Any
+from typing import NamedTuple
 
 import apsw
 
 from njord.data.qc import QcEvent
 from njord.errors import ConfigError, MismatchError
 from njord.records import Order, OrderStatus, OrderType, Side
-from njord.store.session import equity_digest
+from njord.store.chain import equity_digest
 
 
 def decisions_after(conn: apsw.Connection, seq: int) -> Iterator[tuple[int, str, str, str]]:
@@ -96,10 +96,27 @@ def row_count(conn: apsw.Connection, table: str) -> int:
     return int(row[0]) if row else 0
 
 
-def intents_by_bar(conn: apsw.Connection) -> dict[tuple[int, int], dict[str, Any]]:
-    keys = ("side", "type", "qty_e8", "limit_e8", "allowed", "reason", "client_order_id")
+class StoredIntent(NamedTuple):
+    side: str
+    type: str
+    qty_e8: int
+    limit_e8: int | None
+    allowed: int
+    reason: str
+    client_order_id: str | None
+
+
+class StoredFill(NamedTuple):
+    ts_ms: int
+    qty_e8: int
+    price_e8: int
+    fee_e8: int
+
+
+def intents_by_bar(conn: apsw.Connection) -> dict[tuple[int, int], StoredIntent]:
+    """Every intent by (bar, its sequence within the bar)."""
     return {
-        (int(r[0]), int(r[1])): dict(zip(keys, r[2:], strict=True))
+        (int(r[0]), int(r[1])): StoredIntent(*r[2:])
         for r in conn.execute(
             "SELECT bar_ts_ms, seq, side, type, qty_e8, limit_e8, allowed, reason, "
             "client_order_id FROM intents"
@@ -107,9 +124,9 @@ def intents_by_bar(conn: apsw.Connection) -> dict[tuple[int, int], dict[str, Any
     }
 
 
-def fills_by_order(conn: apsw.Connection) -> dict[str, tuple[int, int, int, int]]:
+def fills_by_order(conn: apsw.Connection) -> dict[str, StoredFill]:
     return {
-        str(r[0]): (int(r[1]), int(r[2]), int(r[3]), int(r[4]))
+        str(r[0]): StoredFill(int(r[1]), int(r[2]), int(r[3]), int(r[4]))
         for r in conn.execute("SELECT client_order_id, ts_ms, qty_e8, price_e8, fee_e8 FROM fills")
     }
 

@@ -47,10 +47,7 @@ def is_stale(lease: Lease, *, timeout_s: float, now_ms: int) -> bool:
 
 def acquire(conn: apsw.Connection, *, timeout_s: float) -> tuple[Lease, Lease | None]:
     """Take the lease or raise LeaseError (exit 75). Returns (ours, the stale one taken over)."""
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-    except apsw.BusyError as e:
-        raise LeaseError("session db is busy with another writer; try again later") from e
+    conn.execute("BEGIN IMMEDIATE")  # busy past the timeout: LeaseError (store.db.translate)
     # The clock is read once the write lock is ours: read before, while the holder was
     # still beating, it made the holder's heartbeat look like it came from the future.
     now = wall_ms()

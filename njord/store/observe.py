@@ -13,14 +13,6 @@ from njord.store import lease as leases
 from njord.store.runs import SqliteManifestStore
 
 
-class AlertRow(msgspec.Struct, frozen=True, kw_only=True):
-    seq: int
-    kind: str
-    raised_ms: int
-    cleared_ms: int | None
-    msg: str
-
-
 class Pulse(msgspec.Struct, frozen=True, kw_only=True):
     """What a watcher needs of a session on every poll."""
 
@@ -55,30 +47,6 @@ def pulse(conn: apsw.Connection) -> Pulse:
         last_bar_ms=account[0] if account else None,
         lease=leases.holder(conn),
     )
-
-
-def alerts_after(conn: apsw.Connection, seq: int) -> list[AlertRow]:
-    """Alerts raised after `seq`, oldest first."""
-    return [
-        AlertRow(seq=s, kind=k, raised_ms=r, cleared_ms=c, msg=m)
-        for s, k, r, c, m in conn.execute(
-            "SELECT seq, kind, raised_ms, cleared_ms, msg FROM alerts WHERE seq > ? ORDER BY seq",
-            (seq,),
-        )
-    ]
-
-
-def open_alerts(conn: apsw.Connection) -> list[AlertRow]:
-    return [
-        AlertRow(seq=s, kind=k, raised_ms=r, cleared_ms=None, msg=m)
-        for s, k, r, m in conn.execute(
-            "SELECT seq, kind, raised_ms, msg FROM alerts WHERE cleared_ms IS NULL ORDER BY seq"
-        )
-    ]
-
-
-def last_alert_seq(conn: apsw.Connection) -> int:
-    return int(_row(conn, "SELECT COALESCE(max(seq), 0) FROM alerts", ())[0])
 
 
 def orders_by_status(conn: apsw.Connection) -> dict[str, int]:
@@ -122,34 +90,6 @@ def _row(conn: apsw.Connection, sql: str, params: tuple[object, ...]) -> tuple[A
     if row is None:
         raise AssertionError(f"no row from {sql}")
     return tuple(row)
-
-
-def alert_channels(conn: apsw.Connection, config_toml: str) -> list[dict[str, Any]]:
-    """The channels the session's config names, each with its last delivery (or None)."""
-    section = tomllib.loads(config_toml).get("alerts", {})
-    named = [
-        name
-        for name, on in (
-            ("command", bool(section.get("command"))),
-            ("webhook", bool(section.get("webhook"))),
-            ("email", bool(section.get("email_to"))),
-        )
-        if on
-    ]
-    last = {
-        str(row[0]): {
-            "ts_ms": row[1],
-            "kind": row[2],
-            "event": row[3],
-            "ok": bool(row[4]),
-            "detail": row[5],
-        }
-        for row in conn.execute(
-            "SELECT channel, ts_ms, kind, event, ok, detail FROM alert_deliveries "
-            "WHERE seq IN (SELECT max(seq) FROM alert_deliveries GROUP BY channel)"
-        )
-    }
-    return [{"channel": name, "last": last.get(name)} for name in named]
 
 
 def _symbol(config_toml: str) -> str:

@@ -13,11 +13,80 @@ import msgspec
 from njord.core.metrics import Metrics, compute
 from njord.core.money import E8, mul_e8
 from njord.core.time import DAY_MS, timeframe_ms
-from njord.store import amendments, observe
+from njord.data.qc import QcSummary
+from njord.store import alerts, amendments, controls, observe
 from njord.store import lease as leases
 from njord.store.runs import SqliteManifestStore
 
 COMMANDS = ("halt", "reduce", "flatten", "resume")
+LATENCIES = ("decision_latency_ms", "strategy_tick_latency_ms", "bars_lag_ms")
+
+
+class TradingStatus(msgspec.Struct, frozen=True, kw_only=True):
+    state: str
+    changed_ms: int
+    changed_by: str
+    reason: str
+
+
+class RiskFacts(msgspec.Struct, frozen=True, kw_only=True):
+    daily_realised_net: float
+    last_block: str | None
+    blocks: dict[str, int]  # reason -> orders it blocked
+
+
+class Overview(msgspec.Struct, frozen=True, kw_only=True):
+    """What a session is doing now (money in quote units)."""
+
+    run_id: str | None
+    mode: str | None
+    run_status: str | None
+    strategy: str | None
+    lease: leases.Lease | None
+    trading: TradingStatus
+    bars: int
+    last_bar_ms: int | None
+    cash: float | None
+    equity: float | None
+    realised_pnl: float | None
+    fees: float | None
+    risk: RiskFacts
+    pending_controls: int
+    config_amendments: list[amendments.Amendment]
+    alert_channels: list[alerts.ChannelState]
+    alerts: list[alerts.AlertRow]
+
+
+class Percentiles(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    p50: float
+    p95: float
+    p99: float
+    n: int | None = None  # values they are taken over (status; the TUI's window omits it)
+
+
+class Telemetry(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A latency is absent until the session measured one."""
+
+    decision_latency_ms: Percentiles | None = None
+    strategy_tick_latency_ms: Percentiles | None = None
+    bars_lag_ms: Percentiles | None = None
+    orders_submitted: int
+    orders_proposed: int
+    orders_blocked_risk: int
+    risk_block_rate: float
+    errors: int
+    error_rate: float
+    pnl_intraday: float
+
+
+class Status(Overview, frozen=True, kw_only=True):
+    """`njord status`: the overview, the timeframes, the manifest hash, the telemetry and
+    the orders by status."""
+
+    timeframes: list[str]
+    manifest_sha256: str | None
+    telemetry: Telemetry
+    orders: dict[str, int]
 
 
 def one(conn: apsw.Connection, sql: str) -> tuple[Any, ...]:
@@ -28,19 +97,32 @@ def one(conn: apsw.Connection, sql: str) -> tuple[Any, ...]:
     return tuple(row)
 
 
-def trading_state(conn: apsw.Connection) -> dict[str, Any]:
+def data_version(conn: apsw.Connection) -> int:
+    """Changes whenever another connection commits: a reader re-reads only then."""
+    return int(one(conn, "PRAGMA data_version")[0])
+
+
+def trading_state(conn: apsw.Connection) -> TradingStatus:
     state, changed_ms, by, reason = one(
         conn, "SELECT state, changed_ms, changed_by, reason FROM trading_state"
     )
-    return {"state": state, "changed_ms": changed_ms, "changed_by": by, "reason": reason}
+    return TradingStatus(state=state, changed_ms=changed_ms, changed_by=by, reason=reason)
+
+
+def session_status(conn: apsw.Connection) -> Status:
+    return Status(
+        **msgspec.structs.asdict(overview(conn)),
+        timeframes=timeframes(conn),
+        manifest_sha256=SqliteManifestStore(conn).manifest_sha256(),
+        telemetry=telemetry(conn),
+        orders=observe.orders_by_status(conn),
+    )
 
 
 def status(conn: apsw.Connection) -> dict[str, Any]:
-    facts = overview(conn)
-    facts["timeframes"] = timeframes(conn)
-    facts["manifest_sha256"] = SqliteManifestStore(conn).manifest_sha256()
-    facts["telemetry"] = telemetry(conn)
-    facts["orders"] = observe.orders_by_status(conn)
+    """`session_status` as plain data. issue 13: launch.wrap_up still wants the dict; it
+    goes when the lead switches that call to `session_status`."""
+    facts: dict[str, Any] = msgspec.to_builtins(session_status(conn))
     return facts
 
 
@@ -54,46 +136,40 @@ def timeframes(conn: apsw.Connection) -> list[str]:
     return list(msgspec.json.decode(row[0])) if row else []
 
 
-def overview(conn: apsw.Connection) -> dict[str, Any]:
+def overview(conn: apsw.Connection) -> Overview:
     """What a session is doing now, from singleton rows and indexed lookups only."""
-    manifest = SqliteManifestStore(conn).load()
-    holder = leases.holder(conn)
+    runs = SqliteManifestStore(conn)
+    manifest = runs.load()
     account = conn.execute(
         "SELECT cash_e8, realised_e8, fees_e8, peak_equity_e8, last_bar_ms, bars FROM account"
     ).fetchone()
-    risk = conn.execute("SELECT day, daily_realised_e8, last_block, counters FROM risk_state")
-    risk_row = risk.fetchone()
-    pending = one(conn, "SELECT count(*) FROM controls WHERE applied_ms IS NULL")
-    last_equity = conn.execute("SELECT equity_e8 FROM equity ORDER BY ts_ms DESC LIMIT 1")
-    eq = last_equity.fetchone()
-    return {
-        "run_id": manifest.run_id if manifest else None,
-        "mode": manifest.mode if manifest else None,
-        "run_status": SqliteManifestStore(conn).status(manifest.run_id) if manifest else None,
-        "strategy": manifest.strategy.path if manifest else None,
-        "lease": msgspec.to_builtins(holder) if holder else None,
-        "trading": trading_state(conn),
-        "bars": account[5] if account else 0,
-        "last_bar_ms": account[4] if account else None,
-        "cash": account[0] / E8 if account else None,
-        "equity": eq[0] / E8 if eq else None,
-        "realised_pnl": account[1] / E8 if account else None,
-        "fees": account[2] / E8 if account else None,
-        "risk": {
-            "daily_realised_net": risk_row[1] / E8 if risk_row else 0.0,
-            "last_block": risk_row[2] if risk_row else None,
-            "blocks": msgspec.json.decode(risk_row[3]) if risk_row else {},
-        },
-        "pending_controls": pending[0],
-        "config_amendments": [msgspec.to_builtins(a) for a in amendments.load(conn)],
-        "alert_channels": observe.alert_channels(conn, manifest.config_toml) if manifest else [],
-        "alerts": [
-            {"kind": k, "raised_ms": r, "cleared_ms": c, "msg": m}
-            for k, r, c, m in conn.execute(
-                "SELECT kind, raised_ms, cleared_ms, msg FROM alerts ORDER BY seq"
-            )
-        ],
-    }
+    risk = conn.execute(
+        "SELECT day, daily_realised_e8, last_block, counters FROM risk_state"
+    ).fetchone()
+    eq = conn.execute("SELECT equity_e8 FROM equity ORDER BY ts_ms DESC LIMIT 1").fetchone()
+    return Overview(
+        run_id=manifest.run_id if manifest else None,
+        mode=manifest.mode if manifest else None,
+        run_status=runs.status(manifest.run_id) if manifest else None,
+        strategy=manifest.strategy.path if manifest else None,
+        lease=leases.holder(conn),
+        trading=trading_state(conn),
+        bars=account[5] if account else 0,
+        last_bar_ms=account[4] if account else None,
+        cash=account[0] / E8 if account else None,
+        equity=eq[0] / E8 if eq else None,
+        realised_pnl=account[1] / E8 if account else None,
+        fees=account[2] / E8 if account else None,
+        risk=RiskFacts(
+            daily_realised_net=risk[1] / E8 if risk else 0.0,
+            last_block=risk[2] if risk else None,
+            blocks=msgspec.json.decode(risk[3]) if risk else {},
+        ),
+        pending_controls=controls.pending_count(conn),
+        config_amendments=amendments.load(conn),
+        alert_channels=alerts.channels(conn, manifest.config_toml) if manifest else [],
+        alerts=alerts.every(conn),
+    )
 
 
 def bars_after(conn: apsw.Connection, ts_ms: int | None) -> int:
@@ -104,26 +180,20 @@ def bars_after(conn: apsw.Connection, ts_ms: int | None) -> int:
     return int(row[0]) if row else 0
 
 
-LATENCIES = ("decision_latency_ms", "strategy_tick_latency_ms", "bars_lag_ms")
-
-
 def percentile(sorted_values: list[float], q: float) -> float:
     """Nearest-rank percentile of an ascending list."""
     rank = max(1, math.ceil(q / 100 * len(sorted_values)))
     return sorted_values[rank - 1]
 
 
-def telemetry(conn: apsw.Connection) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def telemetry(conn: apsw.Connection) -> Telemetry:
+    latencies: dict[str, Percentiles] = {}
     for name in LATENCIES:
         values = sorted(
             float(r[0]) for r in conn.execute("SELECT value FROM metrics WHERE name = ?", (name,))
         )
         if values:
-            out[name] = {
-                "n": len(values),
-                **{f"p{q}": round(percentile(values, q), 3) for q in (50, 95, 99)},
-            }
+            latencies[name] = _percentiles(values, n=len(values))
     intents, allowed, risk_blocked = one(
         conn,
         (
@@ -135,19 +205,24 @@ def telemetry(conn: apsw.Connection) -> dict[str, Any]:
     )
     bars = one(conn, "SELECT count(*) FROM equity")[0]
     errors = observe.errors_logged(conn)
-    out.update(
-        {
-            "orders_submitted": allowed,
-            "orders_proposed": allowed,
-            "orders_blocked_risk": risk_blocked,
-            "risk_block_rate": risk_blocked / intents if intents else 0.0,
-            "errors": errors,
-            # A session that never got a bar (its venue never answered) still has a rate.
-            "error_rate": errors / max(bars, 1),
-            "pnl_intraday": _intraday(conn),
-        }
+    return Telemetry(
+        decision_latency_ms=latencies.get("decision_latency_ms"),
+        strategy_tick_latency_ms=latencies.get("strategy_tick_latency_ms"),
+        bars_lag_ms=latencies.get("bars_lag_ms"),
+        orders_submitted=allowed,
+        orders_proposed=allowed,
+        orders_blocked_risk=risk_blocked,
+        risk_block_rate=risk_blocked / intents if intents else 0.0,
+        errors=errors,
+        # A session that never got a bar (its venue never answered) still has a rate.
+        error_rate=errors / max(bars, 1),
+        pnl_intraday=_intraday(conn),
     )
-    return out
+
+
+def _percentiles(sorted_values: list[float], *, n: int | None = None) -> Percentiles:
+    p50, p95, p99 = (round(percentile(sorted_values, q), 3) for q in (50, 95, 99))
+    return Percentiles(p50=p50, p95=p95, p99=p99, n=n)
 
 
 def _intraday(conn: apsw.Connection) -> float:
@@ -222,89 +297,150 @@ def reconciliation(conn: apsw.Connection, initial_cash_e8: int) -> dict[str, int
     }
 
 
-def qc_summary(conn: apsw.Connection) -> dict[str, Any]:
+def qc(conn: apsw.Connection) -> QcSummary | None:
+    """What quality control did to the session's data (None before its first start)."""
     row = conn.execute(
         "SELECT policy, bars_in, bars_out, gaps, missing_bars, filled_bars, duplicates, "
         "first_gap_ms, last_gap_ms FROM qc_summary"
     ).fetchone()
-    keys = (
-        "policy",
-        "bars_in",
-        "bars_out",
-        "gaps",
-        "missing_bars",
-        "filled_bars",
-        "duplicates",
-        "first_gap_ms",
-        "last_gap_ms",
+    if row is None:
+        return None
+    policy, bars_in, bars_out, gaps, missing, filled, duplicates, first, last = row
+    return QcSummary(
+        policy=policy,
+        bars_in=bars_in,
+        bars_out=bars_out,
+        gaps=gaps,
+        missing_bars=missing,
+        filled_bars=filled,
+        duplicates=duplicates,
+        first_gap_ms=first,
+        last_gap_ms=last,
     )
-    return dict(zip(keys, row, strict=True)) if row else {}
+
+
+def qc_summary(conn: apsw.Connection) -> dict[str, Any]:
+    """`qc` as plain data ({} before the first start). issue 13: launch.wrap_up still
+    wants the dict; it goes when the lead switches that call to `qc`."""
+    found = qc(conn)
+    return {} if found is None else msgspec.structs.asdict(found)
+
+
+class Position(msgspec.Struct, frozen=True, kw_only=True):
+    symbol: str
+    qty: float
+    cost: float
+    unrealised: float  # at the last close
+
+
+class OpenOrder(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    side: str
+    type: str
+    qty: float
+    limit: float  # 0.0 for a market order
+
+
+class RecentFill(msgspec.Struct, frozen=True, kw_only=True):
+    ts_ms: int
+    side: str
+    qty: float
+    price: float
+    fee: float
+
+
+class RecentVerdict(msgspec.Struct, frozen=True, kw_only=True):
+    ts_ms: int
+    side: str
+    reason: str
+
+
+class Dashboard(Overview, frozen=True, kw_only=True):
+    """What the TUI shows: the overview, the equity committed since the last read, recent
+    latencies (by name, over the last `window` bars) and the newest rows of each table."""
+
+    equity_new: list[tuple[int, float]]
+    latency: dict[str, Percentiles]
+    bar_lag_ms: float | None
+    positions: list[Position]
+    open_orders: list[OpenOrder]
+    fills: list[RecentFill]
+    verdicts: list[RecentVerdict]
 
 
 def dashboard(
     conn: apsw.Connection, *, after_ms: int | None, rows: int = 8, window: int = 1000
-) -> dict[str, Any]:
+) -> Dashboard:
     """What the TUI shows, in one read transaction (never half a bar). Bounded work per
     call however long the session: equity rows only after `after_ms` (the caller keeps the
     curve), latency percentiles over the last `window` bars."""
     with conn:
-        facts = overview(conn)
-        facts["equity_new"] = [
-            (int(t), e / E8)
-            for t, e in conn.execute(
-                "SELECT ts_ms, equity_e8 FROM equity WHERE ts_ms > ? ORDER BY ts_ms",
-                (after_ms if after_ms is not None else -1,),
-            )
-        ]
-        facts["latency"] = {}
-        for name in LATENCIES:
-            recent = sorted(
-                float(v)
-                for (v,) in conn.execute(
-                    "SELECT value FROM metrics WHERE name = ? ORDER BY bar_ts_ms DESC LIMIT ?",
-                    (name, window),
+        found = Dashboard(
+            **msgspec.structs.asdict(overview(conn)),
+            equity_new=[
+                (int(t), e / E8)
+                for t, e in conn.execute(
+                    "SELECT ts_ms, equity_e8 FROM equity WHERE ts_ms > ? ORDER BY ts_ms",
+                    (after_ms if after_ms is not None else -1,),
                 )
+            ],
+            latency=_recent_latencies(conn, window),
+            bar_lag_ms=observe.last_metric(conn, "bars_lag_ms"),
+            positions=_positions(conn),
+            open_orders=[
+                OpenOrder(id=c, side=s, type=t, qty=q / E8, limit=(lim or 0) / E8)
+                for c, s, t, q, lim in conn.execute(
+                    "SELECT client_order_id, side, type, qty_e8, limit_e8 FROM orders "
+                    "WHERE status IN ('NEW', 'SUBMITTED', 'PARTIALLY_FILLED') ORDER BY intent_id"
+                )
+            ],
+            fills=[
+                RecentFill(ts_ms=t, side=s, qty=q / E8, price=p / E8, fee=f / E8)
+                for t, s, q, p, f in conn.execute(
+                    "SELECT ts_ms, side, qty_e8, price_e8, fee_e8 FROM fills "
+                    "ORDER BY fill_id DESC LIMIT ?",
+                    (rows,),
+                )
+            ],
+            verdicts=[
+                RecentVerdict(ts_ms=t, side=s, reason=r)
+                for t, s, r in conn.execute(
+                    "SELECT bar_ts_ms, side, reason FROM intents ORDER BY intent_id DESC LIMIT ?",
+                    (rows,),
+                )
+            ],
+        )
+    return found
+
+
+def _recent_latencies(conn: apsw.Connection, window: int) -> dict[str, Percentiles]:
+    found = {}
+    for name in LATENCIES:
+        recent = sorted(
+            float(v)
+            for (v,) in conn.execute(
+                "SELECT value FROM metrics WHERE name = ? ORDER BY bar_ts_ms DESC LIMIT ?",
+                (name, window),
             )
-            if recent:
-                facts["latency"][name] = {
-                    f"p{q}": round(percentile(recent, q), 3) for q in (50, 95, 99)
-                }
-        lag = conn.execute(
-            "SELECT value FROM metrics WHERE name = 'bars_lag_ms' ORDER BY bar_ts_ms DESC LIMIT 1"
-        ).fetchone()
-        facts["bar_lag_ms"] = float(lag[0]) if lag else None
-        facts["positions"] = [
-            {"symbol": s, "qty": q / E8, "cost": c / E8}
-            for s, q, c in conn.execute(
-                "SELECT symbol, qty_e8, cost_e8 FROM positions WHERE qty_e8 != 0 ORDER BY symbol"
-            )
-        ]
-        last = conn.execute("SELECT close_e8 FROM equity ORDER BY ts_ms DESC LIMIT 1").fetchone()
-        for p in facts["positions"]:
-            p["unrealised"] = (p["qty"] * last[0] / E8 - p["cost"]) if last else 0.0
-        facts["open_orders"] = [
-            {"id": c, "side": s, "type": t, "qty": q / E8, "limit": (lim or 0) / E8}
-            for c, s, t, q, lim in conn.execute(
-                "SELECT client_order_id, side, type, qty_e8, limit_e8 FROM orders "
-                "WHERE status IN ('NEW', 'SUBMITTED', 'PARTIALLY_FILLED') ORDER BY intent_id"
-            )
-        ]
-        facts["fills"] = [
-            {"ts_ms": t, "side": s, "qty": q / E8, "price": p / E8, "fee": f / E8}
-            for t, s, q, p, f in conn.execute(
-                "SELECT ts_ms, side, qty_e8, price_e8, fee_e8 FROM fills "
-                "ORDER BY fill_id DESC LIMIT ?",
-                (rows,),
-            )
-        ]
-        facts["verdicts"] = [
-            {"ts_ms": t, "side": s, "reason": r}
-            for t, s, r in conn.execute(
-                "SELECT bar_ts_ms, side, reason FROM intents ORDER BY intent_id DESC LIMIT ?",
-                (rows,),
-            )
-        ]
-    return facts
+        )
+        if recent:
+            found[name] = _percentiles(recent)
+    return found
+
+
+def _positions(conn: apsw.Connection) -> list[Position]:
+    last = conn.execute("SELECT close_e8 FROM equity ORDER BY ts_ms DESC LIMIT 1").fetchone()
+    return [
+        Position(
+            symbol=s,
+            qty=q / E8,
+            cost=c / E8,
+            unrealised=(q / E8 * last[0] / E8 - c / E8) if last else 0.0,
+        )
+        for s, q, c in conn.execute(
+            "SELECT symbol, qty_e8, cost_e8 FROM positions WHERE qty_e8 != 0 ORDER BY symbol"
+        )
+    ]
 
 
 def sampled_equity(conn: apsw.Connection, most: int = 5000) -> list[tuple[int, float]]:
@@ -353,19 +489,50 @@ def closes(conn: apsw.Connection) -> Iterator[tuple[int, int]]:
         yield int(ts), int(close)
 
 
-def fill_marks(conn: apsw.Connection) -> list[dict[str, Any]]:
-    """Every fill with the net P&L of the trades it closed (`pnl`, None for an opening
-    fill) and of those it opened (`opened`, None while they are open)."""
+class FillMark(msgspec.Struct, frozen=True, kw_only=True):
+    """A fill on the price chart, with the net P&L of the trades it closed (`pnl`, None
+    for an opening fill) and of those it opened (`opened`, None while they are open)."""
+
+    ts_ms: int
+    side: str
+    qty: float
+    price: float
+    fee: float
+    pnl: float | None
+    opened: float | None
+
+
+class TradeRow(msgspec.Struct, frozen=True, kw_only=True):
+    trade: int
+    direction: str
+    entry_ms: int
+    exit_ms: int
+    qty: float
+    entry_price: float
+    exit_price: float
+    net_pnl: float
+    fees: float
+
+
+class TradeStats(msgspec.Struct, frozen=True, kw_only=True):
+    """Closed trades: count, average duration (ms) and expectancy (mean net P&L)."""
+
+    trades: int
+    avg_duration_ms: float | None
+    expectancy: float | None
+
+
+def fill_marks(conn: apsw.Connection) -> list[FillMark]:
     return [
-        {
-            "ts_ms": int(t),
-            "side": str(s),
-            "qty": q / E8,
-            "price": p / E8,
-            "fee": f / E8,
-            "pnl": None if pnl is None else pnl / E8,
-            "opened": None if opened is None else opened / E8,
-        }
+        FillMark(
+            ts_ms=int(t),
+            side=str(s),
+            qty=q / E8,
+            price=p / E8,
+            fee=f / E8,
+            pnl=None if pnl is None else pnl / E8,
+            opened=None if opened is None else opened / E8,
+        )
         for t, s, q, p, f, pnl, opened in conn.execute(
             "SELECT f.ts_ms, f.side, f.qty_e8, f.price_e8, f.fee_e8, "
             "(SELECT sum(t.pnl_e8 - t.fees_e8) FROM trades t WHERE t.exit_fill_id = f.fill_id), "
@@ -375,20 +542,20 @@ def fill_marks(conn: apsw.Connection) -> list[dict[str, Any]]:
     ]
 
 
-def largest_trades(conn: apsw.Connection, most: int = 500) -> list[dict[str, Any]]:
+def largest_trades(conn: apsw.Connection, most: int = 500) -> list[TradeRow]:
     """The `most` closed trades with the largest |net P&L|, largest first."""
     return [
-        {
-            "trade": int(i),
-            "direction": str(d),
-            "entry_ms": int(en),
-            "exit_ms": int(ex),
-            "qty": q / E8,
-            "entry_price": cost / q if q else 0.0,
-            "exit_price": value / q if q else 0.0,
-            "net_pnl": net / E8,
-            "fees": fees / E8,
-        }
+        TradeRow(
+            trade=int(i),
+            direction=str(d),
+            entry_ms=int(en),
+            exit_ms=int(ex),
+            qty=q / E8,
+            entry_price=cost / q if q else 0.0,
+            exit_price=value / q if q else 0.0,
+            net_pnl=net / E8,
+            fees=fees / E8,
+        )
         for i, d, en, ex, q, cost, value, net, fees in conn.execute(
             "SELECT trade_id, direction, entry_ms, exit_ms, qty_e8, entry_cost_e8, "
             "exit_value_e8, pnl_e8 - fees_e8, fees_e8 FROM trades "
@@ -398,13 +565,12 @@ def largest_trades(conn: apsw.Connection, most: int = 500) -> list[dict[str, Any
     ]
 
 
-def trade_stats(conn: apsw.Connection) -> dict[str, float | int | None]:
-    """Closed trades: count, average duration (ms) and expectancy (mean net P&L)."""
+def trade_stats(conn: apsw.Connection) -> TradeStats:
     count, duration, net = one(
         conn, "SELECT count(*), avg(exit_ms - entry_ms), avg(pnl_e8 - fees_e8) FROM trades"
     )
-    return {
-        "trades": int(count),
-        "avg_duration_ms": None if duration is None else float(duration),
-        "expectancy": None if net is None else net / E8,
-    }
+    return TradeStats(
+        trades=int(count),
+        avg_duration_ms=None if duration is None else float(duration),
+        expectancy=None if net is None else net / E8,
+    )

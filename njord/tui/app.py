@@ -1,7 +1,7 @@
 """`njord tui`: watch a session db, or drive a session in-process, on the same screens.
 
-The screens read through their own read-only connection and re-read only when
-`PRAGMA data_version` says a commit landed, so they never block or slow the writer —
+The screens read through their own read-only connection and re-read only when the db's
+data version (`reads.data_version`) says a commit landed, so they never block or slow the writer —
 whether that writer is another process or the worker thread this app started. Controls go
 through the same API as `njord halt|reduce|flatten|resume`.
 """
@@ -88,12 +88,12 @@ class NjordApp(App[None]):
         self.stop = Stop()
         self.conn = db.open_reader(db_path)
         self._version = -1
-        self.facts: dict[str, Any] = {}
+        self.facts: reads.Dashboard | None = None
         self.curve = EquityCurve()
         self._point_ms: int | None = None  # the sparkline's step: the main timeframe's bars
         self.running = session is not None
         self.quitting = False
-        self.outcome: BaseException | None = None  # why the driven session ended early
+        self.outcome: BaseException | None = None  # why the session or the screens ended
         self.results: launch.Results | None = None  # a driven backtest's wrap-up
 
     def get_default_screen(self) -> Screen[Any]:
@@ -129,23 +129,33 @@ class NjordApp(App[None]):
         # between would find the dashboard's widgets gone.
         if not self.is_running:
             return
-        version = int(reads.one(self.conn, "PRAGMA data_version")[0])
+        try:
+            self.read_if_changed()
+        except NjordError as e:  # the file went bad under the screens (corrupt, vanished)
+            if self.session is None:
+                self.outcome = e  # watching: `njord tui` says it in one line
+                self.exit()
+            else:
+                self.notify(str(e), severity="error", timeout=30)
+
+    def read_if_changed(self) -> None:
+        version = reads.data_version(self.conn)
         if version == self._version:
             return
         self._version = version
         # Enough recent rows to fill the tables at any terminal height, never more.
         rows = max(8, self.size.height - 12)
-        self.facts = reads.dashboard(self.conn, after_ms=self.curve.last_ms, rows=rows)
-        if self.facts["equity_new"]:
+        self.facts = facts = reads.dashboard(self.conn, after_ms=self.curve.last_ms, rows=rows)
+        if facts.equity_new:
             if self._point_ms is None:
                 # Logged with the session's first bars: known once there are bars to draw.
                 self._point_ms = timeframe_ms(reads.main_timeframe(self.conn))
-            self.curve.extend(self.facts["equity_new"], self._point_ms)
-        self.dashboard.show(self.facts, self.curve, wall_ms())
+            self.curve.extend(facts.equity_new, self._point_ms)
+        self.dashboard.show(facts, self.curve, wall_ms())
 
     def tick(self) -> None:
         # Heartbeat age and lag move with the wall clock even when nothing commits.
-        if self.is_running and self.facts["lease"]:
+        if self.is_running and self.facts is not None and self.facts.lease is not None:
             self.dashboard.show_writer(self.facts, self.curve, wall_ms())
 
     @work(thread=True, exclusive=True, name="session")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import apsw
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -20,6 +19,7 @@ from textual.widgets import (
 )
 
 from njord.store import browse
+from njord.store.db import Connection
 from njord.tui.dashboard import utc
 
 TIME_COLUMNS = {"created", "time", "bar", "raised", "cleared"}
@@ -68,7 +68,7 @@ class Browse(Screen[None]):
         ),
     ]
 
-    def __init__(self, conn: apsw.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         super().__init__()
         self.conn = conn
         self.keys: dict[str, list[str]] = {}
@@ -153,7 +153,7 @@ class OrderDetail(Screen[None]):
     """
     BINDINGS: ClassVar = [Binding("escape,b", "app.pop_screen", "back")]
 
-    def __init__(self, conn: apsw.Connection, client_order_id: str) -> None:
+    def __init__(self, conn: Connection, client_order_id: str) -> None:
         super().__init__()
         self.conn = conn
         self.client_order_id = client_order_id
@@ -170,25 +170,24 @@ class OrderDetail(Screen[None]):
         if order is None:
             self.query_one("#order", Static).update(f"no order {self.client_order_id} in this db")
             return
-        limit = f" limit {order['limit']:,.8g}" if order["limit"] is not None else ""
-        inputs = "  ".join(rule_input(k, v) for k, v in sorted(order["rule_inputs"].items()))
-        avg = f"{order['avg_price']:,.2f}" if order["avg_price"] is not None else "-"
+        limit = f" limit {order.limit:,.8g}" if order.limit is not None else ""
+        inputs = "  ".join(rule_input(k, v) for k, v in sorted(order.rule_inputs.items()))
+        avg = f"{order.avg_price:,.2f}" if order.avg_price is not None else "-"
         self.query_one("#order", Static).update(
-            f"[b]{order['client_order_id']}[/]  {order['status']}"
-            f"{'  ' + order['reason'] if order['reason'] else ''}\n"
-            f"{order['side']} {order['type']} {order['qty']:,.8g} {order['symbol']}{limit}  "
-            f"filled {order['filled_qty']:,.8g} avg {avg}\n"
-            f"bar {utc(order['bar_ts_ms'])}  tag {order['tag']}  verdict {order['verdict']}\n"
+            f"[b]{order.client_order_id}[/]  {order.status}"
+            f"{'  ' + order.reason if order.reason else ''}\n"
+            f"{order.side} {order.type} {order.qty:,.8g} {order.symbol}{limit}  "
+            f"filled {order.filled_qty:,.8g} avg {avg}\n"
+            f"bar {utc(order.bar_ts_ms)}  tag {order.tag}  verdict {order.verdict}\n"
             f"rule inputs: {inputs}"
         )
         events = self.query_one("#events", DataTable)
         events.add_columns("time", "status", "detail")
-        events.add_rows((utc(e["ts_ms"]), e["status"], e["detail"]) for e in order["events"])
+        events.add_rows((utc(e.ts_ms), e.status, e.detail) for e in order.events)
         events.border_title = "state history"
         fills = self.query_one("#order-fills", DataTable)
         fills.add_columns("time", "qty", "price", "fee")
         fills.add_rows(
-            (utc(f["ts_ms"]), f"{f['qty']:,.8g}", f"{f['price']:,.2f}", f"{f['fee']:,.8g}")
-            for f in order["fills"]
+            (utc(f.ts_ms), f"{f.qty:,.8g}", f"{f.price:,.2f}", f"{f.fee:,.8g}") for f in order.fills
         )
         fills.border_title = "fills"

@@ -14,6 +14,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Sparkline, Static
 
 from njord.store import lease as leases
+from njord.store.alerts import ChannelState
+from njord.store.amendments import Amendment
+from njord.store.reads import Dashboard as Facts
 
 STATE_COLOURS = {"ACTIVE": "green", "REDUCING": "yellow", "HALTED": "red"}
 # A writer on another host is presumed gone after this long without a heartbeat (on this
@@ -71,30 +74,30 @@ class EquityCurve:
         return out
 
 
-def amendments_line(amendments: list[dict[str, Any]]) -> str:
+def amendments_line(amendments: list[Amendment]) -> str:
     """The latest config amendment (njord.amend), when the session has any."""
     if not amendments:
         return ""
     a = amendments[-1]
     return (
-        f"\n[yellow]config amended[/] ({len(amendments)}): {a['key']} {a['old'] or 'unset'}"
-        f" -> {a['new']} by {a['posted_by']} at {utc(a['posted_ms'])}"
+        f"\n[yellow]config amended[/] ({len(amendments)}): {a.key} {a.old or 'unset'}"
+        f" -> {a.new} by {a.posted_by} at {utc(a.posted_ms)}"
     )
 
 
-def writer_line(facts: dict[str, Any], now_ms: int) -> str:
+def writer_line(
+    lease: leases.Lease | None, run_status: str | None, now_ms: int, *, bar_lag_ms: float | None
+) -> str:
     """Is anyone writing this session, and how fresh is the data it shows?"""
-    held = facts["lease"]
-    if not held:
-        return f"writer none ({facts['run_status'] or 'no run'})"
-    lease = leases.Lease(**held)
+    if lease is None:
+        return f"writer none ({run_status or 'no run'})"
     dead = leases.is_stale(lease, timeout_s=REMOTE_TIMEOUT_S, now_ms=now_ms)
     alive = "[red]gone[/]" if dead else "[green]alive[/]"
     text = f"writer pid {lease.pid} {alive} beat {leases.age_s(lease, now_ms):.0f}s ago"
-    if facts["bar_lag_ms"] is not None:
+    if bar_lag_ms is not None:
         # As the feed measured it: the venue's clock when the bar arrived, minus its close.
         # (The wall clock would be wrong against a simulator replaying past months.)
-        text += f"  bar lag {facts['bar_lag_ms'] / 1000:.1f}s"
+        text += f"  bar lag {bar_lag_ms / 1000:.1f}s"
     return text
 
 
@@ -136,49 +139,45 @@ class Dashboard(Screen[None]):
         self.query_one("#fills", DataTable).add_columns("fill", "side", "price")
         self.query_one("#verdicts", DataTable).add_columns("bar", "verdict")
 
-    def show(self, facts: dict[str, Any], curve: EquityCurve, now_ms: int) -> None:
-        state = facts["trading"]["state"]
+    def show(self, facts: Facts, curve: EquityCurve, now_ms: int) -> None:
+        state = facts.trading.state
         self.query_one("#state", Static).update(
-            f"[{STATE_COLOURS.get(state, 'white')}]{state}[/]\n{facts['mode']}"
+            f"[{STATE_COLOURS.get(state, 'white')}]{state}[/]\n{facts.mode}"
         )
         self.show_writer(facts, curve, now_ms)
         width = max(self.size.width - 2, 10)
         self.query_one("#equity", Sparkline).data = curve.sampled(curve.values, width)
         self.query_one("#drawdown", Sparkline).data = curve.sampled(curve.drawdowns, width)
-        positions = [
-            (p["symbol"], f"{p['qty']:.4f}", f"{p['unrealised']:,.0f}") for p in facts["positions"]
-        ]
+        positions = [(p.symbol, f"{p.qty:.4f}", f"{p.unrealised:,.0f}") for p in facts.positions]
         self._rows("#positions", positions)
-        orders = [(f"{o['side']} {o['type']}", f"{o['qty']:.4f}") for o in facts["open_orders"]]
+        orders = [(f"{o.side} {o.type}", f"{o.qty:.4f}") for o in facts.open_orders]
         self._rows("#orders", orders)
-        fills = [(utc(x["ts_ms"])[11:], x["side"], f"{x['price']:,.2f}") for x in facts["fills"]]
+        fills = [(utc(x.ts_ms)[11:], x.side, f"{x.price:,.2f}") for x in facts.fills]
         self._rows("#fills", fills)
-        verdicts = [(utc(v["ts_ms"])[11:], f"{v['side']} {v['reason']}") for v in facts["verdicts"]]
+        verdicts = [(utc(v.ts_ms)[11:], f"{v.side} {v.reason}") for v in facts.verdicts]
         self._rows("#verdicts", verdicts)
-        latency = facts["latency"].get("decision_latency_ms")
-        lat = (
-            f"p50 {latency['p50']} p95 {latency['p95']} p99 {latency['p99']} ms" if latency else "-"
-        )
-        alerts = [a["kind"] for a in facts["alerts"] if a["cleared_ms"] is None]
-        blocks = ", ".join(f"{k} {v}" for k, v in sorted(facts["risk"]["blocks"].items()))
+        latency = facts.latency.get("decision_latency_ms")
+        lat = f"p50 {latency.p50} p95 {latency.p95} p99 {latency.p99} ms" if latency else "-"
+        alerts = [a.kind for a in facts.alerts if a.cleared_ms is None]
+        blocks = ", ".join(f"{k} {v}" for k, v in sorted(facts.risk.blocks.items()))
         self.query_one("#summary", Static).update(
-            f"decision latency {lat}  open orders {len(facts['open_orders'])}\n"
+            f"decision latency {lat}  open orders {len(facts.open_orders)}\n"
             f"blocks {blocks or 'none'}  alerts "
             f"{'[red]' + ', '.join(alerts) + '[/]' if alerts else 'none'}"
-            + amendments_line(facts["config_amendments"])
-            + channels_line(facts.get("alert_channels", []))
+            + amendments_line(facts.config_amendments)
+            + channels_line(facts.alert_channels)
         )
 
-    def show_writer(self, facts: dict[str, Any], curve: EquityCurve, now_ms: int) -> None:
+    def show_writer(self, facts: Facts, curve: EquityCurve, now_ms: int) -> None:
         """Also called on a timer: a writer can die without committing anything."""
         self.query_one("#facts", Static).update(
-            f"run {facts['run_id']}  {facts['run_status']}\n"
-            f"{writer_line(facts, now_ms)}\n"
-            f"bars {facts['bars']:,}  last bar {utc(facts['last_bar_ms'])}\n"
-            f"equity {facts['equity'] or 0:,.2f}  drawdown {curve.drawdown:.2%} "
+            f"run {facts.run_id}  {facts.run_status}\n"
+            f"{writer_line(facts.lease, facts.run_status, now_ms, bar_lag_ms=facts.bar_lag_ms)}\n"
+            f"bars {facts.bars:,}  last bar {utc(facts.last_bar_ms)}\n"
+            f"equity {facts.equity or 0:,.2f}  drawdown {curve.drawdown:.2%} "
             f"(max {curve.max_drawdown:.2%})\n"
-            f"realised {facts['realised_pnl'] or 0:,.2f}  fees {facts['fees'] or 0:,.2f}  "
-            f"cash {facts['cash'] or 0:,.2f}"
+            f"realised {facts.realised_pnl or 0:,.2f}  fees {facts.fees or 0:,.2f}  "
+            f"cash {facts.cash or 0:,.2f}"
         )
 
     def _rows(self, selector: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -187,13 +186,13 @@ class Dashboard(Screen[None]):
         table.add_rows(rows)
 
 
-def channels_line(channels: list[dict[str, Any]]) -> str:
+def channels_line(channels: list[ChannelState]) -> str:
     """Where alerts go and how the last delivery went; nothing when none is configured."""
     if not channels:
         return ""
     parts = []
     for c in channels:
-        last = c["last"]
-        state = "-" if last is None else ("ok" if last["ok"] else "[red]FAILED[/]")
-        parts.append(f"{c['channel']} {state}")
+        last = c.last
+        state = "-" if last is None else ("ok" if last.ok else "[red]FAILED[/]")
+        parts.append(f"{c.channel} {state}")
     return "  → " + ", ".join(parts)

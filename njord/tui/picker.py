@@ -54,11 +54,11 @@ class PickerApp(App[Path]):
                 conn.close()
             self.paths.append(path)
             table.add_row(
-                facts["mode"],
-                facts["run_status"],
-                facts["trading"]["state"],
-                f"{facts['bars']:,}",
-                utc(facts["last_bar_ms"]),
+                facts.mode,
+                facts.run_status,
+                facts.trading.state,
+                f"{facts.bars:,}",
+                utc(facts.last_bar_ms),
                 str(path.relative_to(self.root)),
             )
         if not self.paths:

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from njord.adapters.sim_router import PaperBroker, SimRouter
-from njord.config import RiskConfig
+from njord.config import RiskConfig, risk_limits
 from njord.contract import bar_feed_checks, order_router_checks, risk_engine_checks, store_checks
 from njord.core.execution import CostModel, SymbolRules
 from njord.core.money import E8
-from njord.core.risk import Rules
+from njord.core.risk import PreTradeRisk
 from njord.data.history import HistoryFeed, StoredFeed
 from njord.data.polled import Polled
 from njord.ports import BarFeed, OrderRouter, RiskEngine
@@ -58,7 +58,9 @@ def _paper(tmp: Path) -> OrderRouter:
 
 
 ROUTERS: list[Callable[[Path], OrderRouter]] = [_sim, _paper]
-ENGINES: list[Callable[[], RiskEngine]] = [lambda: Rules(RiskConfig(), mode="backtest")]
+ENGINES: list[Callable[[], RiskEngine]] = [
+    lambda: PreTradeRisk(risk_limits(RiskConfig(), mode="backtest"))
+]
 
 
 @pytest.mark.parametrize("make", ROUTERS, ids=["sim", "paper"])

@@ -36,7 +36,7 @@ def test_full_sample_month_reconciles_and_exports(tmp_path: Path) -> None:
     recon = reads.reconciliation(conn, 10_000 * 10**8)
     assert recon["difference_e8"] == 0
     assert recon["fees_e8"] > 0
-    assert reads.status(conn)["bars"] == 44_640
+    assert reads.session_status(conn).bars == 44_640
     out = tmp_path / "out"
     for name in ("trades.csv", "orders.csv", "fills.csv", "equity.csv", "logs.jsonl"):
         assert (out / name).exists()
@@ -55,7 +55,7 @@ def test_range_and_gap_policy_options(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     conn = db.open_reader(tmp_path / "s.db")
-    assert reads.status(conn)["bars"] == 1440
+    assert reads.session_status(conn).bars == 1440
 
 
 def _bars(
@@ -117,9 +117,10 @@ def test_gap_policies(tmp_path: Path, policy: str, bars: int) -> None:
     result = invoke(*backtest_args(_bad(tmp_path, "gap"), db_path, "--fill", policy))
     assert result.exit_code == 0, result.output
     conn = db.open_reader(db_path)
-    assert reads.status(conn)["bars"] == bars
-    qc = reads.qc_summary(conn)
-    assert (qc["gaps"], qc["missing_bars"]) == (1, 10)
+    assert reads.session_status(conn).bars == bars
+    qc = reads.qc(conn)
+    assert qc is not None
+    assert (qc.gaps, qc.missing_bars) == (1, 10)
     events = conn.execute("SELECT kind, bars FROM qc_events ORDER BY seq").fetchall()
     assert events[0] == ("gap", 10)
 
@@ -180,8 +181,8 @@ def test_a_strategy_that_raises_stops_with_code_1_and_keeps_no_partial_bar(
         "strategy raised in on_bar at bar 2024-01-01 01:40: RuntimeError('boom')" in result.output
     )
     conn = db.open_reader(db_path)
-    assert reads.status(conn)["bars"] == 100
-    assert reads.status(conn)["run_status"] == "failed"
+    assert reads.session_status(conn).bars == 100
+    assert reads.session_status(conn).run_status == "failed"
     logged = conn.execute("SELECT msg FROM logs WHERE level = 'ERROR'").fetchall()
     assert "boom" in logged[0][0]
 

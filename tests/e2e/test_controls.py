@@ -30,7 +30,7 @@ def test_daily_loss_breach_halts_and_later_intents_are_blocked(tmp_path: Path) -
         "SELECT count(*) FROM v_blocked_intents WHERE reason = 'HALTED'"
     ).fetchone()[0]
     assert blocked > 0
-    assert reads.status(conn)["risk"]["blocks"]["HALTED"] == blocked
+    assert reads.session_status(conn).risk.blocks["HALTED"] == blocked
 
 
 def test_resume_without_confirm_is_refused_and_changes_nothing(

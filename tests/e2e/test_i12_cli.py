@@ -341,11 +341,11 @@ def test_i12_23_heartbeat_age_is_never_negative(week_db: Path, sample_week: Path
 
 
 def test_i12_23_dashboard_writer_line_never_shows_a_negative_beat() -> None:
+    from njord.store.lease import Lease
     from njord.tui.dashboard import writer_line
 
-    lease = {"pid": os.getpid(), "host": socket.gethostname(), "token": "t"}
-    facts = {"lease": {**lease, "started_ms": 0, "heartbeat_ms": 10_000}, "bar_lag_ms": None}
-    assert "beat 0s ago" in writer_line(facts, now_ms=9_000)
+    lease = Lease(os.getpid(), socket.gethostname(), "t", started_ms=0, heartbeat_ms=10_000)
+    assert "beat 0s ago" in writer_line(lease, "running", now_ms=9_000, bar_lag_ms=None)
 
 
 def test_i12_23_operator_stop_prints_once_with_the_summary_line(tmp_path: Path) -> None:

@@ -13,11 +13,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import apsw
+import msgspec
 import pytest
 
 from njord import sim
 from njord.sim.server import SimServer
 from njord.store import db
+from njord.store.amendments import Amendment
 from njord.store.migrations import schema_section
 from njord.tui.dashboard import amendments_line
 from tests.conftest import ROOT, backtest_args, bars_in, invoke, njord_proc, query, wait_rows
@@ -86,7 +88,8 @@ def test_i12_08_a_resumed_session_takes_operational_keys_and_refuses_deciding_on
         "venue.base_url",
         "risk.notional_cap",
     }
-    shown = amendments_line(status["config_amendments"])  # the TUI dashboard's line
+    amended = msgspec.convert(status["config_amendments"], list[Amendment])
+    shown = amendments_line(amended)  # the TUI dashboard's line
     assert f'config amended[/] (2): venue.base_url "{old_url}" -> "{restarted.url}"' in shown
     hashed = query(
         path, "SELECT payload FROM decisions WHERE kind = 'log' AND payload LIKE '%config amended%'"

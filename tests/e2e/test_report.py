@@ -159,7 +159,7 @@ def test_a_session_with_more_fills_than_a_page_holds_shows_its_largest_trades(
     shown = [p for t in fig.data if t.name.endswith("fills") for p in t.customdata]
     assert len(shown) == 10 < len(marks)
     assert f"10 of {len(marks):,} fills" in fig.layout.title.text
-    weights = sorted(abs(m["pnl"] if m["pnl"] is not None else m["opened"] or 0) for m in marks)
+    weights = sorted(abs(m.pnl if m.pnl is not None else m.opened or 0) for m in marks)
     exits = [float(row[4].replace(",", "")) for row in shown if row[4] != "open"]
     assert min(abs(p) for p in exits) >= weights[-10] - 0.01  # the largest trades' fills
 

@@ -56,7 +56,7 @@ def test_second_writer_exits_75_and_stale_lease_is_taken_over(tmp_path: Path) ->
     _, err = taken.communicate(timeout=120)
     assert taken.returncode == 0, err
     conn = db.open_reader(db_path)
-    assert reads.status(conn)["bars"] == 44_640
+    assert reads.session_status(conn).bars == 44_640
     assert (
         conn.execute(
             "SELECT count(*) FROM logs WHERE msg LIKE '%took over a stale lease%'"

@@ -5,12 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 from njord.adapters.sim_router import SimRouter
-from njord.config import RiskConfig
+from njord.config import RiskConfig, risk_limits
 from njord.contract import settle
 from njord.core.book import BarE8, Book
 from njord.core.execution import CostModel, SymbolRules
 from njord.core.money import E8
-from njord.core.risk import Rules
+from njord.core.risk import PreTradeRisk
 from njord.reasons import Reason, TradingState
 from njord.records import OrderIntent, Side
 
@@ -25,7 +25,7 @@ def _long_book(**risk: object) -> tuple[Book, SimRouter]:
         initial_cash_e8=10_000 * E8,
         costs=CostModel(commission_bps=Decimal(0), min_notional_e8=10 * E8),
         rules=SymbolRules(),
-        risk=Rules(RiskConfig(), mode="backtest"),
+        risk=PreTradeRisk(risk_limits(RiskConfig(), mode="backtest")),
         allow_short=True,
         order_key="k",
     )
@@ -35,7 +35,7 @@ def _long_book(**risk: object) -> tuple[Book, SimRouter]:
     settle(book, router)
     assert book.ledger.position_e8("BTCUSDT") == 50 * E8
     book.take_outbox()
-    book.risk = Rules(RiskConfig(**risk), mode="backtest")  # type: ignore[arg-type]
+    book.risk = PreTradeRisk(risk_limits(RiskConfig(**risk), mode="backtest"))  # type: ignore[arg-type]
     return book, router
 
 

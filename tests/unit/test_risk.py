@@ -4,9 +4,9 @@ from decimal import Decimal
 
 import pytest
 
-from njord.config import RiskConfig
+from njord.config import RiskConfig, risk_limits
 from njord.core.money import E8
-from njord.core.risk import RiskInputs, Rules
+from njord.core.risk import PreTradeRisk, RiskInputs
 from njord.reasons import Reason, TradingState
 
 CFG = RiskConfig(
@@ -48,7 +48,7 @@ def inputs(**over: object) -> RiskInputs:
 def test_each_rule_blocks_its_breach_and_passes_otherwise(
     over: dict[str, object], reason: Reason
 ) -> None:
-    engine = Rules(CFG, mode="backtest")
+    engine = PreTradeRisk(risk_limits(CFG, mode="backtest"))
     verdict = engine.check(inputs(**over))
     assert verdict.reason is reason
     assert verdict.inputs["symbol"] == inputs(**over).symbol
@@ -56,21 +56,23 @@ def test_each_rule_blocks_its_breach_and_passes_otherwise(
 
 
 def test_first_failure_wins_in_documented_order() -> None:
-    engine = Rules(CFG, mode="backtest")
+    engine = PreTradeRisk(risk_limits(CFG, mode="backtest"))
     both = inputs(symbol="ETHUSDT", notional_e8=5000 * E8)
     assert engine.check(both).reason is Reason.SYMBOL_NOT_ALLOWED
 
 
 def test_reducing_orders_pass_in_reducing_state_and_loss_limit() -> None:
-    engine = Rules(CFG, mode="backtest")
+    engine = PreTradeRisk(risk_limits(CFG, mode="backtest"))
     assert engine.check(inputs(state=TradingState.REDUCING, reduces=True)).allowed
     assert engine.check(inputs(daily_realised_e8=-200 * E8, reduces=True)).allowed
 
 
 def test_rules_switch_off_per_mode() -> None:
     cfg = RiskConfig(notional_cap=Decimal(1), rules_off={"backtest": ["notional_cap"]})
-    assert Rules(cfg, mode="backtest").check(inputs()).allowed
-    assert Rules(cfg, mode="paper").check(inputs()).reason is Reason.NOTIONAL_CAP
+    assert PreTradeRisk(risk_limits(cfg, mode="backtest")).check(inputs()).allowed
+    assert (
+        PreTradeRisk(risk_limits(cfg, mode="paper")).check(inputs()).reason is Reason.NOTIONAL_CAP
+    )
 
 
 def test_account_refusals_are_reason_rows_not_orders() -> None:
@@ -85,7 +87,7 @@ def test_account_refusals_are_reason_rows_not_orders() -> None:
         initial_cash_e8=1_000 * E8,
         costs=CostModel(commission_bps=Decimal(10), min_notional_e8=10 * E8),
         rules=SymbolRules(),
-        risk=Rules(RiskConfig(notional_cap=Decimal(10**6)), mode="backtest"),
+        risk=PreTradeRisk(risk_limits(RiskConfig(notional_cap=Decimal(10**6)), mode="backtest")),
         allow_short=False,
         order_key="k",
     )
