@@ -23,7 +23,7 @@ import msgspec
 
 from njord import killpoints
 from njord.core.bars import Timeframes
-from njord.core.book import BarE8, Book, Outbox, Outgoing
+from njord.core.book import BarE8, Book, Outgoing
 from njord.core.reports import Report
 from njord.core.strategy import Context, Strategy
 from njord.data.history import BarBatch
@@ -205,10 +205,12 @@ class Loop:
         equity, position = book.end_bar(bar)
         self.equity = equity
         if book.out:
-            self._write(book.take_outbox())
+            self.write_outbox()
         writer.add_equity(bar.ts_ms, bar.close_e8, book.ledger.cash_e8, position, equity)
 
-    def _write(self, out: Outbox) -> None:
+    def write_outbox(self) -> None:
+        """What the book produced, into the open transaction (with the venue's trade ids)."""
+        out = self.book.take_outbox()
         self.writer.write_outbox(out, self.book)
         if out.trade_ids:
             venue_store.save_trade_ids(self.writer.conn, out.trade_ids)
@@ -257,7 +259,7 @@ class Loop:
         self._settle(self.last_bar, force=True)
         writer.ensure_transaction()
         if self.book.out:
-            self._write(self.book.take_outbox())
+            self.write_outbox()
         writer.commit(self.book)
 
     def pending(self) -> list[Control]:
@@ -281,7 +283,7 @@ class Loop:
         if not (self.pacer.paced or force):
             return
         if book.out:
-            self._write(book.take_outbox())
+            self.write_outbox()
         if self.last_bar is not None:
             venue_store.mark_decided(writer.conn, self.last_bar.ts_ms)
         writer.commit(book)

@@ -386,7 +386,7 @@ def run_session(
     )
     try:
         if resume_after_ms is not None:
-            carry_on(session, loop, stored or _restartable(feed), progress)
+            carry_on(session, loop, stored or _restartable(feed))
         result = loop.run(feed)
         strategy.on_stop(ctx)
         _log_qc(session.log, feed)
@@ -433,12 +433,13 @@ def router_of(session: Session, book: Book) -> OrderRouter:
     return SimRouter(book.costs, book.rules, fill_at=fill_at)
 
 
-def carry_on(session: Session, loop: Loop, stored: Polled, progress: Callable[[int], None]) -> None:
+def carry_on(session: Session, loop: Loop, stored: Polled) -> None:
     """Rebuild book and strategy from the db (no venue is asked, no write lock held), check
     the book against what was committed, then settle what the venue may not have answered:
     every order still NEW is looked up by client order id and sent only if the venue never
     got it. A bar whose decisions were committed but not its reports is finished here."""
     conn, book, writer = session.conn, loop.book, session.writer
+    started = time.perf_counter()
     last_ms = history.last_bar_ms(conn)
     decided = max(venue_store.decided_bar_ms(conn) or -1, last_ms if last_ms is not None else -1)
     loop.scheduled = loop.scheduled or writer.applied_controls()
@@ -462,6 +463,13 @@ def carry_on(session: Session, loop: Loop, stored: Polled, progress: Callable[[i
         after_seq=snapshot.decision_seq if snapshot else 0,
     )
     book.take_filled()
+    took_ms = round((time.perf_counter() - started) * 1000, 1)
+    origin = f"the strategy snapshot at {utc(snapshot.bar_ts_ms)}" if snapshot else "the first bar"
+    session.log.info(
+        "session",
+        f"rebuilt without the venue in {took_ms:.0f} ms, from {origin}",
+        rebuild_ms=took_ms,
+    )
     mark = history.last_mark(conn)
     if last_bar is None and mark is not None:
         # Restored from a snapshot of the last bar: nothing left to feed; controls and a
@@ -483,6 +491,5 @@ def carry_on(session: Session, loop: Loop, stored: Polled, progress: Callable[[i
     if last_bar is not None and (last_ms is None or last_bar.ts_ms > last_ms):
         loop.finish(last_bar)
     elif book.out:
-        writer.write_outbox(book.take_outbox(), book)
+        loop.write_outbox()
     writer.commit(book)
-    progress(0)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from decimal import Decimal
+from pathlib import Path
 
 from njord.core.strategy import Context, Strategy
 from njord.records import Bar, OrderIntent, OrderType, Side
@@ -91,3 +96,29 @@ class BuyThenSell(Strategy):
         self.seen += 1
         side = {2: Side.BUY, 4: Side.SELL}.get(self.seen)
         return [] if side is None else [OrderIntent(symbol=symbol, side=side, qty=Decimal(1))]
+
+
+class HaltsDuringRebuild(HoldLong):
+    """HoldLong that, in a process started with NJORD_TEST_HALT_DB set, runs `njord halt`
+    on that db from its first `on_bar` call and waits for it: in a restarted session that
+    call comes while the rebuild feeds it the stored bars. The halt's exit code and wall
+    time go to <db>.halt (the test reads them)."""
+
+    def __init__(self, params: object) -> None:
+        super().__init__(params)
+        self.asked = False
+
+    def on_bar(self, ctx: Context, symbol: str, bar: Bar) -> list[OrderIntent]:
+        db = os.environ.get("NJORD_TEST_HALT_DB")
+        if db and not self.asked:
+            self.asked = True
+            started = time.monotonic()
+            done = subprocess.run(
+                [sys.executable, "-m", "njord", "halt", "--db", db, "--reason", "during rebuild"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            took = time.monotonic() - started
+            Path(f"{db}.halt").write_text(f"{done.returncode} {took:.3f}\n{done.stderr}")
+        return super().on_bar(ctx, symbol, bar)
