@@ -62,11 +62,13 @@ def live_args(mode: str, db_path: Path, url: str, *extra: str) -> list[str]:
     ]
 
 
+@pytest.mark.parametrize("fill_at", ["close", "next_open"])
 def test_paper_matches_a_backtest_of_its_bars_exactly_and_meets_the_slo(
-    market: SimServer, tmp_path: Path
+    market: SimServer, tmp_path: Path, fill_at: str
 ) -> None:
+    timing = ["--set", f'costs.fill_at="{fill_at}"']
     paper = tmp_path / "paper.db"
-    result = invoke(*live_args("paper", paper, market.url, "--bars", str(BARS)))
+    result = invoke(*live_args("paper", paper, market.url, "--bars", str(BARS), *timing))
     assert result.exit_code == 0, result.output
     assert f"{BARS} new bars, {BARS} in all" in result.output
     assert (
@@ -88,6 +90,7 @@ def test_paper_matches_a_backtest_of_its_bars_exactly_and_meets_the_slo(
         "strategy.params.fast=10",
         "--set",
         "strategy.params.slow=30",
+        *timing,
     ]
     assert invoke(*args).exit_code == 0
     fills = "SELECT ts_ms, side, qty_e8, price_e8, fee_e8, realised_e8 FROM fills ORDER BY fill_id"
