@@ -14,6 +14,7 @@ import apsw
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from njord.data.columns import from_values
 from njord.store import logs as log_store
 
 Kind = Literal["int", "e8", "time", "text", "float"]
@@ -149,12 +150,9 @@ def read_table(conn: apsw.Connection, sql: str, columns: list[tuple[str, Kind]])
     cursor = conn.execute(sql)
     while rows := list(itertools.islice(cursor, 50_000)):
         cols = list(zip(*rows, strict=True))
-        batches.append(
-            pa.record_batch(
-                [pa.array(col, _TYPE[kind]) for (_, kind), col in zip(columns, cols, strict=True)],
-                names=[name for name, _ in columns],
-            )
-        )
+        kinds = [_TYPE[kind] for _, kind in columns]
+        arrays = [from_values(col, kind) for kind, col in zip(kinds, cols, strict=True)]
+        batches.append(pa.record_batch(arrays, names=[name for name, _ in columns]))
     schema = pa.schema([(name, _TYPE[kind]) for name, kind in columns])
     return pa.Table.from_batches(batches, schema=schema)
 

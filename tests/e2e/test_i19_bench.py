@@ -1,5 +1,6 @@
-"""Issue 19: scripts/bench.py measures njord against a floor in the same run. No timing is
-asserted here (speed lives in the bench): only that it runs on a fresh copy and reports."""
+"""Issue 19: scripts/bench.py measures njord against a floor in the same run, and a
+backtest starts without what it does not use. No timing is asserted here (speed lives in
+the bench): only that the bench runs on a fresh copy and reports, and what is imported."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT, TOOL_CACHES
+from tests.conftest import ROOT, TOOL_CACHES, backtest_args
 
 
 def test_i19_bench_floor_and_year_from_a_fresh_copy(tmp_path: Path) -> None:
@@ -47,3 +48,23 @@ def test_i19_bench_refuses_an_unknown_size() -> None:
     )
     assert done.returncode == 2
     assert "--sizes takes month, year, year2, floor" in done.stderr
+
+
+def test_i19_a_backtest_imports_neither_pandas_nor_pyarrow_compute(
+    tmp_path: Path, sample_week: Path
+) -> None:
+    """pyarrow imports pandas the first time it converts a Python value (half a second);
+    the bar feed, QC and the exports go through buffers instead (njord.data.columns)."""
+    args = backtest_args(sample_week, tmp_path / "s.db", "--json", "--no-report")
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "njord", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
+    assert "pyarrow" in imported  # the test sees imports at all
+    assert not {"pandas", "pyarrow.compute", "rich", "textual"} & imported
+    assert json.loads(done.stdout)["status"]["bars"] == 3 * 1440
