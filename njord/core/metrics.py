@@ -10,12 +10,15 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import msgspec
-import numpy as np
-import numpy.typing as npt
 
 from njord.core.time import DAY_MS, MINUTE_MS
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 YEAR_DAYS = 365
 
@@ -59,6 +62,8 @@ class _Pass:
         self.n = 0
 
     def add(self, points: list[tuple[int, float]]) -> None:
+        import numpy as np  # not at the top: `njord status` reads this module, measures nothing
+
         both = np.array(points, dtype=np.float64)  # ms timestamps are exact below 2**53
         ts, equity = both[:, 0].astype(np.int64), both[:, 1]
         if self.first_ts is None:
@@ -82,6 +87,8 @@ class _Pass:
     def _closes(self, ts: npt.NDArray[np.int64], equity: npt.NDArray[np.float64]) -> None:
         """The last equity of each UTC day (the first day's may continue a day the
         previous chunk began)."""
+        import numpy as np
+
         days = ts // DAY_MS
         ends = np.append(np.flatnonzero(days[1:] != days[:-1]), len(days) - 1)
         closes = equity[ends].tolist()
