@@ -1,4 +1,8 @@
-"""The click CLI: parse, wire, run, and map errors to the exit codes of SPEC §13."""
+"""The click CLI: parse, wire, run, and map errors to the exit codes of SPEC §13.
+
+Only click and a few small modules load with it: each command imports what it uses, so
+`njord --help` and a `njord status` do not pay for pyarrow, numpy, rich or the engine.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +12,19 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import click
-import msgspec
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 import njord
-from njord import config as configuration
-from njord import crash, launch, paths, summary, wiring
 from njord.core.time import TIMEFRAMES
-from njord.data import importer
-from njord.data.qc import utc
 from njord.db_param import session_db
 from njord.errors import ConfigError, ExitCode, Interrupted, MismatchError, NjordError
-from njord.loop import Stop
 from njord.paths import InputPath, OutputPath
-from njord.ports import CONTRACT_ADAPTERS
-from njord.research.sweep import METRICS as SWEEP_METRICS
-from njord.store import db, reads
-from njord.store.export import export_session
+
+if TYPE_CHECKING:
+    from njord import config as configuration
+    from njord import launch, wiring
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -67,6 +62,8 @@ def load_config(
     env_prefix: str,
     strategy: str | None = None,
 ) -> configuration.Loaded:
+    from njord import config as configuration
+
     if config_path is not None and not config_path.exists():
         raise ConfigError(f"config file {config_path} does not exist")
     return configuration.load(
@@ -79,14 +76,37 @@ def load_config(
 
 
 def echo_json(value: Any) -> None:
+    import msgspec
+
     click.echo(msgspec.json.encode(value, order="sorted").decode())
 
 
-# Commands whose modules (and their libraries) are imported only when they run or when
-# --help lists them: every other command starts without them.
+# Commands whose modules (and their libraries) are imported only when they run or show
+# their own help. `njord --help` lists them with the first sentence of their help, kept
+# here so that listing imports nothing (tests/unit/test_cli_surface.py keeps it in step).
 LAZY_COMMANDS = {
-    "metrics": "njord.observe_cli:metrics_cmd",
-    "watch": "njord.observe_cli:watch_cmd",
+    "contract-tests": (
+        "njord.contract_cli:contract_tests",
+        "Run a port's contract suite against one adapter (exit 4 if any check fails).",
+    ),
+    "metrics": (
+        "njord.observe_cli:metrics_cmd",
+        "Print a session's metrics once, in the OpenMetrics text format.",
+    ),
+    "sweep": (
+        "njord.research_cli:sweep",
+        "Backtest every combination of config values (or N random ones); one row each.",
+    ),
+    "walkforward": (
+        "njord.research_cli:walkforward",
+        "Per window: sweep on train, pick the best by a metric, trade it on test; one row "
+        "per window and the stitched out-of-sample session.",
+    ),
+    "watch": (
+        "njord.observe_cli:watch_cmd",
+        "Watch session dbs (files or folders of them), read-only: forward their alerts, "
+        "raise 'session silent' / 'session died', and serve their metrics.",
+    ),
 }
 
 
@@ -97,13 +117,18 @@ class NjordGroup(click.Group):
         return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = LAZY_COMMANDS.get(cmd_name)
-        if target is None:
+        if cmd_name not in LAZY_COMMANDS:
             return super().get_command(ctx, cmd_name)
-        module, _, name = target.partition(":")
+        module, _, name = LAZY_COMMANDS[cmd_name][0].partition(":")
         command = getattr(importlib.import_module(module), name)
         assert isinstance(command, click.Command)
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # click's listing, with each lazy command standing in by its one line of help
+        stand_ins = [click.Command(name, help=line) for name, (_, line) in LAZY_COMMANDS.items()]
+        listed = click.Group(commands=[*self.commands.values(), *stand_ins])
+        listed.format_commands(ctx, formatter)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -123,6 +148,8 @@ class NjordGroup(click.Group):
 
     @staticmethod
     def _internal(error: Exception) -> NoReturn:
+        from njord import crash
+
         click.echo(f"{crash.one_line(error)}; traceback in {crash.save_traceback(error)}", err=True)
         raise click.exceptions.Exit(ExitCode.INTERNAL) from None
 
@@ -138,6 +165,9 @@ def cli() -> None:
 @click.option("--force", is_flag=True, help="overwrite an existing file")
 def init(path: Path, force: bool) -> None:
     """Write a commented config.toml with every key and its default (PATH - : stdout)."""
+    from njord import config as configuration
+    from njord import paths
+
     text = configuration.commented_toml(configuration.Config())
     if str(path) == "-":
         click.echo(text, nl=False)
@@ -166,9 +196,11 @@ def config_show(
 ) -> None:
     """Print the effective config and where each value came from; refuse (exit 2) what a
     run of it would refuse, strategy params included."""
+    from njord import config as configuration
+    from njord import launch, strategies
+
     loaded = load_config(config_path, sets, env_prefix, strategy)
     cls = launch.check(loaded.config, env_prefix=env_prefix)
-    from njord import strategies
 
     origins = dict(loaded.origins)
     items = configuration.leaf_items(loaded.config)
@@ -190,6 +222,9 @@ def config_show(
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def strategies_cmd(as_json: bool) -> None:
     """List the shipped and installed strategies with their params and defaults."""
+    from rich.console import Console
+    from rich.table import Table
+
     from njord import strategies
 
     found = strategies.describe()
@@ -209,16 +244,27 @@ def strategies_cmd(as_json: bool) -> None:
 
 
 def _shown(value: Any) -> str:
+    from njord import config as configuration
+
     return "none" if value is None else configuration.toml_value(value)
 
 
-def _progress(
+def progress(
     total: int, quiet: bool, unit: str = "bars"
 ) -> tuple[Callable[[int], None], Callable[[], None]]:
     """A rich bar on a TTY, plain lines on stderr otherwise (cron, CI)."""
     if quiet:
         return (lambda n: None), (lambda: None)
     if sys.stderr.isatty():
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
         bar = Progress(
             TextColumn(unit),
             BarColumn(),
@@ -279,6 +325,8 @@ def backtest(
     no_report: bool,
 ) -> None:
     """Run a backtest: session db, CSVs, logs, report.html and a summary."""
+    from njord import launch
+
     if strict and fill:
         raise ConfigError(f"--strict refuses gaps and --fill {fill} handles them: give one")
     gaps = "strict" if strict else fill
@@ -299,7 +347,10 @@ def _q(value: str) -> str:
 
 
 def _drive(run: launch.Launch, *, quiet: bool) -> None:
-    advance, close = _progress(run.total, quiet or run.total == 0)
+    from njord import launch
+    from njord.loop import Stop
+
+    advance, close = progress(run.total, quiet or run.total == 0)
     stop = Stop()
 
     # SIGTERM and SIGINT finish the current bar, commit, release the lease: exit 130.
@@ -316,10 +367,14 @@ def _drive(run: launch.Launch, *, quiet: bool) -> None:
 
 
 def _finish(session: wiring.Session, out: Path, *, as_json: bool, report: bool = False) -> None:
+    from njord import launch
+
     _show(launch.wrap_up(session, out, report=report), session.path, out, as_json=as_json)
 
 
 def _show(done: launch.Results, db_path: Path, out: Path, *, as_json: bool) -> None:
+    import msgspec
+
     if as_json:
         echo_json(
             {
@@ -331,6 +386,11 @@ def _show(done: launch.Results, db_path: Path, out: Path, *, as_json: bool) -> N
             }
         )
         return
+    from rich.console import Console
+
+    from njord import summary
+    from njord.store import reads
+
     # issue 13: launch.Results.facts becomes a reads.Status when the lead switches wrap_up.
     facts = msgspec.convert(done.facts, reads.Status)
     summary.render(
@@ -364,7 +424,7 @@ def _live_options(fn: F) -> F:
 
 
 def _live(mode: str, **kw: Any) -> None:
-    from njord import live
+    from njord import launch, live
 
     loaded = load_config(kw["config_path"], kw["sets"], kw["env_prefix"], kw["strategy"])
     run = launch.live(
@@ -389,6 +449,8 @@ def _live(mode: str, **kw: Any) -> None:
 def _live_summary(mode: str, run: launch.Launch) -> None:
     """The last line on stdout of a shadow/paper run (docs/operating.md), read once the
     session has closed its db."""
+    from njord.store import db, reads
+
     conn = db.open_reader(run.session.path)
     try:
         facts = reads.session_status(conn)
@@ -443,263 +505,6 @@ def report_cmd(dbs: tuple[Path, ...], db_path: Path | None, compare: bool, out: 
 
 
 @cli.command()
-@config_options
-@strategy_option
-@click.option(
-    "--param",
-    "params",
-    multiple=True,
-    metavar="KEY=V1,V2,...",
-    help="a config key and its values, or lo..hi with --random (repeatable); a bare "
-    "name is a strategy param",
-)
-@click.option(
-    "--grid",
-    "grid_file",
-    type=click.Path(path_type=Path),
-    help="TOML table of key = [values] (adds to --param)",
-)
-@click.option("--random", "draws", type=int, help="N seeded random combinations instead of all")
-@click.option("--seed", type=int, default=0, show_default=True, help="seed of --random")
-@click.option("--jobs", type=int, default=None, help="worker processes (default: cores)")
-@click.option(
-    "--dask",
-    metavar="local:N|tcp://HOST:PORT",
-    help="run on a Dask cluster: a LocalCluster of N workers, or a scheduler's address",
-)
-@click.option(
-    "--ship-data",
-    is_flag=True,
-    help="--dask: send the data files to the workers once (no shared filesystem needed)",
-)
-@click.option(
-    "--keep-dbs",
-    type=click.Choice(["parent", "worker"]),
-    default="parent",
-    show_default=True,
-    help="--dask: where each session db ends up (worker: the row names host:path)",
-)
-@click.option(
-    "--sort",
-    "sort_key",
-    default="sharpe",
-    show_default=True,
-    type=click.Choice([*SWEEP_METRICS, "final_equity"]),
-)
-@click.option("--out", type=click.Path(path_type=Path), help="results CSV (Parquet beside it)")
-@click.option(
-    "--dir",
-    "directory",
-    type=click.Path(path_type=Path),
-    help="where the session dbs go (default runs/sweep-<time>-<id>/)",
-)
-@click.option(
-    "--resume",
-    type=click.Path(path_type=Path),
-    help="finish an interrupted sweep in this directory, skipping finished combinations",
-)
-def sweep(
-    config_path: Path | None,
-    sets: tuple[str, ...],
-    env_prefix: str,
-    strategy: str | None,
-    params: tuple[str, ...],
-    grid_file: Path | None,
-    draws: int | None,
-    seed: int,
-    jobs: int | None,
-    dask: str | None,
-    ship_data: bool,
-    keep_dbs: str,
-    sort_key: str,
-    out: Path | None,
-    directory: Path | None,
-    resume: Path | None,
-) -> None:
-    """Backtest every combination of config values (or N random ones); one row each."""
-    import os
-
-    from njord import paths
-    from njord.research import executors, grid, sweep_page
-    from njord.research import sweep as sweeping
-
-    if out is not None:
-        paths.check_output(out, kind="file", name="--out")
-    if resume is not None:
-        if params or grid_file or draws is not None or config_path or sets or directory:
-            raise ConfigError(
-                "--resume DIR runs the grid and config stored in DIR; "
-                "drop --param, --grid, --random, --config, --set and --dir"
-            )
-        plan = sweeping.load(resume)
-    else:
-        if directory is not None:
-            paths.check_output(directory, kind="dir", name="--dir")
-            if directory.is_dir() and any(directory.iterdir()):
-                raise ConfigError(
-                    f"--dir {directory} is not empty; choose another, remove it, "
-                    f"or finish it with --resume {directory}"
-                )
-        config = load_config(config_path, sets, env_prefix, strategy).config
-        axes = grid.axes_from_file(grid_file) if grid_file else []
-        axes += grid.axes_from_params(params)
-        plan = sweeping.plan_of(config, grid.build(axes, config, draws=draws, seed=seed))
-    executor = executors.choose(
-        jobs=jobs,
-        dask=dask,
-        cores=os.cpu_count() or 1,
-        ship_data=ship_data,
-        keep_dbs=keep_dbs,
-    )
-    skipped, runnable = sweeping.prepare(plan)
-    facts = sweeping.measure(runnable)  # bad data refuses before anything is written
-    where = resume or directory or sweeping.new_dir(plan)
-    try:
-        with executor:  # connected (a cluster started) before anything is written
-            if resume is None:
-                sweeping.start(plan, where)
-            before = len(sweeping.finished(where))
-            advance, close = _progress(len(runnable) - before, False, unit="combinations")
-            try:
-                ran = sweeping.run(where, runnable, facts, executor, progress=advance)
-            finally:
-                close()
-    except KeyboardInterrupt:
-        if not (where / sweeping.PLAN_FILE).exists():
-            raise Interrupted("sweep interrupted before it started; nothing written") from None
-        raise Interrupted(
-            f"sweep interrupted; finish it with `njord sweep --resume {where}`"
-        ) from None
-    rows = sweeping.ordered(sweeping.rows(plan, where, skipped), sort_key)
-    csv_path = out or where / "sweep.csv"
-    parquet_path = sweeping.write(rows, plan.grid.columns, csv_path)
-    page = csv_path.with_suffix(".html")
-    page.write_text(sweep_page.render(rows, plan.grid.columns, sort_key), encoding="utf-8")
-    _sweep_table(rows, plan.grid.columns, sort_key)
-    if resume is not None:
-        click.echo(f"{before} of {len(runnable)} combinations were finished; ran {ran}")
-    click.echo(f"results: {csv_path}, {parquet_path} and {page}; session dbs in {where}/")
-    failed = sum(row["status"] == "failed" for row in rows)
-    if failed:
-        raise NjordError(f"{failed} of {len(rows)} combinations failed; their rows hold the error")
-
-
-@cli.command()
-@config_options
-@click.option(
-    "--param",
-    "params",
-    multiple=True,
-    metavar="NAME=V1,V2,...",
-    help="a strategy param and its values (repeatable): each window sweeps every combination",
-)
-@click.option("--grid", "grid_file", type=click.Path(path_type=Path), help="TOML grid file")
-@click.option("--train", "train", required=True, help="in-sample length, e.g. 14d")
-@click.option("--test", "test", required=True, help="out-of-sample length, e.g. 7d")
-@click.option("--step", "step", help="window step (default: --test)")
-@click.option(
-    "--metric",
-    default="sharpe",
-    show_default=True,
-    type=click.Choice([*SWEEP_METRICS, "final_equity"]),
-    help="what picks each window's params (max_drawdown: smallest)",
-)
-@click.option("--jobs", type=int, default=None, help="worker processes (default: cores)")
-@click.option("--dask", metavar="local:N|tcp://HOST:PORT", help="run on a Dask cluster")
-@click.option(
-    "--dir",
-    "directory",
-    type=click.Path(path_type=Path),
-    help="where everything goes (default runs/walkforward-<time>-<id>/)",
-)
-def walkforward(
-    config_path: Path | None,
-    sets: tuple[str, ...],
-    env_prefix: str,
-    params: tuple[str, ...],
-    grid_file: Path | None,
-    train: str,
-    test: str,
-    step: str | None,
-    metric: str,
-    jobs: int | None,
-    dask: str | None,
-    directory: Path | None,
-) -> None:
-    """Per window: sweep on train, pick the best by a metric, trade it on test; one row
-    per window and the stitched out-of-sample session."""
-    import os
-
-    from njord import paths
-    from njord.research import executors, grid
-    from njord.research import sweep as sweeping
-    from njord.research import walkforward as wf
-
-    if directory is not None:
-        paths.check_output(directory, kind="dir", name="--dir")
-        if directory.is_dir() and any(directory.iterdir()):
-            raise ConfigError(f"--dir {directory} is not empty; choose another or remove it")
-    config = load_config(config_path, sets, env_prefix).config
-    axes = grid.axes_from_file(grid_file) if grid_file else []
-    built = grid.build(axes + grid.axes_from_params(params), config, draws=None, seed=0)
-    test_ms = wf.parse_span(test, "--test")
-    spans = wf.windows(
-        *wf.data_span(config),
-        train_ms=wf.parse_span(train, "--train"),
-        test_ms=test_ms,
-        step_ms=wf.parse_span(step, "--step") if step else test_ms,
-    )
-    executor = executors.choose(jobs=jobs, dask=dask, cores=os.cpu_count() or 1)
-    where = directory or sweeping.new_dir(wf.in_sample_plan(config, built, spans), "walkforward")
-    try:
-        with executor:
-            result = wf.walk(
-                config,
-                built,
-                where,
-                executor=executor,
-                metric=metric,
-                spans=spans,
-                progress=lambda total, unit: _progress(total, False, unit=unit),
-            )
-    except KeyboardInterrupt:
-        raise Interrupted(f"walk-forward interrupted; {where} holds what finished") from None
-    csv_path = where / "walkforward.csv"
-    sweeping.write_rows(result.rows, result.header, csv_path)
-    table = Table(title=f"njord walkforward: {len(spans)} windows by {metric}")
-    shown = {"window": "window", "test_from": "test from", **{c: c for c in built.columns}}
-    shown[f"in_sample_{metric}"] = f"in-sample {metric}"
-    shown["out_of_sample_total_return"] = "test return"
-    shown["out_of_sample_trades"] = "test trades"
-    for title in shown.values():
-        table.add_column(title, justify="right")
-    for row in result.rows:
-        table.add_row(*(row[c][:10] if c == "test_from" else _cell(c, row.get(c)) for c in shown))
-    Console().print(table)
-    click.echo(f"results: {csv_path}; stitched out-of-sample session: {result.stitched_db}")
-    click.echo(f"report: {result.report}")
-
-
-def _cell(column: str, value: Any) -> str:
-    """A walk-forward cell: in- and out-of-sample metrics shown as the metric itself is."""
-    return summary.human(column.removeprefix("in_sample_").removeprefix("out_of_sample_"), value)
-
-
-def _sweep_table(rows: list[dict[str, Any]], names: list[str], sort_key: str) -> None:
-    table = Table(title=f"njord sweep: {len(rows)} combinations by {sort_key}")
-    shown = (sort_key, "total_return", "max_drawdown", "trades")
-    for column in ("combo", *names, *shown):
-        table.add_column(column, justify="right")
-    for row in rows:
-        values = [str(row["combo"]), *(str(row[n]) for n in names)]
-        if row["status"] != "ok":
-            table.add_row(*values, f"{row['status']}: {row['reason']}", "", "", "")
-        else:
-            table.add_row(*values, *(summary.human(k, row.get(k)) for k in shown))
-    Console().print(table)
-
-
-@cli.command()
 @click.argument("db_path", type=click.Path(path_type=Path), required=False)
 @config_options
 @strategy_option
@@ -734,6 +539,8 @@ def tui(
     `njord tui DB` watches a session another process runs; without DB it offers the
     session dbs under runs/. `njord tui --config C [--mode M]` runs the session itself
     and shows it on the same screens; quitting then asks whether to stop it."""
+    from njord import launch
+    from njord.store import db
     from njord.tui.app import NjordApp
     from njord.tui.picker import PickerApp
 
@@ -829,12 +636,18 @@ def continue_(
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def status(db_path: Path, as_json: bool) -> None:
     """Manifest, lease, trading state, risk counters and P&L of a session."""
+    from njord.store import db, reads
+
     conn = db.open_reader(db_path)
     facts = reads.session_status(conn)
     conn.close()
     if as_json:
         echo_json(facts)
         return
+    from rich.console import Console
+
+    from njord import summary
+
     rows = summary.status_rows(facts, now_ms=time.time_ns() // 1_000_000)
     summary.render(Console(), f"njord status {db_path}", rows, justify="left")
 
@@ -865,8 +678,9 @@ def export_cmd(
 ) -> None:
     """Write trades, orders, fills, equity and logs.jsonl from a session db."""
     from njord.config import stored_config
+    from njord.store import db
     from njord.store.daily import export_daily
-    from njord.store.export import export_bars, export_resampled, resampled_from
+    from njord.store.export import export_bars, export_resampled, export_session, resampled_from
     from njord.store.runs import SqliteManifestStore
 
     if out_dir is None and daily_dir is None:
@@ -976,7 +790,8 @@ def data_import(
 
     Binance trade dumps (trades or aggTrades) become 1-minute bars; minutes without a
     trade repeat the last close with zero volume, marked filled."""
-    from njord.data import trades
+    from njord.data import importer, trades
+    from njord.data.qc import utc
 
     if all(trades.layout(f) for f in files):
         report = trades.import_trades(
@@ -1007,6 +822,7 @@ def data_import(
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def audit(db_path: Path, as_json: bool) -> None:
     """Integrity, hash chain, rows against the log, book recomputed from fills (exit 4)."""
+    from njord.store import db
     from njord.store.audit import audit as run_audit
 
     conn = db.open_reader(db_path)
@@ -1017,6 +833,9 @@ def audit(db_path: Path, as_json: bool) -> None:
             [{"check": name, "ok": problem is None, "problem": problem} for name, problem in checks]
         )
     else:
+        from rich.console import Console
+        from rich.table import Table
+
         table = Table(title=f"njord audit {db_path}")
         table.add_column("check")
         table.add_column("verdict")
@@ -1034,7 +853,9 @@ def audit(db_path: Path, as_json: bool) -> None:
 def replay(db_path: Path, snapshot: int | None) -> None:
     """Rebuild the book from a snapshot plus the decision log; compare with the stored one."""
     from njord import replay as replaying
+    from njord import wiring
     from njord.config import stored_config
+    from njord.store import db
     from njord.store.portfolio import SqlitePortfolioStore, SqliteSnapshotStore
     from njord.store.runs import SqliteManifestStore
 
@@ -1059,6 +880,7 @@ def replay(db_path: Path, snapshot: int | None) -> None:
 @session_db()
 def verify(db_path: Path) -> None:
     """Re-run a backtest from its db alone; exit 4 unless every decision is the same."""
+    from njord.data.qc import utc
     from njord.verify import verify as run_verify
 
     result = run_verify(db_path)
@@ -1094,6 +916,9 @@ def diff_cmd(db_a: Path, db_b: Path, as_json: bool, check: bool) -> None:
             f"and {report.intents_compared} intents"
         )
     else:
+        from rich.console import Console
+        from rich.table import Table
+
         click.echo(f"first divergence at {first.bar_utc}: {first.what}: {first.cause}")
         table = Table()
         for column in ("bar", "what", "cause", str(db_a), str(db_b)):
@@ -1110,6 +935,8 @@ def diff_cmd(db_a: Path, db_b: Path, as_json: bool, check: bool) -> None:
 @click.argument("dst", type=OutputPath("file"))
 def backup(src: Path, dst: Path) -> None:
     """Copy a session db safely, even while it is being written (SQLite online backup)."""
+    from njord.store import db
+
     db.backup(src, dst)
     click.echo(f"backed up {src} to {dst}")
 
@@ -1118,6 +945,8 @@ def backup(src: Path, dst: Path) -> None:
 @session_db()
 def migrate(db_path: Path) -> None:
     """Upgrade a session db of an older schema, after a backup copy (readers never do)."""
+    from njord.store import db
+
     found, kept = db.migrate(db_path)
     if kept is None:
         click.echo(f"{db_path} is at schema version {found} already; nothing to do")
@@ -1174,7 +1003,7 @@ def exchange_sim(
     faults_path: Path | None,
 ) -> None:
     """Serve a Binance-spot-compatible REST API on 127.0.0.1, replaying DATA."""
-    from njord import sim
+    from njord import sim, wiring
 
     if bool(api_key) != bool(api_secret):
         raise ConfigError("--api-key and --api-secret go together")
@@ -1225,7 +1054,9 @@ def data_fetch(
     env_prefix: str,
 ) -> None:
     """Pull 1-minute klines page by page over REST into a Parquet file of the bar schema."""
+    from njord import wiring
     from njord.data.fetch import fetch
+    from njord.data.qc import utc
 
     config = load_config(config_path, sets, env_prefix).config
     first = wiring.parse_utc(start, "--from")
@@ -1246,65 +1077,6 @@ def data_fetch(
         f"fetched {report.rows_out} bars {utc(report.first_ts_ms)} .. "
         f"{utc(report.last_ts_ms)} -> {report.out}; {report.gaps_line()}"
     )
-
-
-@cli.command("contract-tests")
-@click.option("--adapter", type=click.Choice([*CONTRACT_ADAPTERS, "binance"]), required=True)
-@click.option(
-    "--data",
-    type=InputPath(),
-    default=Path("sample_data/BTCUSDT-1m-2024-01.parquet"),
-    show_default=True,
-)
-@click.option(
-    "--venue",
-    metavar="URL",
-    help="binance: run against this venue (keys from NJORD_BINANCE_API_KEY / _SECRET; "
-    "it places small orders: use a testnet) instead of an in-process simulator",
-)
-@click.option("--symbol", default="BTCUSDT", show_default=True, help="binance --venue: symbol")
-@click.option("--junit", "junit_path", type=OutputPath("file"), help="JUnit XML out")
-@click.option("--json", "json_path", type=OutputPath("file"), help="JSON summary out")
-def contract_tests(
-    adapter: str,
-    data: Path,
-    venue: str | None,
-    symbol: str,
-    junit_path: Path | None,
-    json_path: Path | None,
-) -> None:
-    """Run a port's contract suite against one adapter (exit 4 if any check fails)."""
-    import os
-
-    from njord import contract
-    from njord.secrets import EnvSecrets
-
-    keys = EnvSecrets(os.environ)
-    results = contract.run(
-        adapter,
-        data,
-        venue=venue,
-        symbol=symbol,
-        key=keys.get("binance_api_key"),
-        secret=keys.get("binance_api_secret"),
-    )
-    for r in results:
-        click.echo(
-            f"{'ok  ' if r.ok else 'FAIL'} {r.port}[{r.adapter}] {r.check}"
-            + (f": {r.detail}" if r.detail else "")
-        )
-    if junit_path:
-        paths.write(junit_path, contract.junit_xml(results))
-    if json_path:
-        summary = {
-            "passed": sum(r.ok for r in results),
-            "failed": sum(not r.ok for r in results),
-            "results": msgspec.to_builtins(results),
-        }
-        paths.write(json_path, msgspec.json.encode(summary, order="sorted"))
-    failed = [r for r in results if not r.ok]
-    if failed:
-        raise MismatchError(f"{len(failed)} contract check(s) failed, first: {failed[0].check}")
 
 
 def main() -> None:

@@ -479,7 +479,8 @@ def carry_on(session: Session, loop: Loop, stored: Polled) -> None:
     router = loop.router
     if isinstance(router, SimRouter) and not isinstance(router, PaperBroker):
         router.restore(book.open_order_list(), last_bar)  # a backtest's matcher: in memory
-    writer.check_rebuilt(book)
+    if decided >= 0:  # something was committed (a session killed before: nothing to check)
+        writer.check_rebuilt(book)
     book.note_trades(venue_store.trade_ids(conn, list(book.open_orders)))
     reports: list[Report] = []
     for coid, order in list(book.open_orders.items()):

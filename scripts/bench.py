@@ -1,8 +1,13 @@
 """Benchmark: whole-process wall time and peak RSS of `njord backtest` (SPEC §17).
 
-Generates a seeded random walk of 1-minute bars once (a year: 525,600; a month: 43,200)
-under .bench/, runs the SMA-crossover backtest with full persistence in a subprocess,
-and prints one figure per line (`--json` for one JSON object). `--sizes tui` instead
+Generates a seeded random walk of 1-minute bars once (a year: 525,600; a month: 43,200;
+two years for `year2`) under .bench/, runs the SMA-crossover backtest with full
+persistence in a subprocess, and prints one figure per line (`--json` for one JSON
+object). `--sizes floor` times the bare 10/30 crossover loop over the year's bars with the
+same persistence (this script's own code, no njord), and the year is reported as a ratio
+to it; `year2` checks that peak RSS stays flat in the number of bars. `--repeat N` runs
+every size N times, interleaved, and reports medians (the machine is shared: one run says
+little). `--sizes tui` instead
 compares a paced session's decision latency with and without a TUI watching its db;
 `--sizes sweep` times a 36-combination sweep over the month on `--jobs 2` and on
 `--dask local:2` (issue 18: Dask within 1.3x of the pool; `--combos N` draws fewer);
@@ -18,17 +23,32 @@ import json
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import time
+from collections import deque
 from pathlib import Path
+from typing import Any
 
 import apsw
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
-SIZES = {"month": 43_200, "year": 525_600, "tui": 43_200, "sweep": 43_200, "report": 525_600}
+MONTH, YEAR = 43_200, 525_600
+# The bars each size runs on (a multiple of --bars when given).
+DATA = {
+    "month": ("month", 1),
+    "year": ("year", 1),
+    "year2": ("year", 2),
+    "floor": ("year", 1),
+    "tui": ("month", 1),
+    "sweep": ("month", 1),
+    "report": ("year", 1),
+}
+SIZES = [*DATA, "trades"]
 START_MS = 1_672_531_200_000  # 2023-01-01
 
 
@@ -57,14 +77,36 @@ def make_bars(path: Path, n: int, seed: int = 7) -> None:
     pq.write_table(table, path, row_group_size=10_080)  # as `njord data import` writes
 
 
+def timed(args: list[str], stdout: Any) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one child process, interpreter start included."""
+    started = time.perf_counter()
+    child = subprocess.Popen(args, stdout=stdout, cwd=ROOT)
+    # wait4 gives this child's own peak RSS, not the maximum over every child so far.
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - started
+    code = os.waitstatus_to_exitcode(status)
+    if code:
+        raise SystemExit(f"{' '.join(args[1:4])} failed with exit code {code}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def figures(bars: int, wall: float, rss_mib: float) -> dict[str, float]:
+    return {
+        "bars": bars,
+        "wall_s": round(wall, 3),
+        "bars_per_s": round(bars / wall),
+        "peak_rss_mib": round(rss_mib, 1),
+    }
+
+
 def run(bars: Path, out: Path) -> dict[str, float]:
     out.mkdir(parents=True, exist_ok=True)  # summary.json is opened before njord runs
     db = out / "session.db"
-    db.unlink(missing_ok=True)
+    for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        path.unlink(missing_ok=True)
     report = out / "summary.json"
-    started = time.perf_counter()
     with report.open("w") as fh:
-        child = subprocess.Popen(
+        wall, rss_mib = timed(
             [
                 sys.executable,
                 "-m",
@@ -87,23 +129,127 @@ def run(bars: Path, out: Path) -> dict[str, float]:
                 "--set",
                 "strategy.params.slow=30",
             ],
-            stdout=fh,
-            cwd=ROOT,
+            fh,
         )
-        # wait4 gives this child's own peak RSS, not the maximum over every child so far.
-        _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - started
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode:
-        raise SystemExit(f"backtest failed with exit code {child.returncode}")
-    rss_mib = usage.ru_maxrss / 1024
-    bars_done = json.loads(report.read_text())["status"]["bars"]
-    return {
-        "bars": bars_done,
-        "wall_s": round(wall, 3),
-        "bars_per_s": round(bars_done / wall),
-        "peak_rss_mib": round(rss_mib, 1),
-    }
+    return figures(json.loads(report.read_text())["status"]["bars"], wall, rss_mib)
+
+
+FLOOR_SCHEMA = """
+CREATE TABLE equity (ts_ms INTEGER PRIMARY KEY, close_e8 INTEGER NOT NULL,
+    cash_e8 INTEGER NOT NULL, position_e8 INTEGER NOT NULL, equity_e8 INTEGER NOT NULL);
+CREATE TABLE orders (client_order_id TEXT PRIMARY KEY, created_ms INTEGER NOT NULL,
+    side TEXT NOT NULL, qty_e8 INTEGER NOT NULL, status TEXT NOT NULL,
+    filled_qty_e8 INTEGER NOT NULL, avg_price_e8 INTEGER NOT NULL);
+CREATE TABLE fills (fill_id INTEGER PRIMARY KEY, client_order_id TEXT NOT NULL,
+    ts_ms INTEGER NOT NULL, side TEXT NOT NULL, qty_e8 INTEGER NOT NULL,
+    price_e8 INTEGER NOT NULL, notional_e8 INTEGER NOT NULL, fee_e8 INTEGER NOT NULL,
+    realised_e8 INTEGER NOT NULL);
+CREATE TABLE positions (symbol TEXT PRIMARY KEY, qty_e8 INTEGER NOT NULL,
+    cost_e8 INTEGER NOT NULL, realised_e8 INTEGER NOT NULL, fees_e8 INTEGER NOT NULL);
+"""
+E8 = 100_000_000
+
+
+class Floor:
+    """The bare 10/30 crossover with njord's costs (10 bps fee, 1 bp slippage, 95 % of cash
+    in, lot 0.00001) and its persistence: an equity row per bar, orders, fills and the
+    position, one transaction per 1,000 bars in a WAL db. What njord is measured against."""
+
+    def __init__(self, db: Path) -> None:
+        self.conn = apsw.Connection(str(db))
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        self.conn.execute(FLOOR_SCHEMA)
+        self.cash, self.qty, self.cost, self.realised, self.fees = 10_000 * E8, 0, 0, 0, 0
+        self.equity: list[tuple[int, int, int, int, int]] = []
+        self.orders: list[tuple[Any, ...]] = []
+        self.fills: list[tuple[Any, ...]] = []
+
+    def trade(self, ts: int, close: int, buy: bool) -> None:
+        if buy:
+            price = close + close // 10_000
+            qty = self.cash * 95 // 100 * E8 // price // 1_000 * 1_000
+            if qty == 0:
+                return
+        else:
+            price, qty = close - close // 10_000, self.qty
+            if qty == 0:
+                return
+        notional = qty * price // E8
+        fee = notional // 1_000
+        realised = 0
+        if buy:
+            self.cash -= notional + fee
+            self.qty, self.cost = self.qty + qty, self.cost + notional
+        else:
+            realised = notional - self.cost
+            self.cash += notional - fee
+            self.qty = self.cost = 0
+        self.realised, self.fees = self.realised + realised, self.fees + fee
+        side = "BUY" if buy else "SELL"
+        coid = f"floor-{ts // 60_000}-{len(self.fills)}"
+        self.orders.append((coid, ts, side, qty, "FILLED", qty, price))
+        self.fills.append((None, coid, ts, side, qty, price, notional, fee, realised))
+
+    def flush(self) -> None:
+        with self.conn:
+            self.conn.executemany("INSERT INTO equity VALUES (?, ?, ?, ?, ?)", self.equity)
+            self.conn.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?)", self.orders)
+            self.conn.executemany(
+                "INSERT INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", self.fills
+            )
+            self.conn.execute(
+                "INSERT OR REPLACE INTO positions VALUES ('BTCUSDT', ?, ?, ?, ?)",
+                (self.qty, self.cost, self.realised, self.fees),
+            )
+        self.equity.clear()
+        self.orders.clear()
+        self.fills.clear()
+
+    def run(self, bars: Path, fast: int = 10, slow: int = 30) -> int:
+        window: deque[int] = deque()
+        fast_sum = slow_sum = n = 0
+        above: bool | None = None
+        reader = pq.ParquetFile(bars)
+        for group in range(reader.metadata.num_row_groups):  # streamed, as njord reads
+            table = reader.read_row_group(group, columns=["ts_utc", "close"])
+            stamps = pc.cast(table.column("ts_utc"), pa.int64()).to_pylist()
+            for ts, close_f in zip(stamps, table.column("close").to_pylist(), strict=True):
+                close = round(close_f * E8)
+                window.append(close)
+                fast_sum += close
+                slow_sum += close
+                if len(window) > fast:
+                    fast_sum -= window[-fast - 1]
+                if len(window) > slow:
+                    slow_sum -= window.popleft()
+                if len(window) == slow:
+                    now = fast_sum * slow > slow_sum * fast
+                    if above is not None and now != above:
+                        self.trade(ts, close, now)
+                    above = now
+                value = self.qty * close // E8
+                self.equity.append((ts, close, self.cash, value, self.cash + value))
+                n += 1
+                if n % 1_000 == 0:
+                    self.flush()
+        self.flush()
+        self.conn.close()
+        return n
+
+
+def floor(bars: Path, out: Path) -> dict[str, float]:
+    out.mkdir(parents=True, exist_ok=True)
+    db = out / "floor.db"
+    for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        path.unlink(missing_ok=True)
+    args = [sys.executable, __file__, "--floor-run", str(bars), str(db)]
+    wall, rss_mib = timed(args, subprocess.DEVNULL)
+    conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
+    (n,) = conn.execute("SELECT count(*) FROM equity").fetchone()
+    (orders,) = conn.execute("SELECT count(*) FROM orders").fetchone()
+    conn.close()
+    return {**figures(n, wall, rss_mib), "orders": orders}
 
 
 def make_trades(path: Path, n: int, seed: int = 7) -> None:
@@ -238,16 +384,79 @@ def report_size(bars: Path, out: Path) -> dict[str, float]:
     }
 
 
+def one_round(name: str, args: argparse.Namespace, work: Path) -> dict[str, dict[str, float]]:
+    """Every figure of one size, once: {section: {figure: value}}."""
+    if name == "trades":
+        return {"trades": import_trades(args.trades, work)}
+    data, times = DATA[name]
+    n = (args.bars or {"month": MONTH, "year": YEAR}[data]) * times
+    bars = work / f"bars-{n}.parquet"
+    if not bars.exists():
+        # In a child: a parent that held the bars would lend its RSS to every later
+        # child between fork and exec, and ru_maxrss would report that.
+        subprocess.run([sys.executable, __file__, "--generate", str(bars), str(n)], check=True)
+    if name == "tui":
+        return {
+            "alone": watched(bars, work, tui=False),
+            "with_tui": watched(bars, work, tui=True),
+        }
+    if name == "sweep":
+        return {"sweep": sweep_walls(bars, work, args.combos)}
+    if name == "report":
+        (work / "report").mkdir(exist_ok=True)
+        return {"report": report_size(bars, work / "report")}
+    if name == "floor":
+        return {"floor": floor(bars, work / "floor")}
+    return {name: run(bars, work / name)}
+
+
+def medians(rounds: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Each figure's median over the rounds; wall times also listed run by run."""
+    merged: dict[str, dict[str, float]] = {}
+    for section in rounds[0]:
+        merged[section] = {
+            key: _median([r[section][key] for r in rounds]) for key in rounds[0][section]
+        }
+        if len(rounds) > 1 and "wall_s" in rounds[0][section]:
+            merged[section]["wall_s_runs"] = [r[section]["wall_s"] for r in rounds]
+    return merged
+
+
+def _median(values: list[float]) -> float:
+    middle = statistics.median(values)
+    return int(middle) if middle == int(middle) else round(middle, 3)
+
+
+def ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """The issue's targets as ratios measured in this run: the year against the floor over
+    the same bars, and two years' peak RSS against one's."""
+    found = {}
+    floor_, year, year2 = (results.get(k) for k in ("floor", "year", "year2"))
+    if floor_ and year and year["bars"] == floor_["bars"]:
+        found["year_over_floor_wall"] = round(year["wall_s"] / floor_["wall_s"], 2)
+    if year and year2:
+        found["year2_over_year_rss"] = round(year2["peak_rss_mib"] / year["peak_rss_mib"], 3)
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="one JSON object instead of lines")
     parser.add_argument(
         "--sizes",
         default="month,year",
-        help="comma-separated, from month (43,200 bars), year (525,600 bars), tui (a paced "
-        "month with and without a TUI watching), sweep (36 combinations over the month, "
-        "--jobs 2 against --dask local:2), report (a year's report) and trades (a generated "
-        "month of trades imported: peak RSS); default: month,year",
+        help="comma-separated, from month (43,200 bars), year (525,600 bars), year2 (two "
+        "years: peak RSS must stay flat), floor (the bare crossover loop with the same "
+        "persistence over the year's bars, in this script: the year is reported as a ratio "
+        "to it), tui (a paced month with and without a TUI watching), sweep (36 combinations "
+        "over the month, --jobs 2 against --dask local:2), report (a year's report) and "
+        "trades (a generated month of trades imported: peak RSS); default: month,year",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of each size, interleaved; medians reported"
+    )
+    parser.add_argument(
+        "--bars", type=int, help="bars of the month and the year (and floor; year2: twice)"
     )
     parser.add_argument("--combos", type=int, default=36, help="--sizes sweep: combinations")
     parser.add_argument("--trades", type=int, default=30_000_000, help="--sizes trades: rows")
@@ -259,6 +468,7 @@ def main() -> None:
     )
     parser.add_argument("--generate", nargs=2, metavar=("PATH", "BARS"), help=argparse.SUPPRESS)
     parser.add_argument("--generate-trades", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--floor-run", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate:
         make_bars(Path(args.generate[0]), int(args.generate[1]))
@@ -266,39 +476,32 @@ def main() -> None:
     if args.generate_trades:
         make_trades(Path(args.generate_trades[0]), int(args.generate_trades[1]))
         return
-    work = args.work
-    work.mkdir(parents=True, exist_ok=True)
-    results = {}
-    for name in args.sizes.split(","):
-        if name == "trades":
-            results["trades"] = import_trades(args.trades, work)
-            continue
+    if args.floor_run:
+        Floor(Path(args.floor_run[1])).run(Path(args.floor_run[0]))
+        return
+    sizes = args.sizes.split(",")
+    for name in sizes:
         if name not in SIZES:
             parser.error(f"--sizes takes {', '.join(SIZES)}, got {name!r}")
-        data = {"tui": "month", "sweep": "month", "report": "year"}.get(name, name)
-        bars = work / f"bars-{data}.parquet"
-        if not bars.exists():
-            # In a child: a parent that held the bars would lend its RSS to every later
-            # child between fork and exec, and ru_maxrss would report that.
-            gen = [sys.executable, __file__, "--generate", str(bars), str(SIZES[name])]
-            subprocess.run(gen, check=True)
-        if name == "tui":
-            results["alone"] = watched(bars, work, tui=False)
-            results["with_tui"] = watched(bars, work, tui=True)
-            continue
-        if name == "sweep":
-            results["sweep"] = sweep_walls(bars, work, args.combos)
-            continue
-        if name == "report":
-            (work / "report").mkdir(exist_ok=True)
-            results["report"] = report_size(bars, work / "report")
-            continue
-        results[name] = run(bars, work / name)
+    if args.repeat < 1 or (args.bars is not None and args.bars < 1):
+        parser.error("--repeat and --bars take a positive number")
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    rounds: dict[str, list[dict[str, dict[str, float]]]] = {name: [] for name in sizes}
+    for _ in range(args.repeat):
+        for name in sizes:  # interleaved: a slow minute of the machine hits every size
+            rounds[name].append(one_round(name, args, work))
+    results: dict[str, dict[str, Any]] = {}
+    for name in sizes:
+        results.update(medians(rounds[name]))
+    found = ratios(results)
+    if found:
+        results["ratios"] = found
     if args.json:
         print(json.dumps(results, sort_keys=True))
         return
-    for name, figures in results.items():
-        for key, value in figures.items():
+    for name, figures_ in results.items():
+        for key, value in figures_.items():
             print(f"{name}.{key} {value}")
 
 

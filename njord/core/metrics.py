@@ -10,10 +10,15 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import msgspec
 
-from njord.core.time import DAY_MS, MINUTE_MS, day_index
+from njord.core.time import DAY_MS, MINUTE_MS
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 YEAR_DAYS = 365
 
@@ -40,7 +45,9 @@ class Metrics(msgspec.Struct, kw_only=True):
 
 
 class _Pass:
-    """One streaming pass over the equity curve: daily closes, drawdown, span."""
+    """One streaming pass over the equity curve, a chunk of points at a time: daily
+    closes, drawdown, span. Vectorised, with the scalar pass's arithmetic: each drawdown
+    is the same `(peak - equity) / peak`, so the figures are the same floats."""
 
     def __init__(self, initial: float) -> None:
         self.closes: list[float] = [initial]
@@ -54,21 +61,41 @@ class _Pass:
         self.last = initial
         self.n = 0
 
-    def add(self, ts: int, equity: float) -> None:
+    def add(self, points: list[tuple[int, float]]) -> None:
+        import numpy as np  # not at the top: `njord status` reads this module, measures nothing
+
+        both = np.array(points, dtype=np.float64)  # ms timestamps are exact below 2**53
+        ts, equity = both[:, 0].astype(np.int64), both[:, 1]
         if self.first_ts is None:
-            self.first_ts = self.peak_ts = ts
-        if day_index(ts) != self.day:
-            self.closes.append(equity)
-            self.day = day_index(ts)
-        else:
-            self.closes[-1] = equity
-        if equity >= self.peak:
-            self.peak, self.peak_ts = equity, ts
-        else:
-            self.worst = max(self.worst, (self.peak - equity) / self.peak)
-            self.longest_ms = max(self.longest_ms, ts - self.peak_ts)
-        self.last_ts, self.last = ts, equity
-        self.n += 1
+            self.first_ts = self.peak_ts = int(ts[0])
+        self._closes(ts, equity)
+        before = np.maximum.accumulate(np.concatenate(([self.peak], equity)))[:-1]
+        rising = equity >= before  # a new peak (or level with it): the clock restarts there
+        under = ~rising
+        if under.any():
+            worst = ((before[under] - equity[under]) / before[under]).max()
+            self.worst = max(self.worst, float(worst))
+            last_peak = np.maximum.accumulate(np.where(rising, np.arange(len(ts)), -1))
+            since = np.where(last_peak >= 0, ts[last_peak], self.peak_ts)
+            self.longest_ms = max(self.longest_ms, int((ts - since)[under].max()))
+        if rising.any():
+            i = int(np.flatnonzero(rising)[-1])
+            self.peak, self.peak_ts = float(equity[i]), int(ts[i])
+        self.last_ts, self.last = int(ts[-1]), float(equity[-1])
+        self.n += len(ts)
+
+    def _closes(self, ts: npt.NDArray[np.int64], equity: npt.NDArray[np.float64]) -> None:
+        """The last equity of each UTC day (the first day's may continue a day the
+        previous chunk began)."""
+        import numpy as np
+
+        days = ts // DAY_MS
+        ends = np.append(np.flatnonzero(days[1:] != days[:-1]), len(days) - 1)
+        closes = equity[ends].tolist()
+        if days[0] == self.day:
+            self.closes[-1] = closes.pop(0)
+        self.closes.extend(closes)
+        self.day = int(days[-1])
 
 
 def compute(
@@ -79,14 +106,16 @@ def compute(
     bars_in_market: int,
     fees: float,
     bar_ms: int = MINUTE_MS,
+    chunk: int = 65_536,
 ) -> Metrics:
-    """`points` may be a cursor: it is read once and never held in memory. `bar_ms`: the
-    length of a bar, so the span reaches the end of the last one.
+    """`points` may be a cursor: it is read `chunk` points at a time, never held in memory
+    whole. `bar_ms`: the length of a bar, so the span reaches the end of the last one.
 
     Drawdown starts from the initial capital, so a loss from the first bar counts."""
     run = _Pass(initial)
-    for ts, equity in points:
-        run.add(ts, equity)
+    points = iter(points)
+    while read := list(itertools.islice(points, chunk)):
+        run.add(read)
     final = run.last
     total = final / initial - 1
     span_days = (run.last_ts - run.first_ts + bar_ms) / DAY_MS if run.first_ts is not None else 0.0

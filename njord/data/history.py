@@ -12,14 +12,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from njord.core.history import Floats, Ints
 from njord.core.money import E8
 from njord.core.time import timeframe_ms
+from njord.data.columns import flags, from_flags, nulls, numbers
 from njord.data.klines import recorded_timeframe
 from njord.data.qc import GapPolicy, QcEvent, QcSummary, check_symbol, check_values
 from njord.errors import ConfigError, DataError
@@ -72,23 +73,23 @@ class BarBatch:
         self.low: list[float] = batch.column("low").to_pylist()
         self.close: list[float] = batch.column("close").to_pylist()
         self.volume: list[float] = batch.column("volume").to_pylist()
-        self.filled: list[int] = pc.cast(batch.column("synthetic"), pa.int8()).to_pylist()
+        self.filled: list[int] = _ints(batch.column("synthetic"))
         self.open_e8 = _e8(batch.column("open"))
         self.high_e8 = _e8(batch.column("high"))
         self.low_e8 = _e8(batch.column("low"))
         self.close_e8 = _e8(batch.column("close"))
 
     def arrays(self) -> tuple[Ints, Floats, Floats, Floats, Floats, Floats]:
-        """The columns as numpy arrays (zero-copy where Arrow allows) for bar history, from
-        the first bar still to process."""
+        """The columns as numpy arrays (zero-copy views) for bar history, from the first
+        bar still to process."""
         col = self.arrow.slice(self.first).column
         return (
-            col("ts_ms").to_numpy(),
-            col("open").to_numpy(),
-            col("high").to_numpy(),
-            col("low").to_numpy(),
-            col("close").to_numpy(),
-            col("volume").to_numpy(),
+            numbers(col("ts_ms")),
+            numbers(col("open")),
+            numbers(col("high")),
+            numbers(col("low")),
+            numbers(col("close")),
+            numbers(col("volume")),
         )
 
     def ipc_bytes(self) -> bytes:
@@ -99,8 +100,19 @@ class BarBatch:
 
 
 def _e8(col: pa.Array) -> list[int]:
-    scaled: list[int] = pc.cast(pc.round(pc.multiply(col, float(E8))), pa.int64()).to_pylist()
+    # Rounded half to even, as pyarrow.compute.round did: the same integers, bit for bit.
+    scaled: list[int] = np.round(numbers(col) * float(E8)).astype(np.int64).tolist()
     return scaled
+
+
+def _ints(col: pa.Array) -> list[int]:
+    if col.null_count:  # nulls kept as pyarrow casts them (the import never writes any)
+        import pyarrow.compute as pc
+
+        held: list[int] = pc.cast(col, pa.int8()).to_pylist()
+        return held
+    ints: list[int] = flags(col).astype(np.int8).tolist()
+    return ints
 
 
 def parquet_files(path: Path) -> list[Path]:
@@ -161,7 +173,7 @@ class HistoryFeed:
                 f"{file} lacks column(s) {', '.join(missing)}; the bar schema is "
                 f"{', '.join(REQUIRED)} (convert it with `njord data import --map`)"
             )
-        if "symbol" in reader.schema_arrow.names:
+        if "symbol" in reader.schema_arrow.names and not _labelled(reader, self.symbol):
             held = reader.read(columns=["symbol"]).column("symbol")
             check_symbol(held, want=self.symbol, source=str(file), by="config trades")
         held = recorded_timeframe(reader.schema_arrow)
@@ -218,27 +230,64 @@ class HistoryFeed:
         return batch
 
 
+def _labelled(reader: pq.ParquetFile, symbol: str) -> bool:
+    """Whether the file's statistics show that every bar is labelled `symbol`, so that
+    the column need not be read (nulls are not a label)."""
+    meta = reader.metadata
+    for group in range(meta.num_row_groups):
+        chunks = meta.row_group(group)
+        for k in range(chunks.num_columns):
+            chunk = chunks.column(k)
+            if chunk.path_in_schema != "symbol":
+                continue
+            stats = chunk.statistics
+            if stats is None or not stats.has_min_max or not stats.min == stats.max == symbol:
+                return False
+    return True
+
+
 def _normalise(raw: pa.RecordBatch, file: Path) -> pa.RecordBatch:
-    try:
-        ts = pc.cast(pc.cast(raw.column("ts_utc"), pa.timestamp("ms", tz="UTC")), pa.int64())
-        cols = [ts] + [pc.cast(raw.column(c), pa.float64()) for c in REQUIRED[1:]]
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-        raise DataError(f"{file}: columns have the wrong types for the bar schema: {e}") from e
+    ts = raw.column("ts_utc")
+    cols = [raw.column(c) for c in REQUIRED[1:]]
+    if not _is_ms(ts.type) or any(c.type != pa.float64() for c in cols):
+        ts, cols = _cast(raw, file)
+    elif ts.type != pa.int64():
+        ts = ts.view(pa.int64())  # ms since the epoch in UTC, whatever zone it names
     # Minutes an import already filled (trades -> bars: no trade that minute) stay marked.
     filled = raw.column("filled") if "filled" in raw.schema.names else None
-    cols.append(pa.array([False] * len(raw), pa.bool_()) if filled is None else filled)
-    return pa.RecordBatch.from_arrays(cols, schema=STORED_SCHEMA)
+    cols.append(from_flags(np.zeros(len(raw), np.bool_)) if filled is None else filled)
+    return pa.RecordBatch.from_arrays([ts, *cols], schema=STORED_SCHEMA)
+
+
+def _is_ms(kind: pa.DataType) -> bool:
+    return bool(kind == pa.int64() or (pa.types.is_timestamp(kind) and kind.unit == "ms"))
+
+
+def _cast(raw: pa.RecordBatch, file: Path) -> tuple[pa.Array, list[pa.Array]]:
+    """Columns of other types than the import writes, cast to the bar schema."""
+    import pyarrow.compute as pc
+
+    try:
+        ts = pc.cast(pc.cast(raw.column("ts_utc"), pa.timestamp("ms", tz="UTC")), pa.int64())
+        return ts, [pc.cast(raw.column(c), pa.float64()) for c in REQUIRED[1:]]
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        raise DataError(f"{file}: columns have the wrong types for the bar schema: {e}") from e
 
 
 def _in_range(batch: pa.RecordBatch, start_ms: int | None, end_ms: int | None) -> pa.RecordBatch:
+    if start_ms is None and end_ms is None:
+        return batch
     ts = batch.column("ts_ms")
-    mask = None
+    values = numbers(ts)
+    keep = ~nulls(ts)  # a bar without a time is in no range
     if start_ms is not None:
-        mask = pc.greater_equal(ts, start_ms)
+        keep &= values >= start_ms
     if end_ms is not None:
-        upper = pc.less(ts, end_ms)
-        mask = upper if mask is None else pc.and_(mask, upper)
-    return batch if mask is None else batch.filter(mask)
+        keep &= values < end_ms
+    rows = np.flatnonzero(keep)
+    if len(rows) == 0 or rows[-1] - rows[0] == len(rows) - 1:  # one run: sorted bars
+        return batch.slice(int(rows[0]), len(rows)) if len(rows) else batch.slice(0, 0)
+    return batch.filter(from_flags(keep))
 
 
 def read_ipc(blob: bytes) -> pa.RecordBatch:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from njord.core.time import TIMEFRAMES
 from njord.errors import DataError
@@ -21,6 +20,8 @@ _BY_LENGTH = {length: name for name, length in TIMEFRAMES.items()}
 
 def kline_timeframe(table: pa.Table, path: Path) -> str:
     """The timeframe of a kline table with Binance's open_time and close_time columns."""
+    import pyarrow.compute as pc  # not at the top: the history feed imports this module
+
     open_ = pc.cast(table.column("open_time"), pa.int64())
     close = pc.cast(table.column("close_time"), pa.int64())
     # Spot dumps switched to microseconds on 2025-01-01; the span scales with them.

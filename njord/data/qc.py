@@ -1,4 +1,5 @@
-"""Quality control of bar batches (SPEC §5), vectorised with pyarrow.compute.
+"""Quality control of bar batches (SPEC §5), vectorised with numpy over the Arrow buffers
+(njord.data.columns: no pandas import, no pyarrow.compute).
 
 Every batch passes `check_values` (grid, order, duplicates, OHLC, null/NaN/inf/negative);
 `GapPolicy` then refuses, fills or skips the missing bars (minutes, or the longer bars of
@@ -9,13 +10,15 @@ behaves exactly like one table.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from njord.core.time import MINUTE_MS, timeframe_ms
+from njord.data.columns import Bools, from_flags, from_numbers, nulls, numbers
 from njord.errors import DataError
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -45,8 +48,8 @@ class QcSummary(msgspec.Struct, kw_only=True):
     last_gap_ms: int | None = None
 
 
-def _first(mask: pa.Array) -> int:
-    return int(pc.index(mask, True).as_py())
+def _first(mask: Bools) -> int:
+    return int(np.argmax(mask))
 
 
 def check_values(
@@ -56,12 +59,12 @@ def check_values(
     bad row."""
     ts = batch.column("ts_ms")
     if ts.null_count:
-        raise DataError(f"{source}: row {_first(pc.is_null(ts)) + 1} has no timestamp")
+        raise DataError(f"{source}: row {_first(nulls(ts)) + 1} has no timestamp")
     for name in (*PRICE_COLUMNS, "volume"):
         col = batch.column(name)
-        # A null compares as null, which pc.any skips: an empty cell counts as bad here.
-        bad = pc.fill_null(pc.or_(pc.invert(pc.is_finite(col)), pc.less(col, 0)), True)
-        if pc.any(bad).as_py():
+        values = numbers(col)
+        bad = ~np.isfinite(values) | (values < 0) | nulls(col)  # an empty cell is bad too
+        if bad.any():
             i = _first(bad)
             value = col[i].as_py()
             what = (
@@ -71,39 +74,39 @@ def check_values(
             )
             raise DataError(f"{source}: bar {utc(ts[i].as_py())} has {what}")
     high, low = batch.column("high"), batch.column("low")
-    top = pc.max_element_wise(batch.column("open"), batch.column("close"))
-    bottom = pc.min_element_wise(batch.column("open"), batch.column("close"))
-    bad = pc.or_(pc.less(high, top), pc.greater(low, bottom))
-    if pc.any(bad).as_py():
+    open_, close = numbers(batch.column("open")), numbers(batch.column("close"))
+    bad = (numbers(high) < np.maximum(open_, close)) | (numbers(low) > np.minimum(open_, close))
+    if bad.any():
         i = _first(bad)
         raise DataError(
             f"{source}: bar {utc(ts[i].as_py())} is inconsistent: high {high[i].as_py()} "
             f"low {low[i].as_py()} open {batch.column('open')[i].as_py()} "
             f"close {batch.column('close')[i].as_py()}"
         )
-    length = timeframe_ms(timeframe)
-    off_grid = pc.not_equal(pc.subtract(ts, pc.multiply(pc.divide(ts, length), length)), 0)
-    if pc.any(off_grid).as_py():
+    stamps = numbers(ts)
+    off_grid = stamps % timeframe_ms(timeframe) != 0
+    if off_grid.any():
         i = _first(off_grid)
         raise DataError(f"{source}: timestamp {ts[i].as_py()} is not on the {timeframe} grid")
-    _check_order(ts, prev_ts=prev_ts, source=source)
+    _check_order(stamps, prev_ts=prev_ts, source=source)
 
 
 def check_symbol(column: pa.Array | pa.ChunkedArray, *, want: str, source: str, by: str) -> None:
     """Refuse bars labelled with another symbol than the one they are used as."""
+    import pyarrow.compute as pc
+
     held = sorted(pc.unique(column).drop_null().to_pylist())
     if any(s != want for s in held):
         raise DataError(f"{source}: data holds {', '.join(held)}, {by} {want}")
 
 
-def _check_order(ts: pa.Array, *, prev_ts: int | None, source: str) -> None:
-    if prev_ts is not None and len(ts) and ts[0].as_py() <= prev_ts:
-        _order_error(prev_ts, ts[0].as_py(), source)
-    diffs = pc.pairwise_diff(ts)
-    bad = pc.fill_null(pc.less_equal(diffs, 0), False)
-    if pc.any(bad).as_py():
-        i = _first(bad)
-        _order_error(ts[i - 1].as_py(), ts[i].as_py(), source)
+def _check_order(ts: npt.NDArray[Any], *, prev_ts: int | None, source: str) -> None:
+    if prev_ts is not None and len(ts) and ts[0] <= prev_ts:
+        _order_error(prev_ts, int(ts[0]), source)
+    bad = np.diff(ts) <= 0
+    if bad.any():
+        i = _first(bad) + 1
+        _order_error(int(ts[i - 1]), int(ts[i]), source)
 
 
 def _order_error(before: int, after: int, source: str) -> None:
@@ -119,13 +122,12 @@ def gap_indices(
 ) -> list[tuple[int, int, int]]:
     """(row index, previous ts, ts) for every row that follows a gap in bars of `bar_ms`."""
     found: list[tuple[int, int, int]] = []
-    if prev_ts is not None and len(ts) and ts[0].as_py() - prev_ts > bar_ms:
-        found.append((0, prev_ts, ts[0].as_py()))
-    diffs = pc.pairwise_diff(ts)
-    mask = pc.fill_null(pc.greater(diffs, bar_ms), False)
-    if pc.any(mask).as_py():
-        for i in pc.indices_nonzero(mask).to_pylist():
-            found.append((i, ts[i - 1].as_py(), ts[i].as_py()))
+    stamps = numbers(ts)
+    if prev_ts is not None and len(stamps) and stamps[0] - prev_ts > bar_ms:
+        found.append((0, prev_ts, int(stamps[0])))
+    for after in np.flatnonzero(np.diff(stamps) > bar_ms).tolist():
+        i = after + 1
+        found.append((i, int(stamps[i - 1]), int(stamps[i])))
     return found
 
 
@@ -195,12 +197,12 @@ class GapPolicy:
 def _flat_bars(
     first_ms: int, stop_ms: int, step_ms: int, close: float, schema: pa.Schema
 ) -> pa.RecordBatch:
-    ts = list(range(first_ms, stop_ms, step_ms))
+    ts = np.arange(first_ms, stop_ms, step_ms, dtype=np.int64)
     n = len(ts)
     columns = {
-        "ts_ms": pa.array(ts, pa.int64()),
-        **{name: pa.array([close] * n, pa.float64()) for name in PRICE_COLUMNS},
-        "volume": pa.array([0.0] * n, pa.float64()),
-        "synthetic": pa.array([True] * n, pa.bool_()),
+        "ts_ms": from_numbers(ts, pa.int64()),
+        **{name: from_numbers(np.full(n, close), pa.float64()) for name in PRICE_COLUMNS},
+        "volume": from_numbers(np.zeros(n), pa.float64()),
+        "synthetic": from_flags(np.ones(n, np.bool_)),
     }
-    return pa.RecordBatch.from_pydict({f.name: columns[f.name] for f in schema}, schema=schema)
+    return pa.RecordBatch.from_arrays([columns[f.name] for f in schema], schema=schema)

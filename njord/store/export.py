@@ -7,13 +7,15 @@ two runs of the same inputs give byte-identical files.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import apsw
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from njord.data.columns import from_values
 from njord.store import logs as log_store
 
 Kind = Literal["int", "e8", "time", "text", "float"]
@@ -137,24 +139,43 @@ def _csv_sql(sql: str, columns: list[tuple[str, Kind]]) -> str:
     return f"SELECT {line} || char(10) FROM {rest}"
 
 
-def write_csv(conn: apsw.Connection, path: Path, sql: str, columns: list[tuple[str, Kind]]) -> None:
-    """Streams rows to the file: memory stays flat however long the session."""
+def _line_sql(columns: list[tuple[str, Kind]]) -> str:
+    """The CSV line of one row bound as parameters ?1, ?2, ...: the same text as _csv_sql."""
+    line = " || ',' || ".join(_sql_text(f"?{i}", k) for i, (_, k) in enumerate(columns, 1))
+    return f"SELECT {line} || char(10)"
+
+
+def write_csv(
+    conn: apsw.Connection,
+    path: Path,
+    sql: str,
+    columns: list[tuple[str, Kind]],
+    rows: list[tuple[Any, ...]] | None = None,
+) -> None:
+    """Streams rows to the file: memory stays flat however long the session. `rows`: the
+    query's rows, read already (SQLite formats them all the same)."""
     with path.open("w", encoding="utf-8", newline="") as fh:
         fh.write(",".join(name for name, _ in columns) + "\n")
-        fh.writelines(line for (line,) in conn.execute(_csv_sql(sql, columns)))
+        lines = (
+            conn.execute(_csv_sql(sql, columns))
+            if rows is None
+            else conn.executemany(_line_sql(columns), rows)
+        )
+        fh.writelines(line for (line,) in lines)
 
 
 def read_table(conn: apsw.Connection, sql: str, columns: list[tuple[str, Kind]]) -> pa.Table:
+    return _table(conn.execute(sql), columns)
+
+
+def _table(source: Iterable[tuple[Any, ...]], columns: list[tuple[str, Kind]]) -> pa.Table:
     batches = []
-    cursor = conn.execute(sql)
-    while rows := list(itertools.islice(cursor, 50_000)):
+    rest = iter(source)
+    while rows := list(itertools.islice(rest, 50_000)):
         cols = list(zip(*rows, strict=True))
-        batches.append(
-            pa.record_batch(
-                [pa.array(col, _TYPE[kind]) for (_, kind), col in zip(columns, cols, strict=True)],
-                names=[name for name, _ in columns],
-            )
-        )
+        kinds = [_TYPE[kind] for _, kind in columns]
+        arrays = [from_values(col, kind) for kind, col in zip(kinds, cols, strict=True)]
+        batches.append(pa.record_batch(arrays, names=[name for name, _ in columns]))
     schema = pa.schema([(name, _TYPE[kind]) for name, kind in columns])
     return pa.Table.from_batches(batches, schema=schema)
 
@@ -165,12 +186,17 @@ def export_session(
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for stem, sql, columns in TABLES:
-        # The daily rollup always comes in both formats (CSV for people, Parquet for tools).
-        formats: tuple[str, ...] = ("csv", "parquet") if stem == "rollup_daily" else (fmt,)
-        for kind in formats:
-            path = out / f"{stem}.{kind}"
-            _write(conn, path, sql, columns)
-            written.append(path)
+        if stem == "rollup_daily":
+            # Always in both formats (CSV for people, Parquet for tools), from one reading:
+            # a row a day, but the view spans the whole session.
+            rows = list(conn.execute(sql))
+            write_csv(conn, out / f"{stem}.csv", sql, columns, rows)
+            _write_parquet(out / f"{stem}.parquet", _table(rows, columns), columns)
+            written += [out / f"{stem}.csv", out / f"{stem}.parquet"]
+            continue
+        path = out / f"{stem}.{fmt}"
+        _write(conn, path, sql, columns)
+        written.append(path)
     logs = out / "logs.jsonl"
     with logs.open("wb") as fh:
         fh.writelines(log_store.iter_jsonl(conn))
@@ -183,7 +209,10 @@ def _write(conn: apsw.Connection, path: Path, sql: str, columns: list[tuple[str,
         # Cells are codes, ids, ISO times and numbers: none needs CSV quoting.
         write_csv(conn, path, sql, columns)
         return
-    raw = read_table(conn, sql, columns)
+    _write_parquet(path, read_table(conn, sql, columns), columns)
+
+
+def _write_parquet(path: Path, raw: pa.Table, columns: list[tuple[str, Kind]]) -> None:
     suffix = {"e8": "_e8", "time": "_ms", "int": "", "text": "", "float": ""}
     names = [name.removesuffix("_utc") + suffix[kind] for name, kind in columns]
     pq.write_table(raw.rename_columns(names), path, compression="zstd")

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from njord.core.metrics import compute
 from njord.core.time import DAY_MS
@@ -57,3 +60,57 @@ def test_all_wins_and_all_losses() -> None:
     assert losses.win_rate == 0.0
     assert losses.avg_loss == -1
     assert losses.max_drawdown == pytest.approx(0.02)
+
+
+def scalar_pass(initial: float, points: list[tuple[int, float]]) -> tuple[list[float], float, int]:
+    """The one-point-at-a-time pass the chunked one replaced (issue 19): daily closes, the
+    worst drawdown and the longest time under water."""
+    closes, day, peak, peak_ts, worst, longest = [initial], None, initial, 0, 0.0, 0
+    for i, (ts, equity) in enumerate(points):
+        if i == 0:
+            peak_ts = ts
+        if ts // DAY_MS != day:
+            closes.append(equity)
+            day = ts // DAY_MS
+        else:
+            closes[-1] = equity
+        if equity >= peak:
+            peak, peak_ts = equity, ts
+        else:
+            worst = max(worst, (peak - equity) / peak)
+            longest = max(longest, ts - peak_ts)
+    return closes, worst, longest
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from([60_000, 3_600_000, DAY_MS, 3 * DAY_MS]),
+            st.floats(min_value=0.2, max_value=3.0),  # of the initial (CAGR stays finite)
+        ),
+        max_size=60,
+    ),
+    initial=st.sampled_from([100.0, 10_000.0, 0.5]),
+    chunk=st.integers(min_value=1, max_value=70),
+)
+def test_chunked_pass_gives_the_scalar_pass_floats(
+    steps: list[tuple[int, float]], initial: float, chunk: int
+) -> None:
+    ts, points = 1_700_000_000_000, []
+    for step, ratio in steps:
+        ts += step
+        points.append((ts, initial * ratio))
+    m = compute(
+        initial=initial, points=points, trade_pnls=[], bars_in_market=0, fees=0.0, chunk=chunk
+    )
+    closes, worst, longest = scalar_pass(initial, points)
+    assert m.max_drawdown == worst
+    assert m.max_drawdown_days == longest / DAY_MS
+    rets = [b / a - 1 for a, b in itertools.pairwise(closes) if a]
+    if len(rets) >= 2:
+        mean = sum(rets) / len(rets)
+        sd = math.sqrt(sum((r - mean) ** 2 for r in rets) / (len(rets) - 1))
+        assert m.volatility == sd * math.sqrt(365)
+    else:
+        assert m.volatility is None

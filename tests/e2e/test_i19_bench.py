@@ -1,0 +1,70 @@
+"""Issue 19: scripts/bench.py measures njord against a floor in the same run, and a
+backtest starts without what it does not use. No timing is asserted here (speed lives in
+the bench): only that the bench runs on a fresh copy and reports, and what is imported."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT, TOOL_CACHES, backtest_args
+
+
+def test_i19_bench_floor_and_year_from_a_fresh_copy(tmp_path: Path) -> None:
+    clone = tmp_path / "clone"  # what a fresh clone holds: no .bench/, no runs/
+    tracked = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", "-z"], capture_output=True, check=True
+    ).stdout.decode()
+    for name in filter(None, tracked.split("\0")):
+        if (ROOT / name).is_file() and not TOOL_CACHES.intersection(Path(name).parts):
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, clone / name)
+    bench = [sys.executable, str(clone / "scripts" / "bench.py"), "--bars", "2000"]
+    done = subprocess.run(
+        [*bench, "--sizes", "floor,year", "--repeat", "2", "--json"],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)
+    assert results["floor"]["bars"] == results["year"]["bars"] == 2000
+    assert results["floor"]["orders"] > 0  # the floor trades, as the backtest does
+    assert len(results["year"]["wall_s_runs"]) == 2
+    assert results["ratios"]["year_over_floor_wall"] > 0
+    assert (clone / ".bench" / "bars-2000.parquet").is_file()
+
+
+def test_i19_bench_refuses_an_unknown_size() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench.py"), "--sizes", "decade"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--sizes takes month, year, year2, floor" in done.stderr
+
+
+def test_i19_a_backtest_imports_neither_pandas_nor_pyarrow_compute(
+    tmp_path: Path, sample_week: Path
+) -> None:
+    """pyarrow imports pandas the first time it converts a Python value (half a second);
+    the bar feed, QC and the exports go through buffers instead (njord.data.columns)."""
+    args = backtest_args(sample_week, tmp_path / "s.db", "--json", "--no-report")
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "njord", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
+    assert "pyarrow" in imported  # the test sees imports at all
+    assert not {"pandas", "pyarrow.compute", "rich", "textual"} & imported
+    assert json.loads(done.stdout)["status"]["bars"] == 3 * 1440
