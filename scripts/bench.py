@@ -47,6 +47,7 @@ DATA = {
     "tui": ("month", 1),
     "sweep": ("month", 1),
     "report": ("year", 1),
+    "restart": ("year", 1),
 }
 SIZES = [*DATA, "trades"]
 START_MS = 1_672_531_200_000  # 2023-01-01
@@ -407,7 +408,25 @@ def one_round(name: str, args: argparse.Namespace, work: Path) -> dict[str, dict
         return {"report": report_size(bars, work / "report")}
     if name == "floor":
         return {"floor": floor(bars, work / "floor")}
+    if name == "restart":
+        return {"restart": restart(bars, work / "restart")}
     return {name: run(bars, work / name)}
+
+
+def restart(bars: Path, work: Path) -> dict[str, float]:
+    """scripts/bench_restart.py in a child: a paper session holding the year's bars,
+    restarted, timed to its first new bar (issue 13: within 1 s)."""
+    work.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("bench_restart.py")), str(bars), str(work)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    figures: dict[str, float] = json.loads(done.stdout.splitlines()[-1])
+    return figures
 
 
 def medians(rounds: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
@@ -449,8 +468,10 @@ def main() -> None:
         "years: peak RSS must stay flat), floor (the bare crossover loop with the same "
         "persistence over the year's bars, in this script: the year is reported as a ratio "
         "to it), tui (a paced month with and without a TUI watching), sweep (36 combinations "
-        "over the month, --jobs 2 against --dask local:2), report (a year's report) and "
-        "trades (a generated month of trades imported: peak RSS); default: month,year",
+        "over the month, --jobs 2 against --dask local:2), report (a year's report), "
+        "restart (a paper session holding the year's bars, timed from its restart to its "
+        "first new bar) and trades (a generated month of trades imported: peak RSS); "
+        "default: month,year",
     )
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs of each size, interleaved; medians reported"

@@ -11,7 +11,10 @@ its rebuild took and where it started.
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -68,7 +71,7 @@ def build(bars: Path, db: Path) -> None:
             shutil.move(src, Path(f"{db}{suffix}"))
 
 
-def restart(bars: Path, work: Path) -> dict[str, object]:
+def restart(bars: Path, work: Path) -> dict[str, float]:
     stored = work / "paper-year.db"
     build(bars, stored)
     db = work / "restart.db"
@@ -114,8 +117,16 @@ def restart(bars: Path, work: Path) -> dict[str, object]:
         new_bars = history.row_count(reader, "equity")
     finally:
         reader.close()
+    found = re.search(r"in (\d+) ms", rebuilt[0]) if rebuilt else None
+    if found is None:
+        raise SystemExit("the restart logged no rebuild")
     return {
         "stored_bars": new_bars - 1,
         "first_new_bar_s": round(took, 3),
-        "rebuild": rebuilt[0] if rebuilt else "no rebuild record",
+        "rebuild_ms": int(found.group(1)),
+        "from_snapshot": int("strategy snapshot" in rebuilt[0]),
     }
+
+
+if __name__ == "__main__":  # run by bench.py in a child of its own: bars, work folder
+    print(json.dumps(restart(Path(sys.argv[1]), Path(sys.argv[2]))))
