@@ -329,10 +329,12 @@ def run_session(
     final_status: str = "finished",
     notifier: Notifier | None = None,
     stored: Polled | None = None,
+    router: OrderRouter | None = None,
 ) -> LoopResult:
     """`scheduled` and `amendments`: a verification's, read from the session it re-runs;
     by default this session's own. `resume_after_ms` set: the session is carried on, rebuilt
-    from `stored` (its committed bars: by default the first bars of `feed`)."""
+    from `stored` (its committed bars: by default the first bars of `feed`). `router`: the
+    venue, when not the mode's own (`router_of`)."""
     config = session.config
     book = build_book(
         stored_config(session.manifest.config_toml),
@@ -354,7 +356,7 @@ def run_session(
         log=lambda m: session.log.info("strategy", m),
         history=timeframes.history,
     )
-    router = router_of(session, book)
+    router = router or router_of(session, book)
     session.log.use_clock(lambda: ctx.now_ms)
     session.log.info(
         "session",
