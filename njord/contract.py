@@ -25,7 +25,6 @@ from njord.config import RiskConfig, risk_limits
 from njord.core.book import BarE8, Book
 from njord.core.execution import CostModel, SymbolRules
 from njord.core.money import E8
-from njord.core.reports import Ack, Canceled, Execution
 from njord.core.risk import PreTradeRisk, RiskEngine, RiskInputs
 from njord.core.time import MINUTE_MS
 from njord.data.history import HistoryFeed
@@ -125,64 +124,6 @@ def _order(kind: OrderType, side: Side, coid: str, limit: int | None = None) -> 
         status=OrderStatus.SUBMITTED,
         created_ms=0,
     )
-
-
-def order_router_checks(router: OrderRouter) -> list[tuple[str, bool, str]]:
-    """The OrderRouter contract (router v2): an Ack and fills for the whole quantity,
-    idempotent client order ids, resting limits, cancels, cancel after a fill a no-op with a
-    stable answer, and `query` None only for an order the venue never received."""
-    router.on_bar(BarE8(0, 100 * E8, 101 * E8, 99 * E8, 100 * E8))
-    market = _order(OrderType.MARKET, Side.BUY, "c-market")
-    first = router.submit(market)
-    again = router.submit(market)
-    executed = len(router.fills_since(""))
-    limit = _order(OrderType.LIMIT, Side.BUY, "c-limit", 95 * E8)
-    resting = router.submit(limit)
-    crossed = router.on_bar(BarE8(60_000, 96 * E8, 96 * E8, 94 * E8, 95 * E8))
-    other = _order(OrderType.LIMIT, Side.SELL, "c-cancel", 200 * E8)
-    router.submit(other)
-    canceled = router.cancel("c-cancel")
-    fills = [e for e in first if isinstance(e, Execution)]
-    return [
-        (
-            "submit: acknowledged, and fills for the whole quantity",
-            isinstance(first[0], Ack) and sum(e.qty_e8 for e in fills) == E8,
-            f"{first}",
-        ),
-        (
-            "submit: a known client order id executes nothing more",
-            again == first and executed == 1,
-            f"{again}",
-        ),
-        (
-            "submit: a limit rests until a bar crosses it",
-            [type(r) for r in resting] == [Ack],
-            f"{resting}",
-        ),
-        (
-            "on_bar: a crossed limit fills at its limit",
-            [(e.client_order_id, e.price_e8) for e in crossed if isinstance(e, Execution)]
-            == [("c-limit", 95 * E8)],
-            f"{crossed}",
-        ),
-        (
-            "cancel: an open order is canceled",
-            [type(r) for r in canceled] == [Canceled],
-            f"{canceled}",
-        ),
-        (
-            "cancel: twice is a no-op with the same answer",
-            not any(isinstance(r, Execution) for r in router.cancel("c-cancel")),
-            "",
-        ),
-        (
-            "cancel: after a fill is a no-op that answers the fill",
-            not any(isinstance(r, Canceled) for r in router.cancel("c-market")),
-            "",
-        ),
-        ("query: an order never sent is unknown (None)", router.query("c-never") is None, ""),
-        ("query: a sent order answers its reports", router.query("c-market") == first, ""),
-    ]
 
 
 def risk_engine_checks(engine: RiskEngine) -> list[tuple[str, bool, str]]:
@@ -359,10 +300,14 @@ def run(
         with _live_feed(data, bars) as live:
             suites = [("BarFeed", bar_feed_checks(live, live=True))]
     elif adapter == "paper":
-        router = SimRouter(CostModel(commission_bps=Decimal(10)), SymbolRules())
+        from njord import router_contract
+
+        routed = router_contract.run_checks(
+            router_contract.in_process(router_contract.paper_broker)
+        )
         with tempfile.TemporaryDirectory(prefix="njord-contract-") as tmp:
             suites = [
-                ("OrderRouter", order_router_checks(router)),
+                ("OrderRouter", routed),
                 ("SnapshotStore+PortfolioStore", store_checks(Path(tmp))),
                 (
                     "RiskEngine",

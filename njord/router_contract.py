@@ -15,6 +15,7 @@ venue would) runs only on a harness whose `can` says so.
 from __future__ import annotations
 
 import itertools
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -27,10 +28,13 @@ import requests
 
 from njord.adapters.binance import Backoff, BinanceClient
 from njord.adapters.binance_router import BinanceRouter
+from njord.adapters.sim_router import PaperBroker, SimRouter
 from njord.core.book import BarE8
+from njord.core.execution import CostModel, SymbolRules
 from njord.core.filters import exact_e8, floor_to
 from njord.core.money import E8
 from njord.core.reports import Ack, Canceled, Execution, Reject, Report
+from njord.core.time import MINUTE_MS
 from njord.ports import OrderRouter
 from njord.reasons import Reason, VenueCode
 from njord.records import Order, OrderStatus, OrderType, Side
@@ -139,6 +143,77 @@ class BinanceHarness:
         else:
             self.server.state.exchange.clock.advance(minutes)
         self.binance.on_bar(BarE8(0, 0, 0, 0, self.price_e8()))
+
+
+class MatcherHarness:
+    """An in-process venue: the sim matcher of backtests and shadow, or the paper broker
+    (its journal in a fresh db). No network, so no faults and no request log: the checks
+    that need them are skipped; the market moves a bar per minute asked for."""
+
+    def __init__(self, router: SimRouter) -> None:
+        self.matcher = router
+        self.bar = BarE8(0, MARKET_E8, MARKET_E8, MARKET_E8, MARKET_E8)
+        router.on_bar(self.bar)
+
+    @property
+    def router(self) -> OrderRouter:
+        return self.matcher
+
+    @property
+    def symbol(self) -> str:
+        return "BTCUSDT"
+
+    @property
+    def tick_e8(self) -> int:
+        return E8 // 100
+
+    @property
+    def can(self) -> frozenset[str]:
+        return frozenset()
+
+    def placed(self, client_order_id: str) -> int:
+        return int(self.matcher.query(client_order_id) is not None)
+
+    def requests(self) -> list[tuple[float, str]]:
+        return []
+
+    def price_e8(self) -> int:
+        return self.bar.close_e8
+
+    def advance(self, minutes: int) -> None:
+        for _ in range(minutes):
+            ts, price = self.bar.ts_ms + MINUTE_MS, self.bar.close_e8
+            self.bar = BarE8(ts, price, price + E8, price - E8, price)
+            self.matcher.on_bar(self.bar)
+
+
+MARKET_E8 = 42_000 * E8
+
+
+@contextmanager
+def sim_matcher(faults: FaultConfig | None) -> Iterator[MatcherHarness]:
+    yield MatcherHarness(SimRouter(CostModel(commission_bps=Decimal(10)), SymbolRules()))
+
+
+@contextmanager
+def paper_broker(faults: FaultConfig | None) -> Iterator[MatcherHarness]:
+    from njord.store import db
+    from njord.store.venue import PaperJournal
+
+    with tempfile.TemporaryDirectory(prefix="njord-contract-") as tmp:
+        conn = db.open_writer(Path(tmp) / "paper.db", create=True, synchronous="NORMAL")
+        try:
+            journal = PaperJournal(conn)
+            yield MatcherHarness(
+                PaperBroker(CostModel(commission_bps=Decimal(10)), SymbolRules(), journal)
+            )
+        finally:
+            conn.close()
+
+
+def in_process(make: Callable[[FaultConfig | None], AbstractContextManager[Harness]]) -> Factory:
+    """A factory for an in-process venue: it cannot inject network faults (None then)."""
+    return lambda faults: None if faults is not None else make(faults)
 
 
 class _CountingSession(requests.Session):

@@ -10,11 +10,21 @@ from __future__ import annotations
 
 import pytest
 
-from njord.router_contract import CHECKS, Factory, RouterCheck, binance_on_sim
+from njord.router_contract import (
+    CHECKS,
+    Factory,
+    RouterCheck,
+    binance_on_sim,
+    in_process,
+    paper_broker,
+    sim_matcher,
+)
 from tests.conftest import SAMPLE
 
 ROUTERS: dict[str, Factory] = {
     "binance/sim": lambda faults: binance_on_sim(SAMPLE, faults),
+    "sim": in_process(sim_matcher),
+    "paper": in_process(paper_broker),
 }
 
 
