@@ -604,9 +604,9 @@ def continue_(
     """Carry a stopped or crashed session on from its last committed bar; a shadow or
     paper session goes on in its own mode on live bars, as `njord paper --db D` does.
     Given config keys amend it (venue, risk, store) or are refused (exit 2)."""
-    from njord import resume
+    from njord import continuation
 
-    live_mode = resume.live_mode(db_path)
+    live_mode = continuation.live_mode(db_path)
     if live_mode is not None:
         if out_dir is not None or as_json:
             raise ConfigError(
@@ -626,7 +626,7 @@ def continue_(
         )
         return
     loaded = load_config(config_path, sets, env_prefix)
-    run = resume.reopen(db_path, loaded.config, loaded.origins)
+    run = continuation.reopen(db_path, loaded.config, loaded.origins)
     _drive(run, quiet=quiet)
     _finish(run.session, out_dir or db_path.parent, as_json=as_json)
 

@@ -20,13 +20,7 @@ from njord.data.history import StoredFeed
 from njord.data.polled import Polled
 from njord.errors import ConfigError
 from njord.log import Level, SessionLog
-from njord.manifest import Manifest
-from njord.store import amendments as amend_store
-from njord.store import db
-from njord.store import venue as venue_store
-from njord.store.amendments import Amendment
-from njord.store.history import last_bar_ms, qc_events, stored_bar_blobs
-from njord.store.runs import SqliteManifestStore
+from njord.store.stored import restore
 from njord.wiring import Session, check_live_bars, new_manifest, open_session, parse_utc
 
 
@@ -60,12 +54,13 @@ def open_live(
     """`origins`: where each key of `config` came from; a resumed session takes the keys
     the user gave (not defaults) as amendments, or refuses them (njord.amend)."""
     check_live_bars(config)
-    existing, amendments = _stored_manifest(db_path)
+    stored = restore(db_path, upgrade=True)  # paper/shadow write: an older db migrates
+    existing = stored.manifest if stored is not None else None
     changes: list[amend.Change] = []
-    if existing is not None:
+    if stored is not None and existing is not None:
         if existing.mode != mode:
             raise ConfigError(f"{db_path} holds a {existing.mode} session, not a {mode} one")
-        current = amend.effective(stored_config(existing.config_toml), amendments)
+        current = amend.effective(stored_config(existing.config_toml), stored.amendments)
         config, changes = amend.reconcile(
             current, config, origins or {}, session=f"{existing.run_id} in {db_path}"
         )
@@ -80,10 +75,10 @@ def open_live(
         max_bars=max_bars,
         deadline=deadline,
         poll_s=poll_s,
-        connect_timeout_s=config.venue.connect_timeout_s if existing is None else None,
+        connect_timeout_s=config.venue.connect_timeout_s if stored is None else None,
         log=lambda level, msg, ctx: log.log("feed", _level(level), msg, **ctx),
     )
-    if existing is None:
+    if stored is None:
         cls = strategies.resolve(config.strategy.name)
         strategy = cls(strategies.parse_params(cls, config.strategy.params))
         live.next_ms = parse_utc(config.data.start, "data.start")
@@ -93,33 +88,20 @@ def open_live(
             session=session, strategy=strategy, feed=live, stored=None, resume_after_ms=None
         )
     session = open_session(db_path, config=config, manifest=None, log=log)
-    conn = session.conn
-    last = last_bar_ms(conn)
+    amend.record(session, changes, after_bar_ms=stored.last_bar_ms)
+    cls = strategies.from_identity(stored.manifest.strategy)
+    strategy = cls(strategies.parse_params(cls, config.strategy.params))
     # A bar whose decisions committed (phase 1) but not its reports: the restart finishes
     # it from the stored bars; the live feed starts after it.
-    decided = max(venue_store.decided_bar_ms(conn) or -1, -1 if last is None else last)
-    amend.record(session, changes, after_bar_ms=last)
-    stored = StoredFeed(stored_bar_blobs(conn), symbol=config.data.symbol, events=qc_events(conn))
-    cls = strategies.from_identity(existing.strategy)
-    strategy = cls(strategies.parse_params(cls, config.strategy.params))
-    live.next_ms = decided + MINUTE_MS if decided >= 0 else parse_utc(config.data.start, "")
+    through = stored.through_ms
+    live.next_ms = through + MINUTE_MS if through >= 0 else parse_utc(config.data.start, "")
     return LiveRun(
         session=session,
         strategy=strategy,
         feed=live,
-        stored=Polled(stored),
-        resume_after_ms=last if last is not None else -1,
+        stored=Polled(StoredFeed(stored.blobs, symbol=config.data.symbol, events=stored.events)),
+        resume_after_ms=through,
     )
-
-
-def _stored_manifest(path: Path) -> tuple[Manifest | None, list[Amendment]]:
-    if not path.exists() or path.stat().st_size == 0:
-        return None, []
-    conn = db.open_reader(path, upgrade=True)  # paper/shadow write: an older db migrates
-    try:
-        return SqliteManifestStore(conn).load(), amend_store.load(conn)
-    finally:
-        conn.close()
 
 
 def _level(level: str) -> Level:

@@ -14,11 +14,8 @@ from njord.data.polled import Polled
 from njord.errors import MismatchError
 from njord.log import SessionLog
 from njord.loop import NoPacing, Stop
-from njord.store import amendments as amend_store
 from njord.store import db, history
-from njord.store.controls import applied as applied_controls
-from njord.store.history import qc_events
-from njord.store.runs import SqliteManifestStore
+from njord.store.stored import read
 from njord.wiring import open_session, run_session
 
 COMPARED = ("intent", "order", "fill", "state", "control")
@@ -38,22 +35,15 @@ def verify(path: Path) -> Verified:
     conn = db.open_reader(path)
     try:
         with conn:  # one read transaction: a running writer cannot commit between reads
-            store = SqliteManifestStore(conn)
-            manifest = store.load()
-            if manifest is None:
-                raise MismatchError(f"{path} holds no session to verify")
-            status = store.status(manifest.run_id)
-            last = history.last_bar_ms(conn)
+            stored = read(conn, checked=True)
             bars = history.row_count(conn, "equity")
-            blobs = history.checked_bar_blobs(conn)
-            events = qc_events(conn)
-            scheduled = applied_controls(conn)
-            amendments = amend_store.load(conn)
             expected = history.decisions_of(conn, COMPARED)
             expected_equity = history.equity_sha256(conn)
     finally:
         conn.close()
-    assert manifest is not None  # refused above; `with conn` hides that from mypy
+    if stored is None:
+        raise MismatchError(f"{path} holds no session to verify")
+    manifest, status, last = stored.manifest, stored.status, stored.last_bar_ms
     config = stored_config(manifest.config_toml)
     # The re-run applies the stored controls only: the session's kill file, if it is still
     # there, halted the session (a stored control), never its verification.
@@ -72,9 +62,9 @@ def verify(path: Path) -> Verified:
             strategy=strategy,
             feed=Polled(
                 StoredFeed(
-                    blobs,
+                    stored.blobs,
                     symbol=config.data.symbol,
-                    events=events,
+                    events=stored.events,
                     until_ms=None if status == "finished" else (0 if last is None else last),
                 )
             ),
@@ -82,8 +72,8 @@ def verify(path: Path) -> Verified:
             pacer=NoPacing(),
             progress=lambda n: None,
             stop=Stop(),
-            scheduled=scheduled,
-            amendments=amendments,
+            scheduled=stored.controls,
+            amendments=stored.amendments,
         )
         got, got_equity = (
             history.decisions_of(session.conn, COMPARED),
