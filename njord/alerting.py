@@ -23,7 +23,8 @@ import requests
 
 from njord.config import AlertsConfig
 from njord.errors import ConfigError
-from njord.secrets import ChainedSecrets, Secret, redact
+from njord.ports import SecretsProvider
+from njord.secrets import Secret, redact
 
 WEBHOOK_SECRET: Final = "alerts_webhook_url"
 SMTP_SECRET: Final = "smtp_password"
@@ -170,7 +171,7 @@ class EmailChannel:
             raise DeliveryError(redact(f"smtp {self._config.smtp}: {e}", hidden)[:200]) from None
 
 
-def channels(config: AlertsConfig, vault: ChainedSecrets) -> list[Channel]:
+def channels(config: AlertsConfig, vault: SecretsProvider) -> list[Channel]:
     """The configured channels; a webhook without its URL secret is a config error."""
     out: list[Channel] = []
     if config.command:
@@ -188,7 +189,7 @@ def channels(config: AlertsConfig, vault: ChainedSecrets) -> list[Channel]:
     return out
 
 
-def secrets_of(vault: ChainedSecrets) -> list[Secret]:
+def secrets_of(vault: SecretsProvider) -> list[Secret]:
     return [s for s in (vault.get(WEBHOOK_SECRET), vault.get(SMTP_SECRET)) if s is not None]
 
 

@@ -9,15 +9,13 @@ from pathlib import Path
 from njord import amend, strategies
 from njord.config import Config, stored_config
 from njord.data.history import HistoryFeed, StoredFeed
-from njord.data.polled import Polled
 from njord.data.qc import QcEvent
 from njord.errors import ConfigError
 from njord.launch import Launch
 from njord.log import SessionLog
-from njord.loop import NoPacing
 from njord.manifest import DataSource, file_sha256
 from njord.store.stored import restore
-from njord.wiring import open_session, parse_utc
+from njord.wiring import build_runtime, open_session, parse_utc
 
 
 def live_mode(path: Path) -> str | None:
@@ -51,13 +49,14 @@ def reopen(path: Path, given: Config, origins: Mapping[str, str]) -> Launch:
     )
     session = open_session(path, config=config, manifest=None, log=SessionLog(now_ms=lambda: 0))
     amend.record(session, changes, after_bar_ms=stored.last_bar_ms)
+    runtime = build_runtime(feed)
     return Launch(
         session=session,
         strategy=strategy,
-        feed=Polled(feed),
+        feed=runtime.feed,
         resume_after_ms=stored.through_ms,
         total=total,
-        pacer=NoPacing(),
+        pacer=runtime.pacer,
         final_status="finished",
         out=None,
     )

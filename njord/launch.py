@@ -19,7 +19,7 @@ from njord.core.strategy import Strategy
 from njord.data.polled import Polled
 from njord.errors import ConfigError, InvariantViolation
 from njord.log import SessionLog
-from njord.loop import FixedPacing, LivePacing, LoopResult, NoPacing, Stop
+from njord.loop import LoopResult, Stop
 from njord.ports import BarFeed, Pacer
 from njord.store import reads
 from njord.store.export import export_session
@@ -82,13 +82,14 @@ def backtest(
     db_file = db_path or (Path(config.store.db) if config.store.db else out / "session.db")
     log = _log(echo, secrets.all_secrets(vault))
     session = wiring.open_session(db_file, config=config, manifest=plan.manifest, log=log)
+    runtime = wiring.build_runtime(plan.feed, pace_ms=pace_ms)
     return Launch(
         session=session,
         strategy=plan.strategy_cls(plan.strategy_params),
-        feed=Polled(plan.feed),
+        feed=runtime.feed,
         resume_after_ms=None,
         total=total,
-        pacer=FixedPacing(pace_ms / 1000) if pace_ms else NoPacing(),
+        pacer=runtime.pacer,
         final_status="finished",
         out=out,
     )
@@ -125,11 +126,11 @@ def live(
     return Launch(
         session=run.session,
         strategy=run.strategy,
-        feed=run.feed,
-        stored=run.stored,
+        feed=run.runtime.feed,
+        stored=run.runtime.stored,
         resume_after_ms=run.resume_after_ms,
         total=max_bars or 0,
-        pacer=LivePacing(),
+        pacer=run.runtime.pacer,
         final_status="stopped",
         out=None,
         notifier=_notifier(run.session, env_prefix),

@@ -16,19 +16,24 @@ from njord.adapters.live_feed import LiveFeed
 from njord.config import Config, stored_config
 from njord.core.strategy import Strategy
 from njord.core.time import MINUTE_MS
-from njord.data.history import StoredFeed
-from njord.data.polled import Polled
 from njord.errors import ConfigError
 from njord.log import Level, SessionLog
 from njord.store.stored import restore
-from njord.wiring import Session, check_live_bars, new_manifest, open_session, parse_utc
+from njord.wiring import (
+    Runtime,
+    Session,
+    build_runtime,
+    check_live_bars,
+    new_manifest,
+    open_session,
+    parse_utc,
+)
 
 
 class LiveRun(msgspec.Struct, kw_only=True):
     session: Session
     strategy: Strategy
-    feed: LiveFeed
-    stored: Polled | None  # a restart's committed bars, rebuilt before the live ones
+    runtime: Runtime  # the live feed, and a restart's committed bars to rebuild from
     resume_after_ms: int | None
 
 
@@ -85,7 +90,7 @@ def open_live(
         manifest = new_manifest(config, cls, live.sources())
         session = open_session(db_path, config=config, manifest=manifest, log=log)
         return LiveRun(
-            session=session, strategy=strategy, feed=live, stored=None, resume_after_ms=None
+            session=session, strategy=strategy, runtime=build_runtime(live), resume_after_ms=None
         )
     session = open_session(db_path, config=config, manifest=None, log=log)
     amend.record(session, changes, after_bar_ms=stored.last_bar_ms)
@@ -98,8 +103,7 @@ def open_live(
     return LiveRun(
         session=session,
         strategy=strategy,
-        feed=live,
-        stored=Polled(StoredFeed(stored.blobs, symbol=config.data.symbol, events=stored.events)),
+        runtime=build_runtime(live, stored=stored),
         resume_after_ms=through,
     )
 

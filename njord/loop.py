@@ -29,7 +29,7 @@ from njord.core.strategy import Context, Strategy
 from njord.data.history import BarBatch
 from njord.data.qc import utc
 from njord.errors import Interrupted, StrategyError
-from njord.ports import BarFeed, OrderRouter, Pacer
+from njord.ports import BarFeed, OrderRouter, Pacer, Telemetry
 from njord.reasons import TradingState
 from njord.records import Bar, OrderIntent
 from njord.store import venue as venue_store
@@ -327,7 +327,7 @@ class Loop:
         decide(self.book, self.strategy, self.timeframes, self.ctx, batch, i, bar)
 
     def _telemetry(self, batch: BarBatch, ts: int, ticked: float, available: float) -> None:
-        writer = self.writer
+        writer: Telemetry = self.writer
         now = time.perf_counter()
         writer.add_metric(ts, "strategy_tick_latency_ms", (now - ticked) * 1000)
         if batch.lag_ms is not None:

@@ -7,24 +7,22 @@ tests/contract/ runs the same checks against every adapter of a port.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from njord.config import Loaded
 from njord.core.book import BarE8, BookState
 from njord.core.reports import Execution, Report
 from njord.core.risk import RiskEngine
-from njord.data.history import BarBatch
 from njord.data.qc import QcEvent, QcSummary
 from njord.manifest import Manifest
 from njord.records import Order
 from njord.secrets import Secret
 
+if TYPE_CHECKING:  # a type only: the ports import no adapter module
+    from njord.data.history import BarBatch
+
 __all__ = [
     "CONTRACT_ADAPTERS",
     "BarFeed",
-    "ConfigProvider",
     "OrderRouter",
     "Pacer",
     "PortfolioStore",
@@ -123,6 +121,10 @@ class SnapshotStore(Protocol):
 
     def load(self, snapshot_id: int) -> BookState: ...
 
+    def decision_seq(self, snapshot_id: int) -> int:
+        """The last decision-log record the snapshot includes: a replay goes on after it."""
+        ...
+
     def ids(self) -> list[int]: ...
 
 
@@ -134,6 +136,10 @@ class PortfolioStore(Protocol):
 
     def load(self) -> dict[str, Any]: ...
 
+    def differences(self, state: BookState) -> list[str]:
+        """Where `state` differs from what was saved, field by field ([]: nowhere)."""
+        ...
+
 
 class RunManifestStore(Protocol):
     """One manifest per session: written once at creation, then only its status changes."""
@@ -142,6 +148,8 @@ class RunManifestStore(Protocol):
 
     def load(self) -> Manifest | None: ...
 
+    def status(self, run_id: str) -> str: ...
+
     def set_status(self, run_id: str, status: str, *, ended_ms: int | None) -> None: ...
 
 
@@ -149,21 +157,7 @@ class Telemetry(Protocol):
     """Named measurements per bar (latencies in ms, counters, P&L), committed with the bar
     they describe. Shadow and paper sessions record them; status reports percentiles."""
 
-    def record(self, name: str, value: float, *, bar_ts_ms: int) -> None: ...
-
-
-class ConfigProvider(Protocol):
-    """Layered, typed configuration: defaults < file < environment < --set. Every value
-    remembers its origin; a bad key or value is a ConfigError naming both."""
-
-    def load(
-        self,
-        *,
-        file: Path | None,
-        env: Mapping[str, str],
-        sets: Sequence[str],
-        env_prefix: str = "NJORD_",
-    ) -> Loaded: ...
+    def add_metric(self, bar_ts_ms: int, name: str, value: float) -> None: ...
 
 
 class SecretsProvider(Protocol):

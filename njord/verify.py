@@ -10,13 +10,12 @@ import msgspec
 from njord import strategies
 from njord.config import stored_config
 from njord.data.history import StoredFeed
-from njord.data.polled import Polled
 from njord.errors import MismatchError
 from njord.log import SessionLog
-from njord.loop import NoPacing, Stop
+from njord.loop import Stop
 from njord.store import db, history
 from njord.store.stored import read
-from njord.wiring import open_session, run_session
+from njord.wiring import build_runtime, open_session, run_session
 
 COMPARED = ("intent", "order", "fill", "state", "control")
 
@@ -57,19 +56,20 @@ def verify(path: Path) -> Verified:
         session = open_session(
             again, config=config, manifest=manifest, log=SessionLog(now_ms=lambda: 0, echo=None)
         )
+        runtime = build_runtime(
+            StoredFeed(
+                stored.blobs,
+                symbol=config.data.symbol,
+                events=stored.events,
+                until_ms=None if status == "finished" else (0 if last is None else last),
+            )
+        )
         run_session(
             session,
             strategy=strategy,
-            feed=Polled(
-                StoredFeed(
-                    stored.blobs,
-                    symbol=config.data.symbol,
-                    events=stored.events,
-                    until_ms=None if status == "finished" else (0 if last is None else last),
-                )
-            ),
+            feed=runtime.feed,
             resume_after_ms=None,
-            pacer=NoPacing(),
+            pacer=runtime.pacer,
             progress=lambda n: None,
             stop=Stop(),
             scheduled=stored.controls,

@@ -18,6 +18,7 @@ import msgspec
 
 import njord
 from njord import amend, strategies
+from njord.adapters.live_feed import LiveFeed
 from njord.adapters.sim_router import PaperBroker, SimRouter
 from njord.config import Config, config_sha256, config_toml, risk_limits, stored_config
 from njord.core.bars import Timeframes
@@ -28,15 +29,15 @@ from njord.core.reports import Report
 from njord.core.risk import PreTradeRisk, RiskEngine
 from njord.core.strategy import Context, PortfolioView, Strategy
 from njord.core.time import derives, timeframe_ms
-from njord.data.history import HistoryFeed
+from njord.data.history import HistoryFeed, StoredFeed
 from njord.data.polled import Polled
 from njord.data.qc import QcSummary, utc
 from njord.errors import ConfigError, ExitCode, NjordError, StrategyError
 from njord.events import SessionStarted
 from njord.log import SessionLog
-from njord.loop import Loop, LoopResult, Stop
+from njord.loop import FixedPacing, LivePacing, Loop, LoopResult, NoPacing, Stop
 from njord.manifest import DataSource, Manifest, git_state, host_facts, strategy_identity
-from njord.ports import BarFeed, OrderRouter, Pacer
+from njord.ports import BarFeed, OrderRouter, Pacer, RunManifestStore, SnapshotStore
 from njord.rebuild import rebuild
 from njord.store import amendments as amend_store
 from njord.store import db, history
@@ -47,6 +48,7 @@ from njord.store.controls import Control
 from njord.store.portfolio import SqliteSnapshotStore
 from njord.store.runs import SqliteManifestStore
 from njord.store.session import SessionWriter
+from njord.store.stored import StoredSession
 from njord.store.venue import PaperJournal
 
 if TYPE_CHECKING:
@@ -278,7 +280,7 @@ def open_session(
     except BaseException:
         conn.close()
         raise
-    store = SqliteManifestStore(conn)
+    store: RunManifestStore = SqliteManifestStore(conn)
     existing = store.load()
     if manifest is not None and existing is not None:
         leases.release(conn, lease)
@@ -426,6 +428,33 @@ def _restartable(feed: BarFeed) -> Polled:
     return feed
 
 
+class Runtime(msgspec.Struct, kw_only=True):
+    """What a session of some mode runs on besides its book and strategy."""
+
+    feed: BarFeed
+    stored: Polled | None  # a restarted live-market session's committed bars
+    pacer: Pacer
+
+
+def build_runtime(
+    source: HistoryFeed | StoredFeed | LiveFeed,
+    *,
+    stored: StoredSession | None = None,
+    pace_ms: float = 0.0,
+) -> Runtime:
+    """The one place that pairs a session's bar source with its pacing (SPEC §4; the
+    router is `router_of`'s): recorded bars are polled from history or the db, as fast as
+    they come or `pace_ms` apart; live bars come in wall time, every phase committed, and a
+    restart first rebuilds from the bars `stored` holds."""
+    if isinstance(source, LiveFeed):
+        kept = None
+        if stored is not None:
+            kept = Polled(StoredFeed(stored.blobs, symbol=source.symbol, events=stored.events))
+        return Runtime(feed=source, stored=kept, pacer=LivePacing())
+    pacer: Pacer = FixedPacing(pace_ms / 1000) if pace_ms else NoPacing()
+    return Runtime(feed=Polled(source), stored=None, pacer=pacer)
+
+
 def router_of(session: Session, book: Book) -> OrderRouter:
     """The venue of each mode (SPEC §4): the sim matcher for backtest and shadow (shadow's
     P&L), the paper broker (the matcher with its own durable journal) for paper."""
@@ -447,7 +476,8 @@ def carry_on(session: Session, loop: Loop, stored: Polled) -> None:
     loop.scheduled = loop.scheduled or writer.applied_controls()
     snapshot = venue_store.latest_strategy_snapshot(conn, decided)
     if snapshot is not None:
-        book.restore(SqliteSnapshotStore(conn).load(snapshot.snapshot_id))
+        snapshots: SnapshotStore = SqliteSnapshotStore(conn)
+        book.restore(snapshots.load(snapshot.snapshot_id))
         try:
             loop.strategy.restore_state(snapshot.strategy)
         except NjordError:

@@ -24,9 +24,8 @@ from njord import config as configuration
 from njord import launch, sim, wiring
 from njord.core.time import MINUTE_MS
 from njord.data.history import HistoryFeed
-from njord.data.polled import Polled
 from njord.log import SessionLog
-from njord.loop import NoPacing, Stop
+from njord.loop import Stop
 from njord.store import db as store_db
 from njord.store import history
 
@@ -52,13 +51,14 @@ def build(bars: Path, db: Path) -> None:
     partial = db.with_suffix(".building")
     log = SessionLog(now_ms=lambda: 0, echo=None)
     session = wiring.open_session(partial, config=config, manifest=manifest, log=log)
+    runtime = wiring.build_runtime(feed)  # a paper session fed at backtest speed
     try:
         wiring.run_session(
             session,
             strategy=cls(params),
-            feed=Polled(feed),
+            feed=runtime.feed,
             resume_after_ms=None,
-            pacer=NoPacing(),
+            pacer=runtime.pacer,
             progress=lambda n: None,
             stop=Stop(),
             final_status="stopped",

@@ -24,6 +24,7 @@ from njord.data.history import BarBatch
 from njord.data.qc import QcEvent, QcSummary
 from njord.errors import MismatchError
 from njord.log import LogRecord, SessionLog
+from njord.ports import PortfolioStore, SnapshotStore
 from njord.store import alerts, outbox, venue
 from njord.store import amendments as amendment_rows
 from njord.store import controls as queue
@@ -43,8 +44,8 @@ class SessionWriter:
         self.run_id = run_id
         self.log = log
         self.lease = lease
-        self.portfolio = SqlitePortfolioStore(conn)
-        self.snapshots = SqliteSnapshotStore(conn)
+        self.portfolio: PortfolioStore = SqlitePortfolioStore(conn)
+        self.snapshots: SnapshotStore = SqliteSnapshotStore(conn)
         self.chain = Chain(conn)
         self._equity: list[tuple[int, int, int, int, int]] = []
         self._metrics: list[tuple[int, str, float]] = []
@@ -315,7 +316,7 @@ class SessionWriter:
 
     def check_rebuilt(self, book: Book) -> None:
         """After a replay, the rebuilt book must equal what the db committed."""
-        problems = SqlitePortfolioStore(self.conn).differences(book.snapshot())
+        problems = self.portfolio.differences(book.snapshot())
         if problems:
             raise MismatchError(f"replayed state differs from the committed one: {problems[0]}")
 

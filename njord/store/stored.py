@@ -9,6 +9,7 @@ import msgspec
 
 from njord.data.qc import QcEvent
 from njord.manifest import Manifest
+from njord.ports import RunManifestStore
 from njord.store import amendments, controls, db, history, venue
 from njord.store.amendments import Amendment
 from njord.store.controls import Control
@@ -49,7 +50,7 @@ def restore(path: Path, *, upgrade: bool) -> StoredSession | None:
 def read(conn: db.Connection, *, checked: bool = False) -> StoredSession | None:
     """The session on `conn`, inside the caller's read transaction; `checked`: every bar
     chunk is checked against its hash (verify)."""
-    runs = SqliteManifestStore(conn)
+    runs: RunManifestStore = SqliteManifestStore(conn)
     manifest = runs.load()
     if manifest is None:
         return None
