@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -17,6 +18,7 @@ from njord.core.money import E8
 from njord.core.risk import PreTradeRisk
 from njord.data.history import HistoryFeed, StoredFeed
 from njord.data.polled import Polled
+from njord.loop import FixedPacing, LivePacing, NoPacing
 from njord.ports import BarFeed, RiskEngine
 from njord.records import Order, OrderStatus, OrderType, Side
 from njord.store import db, venue
@@ -92,3 +94,17 @@ def _order() -> Order:
         status=OrderStatus.NEW,
         created_ms=0,
     )
+
+
+def test_pacer_contract() -> None:
+    """Pacers never tell session time; a backtest is not paced and never waits; a slowed
+    one spaces bars by its interval; live pacing commits every phase and leaves the
+    waiting to the feed."""
+    none, live, fixed = NoPacing(), LivePacing(), FixedPacing(0.05)
+    assert (none.paced, live.paced, fixed.paced) == (False, True, True)
+    assert none.next_bar_at() == 0.0
+    assert live.next_bar_at() == 0.0
+    first = fixed.next_bar_at()
+    assert first <= time.monotonic()  # the first bar at once
+    assert fixed.next_bar_at() == pytest.approx(first + 0.05)
+    assert fixed.next_bar_at() == pytest.approx(first + 0.10)
