@@ -87,9 +87,12 @@ def test_flatten_closes_through_the_normal_path_then_halts_and_is_idempotent(
     try:
         wait_rows(db_path, "SELECT 1 FROM positions WHERE qty_e8 > 0")
         assert invoke("flatten", "--db", str(db_path)).exit_code == 0
-        wait_rows(db_path, "SELECT 1 FROM controls WHERE applied_ms IS NOT NULL")
+        # Applied in a bar's first phase, settled (filled, HALTED naming it) in its third.
+        wait_rows(db_path, "SELECT 1 FROM state_changes WHERE reason LIKE '%flatten: %'")
         assert invoke("flatten", "--db", str(db_path)).exit_code == 0
-        wait_rows(db_path, "SELECT 1 FROM controls WHERE seq = 2 AND applied_ms IS NOT NULL")
+        wait_rows(
+            db_path, "SELECT 1 FROM state_changes WHERE reason LIKE '%flatten: %' LIMIT 1 OFFSET 1"
+        )
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()

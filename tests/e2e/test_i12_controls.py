@@ -54,7 +54,9 @@ def _flatten_when_long(db_path: Path, proc: subprocess.Popen[str]) -> None:
         result = invoke("flatten", "--db", str(db_path))
         assert result.exit_code == 0, result.output
         assert "posted" in result.output
-        wait_rows(db_path, "SELECT 1 FROM controls WHERE applied_ms IS NOT NULL")
+        # Applied in the bar's first phase; its outcome (the closing order's fill, the
+        # HALTED state naming it) commits in the third: wait for that.
+        wait_rows(db_path, "SELECT 1 FROM state_changes WHERE reason LIKE '%flatten: %'")
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
