@@ -4,14 +4,13 @@ event, recorded in the db with the policy applied."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import requests
 
-from njord import reconcile, sim
+from njord import reconcile
 from njord.adapters.binance import Backoff, BinanceClient
 from njord.adapters.binance_router import BinanceRouter
 from njord.core.filters import floor_to
@@ -22,24 +21,13 @@ from njord.records import Order, OrderStatus, OrderType, Side
 from njord.secrets import Secret
 from njord.sim.server import SimServer
 from njord.store import db, external
-from tests.conftest import SAMPLE
 from tests.sim.conftest import FIRST_BAR_MS, KEY, SECRET
 
 
 @pytest.fixture
-def server() -> Iterator[SimServer]:
-    server = sim.build(
-        SAMPLE,
-        speed=0,
-        start_ms=FIRST_BAR_MS + 120 * 60_000,
-        balances={"USDT": Decimal(10_000)},
-        api_key=KEY,
-        api_secret=SECRET,
-    )
-    server.start_in_thread()
-    yield server
-    server.shutdown()
-    server.server_close()
+def server(stepped: SimServer) -> SimServer:
+    """The stepped simulator (tests/sim/conftest.py): two hours in, 10,000 USDT."""
+    return stepped
 
 
 def _client(server: SimServer) -> BinanceClient:
