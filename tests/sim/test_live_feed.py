@@ -12,6 +12,7 @@ import pytest
 
 from njord import sim
 from njord.adapters.binance import Backoff, BinanceClient
+from njord.adapters.binance_limits import RateLimiter
 from njord.adapters.live_feed import LiveFeed
 from njord.sim.faults import Fault, FaultConfig, Outage
 from njord.sim.server import SimServer
@@ -23,8 +24,11 @@ WEEK = 7 * 1440
 
 def _soak_feed(server: SimServer, symbol: str) -> Soaked:
     logs: list[tuple[str, str]] = []
+    # The simulator's weight limit is raised for this replay; the client's own limiter,
+    # which throttles before a venue would, is given the same budget.
+    client = BinanceClient(server.url, timeout_s=2, limiter=RateLimiter(weight_1m=10**9))
     feed = LiveFeed(
-        BinanceClient(server.url, timeout_s=2),
+        client,
         symbol=symbol,
         start_ms=FIRST_BAR_MS,
         max_bars=WEEK,
