@@ -16,7 +16,7 @@ import msgspec
 
 from njord import replay
 from njord.core.bars import Timeframes
-from njord.core.book import BarE8, Book
+from njord.core.book import FLATTEN_SEQ, BarE8, Book
 from njord.core.strategy import Context, Strategy
 from njord.core.time import bar_index
 from njord.data.history import BarBatch
@@ -111,7 +111,8 @@ def _apply(book: Book, conn: db.Connection, records: list[Record]) -> None:
 def _check(asked: int, records: list[Record], ts: int) -> None:
     """The strategy must ask for as many orders as the log says it asked for at this bar
     (a flatten's closing order is the operator's, not the strategy's)."""
-    logged = [r for r in records if r[1] == "intent" and '"tag":"flatten"' not in r[3]]
+    intents = [msgspec.json.decode(r[3]) for r in records if r[1] == "intent"]
+    logged = [p for p in intents if p["seq"] != FLATTEN_SEQ]
     if asked != len(logged):
         raise MismatchError(
             f"rebuilding at bar {ts}: the strategy asked for {asked} orders, the "
