@@ -66,6 +66,7 @@ class Filters(msgspec.Struct, frozen=True, kw_only=True):
     max_qty: Decimal = Decimal("9000")
     market_max_qty: Decimal = Decimal("100")
     min_notional: Decimal = Decimal("5")
+    max_num_orders: int = 200  # open orders on the symbol per account, as Binance's
 
     @classmethod
     def for_price(cls, price: float) -> Filters:
