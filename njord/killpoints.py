@@ -1,7 +1,8 @@
 """Seeded crash points for the crash tests (and `njord torture`): `NJORD_KILL_AT=point:n`
 makes the process SIGKILL itself the n-th time it reaches `point`. Points: `decided` (phase
-1 committed, nothing sent), `sent` (the venue answered, phase 3 not committed),
-`committed` (phase 3 committed). Unset, `reach` is one comparison."""
+1 committed, nothing sent), `executed` (live: the venue executed an order and answered,
+the answer not yet handed to the book), `sent` (the venue answered, phase 3 not
+committed), `committed` (phase 3 committed). Unset, `reach` is one comparison."""
 
 from __future__ import annotations
 

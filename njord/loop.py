@@ -29,7 +29,7 @@ from njord.core.strategy import Context, Strategy
 from njord.data.history import BarBatch
 from njord.data.qc import utc
 from njord.errors import Interrupted, StrategyError
-from njord.ports import BarFeed, OrderRouter, Pacer, Telemetry
+from njord.ports import BarFeed, OrderRouter, Pacer, Telemetry, VenueUpkeep
 from njord.reasons import TradingState
 from njord.records import Bar, OrderIntent
 from njord.store import venue as venue_store
@@ -105,6 +105,7 @@ class Loop:
         stop: Stop,
         kill_file: Path | None = None,
         last_bar: BarE8 | None = None,
+        upkeep: VenueUpkeep | None = None,
     ) -> None:
         self.book = book
         self.strategy = strategy
@@ -120,7 +121,9 @@ class Loop:
         self.stop = stop
         self.kill_file = kill_file
         self.last_bar = last_bar
+        self.upkeep = upkeep
         self.equity = book.ledger.cash_e8
+        self.between_bars = True  # False from a bar's start to its commit
         self._since_commit = 0
         self._first = True
         self._snapped = book.bars
@@ -158,6 +161,7 @@ class Loop:
         """One bar, three phases."""
         available = time.perf_counter()
         book, writer = self.book, self.writer
+        self.between_bars = False
         ts = batch.ts_ms[i]
         bar = BarE8(ts, batch.open_e8[i], batch.high_e8[i], batch.low_e8[i], batch.close_e8[i])
         # Controls posted while the session was down apply at its first bar; a paced
@@ -189,11 +193,14 @@ class Loop:
             if paced:
                 self._telemetry(batch, ts, ticked, available)
             writer.commit(book, strategy_state=self._state_snapshot())
+            self.between_bars = True
             self._since_commit = 0
             if paced:
                 killpoints.reach("committed")
             if self.stop.requested:
                 raise Interrupted("stopped on request; state committed to the last bar")
+            if self.upkeep is not None:
+                self.upkeep.between_bars(book.bars, self.apply_reports)
             if paced:
                 self._wait_for_pace()
 
@@ -208,10 +215,25 @@ class Loop:
             self.write_outbox()
         writer.add_equity(bar.ts_ms, bar.close_e8, book.ledger.cash_e8, position, equity)
 
+    def apply_reports(self, reports: list[Report]) -> None:
+        """Reports learnt outside a bar (a reconciliation, a restart's lookups), applied in
+        the open transaction: the strategy hears of orders they ended."""
+        writer = self.writer
+        writer.ensure_transaction()
+        for report in reports:
+            self.book.apply(report)
+        notify_fills(self.book, self.strategy, self.ctx)
+        if self.book.out:
+            self.write_outbox()
+
     def write_outbox(self) -> None:
-        """What the book produced, into the open transaction (with the venue's trade ids)."""
+        """What the book produced, into the open transaction (with the venue's trade ids),
+        logged at the bar being processed, or, between bars, just after the last one: a
+        rebuild applies it before the next bar's decisions, as it happened."""
         out = self.book.take_outbox()
-        self.writer.write_outbox(out, self.book)
+        last = self.last_bar
+        stamp = 0 if last is None else last.ts_ms + (1 if self.between_bars else 0)
+        self.writer.write_outbox(out, self.book, stamp_ms=stamp)
         if out.trade_ids:
             venue_store.save_trade_ids(self.writer.conn, out.trade_ids)
 

@@ -18,6 +18,7 @@ import msgspec
 
 import njord
 from njord import amend, strategies
+from njord.adapters.binance_router import BinanceRouter
 from njord.adapters.live_feed import LiveFeed
 from njord.adapters.sim_router import PaperBroker, SimRouter
 from njord.config import Config, config_sha256, config_toml, risk_limits, stored_config
@@ -50,6 +51,7 @@ from njord.store.runs import SqliteManifestStore
 from njord.store.session import SessionWriter
 from njord.store.stored import StoredSession
 from njord.store.venue import PaperJournal
+from njord.upkeep import VenueUpkeep
 
 if TYPE_CHECKING:
     from njord.notify import Notifier
@@ -211,7 +213,7 @@ def build_book(config: Config, manifest: Manifest, amendments: Sequence[Amendmen
         rules=SymbolRules(),
         risk=PreTradeRisk(risk_limits(config.risk, mode=mode)),
         allow_short=config.runtime.allow_short,
-        order_key=manifest.inputs_sha256()[:8],
+        order_key=manifest.order_key(),
         bar_ms=timeframe_ms(config.data.timeframe),
     )
     steps = amend.risk_steps(config, amendments)
@@ -344,7 +346,10 @@ def run_session(
         amend_store.load(session.conn) if amendments is None else amendments,
     )
     view = PortfolioView(
-        cash_e8=book.cash_e8, position_e8=book.ledger.position_e8, open_orders=book.open_order_list
+        cash_e8=book.cash_e8,
+        position_e8=book.ledger.position_e8,
+        open_orders=book.open_order_list,
+        lot_e8=book.lot_e8,
     )
     timeframes = Timeframes(
         config.data.symbol,
@@ -359,6 +364,9 @@ def run_session(
         history=timeframes.history,
     )
     router = router or router_of(session, book)
+    upkeep = None
+    if isinstance(router, BinanceRouter):  # before the rebuild: orders shaped as they were
+        upkeep = VenueUpkeep(router, book=book, writer=session.writer, venue=config.venue)
     session.log.use_clock(lambda: ctx.now_ms)
     session.log.info(
         "session",
@@ -387,10 +395,13 @@ def run_session(
         progress=progress,
         stop=stop,
         kill_file=Path(config.runtime.kill_file) if config.runtime.kill_file else None,
+        upkeep=upkeep,
     )
     try:
         if resume_after_ms is not None:
             carry_on(session, loop, stored or _restartable(feed))
+        if upkeep is not None:  # before the first new bar: the book matched to the venue
+            upkeep.reconcile(loop.apply_reports)
         result = loop.run(feed)
         strategy.on_stop(ctx)
         _log_qc(session.log, feed)
@@ -521,8 +532,11 @@ def carry_on(session: Session, loop: Loop, stored: Polled) -> None:
     writer.ensure_transaction()
     for report in reports:
         book.apply(report)
-    if last_bar is not None and (last_ms is None or last_bar.ts_ms > last_ms):
+    incomplete = last_bar is not None and (last_ms is None or last_bar.ts_ms > last_ms)
+    if incomplete and last_bar is not None:  # what was sent stands in for its phase 3
+        loop.between_bars = False
         loop.finish(last_bar)
     elif book.out:
         loop.write_outbox()
     writer.commit(book)
+    loop.between_bars = True

@@ -247,23 +247,25 @@ class SessionWriter:
             ),
         )
 
-    def write_outbox(self, out: Outbox, book: Book) -> None:
-        """What one decision step produced: chained, written, its events staged."""
-        self._chain_outbox(out)
+    def write_outbox(self, out: Outbox, book: Book, *, stamp_ms: int) -> None:
+        """What one decision step produced: chained, written, its events staged. Its order,
+        fill and state records are logged at `stamp_ms`, the loop's bar (not the venue's
+        time of the event): a rebuild replays them at the bar they happened in."""
+        self._chain_outbox(out, stamp_ms)
         outbox.insert(self.conn, out, last_bar_ms=book.last_bar_ms)
         for component, level, msg, context in out.logs:
             self.log.log(component, level, msg, **context)  # type: ignore[arg-type]
 
-    def _chain_outbox(self, out: Outbox) -> None:
+    def _chain_outbox(self, out: Outbox, stamp_ms: int) -> None:
         for r in out.intents:
             self.chain.append("intent", r.bar_ts_ms, str(r.intent_id), intent_payload(r))
-        for coid, ts_ms, status, detail in out.order_events:
-            self.chain.append("order", ts_ms, coid, {"status": status, "detail": detail})
+        for coid, _, status, detail in out.order_events:
+            self.chain.append("order", stamp_ms, coid, {"status": status, "detail": detail})
         for f in out.fills:
-            self.chain.append("fill", f.ts_ms, str(f.fill_id), fill_payload(f))
+            self.chain.append("fill", stamp_ms, str(f.fill_id), fill_payload(f))
             self._book_changed = True
         for sc in out.state_changes:
-            self.chain.append("state", sc.ts_ms, sc.to_state, msgspec.to_builtins(sc))
+            self.chain.append("state", stamp_ms, sc.to_state, msgspec.to_builtins(sc))
         if self.bus.active:
             self._stage_outbox(out)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import apsw
 import msgspec
 
-from njord.core.book import BarE8
+from njord.core.book import BarE8, VenueTrade
 from njord.core.reports import Report
 from njord.records import Order
 
@@ -64,8 +64,12 @@ def duplicate_sends(conn: apsw.Connection) -> int:
     return int(row[0]) if row else 0
 
 
-def save_trade_ids(conn: apsw.Connection, rows: list[tuple[int, str]]) -> None:
-    conn.executemany("INSERT INTO fill_trades (fill_id, trade_id) VALUES (?, ?)", rows)
+def save_trade_ids(conn: apsw.Connection, rows: list[VenueTrade]) -> None:
+    conn.executemany(
+        "INSERT INTO fill_trades (fill_id, trade_id, qty_e8, commission_e8, commission_asset) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [(t.fill_id, t.trade_id, t.qty_e8, t.commission_e8, t.commission_asset) for t in rows],
+    )
 
 
 def mark_decided(conn: apsw.Connection, bar_ms: int) -> None:
