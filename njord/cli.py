@@ -100,7 +100,8 @@ LAZY_COMMANDS = {
     "torture": (
         "njord.torture_cli:torture",
         "Kill -9 a session at seeded instants against a faulty simulator, carry it on, and "
-        "check the invariants.",
+        "check the invariants (exit 4 if any fails; each failing seed prints its "
+        "reproduction).",
     ),
     "walkforward": (
         "njord.research_cli:walkforward",
