@@ -101,6 +101,12 @@ LAZY_COMMANDS = {
         "njord.research_cli:sweep",
         "Backtest every combination of config values (or N random ones); one row each.",
     ),
+    "torture": (
+        "njord.torture_cli:torture",
+        "Kill -9 a session at seeded instants against a faulty simulator, carry it on, and "
+        "check the invariants (exit 4 if any fails; each failing seed prints its "
+        "reproduction).",
+    ),
     "walkforward": (
         "njord.research_cli:walkforward",
         "Per window: sweep on train, pick the best by a metric, trade it on test; one row "

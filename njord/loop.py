@@ -196,7 +196,7 @@ class Loop:
             self.between_bars = True
             self._since_commit = 0
             if paced:
-                killpoints.reach("committed")
+                killpoints.reach("committed", ts)
             if self.stop.requested:
                 raise Interrupted("stopped on request; state committed to the last bar")
             if self.upkeep is not None:
@@ -309,7 +309,7 @@ class Loop:
         if self.last_bar is not None:
             venue_store.mark_decided(writer.conn, self.last_bar.ts_ms)
         writer.commit(book)
-        killpoints.reach("decided")
+        killpoints.reach("decided", self.last_bar.ts_ms if self.last_bar else None)
 
     def _settle(self, bar: BarE8, *, force: bool = False) -> None:
         """Phase 2 and 3: send what the book decided, apply the answers, until the book
@@ -319,7 +319,7 @@ class Loop:
         while outgoing:
             reports = self._send(outgoing)
             if self.pacer.paced or force:
-                killpoints.reach("sent")
+                killpoints.reach("sent", bar.ts_ms)
                 self.writer.begin()
             for report in reports:
                 book.apply(report)

@@ -7,6 +7,7 @@ memory (writing nothing) and checks the rebuilt state against the db before goin
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -526,8 +527,11 @@ def carry_on(session: Session, loop: Loop, stored: Polled) -> None:
         writer.check_rebuilt(book)
     book.note_trades(venue_store.trade_ids(conn, list(book.open_orders)))
     reports: list[Report] = []
+    # Test-only (njord torture's mutation check, docs/operating.md): skip the lookup and
+    # resend every open order, to prove the torture catches a broken duplicate guard.
+    unguarded = os.environ.get("NJORD_TEST_RESEND_WITHOUT_QUERY") == "1"
     for coid, order in list(book.open_orders.items()):
-        known = router.query(coid)
+        known = None if unguarded else router.query(coid)
         reports += router.submit(order) if known is None else known
     writer.ensure_transaction()
     for report in reports:

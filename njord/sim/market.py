@@ -88,10 +88,22 @@ class Filters(msgspec.Struct, frozen=True, kw_only=True):
 class Market:
     """One symbol's replayed 1-minute bars on the shared market clock."""
 
-    def __init__(self, data: Path, *, symbol: str, base: str, quote: str) -> None:
+    def __init__(
+        self,
+        data: Path,
+        *,
+        symbol: str,
+        base: str,
+        quote: str,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+    ) -> None:
+        """`start_ms` / `end_ms`: replay only the bars opening in that range (`njord
+        torture` gives a session exactly the bars it is to trade)."""
         ts: list[int] = []
         rows: list[Row] = []
-        for batch in HistoryFeed(data, symbol=symbol, gaps="none").batches():
+        feed = HistoryFeed(data, symbol=symbol, gaps="none", start_ms=start_ms, end_ms=end_ms)
+        for batch in feed.batches():
             ts += batch.ts_ms
             rows += zip(
                 batch.ts_ms,

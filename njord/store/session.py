@@ -19,6 +19,7 @@ import apsw
 import msgspec
 
 from njord import events as ev
+from njord import killpoints
 from njord.core.book import Book, Outbox
 from njord.data.history import BarBatch
 from njord.data.qc import QcEvent, QcSummary
@@ -95,6 +96,7 @@ class SessionWriter:
         """End a transaction on a bar boundary: flush buffers, chain, save the book, beat.
         `strategy_state` (the strategy's and the timeframes' snapshots): saved beside a book
         snapshot of this very point of the decision log, for a restart to start from."""
+        closes_bar = bool(self._equity)  # phase 3 (or a backtest's chunk): its equity rows
         self._insert_logs(self.log.drain(), book.last_bar_ms or 0)
         self._chain_commit(book)
         self._flush_equity()
@@ -113,6 +115,8 @@ class SessionWriter:
                 self.conn, snapshot_id, book.last_bar_ms or 0, *strategy_state
             )
         leases.beat(self.conn, self.lease)
+        if closes_bar:
+            killpoints.reach("commit", book.last_bar_ms)
         self.conn.execute("COMMIT")
         self._in_txn = False
         self._beaten = time.monotonic()

@@ -58,6 +58,14 @@ class PaperJournal:
         return rows, _bar.decode(market[0]) if market else None
 
 
+def decode_reports(blob: bytes) -> list[Report]:
+    return _reports.decode(blob)
+
+
+def decode_order(blob: bytes) -> Order:
+    return _order.decode(blob)
+
+
 def duplicate_sends(conn: apsw.Connection) -> int:
     """Submits the paper broker received for an id it already held."""
     row = conn.execute("SELECT COALESCE(sum(sends - 1), 0) FROM paper_orders").fetchone()
