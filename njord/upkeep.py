@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 
 from njord import reconcile
+from njord.adapters.binance import VenueError, VenueUnreachable
 from njord.adapters.binance_router import BinanceRouter
 from njord.config import VenueConfig
 from njord.core.book import Book, VenueRules
@@ -47,6 +48,7 @@ class VenueUpkeep:
         self._skewed = False
         self._failing = False
         self._mismatch = False
+        self._due = False  # a reconciliation the venue could not be read for
         self.shape()
 
     def shape(self) -> None:
@@ -64,9 +66,30 @@ class VenueUpkeep:
         self.router.maintain()
         self.shape()
         self._watch_health()
-        if bars % self.venue.reconcile_every_bars == 0:
+        if self._due or bars % self.venue.reconcile_every_bars == 0:
+            try:
+                self.reconcile(apply)
+                self._due = False
+                return
+            except (VenueError, VenueUnreachable) as e:
+                # The venue could not be read: nothing was applied; try again next bar.
+                self._due = True
+                self.writer.log.warning("venue", f"reconciliation not done, retried: {e}")
+        if self.writer.log.pending:
+            self.writer.ensure_transaction()
+            self.writer.commit(self.book)
+
+    def start(self, apply: Apply) -> None:
+        """Before the first new bar: reconcile, or, when the venue cannot be read, start
+        halted rather than trade on a guess."""
+        try:
             self.reconcile(apply)
-        elif self.writer.log.pending:
+        except (VenueError, VenueUnreachable) as e:
+            self.writer.log.error(
+                "venue", f"cannot reconcile at start: {e}", alert="venue_failures"
+            )
+            self._failing = True
+            self._halt(f"{Reason.VENUE_FAILURES.value}: cannot reconcile at start: {e}")
             self.writer.ensure_transaction()
             self.writer.commit(self.book)
 

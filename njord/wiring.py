@@ -402,7 +402,7 @@ def run_session(
         if resume_after_ms is not None:
             carry_on(session, loop, stored or _restartable(feed))
         if upkeep is not None:  # before the first new bar: the book matched to the venue
-            upkeep.reconcile(loop.apply_reports)
+            upkeep.start(loop.apply_reports)
         result = loop.run(feed)
         strategy.on_stop(ctx)
         _log_qc(session.log, feed)

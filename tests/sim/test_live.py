@@ -20,6 +20,7 @@ from njord.adapters.binance import BinanceClient
 from njord.core.money import E8
 from njord.secrets import Secret
 from njord.sim.exchange import SimOrder
+from njord.sim.faults import Fault, FaultConfig
 from njord.sim.server import SimServer
 from tests.conftest import ROOT, SAMPLE, backtest_args, invoke, query
 from tests.sim.conftest import FIRST_BAR_MS, KEY, SECRET
@@ -387,3 +388,23 @@ def test_live_continue_needs_the_switch_too(venue: SimServer, tmp_path: Path) ->
     assert result.exit_code == 2
     assert "NJORD_ENABLE_LIVE=1" in result.output
     assert query(db, "SELECT count(*) FROM equity") == [(2,)]
+
+
+def test_a_venue_that_cannot_be_reconciled_at_start_starts_halted(tmp_path: Path) -> None:
+    """The clock and filters can be read, the account cannot: the session does not trade on
+    a guess. It starts, halts before its first bar with the reason, and sends nothing."""
+    faults = FaultConfig(faults=[Fault(endpoint="GET /api/v3/account", kind="500", every=1)])
+    server = _venue(60, faults=faults)
+    try:
+        db = tmp_path / "live.db"
+        code, out = _live(db, server.url, *FAST, "--bars", "30")
+        assert code == 0, out
+        state, reason = query(db, "SELECT state, reason FROM trading_state")[0]
+        assert state == "HALTED"
+        assert str(reason).startswith("VENUE_FAILURES: cannot reconcile at start")
+        assert query(db, "SELECT kind FROM alerts") == [("venue_failures",)]
+        assert server.state.requests["POST /api/v3/order"] == 0
+        assert query(db, "SELECT count(*) FROM intents WHERE allowed = 1") == [(0,)]
+    finally:
+        server.shutdown()
+        server.server_close()
