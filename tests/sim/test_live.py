@@ -7,6 +7,7 @@ own order and trade lists are the truth the db is compared with.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import msgspec
 import pytest
 import requests
+from textual.widgets import Static
 
 from njord import sim
 from njord.adapters.binance import BinanceClient
@@ -22,6 +24,7 @@ from njord.secrets import Secret
 from njord.sim.exchange import SimOrder
 from njord.sim.faults import Fault, FaultConfig
 from njord.sim.server import SimServer
+from njord.tui.app import NjordApp
 from tests.conftest import ROOT, SAMPLE, backtest_args, invoke, query
 from tests.sim.conftest import FIRST_BAR_MS, KEY, SECRET
 
@@ -408,3 +411,22 @@ def test_a_venue_that_cannot_be_reconciled_at_start_starts_halted(tmp_path: Path
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_tui_watches_and_steers_a_live_session(venue: SimServer, tmp_path: Path) -> None:
+    db = tmp_path / "live.db"
+    code, out = _live(db, venue.url, *FAST, "--tiny", "--bars", "30")
+    assert code == 0, out
+
+    async def run() -> None:
+        app = NjordApp(db)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            base = app.screen_stack[0]
+            assert str(base.query_one("#state", Static).render()) == "ACTIVE\nlive"
+            assert "order rtt p50" in str(base.query_one("#summary", Static).render())
+            await pilot.press("h", "y")
+            await pilot.pause()
+
+    asyncio.run(run())
+    assert query(db, "SELECT command FROM controls") == [("halt",)]
