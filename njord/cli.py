@@ -533,8 +533,9 @@ def report_cmd(dbs: tuple[Path, ...], db_path: Path | None, compare: bool, out: 
 @strategy_option
 @click.option(
     "--mode",
-    type=click.Choice(["backtest", "shadow", "paper"]),
-    help="drive a session of this mode in-process (default: runtime.mode of the config)",
+    type=click.Choice(["backtest", "shadow", "paper", "live"]),
+    help="drive a session of this mode in-process (default: runtime.mode of the config; "
+    "live is refused: start it with `njord live`, then watch it here)",
 )
 @click.option(
     "--db",
@@ -624,8 +625,8 @@ def continue_(
     quiet: bool,
     as_json: bool,
 ) -> None:
-    """Carry a stopped or crashed session on from its last committed bar; a shadow or
-    paper session goes on in its own mode on live bars, as `njord paper --db D` does.
+    """Carry a stopped or crashed session on from its last committed bar; a shadow, paper
+    or live session goes on in its own mode on live bars, as `njord paper --db D` does.
     Given config keys amend it (venue, risk, store) or are refused (exit 2)."""
     from njord import continuation
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -129,6 +130,9 @@ class VenueConfig(_Section, frozen=True):
         self._require("connect_timeout_s", self.connect_timeout_s > 0, "> 0")
         self._require("max_consecutive_failures", self.max_consecutive_failures >= 1, ">= 1")
         self._require("reconcile_every_bars", self.reconcile_every_bars >= 1, ">= 1")
+        url = urlsplit(self.base_url)
+        ok = url.scheme in ("http", "https") and bool(url.hostname) and not url.query
+        self._require("base_url", ok, "an http:// or https:// URL with a host")
 
 
 class StoreConfig(_Section, frozen=True):
@@ -440,7 +444,7 @@ DOCS: dict[str, str] = {
     "it does not resume (`njord halt --file PATH` creates it; '' = off)",
     "venue.base_url": "REST root of the venue (or of `njord exchange-sim`)",
     "venue.recv_window_ms": "recvWindow sent with signed requests (max 60000)",
-    "venue.tiny": "live micro-cap mode: every order capped at 10 quote units",
+    "venue.tiny": "live micro-cap mode: every order that adds exposure capped at 10 quote units",
     "venue.tiny_allow_min_notional": "tiny mode: when the venue's minimum notional is above "
     "the cap, raise an order to it (false: refuse the order, LIVE_MICRO_CAP)",
     "venue.secrets_file": "TOML file with binance_api_key / binance_api_secret (mode 0600)",

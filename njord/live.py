@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -158,7 +159,13 @@ def _switched_on(env_prefix: str) -> None:
 
 
 def venue_client(config: Config, env_prefix: str) -> BinanceClient:
-    """The venue's signed client, once the keys are there."""
+    """The venue's signed client, once the keys are there (over TLS, but to loopback)."""
+    url = urlsplit(config.venue.base_url)
+    if url.scheme != "https" and url.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ConfigError(
+            f"venue.base_url {config.venue.base_url} is not https: live trading sends its "
+            "API key with every order, so only a loopback venue may be plain http"
+        )
     env = configuration.environ()
     vault = secrets.provider(env, env_prefix, config.venue.secrets_file)
     key, secret = (vault.get(name) for name in secrets.SECRET_NAMES)

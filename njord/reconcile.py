@@ -37,6 +37,10 @@ DUST_QUOTE_E8: Final = E8 // 100
 READ_ATTEMPTS: Final = 3
 
 
+class VenueBusy(NjordError):
+    """The venue kept trading the symbol while it was read: reconcile again later."""
+
+
 class Result(msgspec.Struct, frozen=True, kw_only=True):
     reconciliation: Reconciliation
     closed: dict[str, list[Report]]  # the lookups of `to_query`, by client order id
@@ -67,7 +71,7 @@ def fetch(router: BinanceRouter, *, cursor: str) -> VenueState:
                 cursor=cursor,
             )
         fills += later
-    raise NjordError(
+    raise VenueBusy(
         f"the venue kept trading {router.symbol} while it was read ({READ_ATTEMPTS} times); "
         "reconcile again"
     )

@@ -23,15 +23,18 @@ import socket
 import time
 from collections.abc import Callable
 
+import msgspec
+
 from njord import reconcile
 from njord.adapters.binance import VenueError, VenueUnreachable
 from njord.adapters.binance_router import BinanceRouter
 from njord.config import VenueConfig
 from njord.core.book import Book, VenueRules
-from njord.core.reconcile import BookView, Reconciliation, expected_after
-from njord.core.reports import Report
+from njord.core.reconcile import BookView, Reconciliation, closed_fill, expected_after
+from njord.core.reports import Expired, Report
 from njord.reasons import Reason, TradingState
-from njord.store import db, external
+from njord.records import OrderStatus
+from njord.store import alerts, db, external
 from njord.store.session import SessionWriter
 
 Apply = Callable[[list[Report]], None]  # the loop applies reports in an open transaction
@@ -45,9 +48,11 @@ class VenueUpkeep:
         self.book = book
         self.writer = writer
         self.venue = venue
-        self._skewed = False
-        self._failing = False
-        self._mismatch = False
+        # Episodes an earlier run of the session left open: cleared here when they end.
+        open_kinds = {a.kind for a in alerts.open_alerts(writer.conn)}
+        self._skewed = "clock_skew" in open_kinds
+        self._failing = "venue_failures" in open_kinds
+        self._mismatch = "venue_mismatch" in open_kinds
         self._due = False  # a reconciliation the venue could not be read for
         self.shape()
 
@@ -62,36 +67,39 @@ class VenueUpkeep:
 
     def between_bars(self, bars: int, apply: Apply) -> None:
         """After a bar committed: the router's upkeep and health, and a reconciliation when
-        one is due."""
+        one is due (or the last one could not read the venue)."""
         self.router.maintain()
         self.shape()
         self._watch_health()
-        if self._due or bars % self.venue.reconcile_every_bars == 0:
-            try:
-                self.reconcile(apply)
-                self._due = False
-                return
-            except (VenueError, VenueUnreachable) as e:
-                # The venue could not be read: nothing was applied; try again next bar.
-                self._due = True
-                self.writer.log.warning("venue", f"reconciliation not done, retried: {e}")
-        if self.writer.log.pending:
+        if self.writer.log.pending or self.writer.in_transaction:
+            # A halt or an alert is committed before the venue is asked anything more: no
+            # write lock is held across a network call.
             self.writer.ensure_transaction()
             self.writer.commit(self.book)
+        if self._due or bars % self.venue.reconcile_every_bars == 0:
+            self._reconcile(apply, at_start=False)
 
     def start(self, apply: Apply) -> None:
         """Before the first new bar: reconcile, or, when the venue cannot be read, start
         halted rather than trade on a guess."""
+        self._reconcile(apply, at_start=True)
+
+    def _reconcile(self, apply: Apply, *, at_start: bool) -> None:
         try:
             self.reconcile(apply)
-        except (VenueError, VenueUnreachable) as e:
-            self.writer.log.error(
-                "venue", f"cannot reconcile at start: {e}", alert="venue_failures"
-            )
-            self._failing = True
-            self._halt(f"{Reason.VENUE_FAILURES.value}: cannot reconcile at start: {e}")
-            self.writer.ensure_transaction()
-            self.writer.commit(self.book)
+            self._due = False
+            return
+        except (VenueError, VenueUnreachable, reconcile.VenueBusy) as e:
+            self._due = True  # nothing was applied: tried again after the next bar
+            if not at_start:
+                self.writer.log.warning("venue", f"reconciliation not done, retried: {e}")
+            else:
+                log = f"cannot reconcile at start: {e}"
+                self.writer.log.error("venue", log, alert="venue_failures")
+                self._failing = True
+                self._halt(f"{Reason.VENUE_FAILURES.value}: {log}")
+        self.writer.ensure_transaction()
+        self.writer.commit(self.book)
 
     def reconcile(self, apply: Apply) -> Reconciliation:
         conn = self.writer.conn
@@ -100,9 +108,25 @@ class VenueUpkeep:
         rec = result.reconciliation
         writer = self.writer
         writer.ensure_transaction()
-        apply([f for f in rec.missed if f.client_order_id in self.book.open_orders])
+        open_now = set(self.book.open_orders)
+        apply([f for f in rec.missed if f.client_order_id in open_now])
         for reports in result.closed.values():
             apply(reports)
+        # NEW orders the venue never got (a send whose outcome was unknown): expired, never
+        # sent late on a stale decision.
+        apply(
+            [
+                Expired(client_order_id=coid, ts_ms=result.venue.ts_ms)
+                for coid in rec.to_query
+                if coid not in result.closed
+                and coid in self.book.open_orders
+                and self.book.open_orders[coid].status is OrderStatus.NEW
+            ]
+        )
+        stray = [f for f in rec.missed if f.client_order_id not in open_now]
+        if stray:  # fills of orders the book holds closed: nothing explains them
+            late = [closed_fill(result.venue.ts_ms, f) for f in stray]
+            rec = msgspec.structs.replace(rec, external=[*rec.external, *late])
         external.record(
             conn,
             rec,

@@ -10,7 +10,7 @@ import msgspec
 from njord import strategies
 from njord.config import stored_config
 from njord.data.history import StoredFeed
-from njord.errors import MismatchError
+from njord.errors import ConfigError, MismatchError
 from njord.log import SessionLog
 from njord.loop import Stop
 from njord.store import db, history
@@ -43,6 +43,12 @@ def verify(path: Path) -> Verified:
     if stored is None:
         raise MismatchError(f"{path} holds no session to verify")
     manifest, status, last = stored.manifest, stored.status, stored.last_bar_ms
+    if manifest.mode == "live":
+        # Its fills came from a venue, which a re-run cannot ask again.
+        raise ConfigError(
+            f"{path} holds a live session: its fills are the venue's, so it cannot be "
+            "re-run; check it with `njord audit` (the db) and `njord reconcile` (the venue)"
+        )
     config = stored_config(manifest.config_toml)
     # The re-run applies the stored controls only: the session's kill file, if it is still
     # there, halted the session (a stored control), never its verification.

@@ -27,7 +27,7 @@ from njord.core.bars import Timeframes
 from njord.core.book import BarE8, Book
 from njord.core.execution import CostModel, SymbolRules
 from njord.core.money import to_e8
-from njord.core.reports import Report
+from njord.core.reports import Expired, Report
 from njord.core.risk import PreTradeRisk, RiskEngine
 from njord.core.strategy import Context, PortfolioView, Strategy
 from njord.core.time import derives, timeframe_ms
@@ -532,7 +532,14 @@ def carry_on(session: Session, loop: Loop, stored: Polled) -> None:
     unguarded = os.environ.get("NJORD_TEST_RESEND_WITHOUT_QUERY") == "1"
     for coid, order in list(book.open_orders.items()):
         known = None if unguarded else router.query(coid)
-        reports += router.submit(order) if known is None else known
+        if known is not None:
+            reports += known
+        elif order.created_ms < decided and not unguarded:
+            # Never at the venue, decided bars ago (its send's outcome was unknown and the
+            # venue never got it): sent now it would trade on a stale decision.
+            reports.append(Expired(client_order_id=coid, ts_ms=decided))
+        else:
+            reports += router.submit(order)
     writer.ensure_transaction()
     for report in reports:
         book.apply(report)

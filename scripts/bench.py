@@ -421,23 +421,19 @@ def restart(bars: Path, work: Path) -> dict[str, float]:
     """scripts/bench_restart.py in a child: a paper session holding the year's bars,
     restarted, timed to its first new bar (issue 13: within 1 s)."""
     work.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("bench_restart.py")), str(bars), str(work)],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    figures: dict[str, float] = json.loads(done.stdout.splitlines()[-1])
-    return figures
+    return _child("bench_restart.py", str(bars), str(work))
 
 
 def live_latency(bars: int) -> dict[str, float]:
     """scripts/bench_live.py in a child: `njord live --tiny` on the loopback simulator,
     order_rtt_ms and decision latency p50/p95/p99 from its `status --json` (issue 15)."""
+    return _child("bench_live.py", str(bars))
+
+
+def _child(script: str, *args: str) -> dict[str, float]:
+    """A sibling script run in its own process; its figures are its last line, JSON."""
     done = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("bench_live.py")), str(bars)],
+        [sys.executable, str(Path(__file__).with_name(script)), *args],
         check=True,
         capture_output=True,
         text=True,

@@ -114,7 +114,9 @@ def wait_rows(db_path: Path, sql: str, timeout: float = 30.0) -> list[tuple[obje
 
 
 def bars_in(db_path: Path) -> int:
-    """Bars committed to a session db."""
+    """Bars committed to a session db (0 before it exists: how far a killed run got)."""
+    if not db_path.exists():
+        return 0
     (count,) = query(db_path, "SELECT count(*) FROM equity")[0]
     return int(str(count))
 
@@ -177,3 +179,11 @@ def backtest_args(data: Path, db: Path, *extra: str) -> list[str]:
         "--quiet",
         *extra,
     ]
+
+
+def run_killable(args: list[str], env: dict[str, str] | None = None) -> int:
+    """One `njord` run that may SIGKILL itself (NJORD_KILL_AT): its exit code, 0 or -9."""
+    proc = njord_proc(*args, cwd=ROOT, env=env)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode in (0, -9), err
+    return proc.returncode

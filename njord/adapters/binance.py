@@ -203,6 +203,11 @@ class BinanceClient:
         self.max_wait_s = max_wait_s
         self.sleep = sleep
 
+    @property
+    def signs(self) -> bool:
+        """Whether this client holds a key and secret (signed requests)."""
+        return self._key is not None and self._secret is not None
+
     # -- time ---------------------------------------------------------------------------
 
     def server_time_ms(self) -> int:

@@ -42,7 +42,7 @@ from njord.adapters.binance import (
 from njord.core.book import BarE8
 from njord.core.filters import Refusal, Shaped, SymbolFilters, check, exact_e8, parse_symbol
 from njord.core.reports import Ack, Execution, Reject, Report, Unknown
-from njord.errors import NjordError
+from njord.errors import ConfigError, NjordError
 from njord.reasons import Reason, VenueCode
 from njord.records import Order, OrderType
 
@@ -103,11 +103,19 @@ class BinanceRouter:
     # -- life cycle ------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Measure the venue's clock and read its filters; VenueStartError if either fails."""
+        """Measure the venue's clock, read its filters and, when the client has keys, make
+        one signed read: VenueStartError if any fails (ConfigError for refused keys)."""
         try:
             self._measure_clock()
             self._read_exchange_info()
+            if self.client.signs:
+                self.balances()
         except (VenueError, VenueUnreachable) as e:
+            if classify(e).code in (VenueCode.AUTH, VenueCode.BAD_SIGNATURE):
+                raise ConfigError(
+                    f"{self.client.base_url} refused the API key or secret ({e}); check "
+                    "NJORD_BINANCE_API_KEY / NJORD_BINANCE_API_SECRET or venue.secrets_file"
+                ) from e
             raise VenueStartError(
                 f"cannot start against {self.client.base_url}: {e}; nothing was sent"
             ) from e

@@ -450,14 +450,17 @@ class Book:
     def _venue_shape(
         self, intent: OrderIntent, bar: BarE8, qty_e8: int, limit_e8: int | None, *, flatten: bool
     ) -> filters.Shaped | filters.Refusal:
-        """The order as the venue will take it: cut to the micro-cap (`--tiny`; a flatten
-        closes the whole position whatever its size), then on the step and tick and within
+        """The order as the venue will take it: cut to the micro-cap (`--tiny`: orders that
+        add exposure; one that only reduces it, a flatten's among them, is never cut, or what
+        tiny mode bought could be left unsellable), then on the step and tick and within
         the filters; or the first of them it fails (LIVE_MICRO_CAP, VENUE_FILTER)."""
         venue = self.venue
         assert venue is not None
         f = venue.filters
         qty = to_e8(intent.qty) if qty_e8 < 0 else qty_e8
-        if venue.tiny and not flatten:
+        position = self.ledger.position_e8(intent.symbol)
+        reduces = 0 < qty <= (position if intent.side is Side.SELL else -position)
+        if venue.tiny and not flatten and not reduces:
             capped = filters.tiny_cap(
                 f,
                 kind=intent.type,

@@ -258,8 +258,10 @@ def tiny_cap(
     price of a MARKET order) is at most `cap_e8`, on the step.
 
     When the venue's minimum notional leaves no valid quantity under the cap, the order is
-    raised to that minimum if `allow_min_notional` (venue.tiny_allow_min_notional), never
-    beyond what was asked, and refused with LIVE_MICRO_CAP otherwise.
+    raised to that minimum and one lot step more if `allow_min_notional`
+    (venue.tiny_allow_min_notional), never beyond what was asked, and refused with
+    LIVE_MICRO_CAP otherwise. The step is headroom: a buy's commission taken in the base
+    asset must not leave a position below the minimum, which no order could sell.
     """
     if price_e8 <= 0:
         raise ValueError("the micro-cap needs a positive price")
@@ -271,7 +273,7 @@ def tiny_cap(
     minimum = _min_notional_for(f, kind)
     if capped > 0 and capped * price_e8 >= minimum * E8:
         return Shaped(qty_e8=capped, price_e8=shaped_price)
-    raised = ceil_to(-(-minimum * E8 // price_e8), step) if minimum else 0
+    raised = ceil_to(-(-minimum * E8 // price_e8), step) + step if minimum else 0
     if allow_min_notional and 0 < raised <= qty_e8:
         return Shaped(qty_e8=raised, price_e8=shaped_price)
     inputs: dict[str, Any] = {

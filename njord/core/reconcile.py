@@ -161,6 +161,19 @@ def _trade(ts_ms: int, fill: Execution) -> ExternalEvent:
     )
 
 
+def closed_fill(ts_ms: int, fill: Execution) -> ExternalEvent:
+    """A venue fill of an order the book holds closed: the book cannot take it, and no
+    report explains it."""
+    return ExternalEvent(
+        ts_ms=ts_ms,
+        kind="trade",
+        subject=fill.trade_id,
+        venue_value=f"{fmt_e8(fill.qty_e8)} @ {fmt_e8(fill.price_e8)} for {fill.client_order_id}",
+        book_value="the order is closed",
+        detail=f"a fill of order {fill.client_order_id} after the book closed it",
+    )
+
+
 def _open_orders(book: BookView, venue: VenueState) -> list[ExternalEvent]:
     out = []
     for ack in venue.open_orders:

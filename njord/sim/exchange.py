@@ -454,7 +454,9 @@ class Exchange:
                 and t["id"] >= from_id
                 and start <= t["time"] <= end
             ]
-        return out[: min(limit, 1000)]
+        limit = min(limit, 1000)
+        # Binance: from `fromId` on, the oldest first; without it, the most recent ones.
+        return out[:limit] if "fromId" in p else out[-limit:]
 
 
 def _crosses(order: SimOrder, reference: Decimal) -> bool:

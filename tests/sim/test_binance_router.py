@@ -3,6 +3,7 @@ periodic upkeep, order_rtt_ms, and giving up without ever resending blindly."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -197,7 +198,7 @@ def test_429_bursts_and_a_418_are_waited_out_with_nothing_sent_during_the_ban() 
         assert after_ban, "the router resumed"
         assert after_ban[0] - ban >= 0.8  # nothing at all was sent during the ban
         lookups = requests["GET /api/v3/order"]
-        assert all(b - a >= 0.3 for a, b in zip(lookups[:3], lookups[1:4], strict=True))
+        assert all(b - a >= 0.3 for a, b in itertools.pairwise(lookups[:4]))
         # 3 refused lookups + 1 that found nothing, the banned POST, one lookup after the
         # ban and the POST that placed it: a handful, never a loop.
         assert sum(server.state.requests.values()) - before <= 8

@@ -19,7 +19,7 @@ import pytest
 
 from njord import sim
 from njord.sim.server import SimServer
-from tests.conftest import ROOT, SAMPLE, njord_proc, query
+from tests.conftest import SAMPLE, bars_in, query, run_killable
 from tests.sim.conftest import FIRST_BAR_MS
 from tests.sim.test_paper import live_args
 
@@ -62,19 +62,7 @@ def _paper(db: Path, url: str, kill_at: str | None) -> int:
         "--set",
         "strategy.params.slow=7",
     )
-    env = {"NJORD_KILL_AT": kill_at} if kill_at else None
-    proc = njord_proc(*args, cwd=ROOT, env=env)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode in (0, -9), err
-    return proc.returncode
-
-
-def _bars(db: Path) -> int:
-    if not db.exists():
-        return 0
-    (count,) = query(db, "SELECT count(*) FROM equity")[0]
-    assert isinstance(count, int)
-    return count
+    return run_killable(list(args), {"NJORD_KILL_AT": kill_at} if kill_at else None)
 
 
 def test_kill_9_in_every_phase_loses_nothing_and_sends_nothing_twice(
@@ -88,14 +76,14 @@ def test_kill_9_in_every_phase_loses_nothing_and_sends_nothing_twice(
     rng = random.Random(13)
     crashed = tmp_path / "crash.db"
     kills: dict[str, int] = {"decided": 0, "sent": 0, "committed": 0}
-    while sum(kills.values()) < KILLS and _bars(crashed) < BARS:
+    while sum(kills.values()) < KILLS and bars_in(crashed) < BARS:
         point = rng.choice(sorted(kills))
         nth = rng.randint(1, 2 if point == "sent" else 8)
         if _paper(crashed, market.url, f"{point}:{nth}") == -9:
             kills[point] += 1
     for _ in range(5):  # uninterrupted now: each run takes what the market has left
         assert _paper(crashed, market.url, None) == 0
-        if _bars(crashed) == BARS:
+        if bars_in(crashed) == BARS:
             break
     print(f"kills by phase: {kills}")
     assert sum(kills.values()) == KILLS

@@ -17,7 +17,6 @@ import pytest
 import requests
 from textual.widgets import Static
 
-from njord import sim
 from njord.adapters.binance import BinanceClient
 from njord.core.money import E8
 from njord.secrets import Secret
@@ -25,8 +24,9 @@ from njord.sim.exchange import SimOrder
 from njord.sim.faults import Fault, FaultConfig
 from njord.sim.server import SimServer
 from njord.tui.app import NjordApp
-from tests.conftest import ROOT, SAMPLE, backtest_args, invoke, query
-from tests.sim.conftest import FIRST_BAR_MS, KEY, SECRET
+from tests.conftest import backtest_args, invoke, query
+from tests.sim.conftest import FIRST_BAR_MS, KEY, SECRET, start
+from tests.sim.test_paper import session_args
 
 LIVE_ENV = {
     "NJORD_ENABLE_LIVE": "1",
@@ -37,18 +37,9 @@ LIVE = ("--set", 'runtime.mode="live"')
 FAST = ("--set", "strategy.params.fast=3", "--set", "strategy.params.slow=6")
 
 
-def _venue(closed: int, **kw: object) -> SimServer:
-    server = sim.build(
-        SAMPLE,
-        speed=0,
-        start_ms=FIRST_BAR_MS + closed * 60_000,
-        balances={"USDT": Decimal(10_000)},
-        api_key=KEY,
-        api_secret=SECRET,
-        **kw,  # type: ignore[arg-type]
-    )
-    server.start_in_thread()
-    return server
+def _venue(closed: int, faults: FaultConfig | None = None) -> SimServer:
+    """The simulator `closed` bars into the sample month, its clock standing still."""
+    return start(faults or FaultConfig(), speed=0, start_ms=FIRST_BAR_MS + closed * 60_000)
 
 
 @pytest.fixture
@@ -63,27 +54,8 @@ def _client(server: SimServer) -> BinanceClient:
     return BinanceClient(server.url, api_key=Secret(KEY), api_secret=Secret(SECRET))
 
 
-def _args(db: Path, url: str, *extra: str) -> list[str]:
-    """`njord live` on the shipped config, the strategy and its params left to `extra`."""
-    return [
-        "live",
-        "--config",
-        str(ROOT / "config.toml"),
-        "--db",
-        str(db),
-        "--set",
-        f'venue.base_url="{url}"',
-        "--set",
-        'data.start="2024-01-01T00:00"',
-        "--poll-s",
-        "0.01",
-        *LIVE,
-        *extra,
-    ]
-
-
 def _live(db: Path, url: str, *extra: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    result = invoke(*_args(db, url, *extra), env=env or LIVE_ENV)
+    result = invoke(*session_args("live", db, url, *LIVE, *extra), env=env or LIVE_ENV)
     return result.exit_code, result.output
 
 
@@ -141,7 +113,7 @@ def test_live_refuses_unless_every_key_is_turned(
     venue: SimServer, tmp_path: Path, extra: tuple[str, ...], env: dict[str, str], message: str
 ) -> None:
     db = tmp_path / "live.db"
-    result = invoke(*_args(db, venue.url, *extra, "--bars", "1"), env=env)
+    result = invoke(*session_args("live", db, venue.url, *LIVE, *extra, "--bars", "1"), env=env)
     assert result.exit_code == 2
     assert result.output.count("\n") == 1, result.output
     assert message in result.output
@@ -394,9 +366,9 @@ def test_live_continue_needs_the_switch_too(venue: SimServer, tmp_path: Path) ->
 
 
 def test_a_venue_that_cannot_be_reconciled_at_start_starts_halted(tmp_path: Path) -> None:
-    """The clock and filters can be read, the account cannot: the session does not trade on
+    """The clock, filters and account can be read, the open orders cannot: it does not trade on
     a guess. It starts, halts before its first bar with the reason, and sends nothing."""
-    faults = FaultConfig(faults=[Fault(endpoint="GET /api/v3/account", kind="500", every=1)])
+    faults = FaultConfig(faults=[Fault(endpoint="GET /api/v3/openOrders", kind="500", every=1)])
     server = _venue(60, faults=faults)
     try:
         db = tmp_path / "live.db"
@@ -430,3 +402,76 @@ def test_the_tui_watches_and_steers_a_live_session(venue: SimServer, tmp_path: P
 
     asyncio.run(run())
     assert query(db, "SELECT command FROM controls") == [("halt",)]
+
+
+def test_keys_the_venue_refuses_make_no_session(venue: SimServer, tmp_path: Path) -> None:
+    db = tmp_path / "live.db"
+    env = {**LIVE_ENV, "NJORD_BINANCE_API_SECRET": "not-the-secret"}
+    code, out = _live(db, venue.url, *FAST, "--bars", "1", env=env)
+    assert code == 2
+    assert "refused the API key or secret" in out
+    assert out.count("\n") == 1
+    assert not db.exists()
+    assert "not-the-secret" not in out
+
+
+def test_live_sends_keys_over_https_only_but_to_loopback(tmp_path: Path) -> None:
+    db = tmp_path / "live.db"
+    code, out = _live(db, "http://venue.example:8080", "--bars", "1")
+    assert code == 2
+    assert "is not https" in out
+    assert not db.exists()
+
+
+def test_verify_refuses_a_live_session(venue: SimServer, tmp_path: Path) -> None:
+    db = tmp_path / "live.db"
+    code, out = _live(db, venue.url, *FAST, "--tiny", "--bars", "20")
+    assert code == 0, out
+    result = invoke("verify", str(db))
+    assert result.exit_code == 2
+    assert "holds a live session" in result.output
+    assert invoke("audit", str(db)).exit_code == 0
+
+
+@pytest.mark.usefixtures("user_strategies")
+def test_an_order_whose_send_stayed_unknown_is_expired_never_sent_late(tmp_path: Path) -> None:
+    """The venue cannot be asked about an order (its lookups fail) when it is sent: the
+    outcome stays unknown. The next reconciliation finds the venue never got it and
+    expires it; nothing sends it later."""
+    lookups_fail = Fault(endpoint="GET /api/v3/order", kind="503", every=1, count=5)
+    server = _venue(60, FaultConfig(faults=[lookups_fail]))
+    try:
+        db = tmp_path / "live.db"
+        extra = ("--strategy", "user_strategies:OneOrder", "--set", 'strategy.params.qty="0.0002"')
+        code, out = _live(
+            db, server.url, *extra, "--set", "venue.reconcile_every_bars=5", "--bars", "8"
+        )
+        assert code == 0, out
+        assert query(db, "SELECT status, reason FROM orders") == [("CANCELED", "EXPIRED")]
+        assert server.state.requests["POST /api/v3/order"] == 0
+        _advance(server, 2)
+        code, out = _live(
+            db, server.url, *extra, "--set", "venue.reconcile_every_bars=5", "--bars", "1"
+        )
+        assert code == 0, out
+        assert server.state.requests["POST /api/v3/order"] == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_venue_alert_left_open_by_a_run_is_cleared_by_the_next(
+    venue: SimServer, tmp_path: Path
+) -> None:
+    db = tmp_path / "live.db"
+    code, out = _live(db, venue.url, *FAST, "--tiny", "--bars", "5")
+    assert code == 0, out
+    requests.post(f"{venue.url}/sim/balance?asset=USDT&delta=-5", timeout=5).raise_for_status()
+    _advance(venue, 2)
+    code, out = _live(db, venue.url, *FAST, "--bars", "1")
+    assert query(db, "SELECT kind FROM alerts WHERE cleared_ms IS NULL") == [("venue_mismatch",)]
+    requests.post(f"{venue.url}/sim/balance?asset=USDT&delta=5", timeout=5).raise_for_status()
+    _advance(venue, 2)
+    code, out = _live(db, venue.url, *FAST, "--bars", "1")
+    assert code == 0, out
+    assert query(db, "SELECT kind FROM alerts WHERE cleared_ms IS NULL") == []

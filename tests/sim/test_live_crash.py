@@ -13,16 +13,14 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from njord import sim
 from njord.sim.faults import Fault, FaultConfig
 from njord.sim.server import SimServer
-from tests.conftest import ROOT, SAMPLE, invoke, njord_proc, query, user_strategies_env
-from tests.sim.conftest import FIRST_BAR_MS, KEY, SECRET
+from tests.conftest import ROOT, bars_in, invoke, query, run_killable, user_strategies_env
+from tests.sim.conftest import FIRST_BAR_MS, start
 from tests.sim.test_live import LIVE_ENV, _db_trades, _venue_orders, _venue_trades
 
 BARS = 120
@@ -39,16 +37,7 @@ def venue() -> Iterator[SimServer]:
             Fault(endpoint="POST /api/v3/order", kind="drop", executed=True, every=7),
         ],
     )
-    server = sim.build(
-        SAMPLE,
-        speed=0,
-        start_ms=FIRST_BAR_MS + BARS * 60_000,
-        balances={"USDT": Decimal(10_000)},
-        faults=faults,
-        api_key=KEY,
-        api_secret=SECRET,
-    )
-    server.start_in_thread()
+    server = start(faults, speed=0, start_ms=FIRST_BAR_MS + BARS * 60_000)
     yield server
     server.shutdown()
     server.server_close()
@@ -73,18 +62,7 @@ def _live(db: Path, url: str, kill_at: str | None) -> int:
         *("--strategy", "user_strategies:Churns"),
     ]
     env = {**LIVE_ENV, **user_strategies_env(), **({"NJORD_KILL_AT": kill_at} if kill_at else {})}
-    proc = njord_proc(*args, cwd=ROOT, env=env)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode in (0, -9), err
-    return proc.returncode
-
-
-def _bars(db: Path) -> int:
-    if not db.exists():
-        return 0
-    (count,) = query(db, "SELECT count(*) FROM equity")[0]
-    assert isinstance(count, int)
-    return count
+    return run_killable(args, env)
 
 
 def test_kill_9_mid_submit_sends_nothing_twice_and_misses_no_fill(
@@ -93,14 +71,14 @@ def test_kill_9_mid_submit_sends_nothing_twice_and_misses_no_fill(
     db = tmp_path / "live.db"
     rng = random.Random(15)
     kills = dict.fromkeys(POINTS, 0)
-    while sum(kills.values()) < KILLS and _bars(db) < BARS:
+    while sum(kills.values()) < KILLS and bars_in(db) < BARS:
         point = rng.choice(POINTS)
         nth = rng.randint(1, 3)
         if _live(db, venue.url, f"{point}:{nth}") == -9:
             kills[point] += 1
     for _ in range(5):  # uninterrupted now: each run takes what the market has left
         assert _live(db, venue.url, None) == 0
-        if _bars(db) == BARS:
+        if bars_in(db) == BARS:
             break
     print(f"kills by instant: {kills}; venue requests: {dict(venue.state.requests)}")
     assert sum(kills.values()) == KILLS

@@ -41,7 +41,8 @@ def market() -> Iterator[SimServer]:
     server.server_close()
 
 
-def live_args(mode: str, db_path: Path, url: str, *extra: str) -> list[str]:
+def session_args(mode: str, db_path: Path, url: str, *extra: str) -> list[str]:
+    """A live-market session on the shipped config from the sample month's first bar."""
     return [
         mode,
         "--config",
@@ -54,12 +55,14 @@ def live_args(mode: str, db_path: Path, url: str, *extra: str) -> list[str]:
         'data.start="2024-01-01T00:00"',
         "--poll-s",
         "0.01",
-        "--set",
-        "strategy.params.fast=10",
-        "--set",
-        "strategy.params.slow=30",
         *extra,
     ]
+
+
+def live_args(mode: str, db_path: Path, url: str, *extra: str) -> list[str]:
+    """The same with the SMA sample at 10/30, which trades within a few hundred bars."""
+    sma = ("--set", "strategy.params.fast=10", "--set", "strategy.params.slow=30")
+    return session_args(mode, db_path, url, *sma, *extra)
 
 
 @pytest.mark.parametrize("fill_at", ["close", "next_open"])

@@ -57,6 +57,7 @@ def _router(routes: dict[str, list[Answer]]) -> tuple[BinanceRouter, FakeVenue]:
         {
             "GET /api/v3/time": [lambda p: (200, {"serverTime": 0})],
             "GET /api/v3/exchangeInfo": [lambda p: (200, {"symbols": [BTCUSDT]})],
+            "GET /api/v3/account": [lambda p: (200, {"balances": []})],  # start's signed read
             **routes,
         }
     )

@@ -246,10 +246,11 @@ def test_tiny_raises_to_a_minimum_notional_above_ten_only_when_allowed() -> None
     assert isinstance(refused, Refusal)
     assert refused.reason is Reason.LIVE_MICRO_CAP
     assert refused.inputs["min_notional_e8"] == 12 * E8
-    # 12 / 42000 = 0.000285.. -> 0.00029 on the step: 12.18
-    assert _tiny("1", "42000", allow=True, f=f) == Shaped(qty_e8=29_000, price_e8=None)
+    # 12 / 42000 = 0.000285.. -> 0.00029 on the step, and a step of headroom for a
+    # commission taken in BTC: 0.0003 (12.60)
+    assert _tiny("1", "42000", allow=True, f=f) == Shaped(qty_e8=30_000, price_e8=None)
     # never more than asked: an order already below the minimum is left to the filters
-    assert isinstance(_tiny("0.00026", "42000", allow=True, f=f), Refusal)
+    assert isinstance(_tiny("0.00029", "42000", allow=True, f=f), Refusal)
 
 
 def test_tiny_refuses_when_one_step_costs_more_than_the_cap() -> None:
