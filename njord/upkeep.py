@@ -30,7 +30,13 @@ from njord.adapters.binance import VenueError, VenueUnreachable
 from njord.adapters.binance_router import BinanceRouter
 from njord.config import VenueConfig
 from njord.core.book import Book, VenueRules
-from njord.core.reconcile import BookView, Reconciliation, closed_fill, expected_after
+from njord.core.reconcile import (
+    BookView,
+    Reconciliation,
+    action,
+    closed_fill,
+    expected_after,
+)
 from njord.core.reports import Expired, Report
 from njord.reasons import Reason, TradingState
 from njord.records import OrderStatus
@@ -123,10 +129,12 @@ class VenueUpkeep:
                 and self.book.open_orders[coid].status is OrderStatus.NEW
             ]
         )
+        verdict = result.action
         stray = [f for f in rec.missed if f.client_order_id not in open_now]
         if stray:  # fills of orders the book holds closed: nothing explains them
             late = [closed_fill(result.venue.ts_ms, f) for f in stray]
             rec = msgspec.structs.replace(rec, external=[*rec.external, *late])
+            verdict = action(rec, self.venue.on_mismatch)
         external.record(
             conn,
             rec,
@@ -134,10 +142,10 @@ class VenueUpkeep:
             symbol=self.router.symbol,
             bar_ts_ms=self.book.last_bar_ms,
             queried=len(rec.to_query),
-            action=result.action,
+            action=verdict,
             policy=self.venue.on_mismatch,
         )
-        self._act(rec, result.action)
+        self._act(rec, verdict)
         writer.commit(self.book)
         return rec
 
