@@ -98,7 +98,8 @@ def fault_kind(fault: Fault) -> str:
 
 def draw(seed: int, *, bars: int, mode: str, first_ms: int, recv_window_ms: int) -> SeedPlan:
     """The plan of `seed`. Every draw is made in a fixed order whatever the mode, so a
-    seed's kills and klines outages are the same in paper and live; the order faults aim
+    seed's kills and klines outages are the same in paper and live (at one recvWindow: the
+    skew's draw depends on it, and live's runs use a shorter one); the order faults aim
     at the order endpoint in live, at klines in paper (whose orders never leave the
     process), and partial fills, the balance change and `executed` kills (drawn last,
     in place of a `sent` kill) are live's alone."""
