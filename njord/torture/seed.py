@@ -248,11 +248,11 @@ class Runs:
         self.deposited = False
 
     def all(self) -> None:
+        change = self.plan.balance_change
         for i, kill in enumerate(self.plan.kills):
-            change = self.plan.balance_change
-            if change is not None and change.after == i:
-                self._by_hand(change.asset, change.delta)
             self._one(kill)
+            if change is not None and change.after == i:  # down after kill i, as planned
+                self._by_hand(change.asset, change.delta)
         self._one(None)
 
     def _by_hand(self, asset: str, delta: str) -> None:
@@ -290,7 +290,8 @@ class Runs:
             if kill is not None:
                 self.missed.append(label)
         else:
-            self.problems.append(f"run {label} exited {code}: {_last(self.log.read_text())}")
+            output = [ln for ln in self.log.read_text().splitlines() if not ln.startswith("--- ")]
+            self.problems.append(f"run {label} exited {code}: {_last(chr(10).join(output))}")
 
     def _command(self, kill: Kill | None, before: rows.Progress) -> tuple[list[str], str | None]:
         """`njord continue` with the kill's `NJORD_KILL_AT`, after a first `njord paper` (or
