@@ -291,7 +291,8 @@ class Runs:
                 self.missed.append(label)
         else:
             output = [ln for ln in self.log.read_text().splitlines() if not ln.startswith("--- ")]
-            self.problems.append(f"run {label} exited {code}: {_last(chr(10).join(output))}")
+            last = _last("\n".join(output))
+            self.problems.append(f"run {label} exited {code}: {last}")
 
     def _command(self, kill: Kill | None, before: rows.Progress) -> tuple[list[str], str | None]:
         """`njord continue` with the kill's `NJORD_KILL_AT`, after a first `njord paper` (or
