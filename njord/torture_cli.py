@@ -58,10 +58,6 @@ def torture(
         )
     if jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {jobs}")
-    if mode == "live":
-        raise ConfigError(
-            "--mode live needs `njord live`, which this build does not have yet; use --mode paper"
-        )
     if config_path is None:
         raise ConfigError("--config is required: the session to torture (e.g. config.toml)")
     setup = _setup(config_path, sets, env_prefix, mode=mode, bars=bars, out=out)
@@ -99,7 +95,9 @@ def _setup(
     config_path: Path, sets: tuple[str, ...], env_prefix: str, *, mode: str, bars: int, out: Path
 ) -> Setup:
     from njord import wiring
+    from njord.sim import server as sim_server
     from njord.sim.market import split_symbol
+    from njord.torture.seed import LIVE_RECV_WINDOW_MS
     from njord.torture.seed import Setup as Shared
 
     config = load_config(config_path, sets, env_prefix).config
@@ -115,6 +113,11 @@ def _setup(
         base, quote = split_symbol(config.data.symbol)
     except ValueError as e:
         raise ConfigError(f"data.symbol: {e}") from None
+    recv_window_ms = config.venue.recv_window_ms
+    key = secret = ""
+    if mode == "live":  # keys of torture's own simulators; a shorter recvWindow (seed.py)
+        recv_window_ms = min(recv_window_ms, LIVE_RECV_WINDOW_MS)
+        key, secret = sim_server.new_credentials()
     out.mkdir(parents=True, exist_ok=True)
     return Shared(
         config_path=config_path.absolute(),
@@ -129,5 +132,7 @@ def _setup(
         quote=quote,
         first_ms=int(first),
         initial_cash=Decimal(str(config.runtime.initial_cash)),
-        recv_window_ms=config.venue.recv_window_ms,
+        recv_window_ms=recv_window_ms,
+        api_key=key,
+        api_secret=secret,
     )

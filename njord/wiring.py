@@ -529,7 +529,10 @@ def carry_on(session: Session, loop: Loop, stored: Polled) -> None:
     reports: list[Report] = []
     # Test-only (njord torture's mutation check, docs/operating.md): skip the lookup and
     # resend every open order, to prove the torture catches a broken duplicate guard.
+    # A live router's own lookup before its first send is the same guard: off too.
     unguarded = os.environ.get("NJORD_TEST_RESEND_WITHOUT_QUERY") == "1"
+    if isinstance(router, BinanceRouter):
+        router.unguarded = unguarded
     for coid, order in list(book.open_orders.items()):
         known = None if unguarded else router.query(coid)
         if known is not None:
@@ -540,6 +543,8 @@ def carry_on(session: Session, loop: Loop, stored: Polled) -> None:
             reports.append(Expired(client_order_id=coid, ts_ms=decided))
         else:
             reports += router.submit(order)
+    if isinstance(router, BinanceRouter):
+        router.unguarded = False
     writer.ensure_transaction()
     for report in reports:
         book.apply(report)

@@ -95,6 +95,11 @@ class FaultPlan:
         self._fired = [0] * len(config.faults)
         self._lock = threading.Lock()
 
+    def fired(self) -> list[int]:
+        """How many times each fault of the config has fired so far, in its order."""
+        with self._lock:
+            return list(self._fired)
+
     def pick(self, route: str) -> Fault | None:
         with self._lock:
             for i, fault in enumerate(self.config.faults):

@@ -29,6 +29,17 @@ class DbFill(NamedTuple):
     fee_e8: int
 
 
+class DbTrade(NamedTuple):
+    """A live fill as the book recorded the venue's trade behind it (`fill_trades`)."""
+
+    client_order_id: str
+    trade_id: str | None
+    qty_e8: int | None  # executed, before a commission taken from it
+    price_e8: int
+    commission_e8: int | None
+    commission_asset: str | None
+
+
 class JournalOrder(NamedTuple):
     """An order as the paper broker (paper's venue) holds it in its journal."""
 
@@ -95,6 +106,46 @@ def fills(conn: apsw.Connection) -> list[DbFill]:
     ]
 
 
+def trades(conn: apsw.Connection) -> list[DbTrade]:
+    """Every fill with its venue trade (None where a fill has none)."""
+    return [
+        DbTrade(
+            str(c),
+            None if t is None else str(t),
+            None if q is None else int(q),
+            int(p),
+            None if f is None else int(f),
+            None if a is None else str(a),
+        )
+        for c, t, q, p, f, a in conn.execute(
+            "SELECT f.client_order_id, t.trade_id, t.qty_e8, f.price_e8, t.commission_e8, "
+            "t.commission_asset FROM fills f LEFT JOIN fill_trades t USING (fill_id) "
+            "ORDER BY f.fill_id"
+        )
+    ]
+
+
+def venue_rejections(conn: apsw.Connection) -> list[str]:
+    """What the venue refused or failed: orders it rejected (a venue code, not a risk
+    rule or a filter the book checked first), and halts for venue failures or mismatch."""
+    orders = [
+        f"order {c}: {r}"
+        for c, r in conn.execute(
+            "SELECT client_order_id, reason FROM orders WHERE status = 'REJECTED' "
+            "AND substr(reason, 1, 6) = 'VENUE_' AND reason != 'VENUE_FILTER' "
+            "ORDER BY created_ms"
+        )
+    ]
+    halts = [
+        f"halt: {r}"
+        for (r,) in conn.execute(
+            "SELECT reason FROM controls WHERE command = 'halt' AND (reason LIKE 'VENUE_FAILURES%' "
+            "OR reason LIKE 'VENUE_MISMATCH%') ORDER BY seq"
+        )
+    ]
+    return orders + halts
+
+
 def journal(conn: apsw.Connection) -> list[JournalOrder]:
     out = []
     for coid, sends, open_, order, reports in conn.execute(
@@ -142,5 +193,22 @@ DECISIONS = {
 }
 
 
-def decisions(conn: apsw.Connection) -> dict[str, list[tuple[object, ...]]]:
-    return {name: [tuple(r) for r in conn.execute(sql)] for name, sql in DECISIONS.items()}
+# Live: what the strategy and the book decided, less what the venue's timing made of it. A
+# market order fills at the simulator's close when it arrives (a restart's catch-up, a
+# retry after a fault: a later bar than an uninterrupted run's), so fill prices, fees, cash
+# and equity differ, and with them a cash-sized intent's quantity; `--tiny` caps each order
+# at 10 quote units of the bar's close, so the orders and fills sent do not.
+LIVE_DECISIONS = {
+    "intents": "SELECT bar_ts_ms, seq, side, type, limit_e8, allowed, reason "
+    "FROM intents ORDER BY bar_ts_ms, seq",
+    "orders": "SELECT substr(client_order_id, instr(client_order_id, '-')), side, type, qty_e8, "
+    "status, filled_qty_e8 FROM orders ORDER BY intent_id",
+    "fills": "SELECT substr(client_order_id, instr(client_order_id, '-')), side, qty_e8 "
+    "FROM fills ORDER BY fill_id",
+    "equity": "SELECT ts_ms, close_e8, position_e8 FROM equity ORDER BY ts_ms",
+}
+
+
+def decisions(conn: apsw.Connection, *, live: bool = False) -> dict[str, list[tuple[object, ...]]]:
+    chosen = LIVE_DECISIONS if live else DECISIONS
+    return {name: [tuple(r) for r in conn.execute(sql)] for name, sql in chosen.items()}

@@ -15,8 +15,11 @@ from njord.sim.faults import Fault, FaultConfig, Outage
 KLINES = "GET /api/v3/klines"
 ORDER = "POST /api/v3/order"
 # The phases a kill lands in (njord.killpoints), and a clean stop (SIGINT) then restart.
+# Live adds `executed` (the venue executed an order, the book has not heard): it takes the
+# place of a planned `sent` kill in half the live seeds that have one.
 BAR_PHASES = ("decided", "sent", "commit", "committed")
 PHASES = (*BAR_PHASES, "rebuild", "stop")
+LIVE_PHASES = (*PHASES, "executed")
 KILLS_PER_SEED = 3
 MIN_BARS = 60  # room for every phase, a delayed and a missing stretch of klines
 STALL_SHARE = 0.25  # seeds whose venue stalls past the client's timeout (each costs it)
@@ -52,12 +55,21 @@ class SeedPlan(msgspec.Struct, frozen=True, kw_only=True):
     balance_change: BalanceChange | None
     recv_window_ms: int
 
-    def fault_counts(self) -> dict[str, int]:
-        """Faults injected, by kind (request faults at their count; the rest once)."""
+    def fault_counts(
+        self, fired: list[int] | None = None, partial_fills: int | None = None
+    ) -> dict[str, int]:
+        """Faults by kind. Planned (no arguments): request faults at their count, the rest
+        once. Fired: request faults as often as the simulator fired them (`fired`, in the
+        plan's order) and partial fills as often as an order filled in parts
+        (`partial_fills`; they need a resting LIMIT order), those that never happened left
+        out. What fires depends on timing (requests made before the session ended); the
+        plan does not."""
         counts: dict[str, int] = {}
-        for fault in self.faults.faults:
-            key = fault_kind(fault)
-            counts[key] = counts.get(key, 0) + fault.count
+        for i, fault in enumerate(self.faults.faults):
+            n = fault.count if fired is None else fired[i]
+            if n:
+                key = fault_kind(fault)
+                counts[key] = counts.get(key, 0) + n
         for outage in self.faults.klines_outages:
             key = "klines_missing" if outage.missing else "klines_delayed"
             counts[key] = counts.get(key, 0) + 1
@@ -66,7 +78,9 @@ class SeedPlan(msgspec.Struct, frozen=True, kw_only=True):
             key = "skew_beyond_recv_window" if skew > self.recv_window_ms else "skew_within"
             counts[key] = 1
         if self.faults.partial_fill_parts > 1:
-            counts["partial_fills"] = 1
+            made = 1 if partial_fills is None else partial_fills
+            if made:
+                counts["partial_fills"] = made
         if self.balance_change is not None:
             counts["balance_change"] = 1
         return dict(sorted(counts.items()))
@@ -84,9 +98,11 @@ def fault_kind(fault: Fault) -> str:
 
 def draw(seed: int, *, bars: int, mode: str, first_ms: int, recv_window_ms: int) -> SeedPlan:
     """The plan of `seed`. Every draw is made in a fixed order whatever the mode, so a
-    seed's kills and klines outages are the same in paper and live; the order faults aim
+    seed's kills and klines outages are the same in paper and live (at one recvWindow: the
+    skew's draw depends on it, and live's runs use a shorter one); the order faults aim
     at the order endpoint in live, at klines in paper (whose orders never leave the
-    process), and partial fills and the balance change are live's alone."""
+    process), and partial fills, the balance change and `executed` kills (drawn last,
+    in place of a `sent` kill) are live's alone."""
     rng = random.Random(seed)
     faults = _request_faults(rng, order=ORDER if mode == "live" else KLINES)
     outages = _outages(rng, bars=bars, first_ms=first_ms)
@@ -99,6 +115,8 @@ def draw(seed: int, *, bars: int, mode: str, first_ms: int, recv_window_ms: int)
         after=rng.randrange(len(kills)), asset="USDT", delta=f"{rng.randint(10, 100)}.5"
     )
     live = mode == "live"
+    if live and rng.random() < 0.5:
+        kills = [Kill(k.bar, "executed") if k.phase == "sent" else k for k in kills]
     return SeedPlan(
         seed=seed,
         mode=mode,

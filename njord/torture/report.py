@@ -1,6 +1,6 @@
 """Many seeds summed up: kills, faults, each invariant's verdict, the failing seeds with
-the command that reproduces each. Everything but the wall time is a function of the
-seeds and the options (`--json` for CI)."""
+the command that reproduces each. Everything but the wall times and the faults fired is a
+function of the seeds and the options (`--json` for CI)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from njord.torture.seed import SeedResult
 class Verdict(msgspec.Struct, kw_only=True):
     held: int
     failed: list[int]  # seeds
+    skipped: list[int] = msgspec.field(default_factory=list)  # seeds it was not checked in
 
 
 class Failure(msgspec.Struct, kw_only=True):
@@ -33,7 +34,8 @@ class Report(msgspec.Struct, kw_only=True):
     kills_made: int
     clean_stops: int
     kills_missed: int  # planned kills the session never reached (it ended first)
-    faults: dict[str, int]
+    faults: dict[str, int]  # as planned
+    faults_fired: dict[str, int]  # as the simulators made them
     invariants: dict[str, Verdict]
     failures: list[Failure]
     per_seed: list[SeedResult]
@@ -48,9 +50,11 @@ def build(results: list[SeedResult], *, mode: str, bars: int, wall_s: float) -> 
     results = sorted(results, key=lambda r: r.seed)
     kills: Counter[str] = Counter()
     faults: Counter[str] = Counter()
+    fired: Counter[str] = Counter()
     for r in results:
         kills.update(r.kills)
         faults.update(r.faults)
+        fired.update(r.fired)
     verdicts = {name: Verdict(held=0, failed=[]) for name in NAMES}
     failures = []
     for r in results:
@@ -58,6 +62,8 @@ def build(results: list[SeedResult], *, mode: str, bars: int, wall_s: float) -> 
             verdict = verdicts[check.name]
             if check.problem is None:
                 verdict.held += 1
+                if check.skipped is not None:
+                    verdict.skipped.append(r.seed)
                 continue
             verdict.failed.append(r.seed)
             failures.append(
@@ -78,6 +84,7 @@ def build(results: list[SeedResult], *, mode: str, bars: int, wall_s: float) -> 
         clean_stops=sum(r.stops for r in results),
         kills_missed=sum(len(r.missed) for r in results),
         faults=dict(sorted(faults.items())),
+        faults_fired=dict(sorted(fired.items())),
         invariants=verdicts,
         failures=failures,
         per_seed=results,
@@ -93,13 +100,17 @@ def lines(report: Report) -> list[str]:
         f"wall time {report.wall_s:.1f} s",
         f"kills: {report.kills_made} ({by_phase or 'none'}); clean stops and restarts: "
         f"{report.clean_stops}; planned kills not reached: {report.kills_missed}",
-        "faults injected: " + ", ".join(f"{kind} {count}" for kind, count in report.faults.items()),
+        "faults planned: " + ", ".join(f"{kind} {count}" for kind, count in report.faults.items()),
+        "faults fired: "
+        + (", ".join(f"{kind} {count}" for kind, count in report.faults_fired.items()) or "none"),
         "invariants:",
     ]
     width = max(len(name) for name in report.invariants)
     for name, verdict in report.invariants.items():
         state = "ok" if not verdict.failed else "FAILED"
         failed = f" (seeds {', '.join(map(str, verdict.failed))})" if verdict.failed else ""
+        if verdict.skipped:
+            failed += f" (not checked in seeds {', '.join(map(str, verdict.skipped))})"
         out.append(f"  {name:<{width}}  {state}  {verdict.held}/{n}{failed}")
     for seed in sorted({f.seed for f in report.failures}):
         first = next(f for f in report.failures if f.seed == seed)

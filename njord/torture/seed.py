@@ -1,6 +1,12 @@
 """One seed, end to end: a simulator with the seed's faults, the session started, killed at
 each planned instant and carried on with `njord continue`, stopped cleanly once, halted at
-the end; then `njord audit` and the invariants. A failing seed keeps its evidence."""
+the end; then `njord audit` and the invariants. A failing seed keeps its evidence.
+
+Live mode runs `njord live --tiny` against the simulator with its keys and the switches in
+the environment. Torture sets `venue.on_mismatch = "adopt"` there: the by-hand deposit is
+recorded as an external event and adopted, and the session trades on, so the kills after
+it still land on bars that send orders and its decisions stay comparable with an
+uninterrupted run (a halt would end both). The halt policy has its own tests."""
 
 from __future__ import annotations
 
@@ -32,13 +38,17 @@ from njord.store.audit import audit
 from njord.torture import invariants
 from njord.torture.invariants import Check
 from njord.torture.plan import Kill, SeedPlan, draw
-from njord.torture.venues import PaperVenue, Venue
+from njord.torture.venues import PaperVenue, SimVenue, Venue
 
 POSTER = "njord-torture"  # posted_by of the halt it posts: how its invariant finds it
 RUN_TIMEOUT_S = 120.0  # one run of the session: a stall past the client's timeout fits
 HALT_WAIT_S = 5.0
 POLL_S = 0.05
 MUTATION_ENV = "NJORD_TEST_RESEND_WITHOUT_QUERY"  # read by njord.wiring.carry_on alone
+# Live: a restart's "did the venue ever get it" lookup waits out recvWindow for an order it
+# may have sent (njord.adapters.binance_router); a short one keeps restarts quick.
+LIVE_RECV_WINDOW_MS = 1_000
+RECONCILE_TIMEOUT_S = 60.0
 
 
 class Setup(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,15 +67,28 @@ class Setup(msgspec.Struct, frozen=True, kw_only=True):
     first_ms: int
     initial_cash: Decimal
     recv_window_ms: int
+    api_key: str = ""  # live: the simulator's keys, handed to the session's environment
+    api_secret: str = ""
 
     @property
     def end_ms(self) -> int:
         return self.first_ms + self.bars * MINUTE_MS
 
+    @property
+    def live(self) -> bool:
+        return self.mode == "live"
+
     def session_args(self, db_path: Path, url: str, *, poll_s: float) -> list[str]:
         args = [self.mode, "--config", str(self.config_path), "--env-prefix", self.env_prefix]
         for item in self.sets:
             args += ["--set", item]
+        if self.live:
+            args += [
+                "--tiny",
+                *("--set", 'runtime.mode="live"'),
+                *("--set", 'venue.on_mismatch="adopt"'),
+                *("--set", f"venue.recv_window_ms={self.recv_window_ms}"),
+            ]
         start = datetime.fromtimestamp(self.first_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M")
         return [
             *args,
@@ -91,6 +114,18 @@ class Setup(msgspec.Struct, frozen=True, kw_only=True):
         prefix = f"{MUTATION_ENV}=1 " if os.environ.get(MUTATION_ENV) == "1" else ""
         return prefix + shlex.join(words)
 
+    def env(self, kill_at: str | None = None) -> dict[str, str]:
+        """The session's environment: ours less any kill point, with `kill_at`; live: the
+        switch turned and the simulator's keys."""
+        env = {k: v for k, v in os.environ.items() if k != "NJORD_KILL_AT"}
+        if kill_at is not None:
+            env["NJORD_KILL_AT"] = kill_at
+        if self.live:
+            env[f"{self.env_prefix}ENABLE_LIVE"] = "1"
+            env[f"{self.env_prefix}BINANCE_API_KEY"] = self.api_key
+            env[f"{self.env_prefix}BINANCE_API_SECRET"] = self.api_secret
+        return env
+
 
 class SeedResult(msgspec.Struct, kw_only=True):
     seed: int
@@ -98,7 +133,8 @@ class SeedResult(msgspec.Struct, kw_only=True):
     stops: int  # clean stops (SIGINT) then restarts
     missed: list[str]  # planned kills the session never reached (it ended first)
     planned: list[str]  # the kill instants, phase@bar
-    faults: dict[str, int]
+    faults: dict[str, int]  # as planned
+    fired: dict[str, int]  # as the simulator made them (timing decides some: not repeatable)
     checks: list[Check]
     reproduce: str
     kept: str | None  # where a failing seed's db, order log and plan are
@@ -143,12 +179,12 @@ class References:
                 "--bars",
                 str(len(expected)),
             ]
-            done = subprocess.run(_njord(args), env=_env(None), capture_output=True, text=True)
+            done = subprocess.run(_njord(args), env=setup.env(), capture_output=True, text=True)
             if done.returncode != 0:
                 raise NjordError(f"the uninterrupted reference run failed: {_last(done.stderr)}")
             conn = db.open_reader(path)
             try:
-                return rows.decisions(conn)
+                return rows.decisions(conn, live=setup.live)
             finally:
                 conn.close()
         finally:
@@ -166,6 +202,8 @@ def _simulator(setup: Setup, faults: FaultConfig, *, speed: float, settled: bool
         start_ms=(setup.end_ms if settled else setup.first_ms) + MINUTE_MS,
         balances={setup.quote: setup.initial_cash},
         faults=faults,
+        api_key=setup.api_key or None,
+        api_secret=setup.api_secret or None,
         first_ms=setup.first_ms,
         end_ms=setup.end_ms,
     )
@@ -189,13 +227,6 @@ def _njord(args: list[str]) -> list[str]:
     return [sys.executable, "-m", "njord", *args]
 
 
-def _env(kill_at: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "NJORD_KILL_AT"}
-    if kill_at is not None:
-        env["NJORD_KILL_AT"] = kill_at
-    return env
-
-
 def _last(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else "no output"
@@ -214,13 +245,14 @@ class Runs:
         self.missed: list[str] = []
         self.problems: list[str] = []
         self.started = False
+        self.deposited = False
 
     def all(self) -> None:
+        change = self.plan.balance_change
         for i, kill in enumerate(self.plan.kills):
-            change = self.plan.balance_change
-            if change is not None and change.after == i:
-                self._by_hand(change.asset, change.delta)
             self._one(kill)
+            if change is not None and change.after == i:  # down after kill i, as planned
+                self._by_hand(change.asset, change.delta)
         self._one(None)
 
     def _by_hand(self, asset: str, delta: str) -> None:
@@ -229,6 +261,8 @@ class Runs:
         )
         if answer.status_code != 200:
             self.problems.append(f"the by-hand balance change failed: {answer.text}")
+        else:
+            self.deposited = True
 
     def _one(self, kill: Kill | None) -> None:
         """One run: to `kill`, or (None) to the last bar, then a halt and a SIGINT."""
@@ -241,7 +275,8 @@ class Runs:
         with self.log.open("a") as log:
             log.write(f"--- {label}: {shlex.join(args)} (NJORD_KILL_AT={spec})\n")
             log.flush()
-            proc = subprocess.Popen(_njord(args), env=_env(spec), stdout=log, stderr=log)
+            env = self.setup.env(spec)
+            proc = subprocess.Popen(_njord(args), env=env, stdout=log, stderr=log)
             self.started = True
             began = time.monotonic()
             interrupted = self._watch(proc, kill, before)
@@ -255,11 +290,14 @@ class Runs:
             if kill is not None:
                 self.missed.append(label)
         else:
-            self.problems.append(f"run {label} exited {code}: {_last(self.log.read_text())}")
+            output = [ln for ln in self.log.read_text().splitlines() if not ln.startswith("--- ")]
+            last = _last("\n".join(output))
+            self.problems.append(f"run {label} exited {code}: {last}")
 
     def _command(self, kill: Kill | None, before: rows.Progress) -> tuple[list[str], str | None]:
-        """`njord continue` with the kill's `NJORD_KILL_AT`, after a first `njord paper`; a
-        clean stop is the cron way, `njord paper --db D --bars N` ending at bar `kill.bar`."""
+        """`njord continue` with the kill's `NJORD_KILL_AT`, after a first `njord paper` (or
+        `live`); a clean stop is the cron way, `njord paper --db D --bars N` ending at bar
+        `kill.bar`."""
         first = self.setup.session_args(self.db, self.server.url, poll_s=0.05)
         if kill is not None and kill.phase == "stop":
             done = 0 if before.decided_ms is None else self._position(before.decided_ms)
@@ -342,7 +380,10 @@ def run_seed(setup: Setup, seed: int, references: References) -> SeedResult:
         runs = Runs(setup, plan, server, work)
         runs.all()
         missing = [o for o in plan.faults.klines_outages if o.missing]
-        checks = _checks(setup, runs, _venue(setup, runs), references.get(missing))
+        venue = _venue(setup, runs)
+        checks = _checks(setup, runs, venue, references.get(missing))
+        partial = venue.partially_filled() if isinstance(venue, SimVenue) else None
+        fired = plan.fault_counts(server.state.faults.fired(), partial)
         kept = None
         if not all(c.ok for c in checks):
             kept = str(work)
@@ -358,6 +399,7 @@ def run_seed(setup: Setup, seed: int, references: References) -> SeedResult:
         missed=runs.missed,
         planned=[k.label() for k in plan.kills],
         faults=plan.fault_counts(),
+        fired=fired,
         checks=checks,
         reproduce=setup.reproduce(seed),
         kept=kept,
@@ -366,6 +408,8 @@ def run_seed(setup: Setup, seed: int, references: References) -> SeedResult:
 
 
 def _venue(setup: Setup, runs: Runs) -> Venue:
+    if setup.live:
+        return SimVenue(runs.server, base=setup.base, quote=setup.quote)
     return PaperVenue(
         runs.db,
         base=setup.base,
@@ -381,24 +425,59 @@ def _checks(
     try:
         cash, position = rows.holdings(conn, setup.symbol)
         external = {subject for _, subject in rows.external_events(conn)}
-        checks = [
-            Check("runs_as_planned", "; ".join(runs.problems) or None),
-            invariants.no_duplicate_execution(venue),
-            invariants.fills_exact(venue, rows.fills(conn)),
-            invariants.book_equals_venue(
+        if setup.live:
+            change = runs.plan.balance_change
+            exact = invariants.trades_exact(venue, rows.trades(conn))
+            book = invariants.reconciled(
+                _reconcile(setup, runs),
+                set(rows.external_events(conn)),
+                deposited=change.asset if change is not None and runs.deposited else None,
+            )
+            rejections = rows.venue_rejections(conn)
+        else:
+            exact = invariants.fills_exact(venue, rows.fills(conn))
+            book = invariants.book_equals_venue(
                 venue,
                 book_open=rows.open_orders(conn),
                 book_balances={setup.quote: cash, setup.base: position},
                 external=external,
-            ),
+            )
+            rejections = []
+        checks = [
+            Check("runs_as_planned", "; ".join(runs.problems) or None),
+            invariants.no_duplicate_execution(venue),
+            exact,
+            book,
             invariants.audit_passes(_audit(conn)),
             invariants.bars_once(rows.bar_times(conn), runs.expected),
             invariants.halt_within_1s(rows.controls_by(conn, POSTER)),
-            invariants.decisions_equal(rows.decisions(conn), reference),
+            invariants.decisions_equal(
+                rows.decisions(conn, live=setup.live), reference, rejections=rejections
+            ),
         ]
     finally:
         conn.close()
     return checks
+
+
+def _reconcile(setup: Setup, runs: Runs) -> list[tuple[str, str]]:
+    """`njord reconcile --json` on the stopped session: (kind, subject) of each difference
+    it cannot explain; a failure to run is one such difference."""
+    args = ["reconcile", str(runs.db), "--json", "--env-prefix", setup.env_prefix]
+    try:
+        done = subprocess.run(
+            _njord(args),
+            env=setup.env(),
+            capture_output=True,
+            text=True,
+            timeout=RECONCILE_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        return [("reconcile", "timed out")]
+    if done.returncode not in (0, 4):
+        return [("reconcile", f"exit {done.returncode}: {_last(done.stderr)}")]
+    doc = json.loads(done.stdout.strip().splitlines()[0])
+    return [(str(e["kind"]), str(e["subject"])) for e in doc["external"]]
 
 
 def _audit(conn: db.Connection) -> list[str]:

@@ -1,7 +1,8 @@
-"""Issue 21: `njord torture` on the SMA sample, kept small (few seeds, few bars).
+"""Issue 21: `njord torture` on the SMA sample, kept small (few seeds, few bars), in paper
+and in live mode.
 
-The harness starts its own simulators on 127.0.0.1 port 0 and works under `--out`
-(tmp_path here)."""
+The harness starts its own simulators on 127.0.0.1 port 0 (live: with keys it makes and
+hands the session) and works under `--out` (tmp_path here)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from njord.torture.plan import BAR_PHASES, draw
+from njord.torture.plan import BAR_PHASES, LIVE_PHASES, draw
 from tests.conftest import ROOT, invoke
 
 FIRST_MS = 1_704_067_200_000
@@ -26,9 +27,10 @@ def _torture(out: Path, *args: str) -> Any:
 
 
 def _steady(report: dict[str, Any]) -> dict[str, Any]:
-    """The report less its wall times, which alone may differ between two runs."""
-    report = dict(report, wall_s=None)
-    report["per_seed"] = [dict(s, wall_s=None) for s in report["per_seed"]]
+    """The report less its wall times and the faults fired (how many requests a fault
+    finds before the session ends is timing), which alone may differ between two runs."""
+    report = dict(report, wall_s=None, faults_fired=None)
+    report["per_seed"] = [dict(s, wall_s=None, fired=None) for s in report["per_seed"]]
     return report
 
 
@@ -48,23 +50,46 @@ def test_one_seed_holds_every_invariant_and_reports_the_same_twice(tmp_path: Pat
     assert not list((tmp_path / "out").glob("seed-*"))  # a passing seed keeps nothing
 
 
+def test_a_live_seed_holds_every_invariant_and_reports_the_same_twice(tmp_path: Path) -> None:
+    """Seed 2 in live: killed after the venue executed an order (`executed`), mid-rebuild
+    and after a bar decided, a deposit made by hand while it was down, order faults."""
+    reports = []
+    for _ in range(2):
+        result = _torture(tmp_path / "out", "--seed", "2", "--mode", "live", "--json")
+        assert result.exit_code == 0, result.output
+        reports.append(json.loads(result.output))
+    report = reports[0]
+    assert report["mode"] == "live"
+    assert report["kills"] == {"decided": 1, "executed": 1, "rebuild": 1}
+    assert report["clean_stops"] == 1
+    assert all(v["held"] == 1 and not v["failed"] for v in report["invariants"].values())
+    assert not report["invariants"]["decisions_equal_reference"]["skipped"]
+    assert {"balance_change", "5xx_after_execution", "drop_after_execution"} <= set(
+        report["faults"]
+    )
+    assert {"balance_change", "429_burst"} <= set(report["faults_fired"])
+    assert _steady(reports[1]) == _steady(report)
+    assert not list((tmp_path / "out").glob("seed-*"))
+
+
+@pytest.mark.parametrize("mode", ["paper", "live"])
 def test_a_disabled_duplicate_guard_is_caught_within_twenty_seeds(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The mutation check: with the restart's lookup before a resend switched off (the
-    test-only NJORD_TEST_RESEND_WITHOUT_QUERY), a seed fails, and its report prints the
-    command that reproduces it and keeps the evidence."""
+    test-only NJORD_TEST_RESEND_WITHOUT_QUERY; in live the router's own lookup too), a seed
+    fails, and its report prints the command that reproduces it and keeps the evidence."""
     monkeypatch.setenv("NJORD_TEST_RESEND_WITHOUT_QUERY", "1")
     out = tmp_path / "out"
     for seed in range(1, 21):
-        result = _torture(out, "--seed", str(seed))
+        result = _torture(out, "--seed", str(seed), "--mode", mode)
         if result.exit_code != 0:
             break
     assert result.exit_code == 4, result.output
     assert re.search(r"no_duplicate_execution +FAILED", result.output), result.output
     command = f"NJORD_TEST_RESEND_WITHOUT_QUERY=1 njord torture --config {ROOT / 'config.toml'}"
     assert f"reproduce: {command}" in result.output
-    assert f"--seed {seed} --bars {BARS} --mode paper" in result.output
+    assert f"--seed {seed} --bars {BARS} --mode {mode}" in result.output
     kept = out / f"seed-{seed}"
     for name in ("session.db", "venue-orders.json", "plan.json", "runs.log", "reproduce.txt"):
         assert (kept / name).is_file(), name
@@ -95,6 +120,14 @@ def test_a_seed_draws_the_same_plan_and_every_phase_is_hit_across_seeds() -> Non
         "skew_beyond_recv_window",
     } <= kinds
     assert "balance_change" not in kinds  # live's alone: paper's orders never reach the venue
+    live = [
+        draw(s, bars=200, mode="live", first_ms=FIRST_MS, recv_window_ms=5000) for s in range(1, 21)
+    ]
+    assert {k.phase for p in live for k in p.kills} == set(LIVE_PHASES)
+    for paper, plan in zip(plans, live, strict=True):  # the same instants; `executed` for `sent`
+        assert [k.bar for k in plan.kills] == [k.bar for k in paper.kills]
+        assert plan.faults.klines_outages == paper.faults.klines_outages
+        assert plan.balance_change is not None
 
 
 @pytest.mark.parametrize(
@@ -105,7 +138,6 @@ def test_a_seed_draws_the_same_plan_and_every_phase_is_hit_across_seeds() -> Non
         (["--config", "config.toml", "--seed", "1", "--seeds", "2"], "exclude each other"),
         (["--config", "config.toml", "--bars", "10"], "--bars must be >= 60"),
         (["--config", "config.toml", "--jobs", "0"], "--jobs must be >= 1"),
-        (["--config", "config.toml", "--mode", "live"], "--mode live needs `njord live`"),
         ([], "--config is required"),
     ],
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from njord.core.reports import Execution
 from njord.records import Side
-from njord.store.torture import DbFill
+from njord.store.torture import DbFill, DbTrade
 from njord.torture import invariants
 from njord.torture.venues import VenueFill
 
@@ -80,3 +80,44 @@ def test_bars_once_and_the_halt() -> None:
     assert invariants.halt_within_1s([(1_000, 1_900)]).ok
     assert invariants.halt_within_1s([(1_000, 2_100)]).problem == "a halt took 1100 ms to apply"
     assert invariants.halt_within_1s([]).problem == "no halt was posted"
+
+
+def test_live_fills_are_the_venue_trades_exactly() -> None:
+    fill = _buy(fee_qty_e8=1_000)
+    fill = fill._replace(
+        execution=fill.execution.__class__(
+            client_order_id="nj1-5-0",
+            ts_ms=0,
+            qty_e8=E8 // 100,
+            price_e8=42_000 * E8,
+            fee_e8=0,
+            fee_asset="BTC",
+            trade_id="7",
+            commission_e8=1_000,
+        )
+    )
+    venue = FakeVenue([fill])
+    booked = DbTrade("nj1-5-0", "7", E8 // 100, 42_000 * E8, 1_000, "BTC")
+    assert invariants.trades_exact(venue, [booked]).ok
+    wrong = booked._replace(commission_asset="USDT")
+    assert "not booked exactly once" in str(invariants.trades_exact(venue, [wrong]).problem)
+    untraded = DbTrade("nj1-5-0", None, None, 42_000 * E8, None, None)
+    check = invariants.trades_exact(venue, [booked, untraded])
+    assert "never made" in str(check.problem)
+
+
+def test_reconcile_differences_need_a_recorded_external_event() -> None:
+    deposit = ("balance", "USDT")
+    assert invariants.reconciled([], {deposit}, deposited="USDT").ok
+    assert invariants.reconciled([deposit], {deposit}, deposited="USDT").ok
+    odd = invariants.reconciled([("open_order", "nj1-9-0")], {deposit}, deposited=None)
+    assert "open_order nj1-9-0 differs" in str(odd.problem)
+    unnoticed = invariants.reconciled([], set(), deposited="USDT")
+    assert "not an external event" in str(unnoticed.problem)
+
+
+def test_decisions_are_not_compared_after_a_venue_rejection() -> None:
+    check = invariants.decisions_equal({}, {"orders": [(1,)]}, rejections=["order x: VENUE_BUSY"])
+    assert check.ok
+    assert check.skipped == "1 venue rejection(s), first order x: VENUE_BUSY"
+    assert not invariants.decisions_equal({}, {"orders": [(1,)]}).ok
