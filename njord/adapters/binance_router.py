@@ -283,7 +283,10 @@ class BinanceRouter:
                 continue
             order_id = int(view["orderId"])
             self._coids[order_id] = client_order_id
-            fills = self._fills_of(order_id, venue.executed_e8(view))
+            try:
+                fills = self._fills_of(order_id, venue.executed_e8(view))
+            except (VenueError, VenueUnreachable) as e:  # a ban or a limit mid-lookup
+                return [self._unknown(client_order_id, e)], ""
             return self._reports(client_order_id, view, fills), str(view["status"])
 
     def _fills_of(self, order_id: int, executed_e8: int) -> list[Mapping[str, Any]]:

@@ -205,3 +205,18 @@ def test_429_bursts_and_a_418_are_waited_out_with_nothing_sent_during_the_ban() 
         assert [o.client_order_id for o in server.state.exchange.orders.values()] == [
             "nj-throttled-1"
         ]
+
+
+def test_a_ban_in_the_middle_of_a_lookup_is_an_unknown_outcome_not_a_crash() -> None:
+    """Found by njord torture: a 418 on the trades read that completes a lookup escaped
+    from submit and ended the session. It is an outcome not known yet, like the others."""
+    ban = Fault(endpoint="GET /api/v3/myTrades", kind="418", every=1, count=1, retry_after_s=1)
+    with venue(FaultConfig(faults=[ban])) as (server, client):
+        router = _router(client)
+        client.max_wait_s = 0.0  # the session's client: it does not sit out a ban
+        first = router.submit(_order("nj-banned-1"))  # filled: the FULL answer has its fills
+        assert isinstance(first[0], Ack)
+        found = router.query("nj-banned-1")
+        assert found is not None
+        assert isinstance(found[0], Unknown)
+        assert server.state.requests["POST /api/v3/order"] == 1
