@@ -57,7 +57,8 @@ def translate(e: apsw.Error, path: str) -> NjordError | None:
     return None
 
 
-def _fail(e: apsw.Error, connection: apsw.Connection) -> NoReturn:
+def fail(e: apsw.Error, connection: apsw.Connection) -> NoReturn:
+    """Raise `e` as njord's error for the db (`translate`), or as it is."""
     path = connection.path if isinstance(connection, SessionConnection) else connection.filename
     ours = translate(e, path)
     if ours is None:
@@ -73,25 +74,25 @@ class _Cursor(apsw.Cursor):
         try:
             return super().execute(*args, **kwargs)
         except apsw.Error as e:
-            _fail(e, self.connection)
+            fail(e, self.connection)
 
     def executemany(self, *args: Any, **kwargs: Any) -> apsw.Cursor:
         try:
             return super().executemany(*args, **kwargs)
         except apsw.Error as e:
-            _fail(e, self.connection)
+            fail(e, self.connection)
 
     def __next__(self) -> Any:
         try:
             return super().__next__()
         except apsw.Error as e:
-            _fail(e, self.connection)
+            fail(e, self.connection)
 
     def fetchone(self) -> Any:
         try:
             return super().fetchone()
         except apsw.Error as e:
-            _fail(e, self.connection)
+            fail(e, self.connection)
 
 
 class SessionConnection(apsw.Connection):
@@ -113,7 +114,7 @@ class SessionConnection(apsw.Connection):
         try:
             return super().__exit__(kind, value, tb)
         except apsw.Error as e:
-            _fail(e, self)
+            fail(e, self)
 
 
 def schema_sql() -> str:
@@ -321,6 +322,6 @@ def _copy(source: apsw.Connection, target: apsw.Connection) -> None:
         with target.backup("main", source, "main") as step:
             step.step(-1)  # one step, one read transaction: never a half-written bar
     except apsw.Error as e:
-        _fail(e, target)
+        fail(e, target)
     with target:
         target.execute("DELETE FROM lease")
