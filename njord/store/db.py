@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
@@ -93,6 +93,15 @@ class _Cursor(apsw.Cursor):
             return super().fetchone()
         except apsw.Error as e:
             fail(e, self.connection)
+
+
+def rows(conn: apsw.Connection, sql: str, bindings: tuple[Any, ...] = ()) -> Iterator[Any]:
+    """The rows of a long query (a year of equity), read on a plain cursor: no Python step
+    per row as a `_Cursor` takes, and its failures still njord's errors."""
+    try:
+        yield from apsw.Cursor(conn).execute(sql, bindings)
+    except apsw.Error as e:
+        fail(e, conn)
 
 
 class SessionConnection(apsw.Connection):
