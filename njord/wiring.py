@@ -18,7 +18,6 @@ import msgspec
 
 import njord
 from njord import amend, strategies
-from njord.adapters.live_feed import LiveFeed
 from njord.adapters.sim_router import PaperBroker, SimRouter
 from njord.config import Config, config_sha256, config_toml, risk_limits, stored_config
 from njord.core.bars import Timeframes
@@ -52,6 +51,8 @@ from njord.store.stored import StoredSession
 from njord.store.venue import PaperJournal
 
 if TYPE_CHECKING:
+    # Live feeds import the venue's client (requests): a backtest never loads it.
+    from njord.adapters.live_feed import LiveFeed
     from njord.notify import Notifier
 
 # At the end of a run, queued alert edges get this long to reach their channels.
@@ -446,7 +447,7 @@ def build_runtime(
     router is `router_of`'s): recorded bars are polled from history or the db, as fast as
     they come or `pace_ms` apart; live bars come in wall time, every phase committed, and a
     restart first rebuilds from the bars `stored` holds."""
-    if isinstance(source, LiveFeed):
+    if not isinstance(source, (HistoryFeed, StoredFeed)):  # a LiveFeed
         kept = None
         if stored is not None:
             kept = Polled(StoredFeed(stored.blobs, symbol=source.symbol, events=stored.events))
