@@ -15,14 +15,22 @@ _json = msgspec.json.Encoder(order="sorted").encode
 
 def insert(conn: apsw.Connection, out: Outbox, *, last_bar_ms: int | None) -> None:
     """An order's `updated_ms` is the bar it was last seen at (its creation before any)."""
-    _intents(conn, out)
-    _orders(conn, out, last_bar_ms)
-    conn.executemany(
-        "INSERT INTO order_events (client_order_id, ts_ms, status, detail) VALUES (?, ?, ?, ?)",
-        out.order_events,
-    )
-    _fills(conn, out)
-    _trades(conn, out)
+    # A step fills some tables only (most bars: an intent and its order, no trade): a
+    # statement with no rows is not run at all.
+    if out.intents:
+        _intents(conn, out)
+    if out.orders:
+        _orders(conn, out, last_bar_ms)
+    if out.order_events:
+        conn.executemany(
+            "INSERT INTO order_events (client_order_id, ts_ms, status, detail) "
+            "VALUES (?, ?, ?, ?)",
+            out.order_events,
+        )
+    if out.fills:
+        _fills(conn, out)
+    if out.trades:
+        _trades(conn, out)
     for s in out.state_changes:
         conn.execute(
             "INSERT INTO state_changes (ts_ms, from_state, to_state, changed_by, reason) "
