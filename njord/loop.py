@@ -213,10 +213,7 @@ class Loop:
 
     def write_outbox(self) -> None:
         """What the book produced, into the open transaction (with the venue's trade ids)."""
-        out = self.book.take_outbox()
-        self.writer.write_outbox(out, self.book)
-        if out.trade_ids:
-            venue_store.save_trade_ids(self.writer.conn, out.trade_ids)
+        self.writer.write_outbox(self.book.take_outbox(), self.book)
 
     def _state_snapshot(self) -> tuple[bytes, bytes] | None:
         """Every `STATE_EVERY` bars, the strategy's and the timeframes' state, when the

@@ -48,6 +48,10 @@ class SessionWriter:
         self.snapshots: SnapshotStore = SqliteSnapshotStore(conn)
         self.chain = Chain(conn)
         self._equity: list[tuple[int, int, int, int, int]] = []
+        # What the decision steps wrote, held for the commit (a statement per table per
+        # transaction), with the venue's trade ids of their fills.
+        self._rows = outbox.Rows()
+        self._trade_ids: list[tuple[int, str]] = []
         self._metrics: list[tuple[int, str, float]] = []
         self._in_txn = False
         self._book_changed = True
@@ -95,6 +99,7 @@ class SessionWriter:
         """End a transaction on a bar boundary: flush buffers, chain, save the book, beat.
         `strategy_state` (the strategy's and the timeframes' snapshots): saved beside a book
         snapshot of this very point of the decision log, for a restart to start from."""
+        self._flush_rows()  # first: the book's lots refer to its fills
         self._insert_logs(self.log.drain(), book.last_bar_ms or 0)
         self._chain_commit(book)
         self._flush_equity()
@@ -124,6 +129,8 @@ class SessionWriter:
             self.conn.execute("ROLLBACK")
         self._in_txn = False
         self._equity.clear()
+        self._rows.clear()
+        self._trade_ids.clear()
         self._staged.clear()  # a rolled-back bar publishes nothing
         self.log.discard()
         self.chain.discard()
@@ -248,9 +255,11 @@ class SessionWriter:
         )
 
     def write_outbox(self, out: Outbox, book: Book) -> None:
-        """What one decision step produced: chained, written, its events staged."""
+        """What one decision step produced: chained, its rows (and the venue's trade ids)
+        written at the commit, its events staged."""
         self._chain_outbox(out)
-        outbox.insert(self.conn, out, last_bar_ms=book.last_bar_ms)
+        self._rows.add(out, last_bar_ms=book.last_bar_ms)
+        self._trade_ids += out.trade_ids
         for component, level, msg, context in out.logs:
             self.log.log(component, level, msg, **context)  # type: ignore[arg-type]
 
@@ -308,6 +317,12 @@ class SessionWriter:
                     reason=sc.reason,
                 )
             )
+
+    def _flush_rows(self) -> None:
+        self._rows.flush(self.conn)
+        if self._trade_ids:
+            venue.save_trade_ids(self.conn, self._trade_ids)
+            self._trade_ids.clear()
 
     def _flush_equity(self) -> None:
         if self._equity:
