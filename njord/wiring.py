@@ -276,6 +276,8 @@ def open_session(
 ) -> Session:
     """Create (manifest given) or reopen a session db and take its lease."""
     conn = db.open_writer(path, create=manifest is not None, synchronous=config.store.synchronous)
+    if config.runtime.mode == "backtest":
+        db.batch_checkpoints(conn)
     try:
         lease, stale = leases.acquire(conn, timeout_s=config.store.lease_timeout_s)
     except BaseException:

@@ -24,6 +24,7 @@ from njord.errors import ConfigError, LeaseError, MismatchError, NjordError, Sto
 APPLICATION_ID: Final = 0x6E6A6F72  # 'njor': marks the file as an njord session db
 SQLITE_MAGIC: Final = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS: Final = 5000
+BATCH_CHECKPOINT_PAGES: Final = 10_000
 
 Migration = Callable[[apsw.Connection], None]
 # How code outside the store names a connection it got from here: a handle it passes back
@@ -250,6 +251,13 @@ def _connect(path: Path, flags: int) -> SessionConnection:
     except apsw.Error as e:
         raise ConfigError(f"cannot open {path}: {e}") from e
     return conn
+
+
+def batch_checkpoints(conn: apsw.Connection) -> None:
+    """A backtest writes its bars as fast as it can: its WAL goes to the db file every
+    `BATCH_CHECKPOINT_PAGES` pages (40 MB) instead of SQLite's 1,000, a tenth of the
+    checkpoints and of their syncs. Commits and what they make durable are unchanged."""
+    conn.execute(f"PRAGMA wal_autocheckpoint = {BATCH_CHECKPOINT_PAGES}")
 
 
 def _configure(conn: apsw.Connection, synchronous: str) -> None:
