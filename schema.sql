@@ -443,4 +443,23 @@ CREATE TABLE external_events (
     policy      TEXT NOT NULL CHECK (policy IN ('halt', 'adopt'))
 );
 
-PRAGMA user_version = 7;
+-- @version 8
+-- Live: each fill's venue trade as the venue reported it (quantity before a commission
+-- taken from it, the commission exactly, its asset), and the venue's alert kinds.
+ALTER TABLE fill_trades ADD COLUMN qty_e8 INTEGER;
+ALTER TABLE fill_trades ADD COLUMN commission_e8 INTEGER;
+ALTER TABLE fill_trades ADD COLUMN commission_asset TEXT;
+CREATE TABLE alerts_v8 (
+    seq        INTEGER PRIMARY KEY,
+    kind       TEXT NOT NULL CHECK (kind IN ('bar_gap', 'error_rate', 'daily_loss_halt',
+                                             'flatten_refused', 'alert_channel', 'session_died',
+                                             'clock_skew', 'venue_failures', 'venue_mismatch')),
+    raised_ms  INTEGER NOT NULL,
+    cleared_ms INTEGER,
+    msg        TEXT NOT NULL
+);
+INSERT INTO alerts_v8 SELECT seq, kind, raised_ms, cleared_ms, msg FROM alerts;
+DROP TABLE alerts;
+ALTER TABLE alerts_v8 RENAME TO alerts;
+
+PRAGMA user_version = 8;

@@ -89,6 +89,10 @@ LAZY_COMMANDS = {
         "njord.contract_cli:contract_tests",
         "Run a port's contract suite against one adapter (exit 4 if any check fails).",
     ),
+    "reconcile": (
+        "njord.reconcile_cli:reconcile_cmd",
+        "Match a live session's book to its venue now (read-only on both); exit 4 if they differ.",
+    ),
     "metrics": (
         "njord.observe_cli:metrics_cmd",
         "Print a session's metrics once, in the OpenMetrics text format.",
@@ -96,6 +100,12 @@ LAZY_COMMANDS = {
     "sweep": (
         "njord.research_cli:sweep",
         "Backtest every combination of config values (or N random ones); one row each.",
+    ),
+    "torture": (
+        "njord.torture_cli:torture",
+        "Kill -9 a session at seeded instants against a faulty simulator, carry it on, and "
+        "check the invariants (exit 4 if any fails; each failing seed prints its "
+        "reproduction).",
     ),
     "walkforward": (
         "njord.research_cli:walkforward",
@@ -477,6 +487,19 @@ def paper(**kw: Any) -> None:
 def shadow(**kw: Any) -> None:
     """Propose orders on live bars without sending any; shadow P&L from the sim matcher."""
     _live("shadow", **kw)
+
+
+@cli.command()
+@_live_options
+@click.option("--tiny", is_flag=True, help="cap every order at 10 quote units (venue.tiny = true)")
+def live(tiny: bool, **kw: Any) -> None:
+    """Trade on Binance spot: real orders through the same loop, reconciled, exactly once.
+
+    Refused unless runtime.mode = "live" in the config and NJORD_ENABLE_LIVE=1, with the
+    API key and secret in the environment or venue.secrets_file (docs/operating.md)."""
+    if tiny:
+        kw["sets"] = (*kw["sets"], "venue.tiny=true")
+    _live("live", **kw)
 
 
 @cli.command("report")

@@ -19,10 +19,11 @@ from njord.wiring import build_runtime, open_session, parse_utc
 
 
 def live_mode(path: Path) -> str | None:
-    """`shadow` or `paper` when `path` holds such a session: it carries on on live bars."""
+    """`shadow`, `paper` or `live` when `path` holds such a session: it carries on on live
+    bars (live with its switches turned, as `njord live --db D` would)."""
     stored = restore(path, upgrade=True)  # continue writes: an older db migrates
     mode = stored.manifest.mode if stored is not None else None
-    return mode if mode in ("shadow", "paper") else None
+    return mode if mode in ("shadow", "paper", "live") else None
 
 
 def reopen(path: Path, given: Config, origins: Mapping[str, str]) -> Launch:

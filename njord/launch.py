@@ -20,7 +20,7 @@ from njord.data.polled import Polled
 from njord.errors import ConfigError, InvariantViolation
 from njord.log import SessionLog
 from njord.loop import LoopResult, Stop
-from njord.ports import BarFeed, Pacer
+from njord.ports import BarFeed, OrderRouter, Pacer
 from njord.store import reads
 from njord.store.export import export_session
 from njord.store.lease import wall_ms
@@ -42,6 +42,7 @@ class Launch(msgspec.Struct, kw_only=True):
     out: Path | None  # where a backtest writes its results
     notifier: Notifier | None = None  # live-market sessions with [alerts] channels
     stored: Polled | None = None  # a restarted live-market session's committed bars
+    router: OrderRouter | None = None  # live: the venue (other modes: the mode's own)
 
 
 def check(config: Config, *, env_prefix: str) -> type[Strategy]:
@@ -122,6 +123,7 @@ def live(
         deadline=deadline,
         poll_s=poll_s,
         origins=origins,
+        env_prefix=env_prefix,
     )
     return Launch(
         session=run.session,
@@ -134,6 +136,7 @@ def live(
         final_status="stopped",
         out=None,
         notifier=_notifier(run.session, env_prefix),
+        router=run.router,
     )
 
 
@@ -197,7 +200,10 @@ def in_mode(
             echo=False,
         )
     if mode not in ("shadow", "paper"):
-        raise ConfigError(f"the TUI drives backtest, shadow and paper sessions, not {mode!r}")
+        raise ConfigError(
+            f"the TUI drives backtest, shadow and paper sessions, not {mode!r}: start live "
+            "trading with `njord live`, then watch and steer it with `njord tui DB`"
+        )
     return live(
         config,
         session_db or Path("runs") / f"{mode}.db",
@@ -232,6 +238,7 @@ def drive(launch: Launch, *, stop: Stop, progress: Callable[[int], None]) -> Loo
             final_status=launch.final_status,
             notifier=launch.notifier,
             stored=launch.stored,
+            router=launch.router,
         )
         if feed.summary.policy != "stored":
             with session.conn:

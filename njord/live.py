@@ -1,5 +1,10 @@
-"""Shadow and paper sessions: the same loop with the live feed, the wall clock and a
-commit per bar. Starting on a db that holds a session resumes it (cron-friendly)."""
+"""Shadow, paper and live sessions: the same loop with the live feed, the wall clock and a
+commit per bar. Starting on a db that holds a session resumes it (cron-friendly).
+
+Live trades real money, so it starts only with three keys turned (SPEC §11): the config's
+`runtime.mode = "live"`, the environment's `NJORD_ENABLE_LIVE=1` and the `live` command
+itself; with the venue's API key and secret present; and with the venue's clock and
+filters read (no db is made before that). Its db is written with `synchronous = FULL`."""
 
 from __future__ import annotations
 
@@ -10,8 +15,10 @@ from pathlib import Path
 
 import msgspec
 
-from njord import amend, strategies
+from njord import amend, secrets, strategies
+from njord import config as configuration
 from njord.adapters.binance import BinanceClient
+from njord.adapters.binance_router import BinanceRouter
 from njord.adapters.live_feed import LiveFeed
 from njord.config import Config, stored_config
 from njord.core.strategy import Strategy
@@ -35,6 +42,7 @@ class LiveRun(msgspec.Struct, kw_only=True):
     strategy: Strategy
     runtime: Runtime  # the live feed, and a restart's committed bars to rebuild from
     resume_after_ms: int | None
+    router: BinanceRouter | None = None  # live: the venue, started (clock and filters read)
 
 
 def parse_duration(text: str, flag: str = "--for") -> float:
@@ -55,10 +63,18 @@ def open_live(
     deadline: float | None,
     poll_s: float = 1.0,
     origins: Mapping[str, str] | None = None,
+    env_prefix: str = "NJORD_",
 ) -> LiveRun:
     """`origins`: where each key of `config` came from; a resumed session takes the keys
     the user gave (not defaults) as amendments, or refuses them (njord.amend)."""
     check_live_bars(config)
+    if mode == "live":
+        _switched_on(env_prefix)
+        if not db_path.exists() and config.runtime.mode != "live":
+            raise ConfigError(
+                f'runtime.mode is "{config.runtime.mode}" in the config; live trading needs '
+                f'runtime.mode = "live" there, {env_prefix}ENABLE_LIVE=1 and `njord live`'
+            )
     stored = restore(db_path, upgrade=True)  # paper/shadow write: an older db migrates
     existing = stored.manifest if stored is not None else None
     changes: list[amend.Change] = []
@@ -73,7 +89,18 @@ def open_live(
         config = msgspec.structs.replace(
             config, runtime=msgspec.structs.replace(config.runtime, mode=mode)
         )
-    client = BinanceClient(config.venue.base_url, recv_window_ms=config.venue.recv_window_ms)
+    router = None
+    if mode == "live":
+        config = _live_config(config)
+        client = venue_client(config, env_prefix)
+        router = BinanceRouter(
+            client,
+            symbol=config.data.symbol,
+            max_consecutive_failures=config.venue.max_consecutive_failures,
+        )
+        router.start()  # the clock measured and the filters read, or no session at all
+    else:
+        client = BinanceClient(config.venue.base_url, recv_window_ms=config.venue.recv_window_ms)
     live = LiveFeed(
         client,
         symbol=config.data.symbol,
@@ -90,7 +117,11 @@ def open_live(
         manifest = new_manifest(config, cls, live.sources())
         session = open_session(db_path, config=config, manifest=manifest, log=log)
         return LiveRun(
-            session=session, strategy=strategy, runtime=build_runtime(live), resume_after_ms=None
+            session=session,
+            strategy=strategy,
+            runtime=build_runtime(live),
+            resume_after_ms=None,
+            router=router,
         )
     session = open_session(db_path, config=config, manifest=None, log=log)
     amend.record(session, changes, after_bar_ms=stored.last_bar_ms)
@@ -105,6 +136,42 @@ def open_live(
         strategy=strategy,
         runtime=build_runtime(live, stored=stored),
         resume_after_ms=through,
+        router=router,
+    )
+
+
+def _live_config(config: Config) -> Config:
+    """Live writes every commit through to the disk (recorded in the manifest's config)."""
+    if config.store.synchronous == "FULL":
+        return config
+    return msgspec.structs.replace(
+        config, store=msgspec.structs.replace(config.store, synchronous="FULL")
+    )
+
+
+def _switched_on(env_prefix: str) -> None:
+    switch = f"{env_prefix}ENABLE_LIVE"
+    if configuration.environ().get(switch) != "1":
+        raise ConfigError(
+            f"live trading is off: set {switch}=1 in the environment to send real orders"
+        )
+
+
+def venue_client(config: Config, env_prefix: str) -> BinanceClient:
+    """The venue's signed client, once the keys are there."""
+    env = configuration.environ()
+    vault = secrets.provider(env, env_prefix, config.venue.secrets_file)
+    key, secret = (vault.get(name) for name in secrets.SECRET_NAMES)
+    if key is None or secret is None:
+        raise ConfigError(
+            f"live trading needs the venue's API key and secret: set {env_prefix}BINANCE_API_KEY "
+            f"and {env_prefix}BINANCE_API_SECRET, or venue.secrets_file (mode 0600)"
+        )
+    return BinanceClient(
+        config.venue.base_url,
+        api_key=key,
+        api_secret=secret,
+        recv_window_ms=config.venue.recv_window_ms,
     )
 
 

@@ -29,7 +29,7 @@ from njord.core.strategy import Context, Strategy
 from njord.data.history import BarBatch
 from njord.data.qc import utc
 from njord.errors import Interrupted, StrategyError
-from njord.ports import BarFeed, OrderRouter, Pacer, Telemetry
+from njord.ports import BarFeed, OrderRouter, Pacer, Telemetry, VenueUpkeep
 from njord.reasons import TradingState
 from njord.records import Bar, OrderIntent
 from njord.store import venue as venue_store
@@ -105,6 +105,7 @@ class Loop:
         stop: Stop,
         kill_file: Path | None = None,
         last_bar: BarE8 | None = None,
+        upkeep: VenueUpkeep | None = None,
     ) -> None:
         self.book = book
         self.strategy = strategy
@@ -120,7 +121,9 @@ class Loop:
         self.stop = stop
         self.kill_file = kill_file
         self.last_bar = last_bar
+        self.upkeep = upkeep
         self.equity = book.ledger.cash_e8
+        self.between_bars = True  # False from a bar's start to its commit
         self._since_commit = 0
         self._first = True
         self._snapped = book.bars
@@ -160,6 +163,7 @@ class Loop:
         # Clocks for a paced session's telemetry only: a backtest has no use for them.
         available = time.perf_counter() if paced else 0.0
         book, writer = self.book, self.writer
+        self.between_bars = False
         ts = batch.ts_ms[i]
         bar = BarE8(ts, batch.open_e8[i], batch.high_e8[i], batch.low_e8[i], batch.close_e8[i])
         # Controls posted while the session was down apply at its first bar; a paced
@@ -191,11 +195,14 @@ class Loop:
             if paced:
                 self._telemetry(batch, ts, ticked, available)
             writer.commit(book, strategy_state=self._state_snapshot())
+            self.between_bars = True
             self._since_commit = 0
             if paced:
-                killpoints.reach("committed")
+                killpoints.reach("committed", ts)
             if self.stop.requested:
                 raise Interrupted("stopped on request; state committed to the last bar")
+            if self.upkeep is not None:
+                self.upkeep.between_bars(book.bars, self.apply_reports)
             if paced:
                 self._wait_for_pace()
 
@@ -211,9 +218,24 @@ class Loop:
             self.write_outbox()
         writer.add_equity(bar.ts_ms, bar.close_e8, book.ledger.cash_e8, position, equity)
 
+    def apply_reports(self, reports: list[Report]) -> None:
+        """Reports learnt outside a bar (a reconciliation, a restart's lookups), applied in
+        the open transaction: the strategy hears of orders they ended."""
+        writer = self.writer
+        writer.ensure_transaction()
+        for report in reports:
+            self.book.apply(report)
+        notify_fills(self.book, self.strategy, self.ctx)
+        if self.book.out:
+            self.write_outbox()
+
     def write_outbox(self) -> None:
-        """What the book produced, into the open transaction (with the venue's trade ids)."""
-        self.writer.write_outbox(self.book.take_outbox(), self.book)
+        """What the book produced, into the open transaction (with the venue's trade ids),
+        logged at the bar being processed, or, between bars, just after the last one: a
+        rebuild applies it before the next bar's decisions, as it happened."""
+        last = self.last_bar
+        stamp = 0 if last is None else last.ts_ms + (1 if self.between_bars else 0)
+        self.writer.write_outbox(self.book.take_outbox(), self.book, stamp_ms=stamp)
 
     def _state_snapshot(self) -> tuple[bytes, bytes] | None:
         """Every `STATE_EVERY` bars, the strategy's and the timeframes' state, when the
@@ -287,7 +309,7 @@ class Loop:
         if self.last_bar is not None:
             venue_store.mark_decided(writer.conn, self.last_bar.ts_ms)
         writer.commit(book)
-        killpoints.reach("decided")
+        killpoints.reach("decided", self.last_bar.ts_ms if self.last_bar else None)
 
     def _settle(self, bar: BarE8, *, force: bool = False) -> None:
         """Phase 2 and 3: send what the book decided, apply the answers, until the book
@@ -299,7 +321,7 @@ class Loop:
         while outgoing:
             reports = self._send(outgoing)
             if self.pacer.paced or force:
-                killpoints.reach("sent")
+                killpoints.reach("sent", bar.ts_ms)
                 self.writer.begin()
             for report in reports:
                 book.apply(report)

@@ -48,6 +48,15 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True):
         parts += [f"{d.path}={d.sha256}" for d in self.data_sources]
         return _sha256("\n".join(parts))
 
+    def order_key(self) -> str:
+        """The 8 hex digits in the session's client order ids. Recorded sessions: the same
+        inputs give the same ids (same inputs, same bytes). A live session's ids are its own
+        (the run id too): a venue account outlives sessions, and an id it holds from another
+        session of the same config must never be taken for this one's."""
+        if self.mode != "live":
+            return self.inputs_sha256()[:8]
+        return _sha256(f"{self.inputs_sha256()}\n{self.run_id}")[:8]
+
     def manifest_sha256(self) -> str:
         """Everything except wall-clock fields and the run id (which embeds the start time)."""
         fields = msgspec.structs.asdict(self)

@@ -7,6 +7,7 @@ tests/contract/ runs the same checks against every adapter of a port.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from njord.core.book import BarE8, BookState
@@ -91,6 +92,15 @@ class OrderRouter(Protocol):
     def fills_since(self, cursor: str) -> list[Execution]: ...
 
     def on_bar(self, bar: BarE8) -> list[Report]: ...
+
+
+class VenueUpkeep(Protocol):
+    """A live venue's care between bars (njord.upkeep): the loop calls `between_bars` after
+    a bar committed, with no transaction open, once a bar. It may ask the venue, then apply
+    what it found through `apply` (reports into the book, in a transaction it commits), post
+    a halt, and log alerts."""
+
+    def between_bars(self, bars: int, apply: Callable[[list[Report]], None]) -> None: ...
 
 
 class BarFeed(Protocol):

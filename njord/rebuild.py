@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import msgspec
 
-from njord import replay
+from njord import killpoints, replay
 from njord.core.bars import Timeframes
 from njord.core.book import FLATTEN_SEQ, BarE8, Book
 from njord.core.strategy import Context, Strategy
@@ -48,6 +48,7 @@ def rebuild(
             timeframes.load(*batch.arrays())
         for i in range(batch.first, batch.n):
             ts = batch.ts_ms[i]
+            killpoints.reach("rebuild", ts)
             bar = BarE8(ts, batch.open_e8[i], batch.high_e8[i], batch.low_e8[i], batch.close_e8[i])
             before, after = _split(log.take(ts), bar_index(ts, book.bar_ms), book)
             book.start_bar(bar)

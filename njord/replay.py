@@ -8,7 +8,6 @@ from typing import Any
 import msgspec
 
 from njord.core.book import Book
-from njord.core.time import day_index
 from njord.reasons import TradingState
 from njord.records import Fill, OrderStatus, Side
 from njord.store import db, history
@@ -39,8 +38,7 @@ def apply_record(book: Book, conn: db.Connection, bar_ts: int, kind: str, ref: s
             notional_e8=p["notional_e8"],
             fee_e8=p["fee_e8"],
         )
-        if day_index(fill.ts_ms) != book.day:
-            book.day, book.daily_realised_e8 = day_index(fill.ts_ms), 0
+        book.roll_day(fill.ts_ms)
         realised, _ = book.ledger.apply(fill)
         book.daily_realised_e8 += realised - fill.fee_e8
         # What the strategy heard (`on_fill`), for a rebuild that feeds it again.
@@ -59,9 +57,7 @@ def apply_record(book: Book, conn: db.Connection, bar_ts: int, kind: str, ref: s
         book.bars += p["bars"]
         book.last_bar_ms = bar_ts
         book.peak_equity_e8 = max(book.peak_equity_e8, p["peak_equity_e8"])
-        if day_index(bar_ts) != book.day:
-            # A new UTC day began inside this commit after its last fill: as in start_bar.
-            book.day, book.daily_realised_e8 = day_index(bar_ts), 0
+        book.roll_day(bar_ts)  # a new UTC day began inside this commit after its last fill
 
 
 def _order(book: Book, conn: db.Connection, coid: str, status: OrderStatus) -> None:

@@ -13,7 +13,9 @@ compares a paced session's decision latency with and without a TUI watching its 
 `--dask local:2` (issue 18: Dask within 1.3x of the pool; `--combos N` draws fewer);
 `--sizes report` backtests the year and measures its report's size and build time.
 `--sizes trades` imports a generated month of trades (`--trades N` rows, Binance's
-`trades` layout) and reports the import's peak RSS.
+`trades` layout) and reports the import's peak RSS. `--sizes live` runs `njord live --tiny`
+for 500 bars (`--bars N`) against the loopback simulator and reports order_rtt_ms and
+decision latency p50/p95/p99 from its `status --json`.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ DATA = {
     "report": ("year", 1),
     "restart": ("year", 1),
 }
-SIZES = [*DATA, "trades"]
+SIZES = [*DATA, "trades", "live"]
 START_MS = 1_672_531_200_000  # 2023-01-01
 
 
@@ -389,6 +391,8 @@ def one_round(name: str, args: argparse.Namespace, work: Path) -> dict[str, dict
     """Every figure of one size, once: {section: {figure: value}}."""
     if name == "trades":
         return {"trades": import_trades(args.trades, work)}
+    if name == "live":
+        return {"live": live_latency(args.bars or 500)}
     data, times = DATA[name]
     n = (args.bars or {"month": MONTH, "year": YEAR}[data]) * times
     bars = work / f"bars-{n}.parquet"
@@ -419,6 +423,21 @@ def restart(bars: Path, work: Path) -> dict[str, float]:
     work.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
         [sys.executable, str(Path(__file__).with_name("bench_restart.py")), str(bars), str(work)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    figures: dict[str, float] = json.loads(done.stdout.splitlines()[-1])
+    return figures
+
+
+def live_latency(bars: int) -> dict[str, float]:
+    """scripts/bench_live.py in a child: `njord live --tiny` on the loopback simulator,
+    order_rtt_ms and decision latency p50/p95/p99 from its `status --json` (issue 15)."""
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("bench_live.py")), str(bars)],
         check=True,
         capture_output=True,
         text=True,

@@ -33,11 +33,12 @@ def fee_fields(
     commission: str, asset: str, *, base: str, quote: str, price_of: PriceOf
 ) -> dict[str, Any]:
     amount = exact_e8(commission)
+    exact = {"fee_asset": asset, "commission_e8": amount}
     if asset == quote or amount == 0:
-        return {"fee_e8": amount, "fee_asset": asset}
+        return {"fee_e8": amount, **exact}
     if asset == base:
-        return {"fee_e8": 0, "fee_qty_e8": amount, "fee_asset": asset}
-    return {"fee_e8": mul_e8(amount, price_of(asset)), "fee_asset": asset}
+        return {"fee_e8": 0, "fee_qty_e8": amount, **exact}
+    return {"fee_e8": mul_e8(amount, price_of(asset)), **exact}
 
 
 def execution(

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from njord import killpoints
 from njord.adapters import binance_reports as venue
 from njord.adapters.binance import (
     Backoff,
@@ -97,6 +98,7 @@ class BinanceRouter:
         self._reference_e8: int | None = None
         self._prices: dict[str, tuple[float, int]] = {}
         self._due_info = self._due_clock = float("inf")
+        self._live_from_ms: int | None = None  # the first bar this router was shown
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -183,8 +185,13 @@ class BinanceRouter:
         coid = order.client_order_id
         sends = 0
         last: VenueFailure | None = None
+        # An order decided at a bar this router has seen cannot have been sent by an
+        # earlier process (it would have been committed, and rebuilt, not decided again):
+        # "never had it" is believed at once, without waiting out recvWindow.
+        fresh = self._live_from_ms is not None and order.created_ms >= self._live_from_ms
         while True:
-            known = self.query(coid)
+            found = self._lookup(coid, fresh=fresh and coid not in self._sent_at)
+            known = None if found is None else found[0]
             if known is not None:
                 if isinstance(known[0], Unknown):
                     self._failed(VenueCode.OUTCOME_UNKNOWN, known[0].detail)
@@ -206,6 +213,7 @@ class BinanceRouter:
                     continue  # resolved by the lookup at the top before anything is sent
                 self._rtt(first_send)
                 return [self._reject(coid, outcome, e)]
+            killpoints.reach("executed")  # the venue executed it; the book has not heard
             self._succeeded()
             self._rtt(first_send)
             self._coids[int(body["orderId"])] = coid
@@ -242,7 +250,9 @@ class BinanceRouter:
         found = self._lookup(client_order_id)
         return None if found is None else found[0]
 
-    def _lookup(self, client_order_id: str) -> tuple[list[Report], str] | None:
+    def _lookup(
+        self, client_order_id: str, *, fresh: bool = False
+    ) -> tuple[list[Report], str] | None:
         """The order's reports and venue status ("" when the venue could not be asked)."""
         params = {"symbol": self.symbol, "origClientOrderId": client_order_id}
         while True:
@@ -251,7 +261,7 @@ class BinanceRouter:
             except (VenueError, VenueUnreachable) as e:
                 if not isinstance(e, VenueError) or e.code != -2013:
                     return [self._unknown(client_order_id, e)], ""
-                settle_s = self._settle_s(client_order_id)
+                settle_s = 0.0 if fresh else self._settle_s(client_order_id)
                 if settle_s <= 0:
                     return None
                 self.client.sleep(settle_s)
@@ -309,6 +319,8 @@ class BinanceRouter:
 
     def on_bar(self, bar: BarE8) -> list[Report]:
         self._reference_e8 = bar.close_e8  # the price a MARKET order's notional is checked at
+        if self._live_from_ms is None:
+            self._live_from_ms = bar.ts_ms
         return []
 
     # -- what reconciliation reads ---------------------------------------------------------

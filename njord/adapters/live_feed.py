@@ -131,10 +131,13 @@ class LiveFeed:
         if self.connect_timeout_s is not None and self._answer_by is None:
             self._answer_by = time.monotonic() + self.connect_timeout_s
         try:
-            rows: list[list[Any]] = self.client.public("GET", "/api/v3/klines", params)
-            # The market's time right after the answer: what is closed, how late, how long a
-            # stall. Asked every poll (weight 1): a replay may run faster than our clock.
+            # The market's time just before the klines are asked for: what is closed, how
+            # late, how long a stall. Asked every poll (weight 1): a replay may run faster
+            # than our clock. Asked after, it could be past the close of the bar the answer
+            # showed still forming (its open only, or a part of the minute), and that bar
+            # would pass as closed: a bar closed before the request is complete in it.
             self._venue_now = self.client.market_now_ms()
+            rows: list[list[Any]] = self.client.public("GET", "/api/v3/klines", params)
         except (VenueError, VenueUnreachable) as e:
             self._failed(e)
             return None

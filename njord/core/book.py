@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from njord.core import filters
 from njord.core.execution import CostModel, SymbolRules, cash_needed_e8
 from njord.core.ledger import Ledger, Lot, Trade, net_of_base_fee
 from njord.core.money import e8_to_decimal, mul_e8, to_e8
@@ -46,6 +47,26 @@ _NEXT: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.CANCELED: frozenset(),
     S.REJECTED: frozenset(),
 }
+
+
+class VenueRules(msgspec.Struct, frozen=True, kw_only=True):
+    """A live venue's filters for the symbol (refreshed from exchangeInfo) and the micro-cap:
+    the risk step shapes every order to them, or refuses it, before it is ever sent."""
+
+    filters: filters.SymbolFilters
+    tiny: bool = False
+    tiny_allow_min_notional: bool = False
+
+
+class VenueTrade(msgspec.Struct, frozen=True, kw_only=True):
+    """A fill as the venue reported it: its trade id, the quantity it executed (before a
+    commission taken from it) and the commission exactly, in the asset it was taken in."""
+
+    fill_id: int
+    trade_id: str
+    qty_e8: int
+    commission_e8: int
+    commission_asset: str
 
 
 class Outgoing(msgspec.Struct, kw_only=True):
@@ -123,7 +144,7 @@ class Outbox:
         self.order_events: list[tuple[str, int, str, str]] = []
         self.fills: list[Fill] = []
         self.trades: list[Trade] = []
-        self.trade_ids: list[tuple[int, str]] = []  # (fill_id, the venue's trade id)
+        self.trade_ids: list[VenueTrade] = []  # the venue's trade behind each fill
         self.state_changes: list[StateChange] = []
         self.logs: list[tuple[str, str, str, dict[str, Any]]] = []
 
@@ -147,6 +168,7 @@ class Book:
         self.symbol = symbol
         self.costs = costs
         self.rules = rules
+        self.venue: VenueRules | None = None  # live: shape to the venue's filters
         self.risk = risk
         self.allow_short = allow_short
         self.order_key = order_key
@@ -178,8 +200,14 @@ class Book:
     # -- the bar --------------------------------------------------------------------------
 
     def start_bar(self, bar: BarE8) -> None:
-        day = day_index(bar.ts_ms)
-        if day != self.day:
+        self.roll_day(bar.ts_ms)
+
+    def roll_day(self, ts_ms: int) -> None:
+        """A bar or a fill of a later UTC day starts the day's realised P&L from 0. Days
+        only move forward: a venue's fill for the day's last bar can carry the next day's
+        time, and the bar after it must not go back (a replay applies the same rule)."""
+        day = day_index(ts_ms)
+        if day > self.day:
             self.day, self.daily_realised_e8 = day, 0
 
     def decide(self, bar: BarE8, intents: list[OrderIntent]) -> None:
@@ -370,10 +398,21 @@ class Book:
     ) -> None:
         """`qty_e8` given: the closing order of a flatten, for the whole position."""
         flatten = qty_e8 >= 0
-        qty_e8 = self.rules.floor_qty(to_e8(intent.qty)) if qty_e8 < 0 else qty_e8
         limit_e8 = to_e8(intent.limit_price) if intent.limit_price is not None else None
+        refusal: Verdict | None = None
+        if self.venue is not None:
+            shaped = self._venue_shape(intent, bar, qty_e8, limit_e8, flatten=flatten)
+            if isinstance(shaped, filters.Refusal):
+                qty_e8 = to_e8(intent.qty) if qty_e8 < 0 else qty_e8
+                refusal = Verdict(reason=shaped.reason, inputs=shaped.inputs)
+            else:
+                qty_e8, limit_e8 = shaped.qty_e8, shaped.price_e8
+        elif qty_e8 < 0:
+            qty_e8 = self.rules.floor_qty(to_e8(intent.qty))
         price_e8 = limit_e8 if limit_e8 is not None else bar.close_e8
-        verdict = self._verdict(intent, qty_e8, price_e8, bar.ts_ms, flatten=flatten)
+        verdict = self._verdict(
+            intent, qty_e8, price_e8, bar.ts_ms, flatten=flatten, venue_refusal=refusal
+        )
         intent_id = self.next_intent
         self.next_intent += 1
         coid = None
@@ -414,9 +453,49 @@ class Book:
         self._trades[coid] = set()
         self._outgoing.orders.append(order)
 
+    def _venue_shape(
+        self, intent: OrderIntent, bar: BarE8, qty_e8: int, limit_e8: int | None, *, flatten: bool
+    ) -> filters.Shaped | filters.Refusal:
+        """The order as the venue will take it: cut to the micro-cap (`--tiny`; a flatten
+        closes the whole position whatever its size), then on the step and tick and within
+        the filters; or the first of them it fails (LIVE_MICRO_CAP, VENUE_FILTER)."""
+        venue = self.venue
+        assert venue is not None
+        f = venue.filters
+        qty = to_e8(intent.qty) if qty_e8 < 0 else qty_e8
+        if venue.tiny and not flatten:
+            capped = filters.tiny_cap(
+                f,
+                kind=intent.type,
+                qty_e8=qty,
+                price_e8=limit_e8 if limit_e8 is not None else bar.close_e8,
+                allow_min_notional=venue.tiny_allow_min_notional,
+            )
+            if isinstance(capped, filters.Refusal):
+                return capped
+            qty = capped.qty_e8
+        return filters.check(
+            f,
+            side=intent.side,
+            kind=intent.type,
+            qty_e8=qty,
+            price_e8=limit_e8,
+            reference_e8=bar.close_e8,
+            open_orders=sum(1 for o in self.open_orders.values() if o.symbol == intent.symbol),
+        )
+
     def _verdict(
-        self, intent: OrderIntent, qty_e8: int, price_e8: int, ts_ms: int, *, flatten: bool
+        self,
+        intent: OrderIntent,
+        qty_e8: int,
+        price_e8: int,
+        ts_ms: int,
+        *,
+        flatten: bool,
+        venue_refusal: Verdict | None = None,
     ) -> Verdict:
+        """The risk rules first, then the venue's filters (what it would refuse before it
+        looked at the balances), then what the account holds."""
         position = self.ledger.position_e8(intent.symbol)
         # Only shrinks: a sell no larger than the long, a buy no larger than the short,
         # counting what open orders on the same side will already take off.
@@ -442,6 +521,8 @@ class Book:
         verdict = self.risk.check(inputs)
         if not verdict.allowed:
             return verdict
+        if venue_refusal is not None:
+            return venue_refusal
         refusal = self._account_refusal(intent, qty_e8, price_e8, position, notional)
         if refusal is not None:
             return Verdict(reason=refusal, inputs=verdict.inputs)
@@ -454,8 +535,8 @@ class Book:
         locks funds for an open order (an order decided this bar has not filled yet)."""
         if qty_e8 <= 0:
             return Reason.ZERO_QUANTITY
-        if notional < self.costs.min_notional_e8:
-            return Reason.BELOW_MIN_NOTIONAL
+        if self.venue is None and notional < self.costs.min_notional_e8:
+            return Reason.BELOW_MIN_NOTIONAL  # a venue's own minimum is its NOTIONAL filter
         if intent.side is Side.BUY:
             cover = min(qty_e8, -position) if position < 0 else 0
             extra = qty_e8 - cover
@@ -494,6 +575,7 @@ class Book:
                 f"venue reports {execution.qty_e8} e8 executed of order "
                 f"{order.client_order_id}, which has {order.qty_e8 - order.filled_qty_e8} left"
             )
+        self.roll_day(execution.ts_ms)
         received, notional, base_fee = net_of_base_fee(
             execution.qty_e8, execution.price_e8, execution.fee_qty_e8
         )
@@ -523,7 +605,15 @@ class Book:
         )
         self.out.fills.append(fill)
         if execution.trade_id:
-            self.out.trade_ids.append((fill.fill_id, execution.trade_id))
+            self.out.trade_ids.append(
+                VenueTrade(
+                    fill_id=fill.fill_id,
+                    trade_id=execution.trade_id,
+                    qty_e8=execution.qty_e8,
+                    commission_e8=execution.commission_e8,
+                    commission_asset=execution.fee_asset,
+                )
+            )
         self._parts.setdefault(order.client_order_id, []).append(fill)
         self.out.trades.extend(closed)
         if order.filled_qty_e8 >= order.qty_e8:
@@ -671,6 +761,10 @@ class Book:
             self._trades.setdefault(coid, set()).add(trade_id)
         self._cancel_reasons = dict(state.cancel_reasons)
         self._flatten = msgspec.structs.replace(state.flatten) if state.flatten else None
+
+    def lot_e8(self, symbol: str) -> int:
+        """The smallest quantity an order on `symbol` can be: the venue's lot step."""
+        return self.venue.filters.step_e8 if self.venue is not None else self.rules.step_e8
 
     def take_outbox(self) -> Outbox:
         out, self.out = self.out, Outbox()

@@ -42,6 +42,7 @@ class Execution(msgspec.Struct, frozen=True, kw_only=True, tag="fill"):
     fee_qty_e8: int = 0
     fee_asset: str = ""
     trade_id: str = ""
+    commission_e8: int = 0  # the venue's commission exactly, in `fee_asset` (as recorded)
 
 
 class Canceled(msgspec.Struct, frozen=True, kw_only=True, tag="canceled"):

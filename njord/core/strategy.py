@@ -38,10 +38,12 @@ class PortfolioView:
         cash_e8: Callable[[], int],
         position_e8: Callable[[str], int],
         open_orders: Callable[[], list[Order]],
+        lot_e8: Callable[[str], int] = lambda symbol: 1,
     ) -> None:
         self._cash = cash_e8
         self._position = position_e8
         self._open_orders = open_orders
+        self._lot = lot_e8
 
     @property
     def cash(self) -> Decimal:
@@ -52,6 +54,12 @@ class PortfolioView:
 
     def position_e8(self, symbol: str) -> int:
         return self._position(symbol)
+
+    def holds(self, symbol: str) -> bool:
+        """A long position that can be sold: at least one lot step of the venue. Less is
+        dust (a commission taken from a buy in the base asset leaves some), which no
+        order can close, so a strategy that waits for it to be gone would wait forever."""
+        return self._position(symbol) >= self._lot(symbol)
 
     @property
     def open_orders(self) -> list[Order]:

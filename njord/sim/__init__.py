@@ -41,14 +41,18 @@ def parse_data(items: tuple[str, ...] | list[str], symbol: str) -> dict[str, Pat
     return out
 
 
-def markets(data: Mapping[str, Path]) -> list[Market]:
+def markets(
+    data: Mapping[str, Path], *, first_ms: int | None = None, end_ms: int | None = None
+) -> list[Market]:
     out = []
     for symbol, path in data.items():
         try:
             base, quote = split_symbol(symbol)
         except ValueError as e:
             raise ConfigError(f"--data {symbol}=...: {e}") from None
-        out.append(Market(path, symbol=symbol, base=base, quote=quote))
+        out.append(
+            Market(path, symbol=symbol, base=base, quote=quote, start_ms=first_ms, end_ms=end_ms)
+        )
     return out
 
 
@@ -63,10 +67,15 @@ def build(
     faults: FaultConfig | None = None,
     api_key: str | None = None,
     api_secret: str | None = None,
+    first_ms: int | None = None,
+    end_ms: int | None = None,
 ) -> SimServer:
-    """A ready (not yet serving) simulator on 127.0.0.1; port 0 lets the OS choose."""
+    """A ready (not yet serving) simulator on 127.0.0.1; port 0 lets the OS choose.
+    `first_ms` / `end_ms`: replay only the bars opening in that range."""
     plan = faults or FaultConfig()
-    replayed = markets({symbol: data} if isinstance(data, Path) else data)
+    replayed = markets(
+        {symbol: data} if isinstance(data, Path) else data, first_ms=first_ms, end_ms=end_ms
+    )
     for market in replayed:
         market.hidden = [(*o.window_ms(), o.missing) for o in plan.klines_outages]
     first = min(m.ts[0] for m in replayed)

@@ -230,6 +230,11 @@ class Exchange:
         reference = price if price is not None else market.last_close(self.clock.now_ms())
         if qty * reference < f.min_notional:
             raise ApiError(400, -1013, "Filter failure: NOTIONAL")
+        held = sum(
+            1 for o in self.orders.values() if o.symbol == market.symbol and o.status in OPEN
+        )
+        if held >= f.max_num_orders:
+            raise ApiError(400, -1013, "Filter failure: MAX_NUM_ORDERS")
 
     def _hold(self, order: SimOrder, reference: Decimal, market: Market) -> None:
         """Funds an order needs: qty x price of the quote for a buy (the commission is taken

@@ -66,6 +66,7 @@ class Filters(msgspec.Struct, frozen=True, kw_only=True):
     max_qty: Decimal = Decimal("9000")
     market_max_qty: Decimal = Decimal("100")
     min_notional: Decimal = Decimal("5")
+    max_num_orders: int = 200  # open orders on the symbol per account, as Binance's
 
     @classmethod
     def for_price(cls, price: float) -> Filters:
@@ -87,10 +88,22 @@ class Filters(msgspec.Struct, frozen=True, kw_only=True):
 class Market:
     """One symbol's replayed 1-minute bars on the shared market clock."""
 
-    def __init__(self, data: Path, *, symbol: str, base: str, quote: str) -> None:
+    def __init__(
+        self,
+        data: Path,
+        *,
+        symbol: str,
+        base: str,
+        quote: str,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+    ) -> None:
+        """`start_ms` / `end_ms`: replay only the bars opening in that range (`njord
+        torture` gives a session exactly the bars it is to trade)."""
         ts: list[int] = []
         rows: list[Row] = []
-        for batch in HistoryFeed(data, symbol=symbol, gaps="none").batches():
+        feed = HistoryFeed(data, symbol=symbol, gaps="none", start_ms=start_ms, end_ms=end_ms)
+        for batch in feed.batches():
             ts += batch.ts_ms
             rows += zip(
                 batch.ts_ms,

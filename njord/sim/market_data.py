@@ -156,6 +156,7 @@ def _symbol(market: Market) -> dict[str, Any]:
                 "applyMaxToMarket": False,
                 "avgPriceMins": 5,
             },
+            {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": f.max_num_orders},
         ],
         "permissions": [],
         "permissionSets": [["SPOT"]],

@@ -14,7 +14,16 @@ import json
 import apsw
 import msgspec
 
-from njord.core.reconcile import Action, ExternalEvent, Policy, Reconciliation, VenueState
+from njord.core.reconcile import (
+    Action,
+    ExternalEvent,
+    OwnOrder,
+    Policy,
+    Reconciliation,
+    VenueState,
+)
+from njord.core.reports import Execution
+from njord.records import OrderStatus, Side
 
 
 class Baseline(msgspec.Struct, frozen=True, kw_only=True):
@@ -112,3 +121,48 @@ def events(conn: apsw.Connection, *, after_seq: int = 0) -> list[StoredEvent]:
             (after_seq,),
         )
     ]
+
+
+def applied_trade_ids(conn: apsw.Connection) -> frozenset[str]:
+    return frozenset(str(t) for (t,) in conn.execute("SELECT trade_id FROM fill_trades"))
+
+
+def own_orders(conn: apsw.Connection) -> dict[str, OwnOrder]:
+    """Every order the session ever made, by client order id."""
+    return {
+        str(coid): OwnOrder(side=Side(side), status=OrderStatus(status))
+        for coid, side, status in conn.execute("SELECT client_order_id, side, status FROM orders")
+    }
+
+
+def fills_after(
+    conn: apsw.Connection, cursor: str, *, base: str, quote: str
+) -> list[tuple[Side, Execution]]:
+    """The session's fills with a venue trade id after `cursor`, as the venue made them:
+    the quantity it executed, and its commission taken from the asset it was charged in."""
+    after = int(cursor) if cursor else -1
+    out: list[tuple[Side, Execution]] = []
+    for side, coid, ts, price, qty, commission, asset, trade_id in conn.execute(
+        "SELECT f.side, f.client_order_id, f.ts_ms, f.price_e8, t.qty_e8, t.commission_e8, "
+        "t.commission_asset, t.trade_id FROM fills f JOIN fill_trades t USING (fill_id) "
+        "WHERE t.qty_e8 IS NOT NULL ORDER BY CAST(t.trade_id AS INTEGER)"
+    ):
+        if int(trade_id) <= after:
+            continue
+        out.append(
+            (
+                Side(side),
+                Execution(
+                    client_order_id=str(coid),
+                    ts_ms=int(ts),
+                    qty_e8=int(qty),
+                    price_e8=int(price),
+                    fee_e8=int(commission) if asset == quote else 0,
+                    fee_qty_e8=int(commission) if asset == base else 0,
+                    fee_asset=str(asset),
+                    commission_e8=int(commission),
+                    trade_id=str(trade_id),
+                ),
+            )
+        )
+    return out

@@ -19,7 +19,7 @@ from njord.store import lease as leases
 from njord.store.runs import SqliteManifestStore
 
 COMMANDS = ("halt", "reduce", "flatten", "resume")
-LATENCIES = ("decision_latency_ms", "strategy_tick_latency_ms", "bars_lag_ms")
+LATENCIES = ("decision_latency_ms", "strategy_tick_latency_ms", "bars_lag_ms", "order_rtt_ms")
 
 
 class TradingStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,6 +70,7 @@ class Telemetry(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     decision_latency_ms: Percentiles | None = None
     strategy_tick_latency_ms: Percentiles | None = None
     bars_lag_ms: Percentiles | None = None
+    order_rtt_ms: Percentiles | None = None  # submit to the venue's answer (paper, live)
     orders_submitted: int
     orders_proposed: int
     orders_blocked_risk: int
@@ -209,6 +210,7 @@ def telemetry(conn: apsw.Connection) -> Telemetry:
         decision_latency_ms=latencies.get("decision_latency_ms"),
         strategy_tick_latency_ms=latencies.get("strategy_tick_latency_ms"),
         bars_lag_ms=latencies.get("bars_lag_ms"),
+        order_rtt_ms=latencies.get("order_rtt_ms"),
         orders_submitted=allowed,
         orders_proposed=allowed,
         orders_blocked_risk=risk_blocked,

@@ -19,7 +19,8 @@ import apsw
 import msgspec
 
 from njord import events as ev
-from njord.core.book import Book, Outbox
+from njord import killpoints
+from njord.core.book import Book, Outbox, VenueTrade
 from njord.data.history import BarBatch
 from njord.data.qc import QcEvent, QcSummary
 from njord.errors import MismatchError
@@ -51,7 +52,7 @@ class SessionWriter:
         # What the decision steps wrote, held for the commit (a statement per table per
         # transaction), with the venue's trade ids of their fills.
         self._rows = outbox.Rows()
-        self._trade_ids: list[tuple[int, str]] = []
+        self._trade_ids: list[VenueTrade] = []
         self._metrics: list[tuple[int, str, float]] = []
         self._in_txn = False
         self._book_changed = True
@@ -99,6 +100,7 @@ class SessionWriter:
         """End a transaction on a bar boundary: flush buffers, chain, save the book, beat.
         `strategy_state` (the strategy's and the timeframes' snapshots): saved beside a book
         snapshot of this very point of the decision log, for a restart to start from."""
+        closes_bar = bool(self._equity)  # phase 3 (or a backtest's chunk): its equity rows
         self._flush_rows()  # first: the book's lots refer to its fills
         self._insert_logs(self.log.drain(), book.last_bar_ms or 0)
         self._chain_commit(book)
@@ -118,6 +120,8 @@ class SessionWriter:
                 self.conn, snapshot_id, book.last_bar_ms or 0, *strategy_state
             )
         leases.beat(self.conn, self.lease)
+        if closes_bar:
+            killpoints.reach("commit", book.last_bar_ms)
         self.conn.execute("COMMIT")
         self._in_txn = False
         self._beaten = time.monotonic()
@@ -254,25 +258,27 @@ class SessionWriter:
             ),
         )
 
-    def write_outbox(self, out: Outbox, book: Book) -> None:
+    def write_outbox(self, out: Outbox, book: Book, *, stamp_ms: int) -> None:
         """What one decision step produced: chained, its rows (and the venue's trade ids)
-        written at the commit, its events staged."""
-        self._chain_outbox(out)
+        written at the commit, its events staged. Its order, fill and state records are
+        logged at `stamp_ms`, the loop's bar (not the venue's time of the event): a rebuild
+        replays them at the bar they happened in."""
+        self._chain_outbox(out, stamp_ms)
         self._rows.add(out, last_bar_ms=book.last_bar_ms)
         self._trade_ids += out.trade_ids
         for component, level, msg, context in out.logs:
             self.log.log(component, level, msg, **context)  # type: ignore[arg-type]
 
-    def _chain_outbox(self, out: Outbox) -> None:
+    def _chain_outbox(self, out: Outbox, stamp_ms: int) -> None:
         for r in out.intents:
             self.chain.append("intent", r.bar_ts_ms, str(r.intent_id), intent_payload(r))
-        for coid, ts_ms, status, detail in out.order_events:
-            self.chain.append("order", ts_ms, coid, {"status": status, "detail": detail})
+        for coid, _, status, detail in out.order_events:
+            self.chain.append("order", stamp_ms, coid, {"status": status, "detail": detail})
         for f in out.fills:
-            self.chain.append("fill", f.ts_ms, str(f.fill_id), fill_payload(f))
+            self.chain.append("fill", stamp_ms, str(f.fill_id), fill_payload(f))
             self._book_changed = True
         for sc in out.state_changes:
-            self.chain.append("state", sc.ts_ms, sc.to_state, msgspec.to_builtins(sc))
+            self.chain.append("state", stamp_ms, sc.to_state, msgspec.to_builtins(sc))
         if self.bus.active:
             self._stage_outbox(out)
 

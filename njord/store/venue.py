@@ -6,7 +6,7 @@ from __future__ import annotations
 import apsw
 import msgspec
 
-from njord.core.book import BarE8
+from njord.core.book import BarE8, VenueTrade
 from njord.core.reports import Report
 from njord.records import Order
 
@@ -58,14 +58,26 @@ class PaperJournal:
         return rows, _bar.decode(market[0]) if market else None
 
 
+def decode_reports(blob: bytes) -> list[Report]:
+    return _reports.decode(blob)
+
+
+def decode_order(blob: bytes) -> Order:
+    return _order.decode(blob)
+
+
 def duplicate_sends(conn: apsw.Connection) -> int:
     """Submits the paper broker received for an id it already held."""
     row = conn.execute("SELECT COALESCE(sum(sends - 1), 0) FROM paper_orders").fetchone()
     return int(row[0]) if row else 0
 
 
-def save_trade_ids(conn: apsw.Connection, rows: list[tuple[int, str]]) -> None:
-    conn.executemany("INSERT INTO fill_trades (fill_id, trade_id) VALUES (?, ?)", rows)
+def save_trade_ids(conn: apsw.Connection, rows: list[VenueTrade]) -> None:
+    conn.executemany(
+        "INSERT INTO fill_trades (fill_id, trade_id, qty_e8, commission_e8, commission_asset) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [(t.fill_id, t.trade_id, t.qty_e8, t.commission_e8, t.commission_asset) for t in rows],
+    )
 
 
 def mark_decided(conn: apsw.Connection, bar_ms: int) -> None:

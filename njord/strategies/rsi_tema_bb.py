@@ -60,7 +60,7 @@ class RsiTemaBollinger(Strategy):
             return []
         bands = bollinger(closes, p.bb_period, p.bb_k)
         lower, upper = float(bands[0][-1]), float(bands[2][-1])
-        if ctx.state.position_e8(symbol) > 0:
+        if ctx.state.holds(symbol):
             if rsi > p.overbought or bar.close >= upper:
                 return exit_long(ctx, symbol, "rsi_bb_exit")
             return []

@@ -14,5 +14,6 @@ def enter_long(ctx: Context, symbol: str, close: float, fraction: float, tag: st
 
 
 def exit_long(ctx: Context, symbol: str, tag: str) -> list[OrderIntent]:
-    qty = ctx.state.position(symbol)
-    return [OrderIntent(symbol=symbol, side=Side.SELL, qty=qty, tag=tag)] if qty > 0 else []
+    if not ctx.state.holds(symbol):
+        return []
+    return [OrderIntent(symbol=symbol, side=Side.SELL, qty=ctx.state.position(symbol), tag=tag)]

@@ -62,7 +62,7 @@ class SmaCrossover(Strategy):
         if not crossed:
             return []
         if above:
-            if ctx.state.position_e8(symbol) > 0:
+            if ctx.state.holds(symbol):
                 return []
             fraction = self.params.fraction
             return [enter_long(ctx, symbol, bar.close, fraction, "sma_cross_up")]

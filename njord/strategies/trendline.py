@@ -44,7 +44,7 @@ class TrendlineBreak(Strategy):
         intercept, slope, std = linear_regression(closes[:-1], window)
         line = float(intercept[-1] + slope[-1] * window)  # the line projected onto this bar
         margin = self.params.k * float(std[-1])
-        holding = ctx.state.position_e8(symbol) > 0
+        holding = ctx.state.holds(symbol)
         if not holding and bar.close > line + margin:
             return [enter_long(ctx, symbol, bar.close, self.params.fraction, "trend_break_up")]
         if holding and bar.close < line - margin:

@@ -17,6 +17,7 @@ from njord.store import lease as leases
 from njord.store.alerts import ChannelState
 from njord.store.amendments import Amendment
 from njord.store.reads import Dashboard as Facts
+from njord.store.reads import Percentiles
 
 STATE_COLOURS = {"ACTIVE": "green", "REDUCING": "yellow", "HALTED": "red"}
 # A writer on another host is presumed gone after this long without a heartbeat (on this
@@ -156,8 +157,10 @@ class Dashboard(Screen[None]):
         self._rows("#fills", fills)
         verdicts = [(utc(v.ts_ms)[11:], f"{v.side} {v.reason}") for v in facts.verdicts]
         self._rows("#verdicts", verdicts)
-        latency = facts.latency.get("decision_latency_ms")
-        lat = f"p50 {latency.p50} p95 {latency.p95} p99 {latency.p99} ms" if latency else "-"
+        lat = _percentiles(facts.latency.get("decision_latency_ms"))
+        rtt = facts.latency.get("order_rtt_ms")
+        if rtt is not None:
+            lat += f"  order rtt {_percentiles(rtt)}"
         alerts = [a.kind for a in facts.alerts if a.cleared_ms is None]
         blocks = ", ".join(f"{k} {v}" for k, v in sorted(facts.risk.blocks.items()))
         self.query_one("#summary", Static).update(
@@ -196,3 +199,7 @@ def channels_line(channels: list[ChannelState]) -> str:
         state = "-" if last is None else ("ok" if last.ok else "[red]FAILED[/]")
         parts.append(f"{c.channel} {state}")
     return "  → " + ", ".join(parts)
+
+
+def _percentiles(p: Percentiles | None) -> str:
+    return f"p50 {p.p50} p95 {p.p95} p99 {p.p99} ms" if p else "-"

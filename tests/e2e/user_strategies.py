@@ -9,6 +9,8 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
+
 from njord.core.strategy import Context, Strategy
 from njord.records import Bar, OrderIntent, OrderType, Side
 
@@ -122,3 +124,69 @@ class HaltsDuringRebuild(HoldLong):
             took = time.monotonic() - started
             Path(f"{db}.halt").write_text(f"{done.returncode} {took:.3f}\n{done.stderr}")
         return super().on_bar(ctx, symbol, bar)
+
+
+class OneOrderParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    side: str = "BUY"
+    type: str = "MARKET"
+    qty: str = "0.001"
+    limit: str = ""
+
+
+class OneOrder(Strategy):
+    """Asks for one order, as its params say, on its first bar: the venue-filter fixture."""
+
+    Params = OneOrderParams
+
+    def __init__(self, params: object) -> None:
+        super().__init__(params)
+        self.asked = False
+
+    def on_bar(self, ctx: Context, symbol: str, bar: Bar) -> list[OrderIntent]:
+        if self.asked:
+            return []
+        self.asked = True
+        p = self.params
+        assert isinstance(p, OneOrderParams)
+        return [
+            OrderIntent(
+                symbol=symbol,
+                side=Side(p.side),
+                qty=Decimal(p.qty),
+                type=OrderType(p.type),
+                limit_price=Decimal(p.limit) if p.limit else None,
+                tag="one",
+            )
+        ]
+
+
+class RestsEveryBar(Strategy):
+    """Rests a small buy limit far below the market on every bar and never cancels: the
+    venue's open-order count fills up (MAX_NUM_ORDERS)."""
+
+    def on_bar(self, ctx: Context, symbol: str, bar: Bar) -> list[OrderIntent]:
+        limit = (Decimal(bar.close) * Decimal("0.6")).quantize(Decimal("0.01"))
+        qty = (Decimal(6) / limit).quantize(Decimal("0.00001"), rounding="ROUND_UP")
+        return [
+            OrderIntent(
+                symbol=symbol,
+                side=Side.BUY,
+                qty=qty,
+                type=OrderType.LIMIT,
+                limit_price=limit,
+                tag="rest",
+            )
+        ]
+
+
+class Churns(Strategy):
+    """Buys 0.001 when it holds nothing and sells all it holds otherwise: an order on every
+    bar, in a session capped by `--tiny` to what the cap allows."""
+
+    def on_bar(self, ctx: Context, symbol: str, bar: Bar) -> list[OrderIntent]:
+        if ctx.state.open_orders:
+            return []
+        if ctx.state.holds(symbol):
+            qty = ctx.state.position(symbol)
+            return [OrderIntent(symbol=symbol, side=Side.SELL, qty=qty, tag="churn")]
+        return [OrderIntent(symbol=symbol, side=Side.BUY, qty=Decimal("0.001"), tag="churn")]

@@ -3,6 +3,7 @@ periodic upkeep, order_rtt_ms, and giving up without ever resending blindly."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -172,3 +173,35 @@ def test_order_rtt_is_drained_once_per_order_sent() -> None:
         assert len(rtts) == 2
         assert all(0 < ms < 5_000 for ms in rtts)
         assert router.drain_rtt_ms() == []
+
+
+def test_429_bursts_and_a_418_are_waited_out_with_nothing_sent_during_the_ban() -> None:
+    """Issue 15's throttled path: the venue answers a burst of 429s on the order lookup and
+    then bans the IP (418); the router sends nothing while a Retry-After runs, then places
+    the order once. The request count shows there is no hot loop."""
+    faults = FaultConfig(
+        faults=[
+            Fault(endpoint="GET /api/v3/order", kind="429", every=1, count=3, retry_after_s=0.3),
+            Fault(endpoint="POST /api/v3/order", kind="418", every=1, count=1, retry_after_s=0.8),
+        ]
+    )
+    with venue(faults) as (server, client):
+        router = _router(client, max_consecutive_failures=20)
+        router.retries = 6
+        before = sum(server.state.requests.values())
+        reports = router.submit(_order("nj-throttled-1"))
+        assert isinstance(reports[0], Ack), reports
+        requests = server.state.request_times
+        every = sorted(t for times in requests.values() for t in times)
+        ban = requests["POST /api/v3/order"][0]  # the 418 answer: banned from here on
+        after_ban = [t for t in every if t > ban]
+        assert after_ban, "the router resumed"
+        assert after_ban[0] - ban >= 0.8  # nothing at all was sent during the ban
+        lookups = requests["GET /api/v3/order"]
+        assert all(b - a >= 0.3 for a, b in itertools.pairwise(lookups[:4]))
+        # 3 refused lookups + 1 that found nothing, the banned POST, one lookup after the
+        # ban and the POST that placed it: a handful, never a loop.
+        assert sum(server.state.requests.values()) - before <= 8
+        assert [o.client_order_id for o in server.state.exchange.orders.values()] == [
+            "nj-throttled-1"
+        ]

@@ -57,6 +57,7 @@ def test_public_endpoints(stepped: SimServer) -> None:
         "LOT_SIZE",
         "MARKET_LOT_SIZE",
         "NOTIONAL",
+        "MAX_NUM_ORDERS",
     }
     assert info.json()["rateLimits"][0]["rateLimitType"] == "REQUEST_WEIGHT"
     bars = requests.get(

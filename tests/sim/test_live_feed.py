@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+import pyarrow.parquet as pq
 import pytest
+import requests
 
 from njord import sim
 from njord.adapters.binance import Backoff, BinanceClient
@@ -135,3 +138,26 @@ def test_permanent_5xx_backs_off_instead_of_busy_looping() -> None:
     while sum(floor) < 2.0:
         floor.append(min(cap, base * 2 ** len(floor)) / 2)
     assert 3 <= requests_made <= len(floor) + 1, requests_made
+
+
+def test_a_bar_forming_when_the_klines_answered_is_not_taken_for_closed(
+    stepped: SimServer,
+) -> None:
+    """Torture seed 3 (issue 21): the market moved past a minute's end between the klines
+    answer and the feed's next look at the venue's time, and the minute, sent while it
+    was forming (its open only), was emitted as a closed bar."""
+
+    class MarketMovesOn(BinanceClient):
+        def public(self, method: str, path: str, params: Mapping[str, Any] | None = None) -> Any:
+            answer = super().public(method, path, params)
+            if path == "/api/v3/klines":  # a minute passes before the next request
+                requests.get(f"{self.base_url}/sim/advance", params={"minutes": "1"}, timeout=5)
+            return answer
+
+    start = FIRST_BAR_MS + 119 * 60_000  # the last closed bar; the next one is forming
+    feed = LiveFeed(MarketMovesOn(stepped.url), symbol="BTCUSDT", start_ms=start, max_bars=2)
+    feed.poll_s = 0.0
+    got = [(b.ts_ms[0], b.high[0], b.low[0], b.close[0]) for b in feed.batches()]
+    sample = pq.read_table(SAMPLE).slice(119, 2).to_pydict()
+    ts = [start, start + 60_000]
+    assert got == list(zip(ts, sample["high"], sample["low"], sample["close"], strict=True))

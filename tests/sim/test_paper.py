@@ -155,7 +155,9 @@ def test_an_overlapping_cron_start_exits_75_at_once(market: SimServer, tmp_path:
     took = time.monotonic() - started
     assert second.returncode == 75, err
     assert f"leased by pid {first.pid}" in err
-    assert took < 1.0 + startup_s()  # 1 s, plus the interpreter's start-up on this machine
+    # At once: not after a lease timeout. Startup plus the session modules' imports (~0.8 s
+    # here) and the refusal, with room for a loaded machine.
+    assert took < 2.0 + startup_s()
     assert first.wait(60) == 0, "the first session is unaffected"
     assert query(path, "SELECT count(*) FROM equity") == [(BARS,)]
 

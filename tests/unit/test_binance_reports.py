@@ -38,15 +38,17 @@ def test_commission_goes_where_it_was_taken() -> None:
     assert fee_fields("0.04200000", "USDT", price_of=_no_price, **kw) == {
         "fee_e8": 4_200_000,
         "fee_asset": "USDT",
+        "commission_e8": 4_200_000,
     }
     assert fee_fields("0.00000100", "BTC", price_of=_no_price, **kw) == {
         "fee_e8": 0,
         "fee_qty_e8": 100,
         "fee_asset": "BTC",
+        "commission_e8": 100,
     }
     # BNB: its value in the quote asset at BNBUSDT's last price (600.5), half-even to e8
     priced = fee_fields("0.00007", "BNB", price_of=lambda a: 60_050_000_000, **kw)
-    assert priced == {"fee_e8": 4_203_500, "fee_asset": "BNB"}
+    assert priced == {"fee_e8": 4_203_500, "fee_asset": "BNB", "commission_e8": 7_000}
 
 
 def test_a_full_answer_is_an_ack_each_fill_and_the_end() -> None:
@@ -84,6 +86,7 @@ def test_a_full_answer_is_an_ack_each_fill_and_the_end() -> None:
             fee_qty_e8=100,
             fee_asset="BTC",
             trade_id="7",
+            commission_e8=100,
         ),
         Execution(
             client_order_id="c1",

@@ -1,0 +1,432 @@
+"""Issue 15: `njord live` against the simulator on loopback, through the real CLI.
+
+The simulator's clock stands still (speed 0) with a known number of closed bars, so a
+session catches up on them at once and every test is fast and repeatable; the venue's
+own order and trade lists are the truth the db is compared with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import msgspec
+import pytest
+import requests
+from textual.widgets import Static
+
+from njord import sim
+from njord.adapters.binance import BinanceClient
+from njord.core.money import E8
+from njord.secrets import Secret
+from njord.sim.exchange import SimOrder
+from njord.sim.faults import Fault, FaultConfig
+from njord.sim.server import SimServer
+from njord.tui.app import NjordApp
+from tests.conftest import ROOT, SAMPLE, backtest_args, invoke, query
+from tests.sim.conftest import FIRST_BAR_MS, KEY, SECRET
+
+LIVE_ENV = {
+    "NJORD_ENABLE_LIVE": "1",
+    "NJORD_BINANCE_API_KEY": KEY,
+    "NJORD_BINANCE_API_SECRET": SECRET,
+}
+LIVE = ("--set", 'runtime.mode="live"')
+FAST = ("--set", "strategy.params.fast=3", "--set", "strategy.params.slow=6")
+
+
+def _venue(closed: int, **kw: object) -> SimServer:
+    server = sim.build(
+        SAMPLE,
+        speed=0,
+        start_ms=FIRST_BAR_MS + closed * 60_000,
+        balances={"USDT": Decimal(10_000)},
+        api_key=KEY,
+        api_secret=SECRET,
+        **kw,  # type: ignore[arg-type]
+    )
+    server.start_in_thread()
+    return server
+
+
+@pytest.fixture
+def venue() -> Iterator[SimServer]:
+    server = _venue(200)
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _client(server: SimServer) -> BinanceClient:
+    return BinanceClient(server.url, api_key=Secret(KEY), api_secret=Secret(SECRET))
+
+
+def _args(db: Path, url: str, *extra: str) -> list[str]:
+    """`njord live` on the shipped config, the strategy and its params left to `extra`."""
+    return [
+        "live",
+        "--config",
+        str(ROOT / "config.toml"),
+        "--db",
+        str(db),
+        "--set",
+        f'venue.base_url="{url}"',
+        "--set",
+        'data.start="2024-01-01T00:00"',
+        "--poll-s",
+        "0.01",
+        *LIVE,
+        *extra,
+    ]
+
+
+def _live(db: Path, url: str, *extra: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = invoke(*_args(db, url, *extra), env=env or LIVE_ENV)
+    return result.exit_code, result.output
+
+
+def _advance(server: SimServer, minutes: int) -> None:
+    requests.post(f"{server.url}/sim/advance?minutes={minutes}", timeout=5).raise_for_status()
+
+
+def _venue_trades(server: SimServer) -> list[tuple[object, ...]]:
+    """Every trade on the account, read through the API as any client would."""
+    client = _client(server)
+    ids = {o.order_id: o.client_order_id for o in _venue_orders(server)}
+    trades = client.signed("GET", "/api/v3/myTrades", {"symbol": "BTCUSDT", "limit": 1000})
+    return sorted(
+        (
+            ids[t["orderId"]],
+            str(t["id"]),
+            int(Decimal(t["qty"]) * E8),
+            int(Decimal(t["price"]) * E8),
+            int(Decimal(t["commission"]) * E8),
+            t["commissionAsset"],
+        )
+        for t in trades
+    )
+
+
+def _venue_orders(server: SimServer) -> list[SimOrder]:
+    """The simulator's own order list: every order it ever placed."""
+    with server.state.exchange.lock:
+        return list(server.state.exchange.orders.values())
+
+
+def _db_trades(db: Path) -> list[tuple[object, ...]]:
+    return sorted(
+        query(
+            db,
+            "SELECT f.client_order_id, t.trade_id, t.qty_e8, f.price_e8, t.commission_e8, "
+            "t.commission_asset FROM fills f JOIN fill_trades t USING (fill_id)",
+        )
+    )
+
+
+# -- the three switches and the keys ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "env", "message"),
+    [
+        ((), {**LIVE_ENV, "NJORD_ENABLE_LIVE": "0"}, "set NJORD_ENABLE_LIVE=1"),
+        (("--set", 'runtime.mode="paper"'), LIVE_ENV, 'runtime.mode is "paper"'),
+        ((), {**LIVE_ENV, "NJORD_BINANCE_API_SECRET": ""}, "needs the venue's API key"),
+    ],
+    ids=["environment-switch-off", "config-mode-not-live", "no-keys"],
+)
+def test_live_refuses_unless_every_key_is_turned(
+    venue: SimServer, tmp_path: Path, extra: tuple[str, ...], env: dict[str, str], message: str
+) -> None:
+    db = tmp_path / "live.db"
+    result = invoke(*_args(db, venue.url, *extra, "--bars", "1"), env=env)
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1, result.output
+    assert message in result.output
+    assert not db.exists()
+    assert venue.state.requests["POST /api/v3/order"] == 0
+
+
+def test_a_secrets_file_readable_by_others_is_refused(venue: SimServer, tmp_path: Path) -> None:
+    secrets = tmp_path / "keys.toml"
+    secrets.write_text(f'binance_api_key = "{KEY}"\nbinance_api_secret = "{SECRET}"\n')
+    secrets.chmod(0o644)
+    env = {"NJORD_ENABLE_LIVE": "1", "NJORD_BINANCE_API_KEY": "", "NJORD_BINANCE_API_SECRET": ""}
+    extra = ("--set", f'venue.secrets_file="{secrets}"', "--bars", "1")
+    code, out = _live(tmp_path / "live.db", venue.url, *extra, env=env)
+    assert code == 2
+    assert "chmod 600" in out
+    secrets.chmod(0o600)
+    code, out = _live(tmp_path / "live.db", venue.url, *extra, env=env)
+    assert code == 0, out
+
+
+def test_a_venue_that_cannot_be_measured_makes_no_session(tmp_path: Path) -> None:
+    db = tmp_path / "live.db"
+    code, out = _live(db, "http://127.0.0.1:9", "--bars", "1")
+    assert code == 1
+    assert "cannot start against http://127.0.0.1:9" in out
+    assert not db.exists()
+
+
+def test_the_tui_does_not_start_live_trading(tmp_path: Path) -> None:
+    result = invoke("tui", "--config", str(tmp_path / "x.toml"), "--mode", "live")
+    assert result.exit_code == 2
+
+
+# -- end to end --------------------------------------------------------------------------------
+
+
+def test_tiny_live_trades_and_the_db_holds_exactly_the_venues_fills(
+    venue: SimServer, tmp_path: Path
+) -> None:
+    db = tmp_path / "live.db"
+    code, out = _live(db, venue.url, *FAST, "--tiny", "--bars", "60")
+    assert code == 0, out
+    assert "live live-" in out
+    assert "60 new bars" in out
+    sync, manifest = query(db, "SELECT config_toml LIKE '%synchronous = \"FULL\"%', 1 FROM runs")[0]
+    assert sync == 1
+    assert manifest == 1
+    orders = _venue_orders(venue)
+    assert len(orders) >= 4  # the crossover traded both ways
+    for order in orders:
+        assert order.status == "FILLED", order
+        assert 0 < order.quote <= 10, order
+    venue_trades = _venue_trades(venue)
+    assert _db_trades(db) == venue_trades
+    assert {t[5] for t in venue_trades} == {"BTC", "USDT"}  # commission in what is received
+    # and the session's own reconciliations agree with the venue
+    assert query(db, "SELECT count(*), sum(external) FROM reconciliations")[0] == (5, 0)
+
+
+def test_status_shows_order_rtt_and_decision_latency(venue: SimServer, tmp_path: Path) -> None:
+    import json
+
+    db = tmp_path / "live.db"
+    code, out = _live(db, venue.url, *FAST, "--tiny", "--bars", "30")
+    assert code == 0, out
+    status = json.loads(invoke("status", str(db), "--json").output)
+    rtt = status["telemetry"]["order_rtt_ms"]
+    assert rtt["n"] >= 2
+    assert rtt["p50"] <= rtt["p95"] <= rtt["p99"]
+    assert status["telemetry"]["decision_latency_ms"]["n"] == 30
+
+
+# -- filters before any request ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "venue_filter"),
+    [
+        ({"type": "LIMIT", "qty": "0.001", "limit": "2000000"}, "PRICE_FILTER"),
+        ({"type": "MARKET", "qty": "0.000001"}, "LOT_SIZE"),
+        ({"type": "MARKET", "qty": "101"}, "MARKET_LOT_SIZE"),
+        ({"type": "MARKET", "qty": "0.0001"}, "NOTIONAL"),
+    ],
+)
+@pytest.mark.usefixtures("user_strategies")
+def test_an_order_the_venue_would_refuse_is_never_sent(
+    venue: SimServer, tmp_path: Path, params: dict[str, str], venue_filter: str
+) -> None:
+    db = tmp_path / "live.db"
+    extra = ["--strategy", "user_strategies:OneOrder", "--set", "risk.notional_cap=1e9"]
+    for key, value in params.items():
+        extra += ["--set", f'strategy.params.{key}="{value}"']
+    code, out = _live(db, venue.url, *extra, "--bars", "2")
+    assert code == 0, out
+    verdicts = query(db, "SELECT reason, rule_inputs FROM intents")
+    assert len(verdicts) == 1
+    assert verdicts[0][0] == "VENUE_FILTER"
+    assert f'"filter":"{venue_filter}"' in str(verdicts[0][1]).replace(" ", "")
+    assert venue.state.requests["POST /api/v3/order"] == 0
+
+
+@pytest.mark.usefixtures("user_strategies")
+def test_max_num_orders_stops_the_order_past_the_venues_count_before_it_is_sent(
+    venue: SimServer, tmp_path: Path
+) -> None:
+    market = venue.state.exchange.markets["BTCUSDT"]
+    market.filters = msgspec.structs.replace(market.filters, max_num_orders=20)  # Binance: 200
+    db = tmp_path / "live.db"
+    code, out = _live(db, venue.url, "--strategy", "user_strategies:RestsEveryBar", "--bars", "22")
+    assert code == 0, out
+    assert venue.state.requests["POST /api/v3/order"] == 20
+    refused = query(db, "SELECT reason, rule_inputs FROM intents WHERE allowed = 0")
+    assert [r[0] for r in refused] == ["VENUE_FILTER", "VENUE_FILTER"]
+    assert '"MAX_NUM_ORDERS"' in str(refused[0][1])
+
+
+# -- reconciliation at start ----------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("user_strategies")
+def test_an_order_filled_while_njord_was_down_is_applied_on_start(tmp_path: Path) -> None:
+    server = _venue(120)
+    try:
+        db = tmp_path / "live.db"
+        close = Decimal(
+            str(
+                server.state.exchange.markets["BTCUSDT"].last_close(
+                    server.state.exchange.clock.now_ms()
+                )
+            )
+        )
+        limit = (close * Decimal("0.999")).quantize(Decimal("0.01"))
+        one = (
+            "--strategy",
+            "user_strategies:OneOrder",
+            "--set",
+            'strategy.params.type="LIMIT"',
+            "--set",
+            f'strategy.params.limit="{limit}"',
+            "--set",
+            'strategy.params.qty="0.0002"',
+            "--set",
+            'data.start="2024-01-01T01:59"',
+        )
+        code, out = _live(db, server.url, *one, "--bars", "1")
+        assert code == 0, out
+        assert query(db, "SELECT status FROM orders") == [("SUBMITTED",)]
+        for _ in range(600):  # njord is down; the market moves on and fills the limit
+            _advance(server, 1)
+            _client(server).signed("GET", "/api/v3/account")
+            if all(o.status == "FILLED" for o in _venue_orders(server)):
+                break
+        code, out = _live(db, server.url, *one, "--bars", "1")
+        assert code == 0, out
+        assert query(db, "SELECT status FROM orders") == [("FILLED",)]
+        assert _db_trades(db) == _venue_trades(server)
+        assert query(db, "SELECT external, action FROM reconciliations ORDER BY seq")[-1] == (
+            0,
+            "none",
+        )
+        assert query(db, "SELECT state FROM trading_state") == [("ACTIVE",)]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("policy", ["halt", "adopt"])
+def test_a_balance_changed_by_hand_is_an_external_event_on_start(
+    venue: SimServer, tmp_path: Path, policy: str
+) -> None:
+    db = tmp_path / "live.db"
+    code, out = _live(db, venue.url, *FAST, "--tiny", "--bars", "20")
+    assert code == 0, out
+    requests.post(f"{venue.url}/sim/balance?asset=USDT&delta=-250", timeout=5).raise_for_status()
+    _advance(venue, 2)
+    code, out = _live(db, venue.url, *FAST, "--set", f'venue.on_mismatch="{policy}"', "--bars", "1")
+    assert code == 0, out
+    events = query(db, "SELECT kind, subject, policy FROM external_events")
+    assert events == [("balance", "USDT", policy)]
+    state, reason = query(db, "SELECT state, reason FROM trading_state")[0]
+    last = query(db, "SELECT action, accepted FROM reconciliations ORDER BY seq DESC LIMIT 1")
+    if policy == "halt":
+        assert state == "HALTED"
+        assert str(reason).startswith("VENUE_MISMATCH: balance USDT")
+        assert last == [("halt", 0)]
+        assert query(db, "SELECT kind FROM alerts WHERE cleared_ms IS NULL") == [
+            ("venue_mismatch",)
+        ]
+        assert "VENUE_MISMATCH" in invoke("status", str(db)).output
+    else:
+        assert state == "ACTIVE"
+        assert last == [("adopt", 1)]
+    result = invoke("reconcile", str(db), env=LIVE_ENV)
+    assert result.exit_code == (4 if policy == "halt" else 0), result.output
+
+
+def test_a_strangers_open_order_is_an_external_event_on_start(
+    venue: SimServer, tmp_path: Path
+) -> None:
+    db = tmp_path / "live.db"
+    code, out = _live(db, venue.url, *FAST, "--tiny", "--bars", "5")
+    assert code == 0, out
+    _client(venue).signed(
+        "POST",
+        "/api/v3/order",
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.001",
+            "price": "20000",
+            "newClientOrderId": "web_resting",
+        },
+    )
+    _advance(venue, 2)
+    code, out = _live(db, venue.url, *FAST, "--bars", "1")
+    assert code == 0, out
+    kinds = query(db, "SELECT kind, subject FROM external_events")
+    assert ("open_order", "web_resting") in kinds
+    assert query(db, "SELECT state FROM trading_state") == [("HALTED",)]
+
+
+def test_reconcile_refuses_a_missing_db_and_a_session_that_is_not_live(
+    tmp_path: Path, sample_week: Path
+) -> None:
+    result = invoke("reconcile", str(tmp_path / "none.db"))
+    assert result.exit_code == 2
+    assert "no session db" in result.output
+    backtest = tmp_path / "bt.db"
+    made = invoke(*backtest_args(sample_week, backtest, "--no-report", "--to", "2024-01-01T01:00"))
+    assert made.exit_code == 0, made.output
+    result = invoke("reconcile", str(backtest), env=LIVE_ENV)
+    assert result.exit_code == 2
+    assert (
+        result.output
+        == f"error: {backtest} holds a backtest session; reconcile checks live sessions\n"
+    )
+
+
+def test_live_continue_needs_the_switch_too(venue: SimServer, tmp_path: Path) -> None:
+    db = tmp_path / "live.db"
+    code, out = _live(db, venue.url, *FAST, "--bars", "2")
+    assert code == 0, out
+    result = invoke("continue", str(db), env={**LIVE_ENV, "NJORD_ENABLE_LIVE": ""})
+    assert result.exit_code == 2
+    assert "NJORD_ENABLE_LIVE=1" in result.output
+    assert query(db, "SELECT count(*) FROM equity") == [(2,)]
+
+
+def test_a_venue_that_cannot_be_reconciled_at_start_starts_halted(tmp_path: Path) -> None:
+    """The clock and filters can be read, the account cannot: the session does not trade on
+    a guess. It starts, halts before its first bar with the reason, and sends nothing."""
+    faults = FaultConfig(faults=[Fault(endpoint="GET /api/v3/account", kind="500", every=1)])
+    server = _venue(60, faults=faults)
+    try:
+        db = tmp_path / "live.db"
+        code, out = _live(db, server.url, *FAST, "--bars", "30")
+        assert code == 0, out
+        state, reason = query(db, "SELECT state, reason FROM trading_state")[0]
+        assert state == "HALTED"
+        assert str(reason).startswith("VENUE_FAILURES: cannot reconcile at start")
+        assert query(db, "SELECT kind FROM alerts") == [("venue_failures",)]
+        assert server.state.requests["POST /api/v3/order"] == 0
+        assert query(db, "SELECT count(*) FROM intents WHERE allowed = 1") == [(0,)]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_tui_watches_and_steers_a_live_session(venue: SimServer, tmp_path: Path) -> None:
+    db = tmp_path / "live.db"
+    code, out = _live(db, venue.url, *FAST, "--tiny", "--bars", "30")
+    assert code == 0, out
+
+    async def run() -> None:
+        app = NjordApp(db)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            base = app.screen_stack[0]
+            assert str(base.query_one("#state", Static).render()) == "ACTIVE\nlive"
+            assert "order rtt p50" in str(base.query_one("#summary", Static).render())
+            await pilot.press("h", "y")
+            await pilot.pause()
+
+    asyncio.run(run())
+    assert query(db, "SELECT command FROM controls") == [("halt",)]
