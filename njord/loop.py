@@ -159,14 +159,16 @@ class Loop:
 
     def bar(self, batch: BarBatch, i: int) -> None:
         """One bar, three phases."""
-        available = time.perf_counter()
+        paced = self.pacer.paced
+        # Clocks for a paced session's telemetry only: a backtest has no use for them.
+        available = time.perf_counter() if paced else 0.0
         book, writer = self.book, self.writer
         self.between_bars = False
         ts = batch.ts_ms[i]
         bar = BarE8(ts, batch.open_e8[i], batch.high_e8[i], batch.low_e8[i], batch.close_e8[i])
         # Controls posted while the session was down apply at its first bar; a paced
         # session looks at every bar (a backtest runs from its controls at the start).
-        controls = self.pending() if self.pacer.paced or self._first else []
+        controls = self.pending() if paced or self._first else []
         if self._first:
             writer.log.date_undated(ts)
             self._first = False
@@ -180,15 +182,15 @@ class Loop:
             book.apply(report)
         if controls:
             self._apply_controls(bar, controls)
-        ticked = time.perf_counter()
+        ticked = time.perf_counter() if paced else 0.0
         self._decide(batch, i, bar)
         self.last_bar = bar
-        self._phase_commit()
+        if paced:
+            self._phase_commit()
         # Phases 2 and 3: send, then apply what the venue answered.
         self._settle(bar)
         self.finish(bar)
         self._since_commit += 1
-        paced = self.pacer.paced
         if self._since_commit >= self.commit_every or paced or self.stop.requested:
             if paced:
                 self._telemetry(batch, ts, ticked, available)
@@ -208,7 +210,8 @@ class Loop:
         """End of phase 3: the strategy hears of its fills; the bar is marked to its close."""
         book, writer = self.book, self.writer
         writer.ensure_transaction()
-        notify_fills(book, self.strategy, self.ctx)
+        if book.filled:
+            notify_fills(book, self.strategy, self.ctx)
         equity, position = book.end_bar(bar)
         self.equity = equity
         if book.out:
@@ -230,12 +233,9 @@ class Loop:
         """What the book produced, into the open transaction (with the venue's trade ids),
         logged at the bar being processed, or, between bars, just after the last one: a
         rebuild applies it before the next bar's decisions, as it happened."""
-        out = self.book.take_outbox()
         last = self.last_bar
         stamp = 0 if last is None else last.ts_ms + (1 if self.between_bars else 0)
-        self.writer.write_outbox(out, self.book, stamp_ms=stamp)
-        if out.trade_ids:
-            venue_store.save_trade_ids(self.writer.conn, out.trade_ids)
+        self.writer.write_outbox(self.book.take_outbox(), self.book, stamp_ms=stamp)
 
     def _state_snapshot(self) -> tuple[bytes, bytes] | None:
         """Every `STATE_EVERY` bars, the strategy's and the timeframes' state, when the
@@ -315,6 +315,8 @@ class Loop:
         """Phase 2 and 3: send what the book decided, apply the answers, until the book
         wants nothing more sent (a fill that breaches the daily loss cancels the rest)."""
         book = self.book
+        if not book.sending:
+            return  # nothing decided to send: most bars
         outgoing = book.take_outgoing()
         while outgoing:
             reports = self._send(outgoing)

@@ -19,8 +19,6 @@ import msgspec
 
 import njord
 from njord import amend, strategies
-from njord.adapters.binance_router import BinanceRouter
-from njord.adapters.live_feed import LiveFeed
 from njord.adapters.sim_router import PaperBroker, SimRouter
 from njord.config import Config, config_sha256, config_toml, risk_limits, stored_config
 from njord.core.bars import Timeframes
@@ -52,9 +50,10 @@ from njord.store.runs import SqliteManifestStore
 from njord.store.session import SessionWriter
 from njord.store.stored import StoredSession
 from njord.store.venue import PaperJournal
-from njord.upkeep import VenueUpkeep
 
 if TYPE_CHECKING:
+    # Live feeds import the venue's client (requests): a backtest never loads it.
+    from njord.adapters.live_feed import LiveFeed
     from njord.notify import Notifier
 
 # At the end of a run, queued alert edges get this long to reach their channels.
@@ -278,6 +277,8 @@ def open_session(
 ) -> Session:
     """Create (manifest given) or reopen a session db and take its lease."""
     conn = db.open_writer(path, create=manifest is not None, synchronous=config.store.synchronous)
+    if config.runtime.mode == "backtest":
+        db.batch_checkpoints(conn)
     try:
         lease, stale = leases.acquire(conn, timeout_s=config.store.lease_timeout_s)
     except BaseException:
@@ -366,8 +367,12 @@ def run_session(
     )
     router = router or router_of(session, book)
     upkeep = None
-    if isinstance(router, BinanceRouter):  # before the rebuild: orders shaped as they were
-        upkeep = VenueUpkeep(router, book=book, writer=session.writer, venue=config.venue)
+    if not isinstance(router, SimRouter):  # a venue's client imports requests: not for a sim
+        from njord.adapters.binance_router import BinanceRouter
+        from njord.upkeep import VenueUpkeep
+
+        if isinstance(router, BinanceRouter):  # before the rebuild: orders shaped as they were
+            upkeep = VenueUpkeep(router, book=book, writer=session.writer, venue=config.venue)
     session.log.use_clock(lambda: ctx.now_ms)
     session.log.info(
         "session",
@@ -458,7 +463,7 @@ def build_runtime(
     router is `router_of`'s): recorded bars are polled from history or the db, as fast as
     they come or `pace_ms` apart; live bars come in wall time, every phase committed, and a
     restart first rebuilds from the bars `stored` holds."""
-    if isinstance(source, LiveFeed):
+    if not isinstance(source, (HistoryFeed, StoredFeed)):  # a LiveFeed
         kept = None
         if stored is not None:
             kept = Polled(StoredFeed(stored.blobs, symbol=source.symbol, events=stored.events))

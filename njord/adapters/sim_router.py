@@ -92,7 +92,7 @@ class SimRouter:
             return []  # this bar was matched already (a restart goes through it again)
         self.bar = bar
         reports: list[Report] = []
-        for coid, held in list(self._resting.items()):
+        for coid, held in list(self._resting.items()) if self._resting else ():
             order = held.order
             if order.type is OrderType.MARKET:
                 price: int | None = market_price_e8(bar.open_e8, order.side, self.costs, self.rules)

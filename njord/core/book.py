@@ -240,6 +240,12 @@ class Book:
         self.last_bar_ms = bar.ts_ms
         return equity, position
 
+    @property
+    def sending(self) -> bool:
+        """Whether `take_outgoing` has anything: a check that builds nothing."""
+        out = self._outgoing
+        return bool(out.cancels or out.orders)
+
     def take_outgoing(self) -> Outgoing:
         out, self._outgoing = self._outgoing, Outgoing(cancels=[], orders=[])
         return out

@@ -64,7 +64,9 @@ class _Pass:
     def add(self, points: list[tuple[int, float]]) -> None:
         import numpy as np  # not at the top: `njord status` reads this module, measures nothing
 
-        both = np.array(points, dtype=np.float64)  # ms timestamps are exact below 2**53
+        # ms timestamps are exact below 2**53; flattened, the rows convert at twice the speed
+        flat = itertools.chain.from_iterable(points)
+        both = np.fromiter(flat, np.float64, 2 * len(points)).reshape(-1, 2)
         ts, equity = both[:, 0].astype(np.int64), both[:, 1]
         if self.first_ts is None:
             self.first_ts = self.peak_ts = int(ts[0])

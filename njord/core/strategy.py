@@ -108,12 +108,18 @@ class Context:
     def log(self, msg: str) -> None:
         self._log(msg)
 
+    # Most bars submit and cancel nothing: then the (empty) list itself is handed out, read
+    # and dropped by the loop, and no new one is built.
     def take_submitted(self) -> list[OrderIntent]:
-        taken, self._submitted = self._submitted, []
+        taken = self._submitted
+        if taken:
+            self._submitted = []
         return taken
 
     def take_cancels(self) -> list[str]:
-        taken, self._cancels = self._cancels, []
+        taken = self._cancels
+        if taken:
+            self._cancels = []
         return taken
 
 

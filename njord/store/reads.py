@@ -14,7 +14,7 @@ from njord.core.metrics import Metrics, compute
 from njord.core.money import E8, mul_e8
 from njord.core.time import DAY_MS, timeframe_ms
 from njord.data.qc import QcSummary
-from njord.store import alerts, amendments, controls, observe
+from njord.store import alerts, amendments, controls, db, observe
 from njord.store import lease as leases
 from njord.store.runs import SqliteManifestStore
 
@@ -241,7 +241,7 @@ def _intraday(conn: apsw.Connection) -> float:
 
 def metrics(conn: apsw.Connection, initial_cash_e8: int) -> Metrics:
     # A cursor, not a list: a year of bars is never held in memory at once.
-    points = conn.execute("SELECT ts_ms, equity_e8 / 1e8 FROM equity ORDER BY ts_ms")
+    points = db.rows(conn, "SELECT ts_ms, equity_e8 / 1e8 FROM equity ORDER BY ts_ms")
     pnls = [
         (pnl - fees) / E8
         for pnl, fees in conn.execute("SELECT pnl_e8, fees_e8 FROM trades ORDER BY trade_id")

@@ -20,7 +20,7 @@ import msgspec
 
 from njord import events as ev
 from njord import killpoints
-from njord.core.book import Book, Outbox
+from njord.core.book import Book, Outbox, VenueTrade
 from njord.data.history import BarBatch
 from njord.data.qc import QcEvent, QcSummary
 from njord.errors import MismatchError
@@ -49,6 +49,10 @@ class SessionWriter:
         self.snapshots: SnapshotStore = SqliteSnapshotStore(conn)
         self.chain = Chain(conn)
         self._equity: list[tuple[int, int, int, int, int]] = []
+        # What the decision steps wrote, held for the commit (a statement per table per
+        # transaction), with the venue's trade ids of their fills.
+        self._rows = outbox.Rows()
+        self._trade_ids: list[VenueTrade] = []
         self._metrics: list[tuple[int, str, float]] = []
         self._in_txn = False
         self._book_changed = True
@@ -97,6 +101,7 @@ class SessionWriter:
         `strategy_state` (the strategy's and the timeframes' snapshots): saved beside a book
         snapshot of this very point of the decision log, for a restart to start from."""
         closes_bar = bool(self._equity)  # phase 3 (or a backtest's chunk): its equity rows
+        self._flush_rows()  # first: the book's lots refer to its fills
         self._insert_logs(self.log.drain(), book.last_bar_ms or 0)
         self._chain_commit(book)
         self._flush_equity()
@@ -128,6 +133,8 @@ class SessionWriter:
             self.conn.execute("ROLLBACK")
         self._in_txn = False
         self._equity.clear()
+        self._rows.clear()
+        self._trade_ids.clear()
         self._staged.clear()  # a rolled-back bar publishes nothing
         self.log.discard()
         self.chain.discard()
@@ -252,11 +259,13 @@ class SessionWriter:
         )
 
     def write_outbox(self, out: Outbox, book: Book, *, stamp_ms: int) -> None:
-        """What one decision step produced: chained, written, its events staged. Its order,
-        fill and state records are logged at `stamp_ms`, the loop's bar (not the venue's
-        time of the event): a rebuild replays them at the bar they happened in."""
+        """What one decision step produced: chained, its rows (and the venue's trade ids)
+        written at the commit, its events staged. Its order, fill and state records are
+        logged at `stamp_ms`, the loop's bar (not the venue's time of the event): a rebuild
+        replays them at the bar they happened in."""
         self._chain_outbox(out, stamp_ms)
-        outbox.insert(self.conn, out, last_bar_ms=book.last_bar_ms)
+        self._rows.add(out, last_bar_ms=book.last_bar_ms)
+        self._trade_ids += out.trade_ids
         for component, level, msg, context in out.logs:
             self.log.log(component, level, msg, **context)  # type: ignore[arg-type]
 
@@ -314,6 +323,12 @@ class SessionWriter:
                     reason=sc.reason,
                 )
             )
+
+    def _flush_rows(self) -> None:
+        self._rows.flush(self.conn)
+        if self._trade_ids:
+            venue.save_trade_ids(self.conn, self._trade_ids)
+            self._trade_ids.clear()
 
     def _flush_equity(self) -> None:
         if self._equity:

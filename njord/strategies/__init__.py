@@ -9,7 +9,6 @@ import inspect
 import re
 import sys
 import types
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,10 @@ def available() -> dict[str, str]:
 
 
 def _installed() -> dict[str, str]:
-    # Scanning every installed distribution costs 20-300 ms: only for names that need it.
+    # Scanning every installed distribution costs 20-300 ms, and importing importlib.metadata
+    # another 30: only for names that need it.
+    from importlib import metadata
+
     found = metadata.entry_points(group=ENTRY_POINT_GROUP)
     return {ep.name: ep.value for ep in sorted(found, key=lambda ep: ep.name)}
 
