@@ -368,8 +368,9 @@ def test_live_continue_needs_the_switch_too(venue: SimServer, tmp_path: Path) ->
 def test_a_venue_that_cannot_be_reconciled_at_start_starts_halted(tmp_path: Path) -> None:
     """The clock, filters and account can be read, the open orders cannot: it does not trade on
     a guess. It starts, halts before its first bar with the reason, and sends nothing."""
-    faults = FaultConfig(faults=[Fault(endpoint="GET /api/v3/openOrders", kind="500", every=1)])
-    server = _venue(60, faults=faults)
+    # Five 500s: the start's reconciliation and its retries; the next bar's retry succeeds.
+    fault = Fault(endpoint="GET /api/v3/openOrders", kind="500", every=1, count=5)
+    server = _venue(60, faults=FaultConfig(faults=[fault]))
     try:
         db = tmp_path / "live.db"
         code, out = _live(db, server.url, *FAST, "--bars", "30")
