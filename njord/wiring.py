@@ -53,6 +53,7 @@ from njord.store.venue import PaperJournal
 
 if TYPE_CHECKING:
     # Live feeds import the venue's client (requests): a backtest never loads it.
+    from njord.adapters.binance_router import BinanceRouter
     from njord.adapters.live_feed import LiveFeed
     from njord.notify import Notifier
 
@@ -367,12 +368,11 @@ def run_session(
     )
     router = router or router_of(session, book)
     upkeep = None
-    if not isinstance(router, SimRouter):  # a venue's client imports requests: not for a sim
-        from njord.adapters.binance_router import BinanceRouter
+    live = _live_router(router)
+    if live is not None:  # before the rebuild: orders shaped as they were
         from njord.upkeep import VenueUpkeep
 
-        if isinstance(router, BinanceRouter):  # before the rebuild: orders shaped as they were
-            upkeep = VenueUpkeep(router, book=book, writer=session.writer, venue=config.venue)
+        upkeep = VenueUpkeep(live, book=book, writer=session.writer, venue=config.venue)
     session.log.use_clock(lambda: ctx.now_ms)
     session.log.info(
         "session",
@@ -436,6 +436,16 @@ def run_session(
             session.manifest.run_id, final_status, ended_ms=time.time_ns() // 1_000_000
         )
     return result
+
+
+def _live_router(router: OrderRouter) -> BinanceRouter | None:
+    """The router as a venue's, or None for the simulator's (whose sessions then import
+    no venue client, nor `requests`: a backtest starts faster)."""
+    if isinstance(router, SimRouter):
+        return None
+    from njord.adapters.binance_router import BinanceRouter
+
+    return router if isinstance(router, BinanceRouter) else None
 
 
 def _restartable(feed: BarFeed) -> Polled:
@@ -536,8 +546,9 @@ def carry_on(session: Session, loop: Loop, stored: Polled) -> None:
     # resend every open order, to prove the torture catches a broken duplicate guard.
     # A live router's own lookup before its first send is the same guard: off too.
     unguarded = os.environ.get("NJORD_TEST_RESEND_WITHOUT_QUERY") == "1"
-    if isinstance(router, BinanceRouter):
-        router.unguarded = unguarded
+    live = _live_router(router)
+    if live is not None:
+        live.unguarded = unguarded
     for coid, order in list(book.open_orders.items()):
         known = None if unguarded else router.query(coid)
         if known is not None:
@@ -548,8 +559,8 @@ def carry_on(session: Session, loop: Loop, stored: Polled) -> None:
             reports.append(Expired(client_order_id=coid, ts_ms=decided))
         else:
             reports += router.submit(order)
-    if isinstance(router, BinanceRouter):
-        router.unguarded = False
+    if live is not None:
+        live.unguarded = False
     writer.ensure_transaction()
     for report in reports:
         book.apply(report)
