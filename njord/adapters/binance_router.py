@@ -110,8 +110,10 @@ class BinanceRouter:
         """Measure the venue's clock, read its filters and, when the client has keys, make
         one signed read: VenueStartError if any fails (ConfigError for refused keys)."""
         try:
-            self._measure_clock()
+            # exchangeInfo first: it tells the client's limiter the venue's real limits
+            # before any answer's used-weight header is measured against the defaults.
             self._read_exchange_info()
+            self._measure_clock()
             if self.client.signs:
                 self.balances()
         except (VenueError, VenueUnreachable) as e:
