@@ -93,15 +93,20 @@ def open_live(
     router = None
     if mode == "live":
         config = _live_config(config)
-        client = venue_client(config, env_prefix)
+        signed = venue_client(config, env_prefix)
         router = BinanceRouter(
-            client,
+            signed,
             symbol=config.data.symbol,
             max_consecutive_failures=config.venue.max_consecutive_failures,
         )
         router.start()  # the clock measured and the filters read, or no session at all
-    else:
-        client = BinanceClient(config.venue.base_url, recv_window_ms=config.venue.recv_window_ms)
+    # The feed's own client (its requests run in a thread of their own, beside the
+    # router's), counting against the venue's limits with the router's limiter.
+    client = BinanceClient(
+        config.venue.base_url,
+        recv_window_ms=config.venue.recv_window_ms,
+        limiter=router.client.limiter if router is not None else None,
+    )
     live = LiveFeed(
         client,
         symbol=config.data.symbol,

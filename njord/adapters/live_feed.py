@@ -9,11 +9,14 @@
   venue skips for good (a later bar exists, the earlier never comes) are a gap event.
 - Records `bars_lag` per bar: venue time at emission minus the bar's close.
 - Never waits past the loop's deadline: `poll` returns None instead, and a backoff or the
-  poll interval only moves the time of the next request.
+  poll interval only moves the time of the next request. The request itself runs in a
+  thread of its own, so a venue that stalls (up to the client's timeout) does not hold the
+  loop: it services controls meanwhile, and the answer is taken at a later poll.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -72,6 +75,7 @@ class LiveFeed:
         self._venue_now = 0
         self._ready: deque[BarBatch] = deque()
         self._not_before = 0.0  # time.monotonic() of the next request
+        self._asked: _Request | None = None  # a klines request on its way
         self.finished = False
 
     @property
@@ -89,13 +93,19 @@ class LiveFeed:
             if self._ended():
                 self.finished = True
                 return None
-            wait = self._not_before - time.monotonic()
-            if wait > 0:
-                left = deadline - time.monotonic()
-                self.sleep(max(0.0, min(wait, left)))
-                if wait > left:
-                    return None
-            rows = self._poll()
+            if self._asked is None:
+                wait = self._not_before - time.monotonic()
+                if wait > 0:
+                    left = deadline - time.monotonic()
+                    self.sleep(max(0.0, min(wait, left)))
+                    if wait > left:
+                        return None
+                self._asked = self._ask()
+            left = deadline - time.monotonic()
+            if not self._asked.done.wait(None if left == float("inf") else max(0.0, left)):
+                return None  # still on its way: the loop services controls meanwhile
+            asked, self._asked = self._asked, None
+            rows = self._answered(asked)
             if rows is not None:
                 fresh = self._accept(rows)
                 room = None if self.max_bars is None else self.max_bars - self.emitted
@@ -124,23 +134,19 @@ class LiveFeed:
 
     # -- polling --------------------------------------------------------------------------
 
-    def _poll(self) -> list[list[Any]] | None:
+    def _ask(self) -> _Request:
         params: dict[str, Any] = {"symbol": self.symbol, "interval": "1m", "limit": 1000}
         if self.next_ms is not None:
             params["startTime"] = self.next_ms
         if self.connect_timeout_s is not None and self._answer_by is None:
             self._answer_by = time.monotonic() + self.connect_timeout_s
-        try:
-            # The market's time just before the klines are asked for: what is closed, how
-            # late, how long a stall. Asked every poll (weight 1): a replay may run faster
-            # than our clock. Asked after, it could be past the close of the bar the answer
-            # showed still forming (its open only, or a part of the minute), and that bar
-            # would pass as closed: a bar closed before the request is complete in it.
-            self._venue_now = self.client.market_now_ms()
-            rows: list[list[Any]] = self.client.public("GET", "/api/v3/klines", params)
-        except (VenueError, VenueUnreachable) as e:
-            self._failed(e)
+        return _Request(self.client, params)
+
+    def _answered(self, asked: _Request) -> list[list[Any]] | None:
+        if asked.error is not None:
+            self._failed(asked.error)
             return None
+        self._venue_now, rows = asked.venue_now, asked.rows
         if self.backoff.failures >= ERROR_BURST:
             self.log("INFO", "klines polls succeed again", {"clear": "error_rate"})
         self.backoff.succeeded()
@@ -254,3 +260,28 @@ class LiveFeed:
             schema=STORED_SCHEMA,
         )
         return BarBatch(batch, lag_ms=lag)
+
+
+class _Request:
+    """One klines request in a thread of its own (a daemon: a stalled request never holds
+    the process at exit). The market's time is read just before the klines are asked for:
+    what is closed, how late, how long a stall. Read after, it could be past the close of a
+    bar the answer showed still forming, and that bar would pass as closed."""
+
+    def __init__(self, client: BinanceClient, params: dict[str, Any]) -> None:
+        self.done = threading.Event()
+        self.venue_now = 0
+        self.rows: list[list[Any]] = []
+        self.error: VenueError | VenueUnreachable | None = None
+        threading.Thread(
+            target=self._run, args=(client, params), name="njord-klines", daemon=True
+        ).start()
+
+    def _run(self, client: BinanceClient, params: dict[str, Any]) -> None:
+        try:
+            self.venue_now = client.market_now_ms()
+            self.rows = client.public("GET", "/api/v3/klines", params)
+        except (VenueError, VenueUnreachable) as e:
+            self.error = e
+        finally:
+            self.done.set()
