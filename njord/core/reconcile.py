@@ -151,11 +151,9 @@ def match(book: BookView, venue: VenueState, *, dust_e8: Mapping[str, int]) -> R
 
 
 def _trade(ts_ms: int, fill: Execution) -> ExternalEvent:
-    return ExternalEvent(
-        ts_ms=ts_ms,
-        kind="trade",
-        subject=fill.trade_id,
-        venue_value=f"{fmt_e8(fill.qty_e8)} @ {fmt_e8(fill.price_e8)} for {fill.client_order_id}",
+    return _fill_event(
+        ts_ms,
+        fill,
         book_value="no such order",
         detail=f"a trade on the symbol of order {fill.client_order_id}, not this session's",
     )
@@ -164,13 +162,22 @@ def _trade(ts_ms: int, fill: Execution) -> ExternalEvent:
 def closed_fill(ts_ms: int, fill: Execution) -> ExternalEvent:
     """A venue fill of an order the book holds closed: the book cannot take it, and no
     report explains it."""
+    return _fill_event(
+        ts_ms,
+        fill,
+        book_value="the order is closed",
+        detail=f"a fill of order {fill.client_order_id} after the book closed it",
+    )
+
+
+def _fill_event(ts_ms: int, fill: Execution, *, book_value: str, detail: str) -> ExternalEvent:
     return ExternalEvent(
         ts_ms=ts_ms,
         kind="trade",
         subject=fill.trade_id,
         venue_value=f"{fmt_e8(fill.qty_e8)} @ {fmt_e8(fill.price_e8)} for {fill.client_order_id}",
-        book_value="the order is closed",
-        detail=f"a fill of order {fill.client_order_id} after the book closed it",
+        book_value=book_value,
+        detail=detail,
     )
 
 
