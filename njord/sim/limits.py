@@ -28,6 +28,12 @@ FIRST_BAN_S = 120
 LONGEST_BAN_S = 3 * 86_400
 
 
+def _whole_s(seconds: float) -> int:
+    """Seconds rounded up, after rounding to the millisecond: `(now + 120) - now` can come out
+    as 120.00000000001 in floating point, and a 2-minute ban must say 120, not 121."""
+    return math.ceil(round(seconds, 3))
+
+
 class RateLimits:
     def __init__(
         self, *, weight_limit: int = WEIGHT_LIMIT_1M, clock: Callable[[], float] = time.monotonic
@@ -55,7 +61,7 @@ class RateLimits:
             while self._weights and self._weights[0][0] <= now - 60:
                 self._used -= self._weights.popleft()[1]
             if self._used + weight > self.weight_limit:
-                wait_s = math.ceil(self._weights[0][0] + 60 - now) if self._weights else 1
+                wait_s = _whole_s(self._weights[0][0] + 60 - now) if self._weights else 1
                 self._told_until = now + wait_s
                 raise ApiError(
                     429,
@@ -77,7 +83,7 @@ class RateLimits:
             -1003,
             f"Way too much request weight used; IP banned until {int(until_ms)}. Please use "
             "WebSocket Streams for live updates to avoid bans.",
-            retry_after_s=math.ceil(self._banned_until - now),
+            retry_after_s=_whole_s(self._banned_until - now),
             headers={"X-MBX-USED-WEIGHT-1M": str(self._used)},
         )
 
@@ -97,7 +103,7 @@ class RateLimits:
                         429,
                         -1015,
                         f"Too many new orders; current limit is {limit} orders per {interval}.",
-                        retry_after_s=math.ceil(first + seconds - now),
+                        retry_after_s=_whole_s(first + seconds - now),
                     )
             self._orders.append(now)
 
