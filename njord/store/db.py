@@ -257,13 +257,21 @@ def batch_checkpoints(conn: apsw.Connection) -> None:
     """A backtest writes its bars as fast as it can: its WAL goes to the db file every
     `BATCH_CHECKPOINT_PAGES` pages (40 MB) instead of SQLite's 1,000, a tenth of the
     checkpoints and of their syncs. Commits and what they make durable are unchanged."""
-    conn.execute(f"PRAGMA wal_autocheckpoint = {BATCH_CHECKPOINT_PAGES}")
+    _set(conn, f"PRAGMA wal_autocheckpoint = {BATCH_CHECKPOINT_PAGES}")
+
+
+def _set(conn: apsw.Connection, pragma: str) -> None:
+    """Run a pragma that changes something to its end. Some answer with a row (journal_mode,
+    wal_checkpoint) and stay a write statement in progress until it is read: should anything
+    keep the cursor alive a moment (a sampling profiler holding the frame that made it, as
+    Dask's workers run), the next transaction fails with "cannot open savepoint"."""
+    conn.execute(pragma).fetchall()
 
 
 def _configure(conn: apsw.Connection, synchronous: str) -> None:
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute(f"PRAGMA synchronous = {synchronous}")
-    conn.execute("PRAGMA foreign_keys = ON")
+    _set(conn, "PRAGMA journal_mode = WAL")
+    _set(conn, f"PRAGMA synchronous = {synchronous}")
+    _set(conn, "PRAGMA foreign_keys = ON")
 
 
 def _check_identity(conn: apsw.Connection, path: Path) -> int:
@@ -302,7 +310,7 @@ def _migrate(conn: apsw.Connection, path: Path) -> None:
     target = schema_version()
     if version == target:
         return
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    _set(conn, "PRAGMA wal_checkpoint(TRUNCATE)")
     shutil.copyfile(path, _backup_path(path, version))
     with conn:
         for step in range(version + 1, target + 1):

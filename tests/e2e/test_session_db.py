@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -165,3 +166,27 @@ def test_world_readable_secrets_file_is_refused(tmp_path: Path, sample_week: Pat
     assert result.exit_code == 2
     assert "has mode 0644; run `chmod 600" in result.output
     assert not db_path.exists()
+
+
+def test_opening_a_db_leaves_no_statement_in_progress_while_a_profiler_holds_frames(
+    tmp_path: Path,
+) -> None:
+    # A sampling profiler (Dask's workers run one) keeps the frames it sampled, and with
+    # them the cursors those frames made: a pragma answering with a row must be read to its
+    # end, or the session's first transaction fails with "cannot open savepoint".
+    frames: list[object] = []
+
+    def sample(frame: object, event: str, arg: object) -> None:
+        if event == "return":
+            frames.append(frame)
+
+    sys.setprofile(sample)
+    try:
+        conn = db.open_writer(tmp_path / "s.db", create=True)
+        db.batch_checkpoints(conn)
+    finally:
+        sys.setprofile(None)
+    with conn:
+        conn.execute("CREATE TABLE t (a)")
+    conn.close()
+    assert frames
