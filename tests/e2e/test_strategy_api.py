@@ -63,3 +63,29 @@ def test_the_guides_example_strategy_runs_as_written(
     bad = invoke(*args, "--set", "strategy.params.lookback=1", "--db", str(tmp_path / "x.db"))
     assert bad.exit_code == 2
     assert "lookback must be >= 2" in bad.output
+
+
+def test_an_order_on_a_symbol_the_session_has_no_bars_of_is_refused(
+    tmp_path: Path, sample_week: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It used to fill at the BTCUSDT close and stay out of equity: allowed by the risk
+    # rules, it is still a symbol with no price in this session.
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    path = tmp_path / "eth.db"
+    args = backtest_args(sample_week, path, "--no-report", "--to", "2024-01-01T00:10")
+    result = invoke(
+        *args,
+        "--set",
+        'strategy.name="user_strategies:OneOrder"',
+        "--set",
+        'strategy.params.symbol="ETHUSDT"',
+        "--set",
+        'risk.allowed_symbols=["BTCUSDT", "ETHUSDT"]',
+    )
+    assert result.exit_code == 0, result.output
+    assert query(path, "SELECT symbol, reason, client_order_id FROM intents") == [
+        ("ETHUSDT", "SYMBOL_NOT_DECLARED", None)
+    ]
+    assert query(path, "SELECT count(*) FROM orders") == [(0,)]
+    assert query(path, "SELECT cash_e8 FROM account") == [(10_000 * 10**8,)]
+    assert invoke("verify", str(path)).exit_code == 0

@@ -131,6 +131,7 @@ class OneOrderParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     type: str = "MARKET"
     qty: str = "0.001"
     limit: str = ""
+    symbol: str = ""  # the bar's own when empty
 
 
 class OneOrder(Strategy):
@@ -150,7 +151,7 @@ class OneOrder(Strategy):
         assert isinstance(p, OneOrderParams)
         return [
             OrderIntent(
-                symbol=symbol,
+                symbol=p.symbol or symbol,
                 side=Side(p.side),
                 qty=Decimal(p.qty),
                 type=OrderType(p.type),
