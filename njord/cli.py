@@ -798,7 +798,8 @@ def data_group() -> None:
 @click.option("--out", type=OutputPath("file"), required=True, help="Parquet file")
 @click.option(
     "--symbol",
-    help="label of the bars (default: the data's symbol column, else BTCUSDT); "
+    help="label of the bars (default: the data's symbol column, else the symbol a "
+    "Binance dump's file name starts with, else BTCUSDT); "
     "a symbol column holding another one is refused",
 )
 @click.option("--format", "fmt", type=click.Choice(["parquet", "binance", "csv"]))
@@ -819,7 +820,7 @@ def data_import(
 
     if all(trades.layout(f) for f in files):
         report = trades.import_trades(
-            list(files), out=out, symbol=symbol or importer.DEFAULT_SYMBOL
+            list(files), out=out, symbol=symbol or importer.named_symbol(files[0])
         )
         click.echo(
             f"aggregated {report.rows_in} trades into {report.rows_out} 1-minute bars "

@@ -4,6 +4,7 @@ validated, sorted, de-duplicated Parquet in the bar schema out."""
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from pathlib import Path
 from typing import Literal
@@ -22,6 +23,8 @@ from njord.errors import ConfigError, DataError
 
 Format = Literal["binance", "csv", "parquet"]
 DEFAULT_SYMBOL = "BTCUSDT"  # Binance kline dumps carry no symbol column
+# ... but their names do: SYMBOL-1m-2024-01.zip, SYMBOL-trades-2024-01-01.zip
+_BINANCE_NAME = re.compile(r"([A-Z0-9]{2,20})-(?:\d+[smhdwM]|trades|aggTrades)-\d{4}-\d{2}")
 BINANCE_COLUMNS = (
     "open_time",
     "open",
@@ -100,9 +103,16 @@ def parse_map(items: tuple[str, ...]) -> dict[str, str]:
     return mapping
 
 
+def named_symbol(path: Path) -> str:
+    """The symbol a Binance dump's file name starts with, else DEFAULT_SYMBOL."""
+    named = _BINANCE_NAME.match(path.name)
+    return named[1] if named else DEFAULT_SYMBOL
+
+
 def read_any(path: Path, fmt: Format, mapping: dict[str, str], symbol: str | None) -> pa.Table:
     """One input in the bar schema, labelled `symbol`: by default the one its own `symbol`
-    column holds (BTCUSDT without one); a column holding another symbol is refused."""
+    column holds, else the one a Binance dump's name starts with (`ETHUSDT-1m-2024-01.zip`),
+    else BTCUSDT; a column holding another symbol is refused."""
     if fmt == "binance":
         raw = _read_binance(path)
     elif fmt == "csv":
@@ -117,7 +127,7 @@ def read_any(path: Path, fmt: Format, mapping: dict[str, str], symbol: str | Non
     held = raw.column("symbol") if "symbol" in raw.column_names else pa.array([], pa.string())
     if symbol is None:
         found = pc.unique(held).drop_null().to_pylist()
-        symbol = str(found[0]) if found else DEFAULT_SYMBOL
+        symbol = str(found[0]) if found else named_symbol(path)
     check_symbol(held, want=symbol, source=str(path), by="--symbol is")
     table = raw if fmt == "binance" else _rename(raw, mapping, path)
     bars = _to_bar_schema(table, path, symbol)

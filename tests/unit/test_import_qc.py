@@ -103,3 +103,21 @@ def test_real_exchange_gap_under_each_policy(tmp_path: Path) -> None:
     skip = HistoryFeed(out, symbol="X", gaps="none")
     assert sum(b.n for b in skip.batches()) == 120
     assert [(e.kind, e.bars) for e in skip.events] == [("gap", 15), ("skipped", 15)]
+
+
+@pytest.mark.parametrize(
+    ("name", "symbol"),
+    [
+        ("ETHUSDT-1m-2024-01.csv", "ETHUSDT"),
+        ("SOLUSDT-1h-2024-01-05.csv", "SOLUSDT"),
+        ("bars.csv", "BTCUSDT"),
+    ],
+)
+def test_a_binance_dump_is_labelled_with_the_symbol_its_name_starts_with(
+    tmp_path: Path, name: str, symbol: str
+) -> None:
+    src = tmp_path / name
+    src.write_text((FIX / "BTCUSDT-1m-2024-01-head120.csv").read_text())
+    result = invoke("data", "import", str(src), "--out", str(tmp_path / "o.parquet"))
+    assert result.exit_code == 0, result.output
+    assert set(pq.read_table(tmp_path / "o.parquet").column("symbol").to_pylist()) == {symbol}
