@@ -205,6 +205,9 @@ class Loop:
                 self.upkeep.between_bars(book.bars, self.apply_reports)
             if paced:
                 self._wait_for_pace()
+        between = self.scheduled.get(ts + 1)
+        if between:  # a re-run: controls the session applied after this bar, before the next
+            self._between(between)
 
     def finish(self, bar: BarE8) -> None:
         """End of phase 3: the strategy hears of its fills; the bar is marked to its close."""
@@ -276,13 +279,22 @@ class Loop:
         if not waiting and not writer.log.pending:
             return
         writer.begin()
-        self._apply_controls(self.last_bar, waiting)
+        self._between(waiting)
+        writer.commit(self.book)
+
+    def _between(self, controls: list[Control]) -> None:
+        """Controls applied between bars, after the last one: by `service` as they come, and
+        by a re-run (`verify`) where the session's db has them, at the last bar's open +
+        1 ms, so the re-run applies them after that bar's decisions, as they happened."""
+        last = self.last_bar
+        assert last is not None  # both callers have stepped a bar
+        self.between_bars = True
+        self._apply_controls(last, controls, at_ms=last.ts_ms + 1)
         self._phase_commit(force=True)
-        self._settle(self.last_bar, force=True)
-        writer.ensure_transaction()
+        self._settle(last, force=True)
+        self.writer.ensure_transaction()
         if self.book.out:
             self.write_outbox()
-        writer.commit(self.book)
 
     def pending(self) -> list[Control]:
         """Controls not applied yet. While the kill file exists, a halt is added whenever
@@ -340,11 +352,16 @@ class Loop:
             self._rtt_ms.append((time.perf_counter() - sent) * 1000)
         return reports
 
-    def _apply_controls(self, bar: BarE8, controls: list[Control]) -> None:
+    def _apply_controls(
+        self, bar: BarE8, controls: list[Control], *, at_ms: int | None = None
+    ) -> None:
+        """`at_ms`: when applied between bars, the stamp that says so (see `_between`)."""
         for control in controls:
             self.book.control(control.command, bar, by=control.posted_by, reason=control.reason)
             self.writer.mark_applied(
-                control, bar_ts_ms=bar.ts_ms, wall_ms=time.time_ns() // 1_000_000
+                control,
+                bar_ts_ms=bar.ts_ms if at_ms is None else at_ms,
+                wall_ms=time.time_ns() // 1_000_000,
             )
 
     def _decide(self, batch: BarBatch, i: int, bar: BarE8) -> None:

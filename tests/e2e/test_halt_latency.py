@@ -72,3 +72,40 @@ def test_a_halt_posted_while_a_restart_rebuilds_answers_within_1s_and_applies_fi
     first_new = query(db, f"SELECT ts_ms FROM equity ORDER BY ts_ms LIMIT 1 OFFSET {done}")[0][0]
     assert applied_at == first_new
     assert query(db, "SELECT state FROM trading_state") == [("HALTED",)]
+
+
+def test_a_halt_applied_between_bars_verifies(tmp_path: Path) -> None:
+    # A paced session applies a halt posted while it waits for its next bar, after the last
+    # bar's decisions. verify used to re-apply it before them (and refuse the db, exit 4).
+    db = tmp_path / "between.db"
+    args = [
+        "backtest",
+        "--config",
+        str(ROOT / "config.toml"),
+        "--set",
+        f'data.path="{SAMPLE}"',
+        "--strategy",
+        "user_strategies:HaltsBetweenBars",
+        "--to",
+        "2024-01-01T00:05",
+        "--pace-ms",
+        "1500",
+        "--db",
+        str(db),
+        "--out",
+        str(tmp_path / "out"),
+        "--quiet",
+        "--no-report",
+    ]
+    env = {**user_strategies_env(), "NJORD_TEST_HALT_DB": str(db)}
+    proc = njord_proc(*args, cwd=ROOT, env=env)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    [(command, at)] = query(db, "SELECT command, bar_ts_ms FROM controls")
+    assert (command, at % 60_000) == ("halt", 1)  # applied between bars, after `at - 1`
+    decided = query(db, "SELECT bar_ts_ms, reason FROM intents ORDER BY intent_id")
+    assert (at - 1, "OK") in decided  # that bar's decision came before the halt
+    assert decided[-1][1] == "HALTED"
+    verified = njord_proc("verify", str(db), cwd=ROOT, env=user_strategies_env())
+    out, err = verified.communicate(timeout=120)
+    assert verified.returncode == 0, out + err

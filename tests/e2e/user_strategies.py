@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -191,3 +192,21 @@ class Churns(Strategy):
             qty = ctx.state.position(symbol)
             return [OrderIntent(symbol=symbol, side=Side.SELL, qty=qty, tag="churn")]
         return [OrderIntent(symbol=symbol, side=Side.BUY, qty=Decimal("0.001"), tag="churn")]
+
+
+class HaltsBetweenBars(EveryBar):
+    """EveryBar that, in a process started with NJORD_TEST_HALT_DB set, runs `njord halt`
+    on that db in a thread from its first bar: in a slowed session (--pace-ms) the halt
+    lands while the loop waits for the next bar."""
+
+    def __init__(self, params: object) -> None:
+        super().__init__(params)
+        self.asked = False
+
+    def on_bar(self, ctx: Context, symbol: str, bar: Bar) -> list[OrderIntent]:
+        db = os.environ.get("NJORD_TEST_HALT_DB")
+        if db and not self.asked:
+            self.asked = True
+            halt = [sys.executable, "-m", "njord", "halt", "--db", db, "--reason", "between"]
+            threading.Thread(target=subprocess.run, args=(halt,), kwargs={"check": True}).start()
+        return super().on_bar(ctx, symbol, bar)
