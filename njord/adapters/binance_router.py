@@ -100,6 +100,9 @@ class BinanceRouter:
         self._due_info = self._due_clock = float("inf")
         self._live_from_ms: int | None = None  # the first bar this router was shown
         self._bar_ms: int | None = None  # the bar shown last: where a kill point lands
+        # Orders resting at the venue, by client order id, with the quantity it had executed
+        # when last asked: `on_bar` asks again for those that filled since.
+        self._resting: dict[str, int] = {}
         # Test-only, njord torture's mutation check (njord.wiring.carry_on sets it): the
         # lookup before a submit's first send is skipped, a blind resend.
         self.unguarded = False
@@ -234,6 +237,7 @@ class BinanceRouter:
             self._succeeded()
             self._rtt(first_send)
             self._coids[int(body["orderId"])] = coid
+            self._track(coid, body)
             return self._reports(coid, body, list(body.get("fills", [])))
 
     def _rtt(self, first_send: float | None) -> None:
@@ -257,6 +261,7 @@ class BinanceRouter:
                 self._failed(outcome.code, str(e))
             return self.query(client_order_id) or []  # what became of it, either way
         self._succeeded()
+        self._track(client_order_id, body)
         fills = self._fills_of(int(body["orderId"]), venue.executed_e8(body))
         return self._reports(client_order_id, body, fills)
 
@@ -285,6 +290,7 @@ class BinanceRouter:
                 continue
             order_id = int(view["orderId"])
             self._coids[order_id] = client_order_id
+            self._track(client_order_id, view)
             try:
                 fills = self._fills_of(order_id, venue.executed_e8(view))
             except (VenueError, VenueUnreachable) as e:  # a ban or a limit mid-lookup
@@ -338,11 +344,37 @@ class BinanceRouter:
             from_id = int(page[-1]["id"]) + 1
 
     def on_bar(self, bar: BarE8) -> list[Report]:
+        """What the venue did to resting orders since the last bar: one `openOrders` read
+        (weight 6) while any rest, then a lookup of each that closed or executed more."""
         self._reference_e8 = bar.close_e8  # the price a MARKET order's notional is checked at
         if self._live_from_ms is None:
             self._live_from_ms = bar.ts_ms
         self._bar_ms = bar.ts_ms
-        return []
+        if not self._resting:
+            return []
+        try:
+            views = self._get("/api/v3/openOrders", {"symbol": self.symbol})
+        except (VenueError, VenueUnreachable) as e:
+            # Asked again next bar; a reconciliation catches up on whatever is missed.
+            self._last_error = f"openOrders: {e}"
+            return []
+        still = {str(v["clientOrderId"]): venue.executed_e8(v) for v in views}
+        reports: list[Report] = []
+        for coid, executed in list(self._resting.items()):
+            if still.get(coid) == executed:
+                continue
+            found = self._lookup(coid)
+            if found is None:
+                self._resting.pop(coid, None)  # never at the venue after all
+            elif found[1]:  # "": the venue could not be asked; again next bar
+                reports += found[0]
+        return reports
+
+    def _track(self, coid: str, view: Mapping[str, Any]) -> None:
+        if str(view["status"]) in venue.OPEN_STATUSES:
+            self._resting[coid] = venue.executed_e8(view)
+        else:
+            self._resting.pop(coid, None)
 
     # -- what reconciliation reads ---------------------------------------------------------
 

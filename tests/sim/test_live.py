@@ -8,6 +8,7 @@ own order and trade lists are the truth the db is compared with.
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -24,7 +25,15 @@ from njord.sim.exchange import SimOrder
 from njord.sim.faults import Fault, FaultConfig
 from njord.sim.server import SimServer
 from njord.tui.app import NjordApp
-from tests.conftest import backtest_args, invoke, query
+from tests.conftest import (
+    ROOT,
+    backtest_args,
+    invoke,
+    njord_proc,
+    query,
+    user_strategies_env,
+    wait_rows,
+)
 from tests.sim.conftest import FIRST_BAR_MS, KEY, SECRET, start
 from tests.sim.test_paper import session_args
 
@@ -476,3 +485,57 @@ def test_a_venue_alert_left_open_by_a_run_is_cleared_by_the_next(
     code, out = _live(db, venue.url, *FAST, "--bars", "1")
     assert code == 0, out
     assert query(db, "SELECT kind FROM alerts WHERE cleared_ms IS NULL") == []
+
+
+def test_a_resting_limit_that_fills_is_applied_at_the_next_bar(tmp_path: Path) -> None:
+    """A limit rests; the market reaches it while the session runs. The session learns of
+    the fill from the bar after, by asking the venue about its resting orders, not at its
+    next reconciliation (here: never again after the one at start)."""
+    server = _venue(120)
+    try:
+        db = tmp_path / "live.db"
+        exchange = server.state.exchange
+        close = Decimal(str(exchange.markets["BTCUSDT"].last_close(exchange.clock.now_ms())))
+        limit = (close * Decimal("0.999")).quantize(Decimal("0.01"))
+        args = session_args(
+            "live",
+            db,
+            server.url,
+            *LIVE,
+            "--strategy",
+            "user_strategies:OneOrder",
+            "--set",
+            'strategy.params.type="LIMIT"',
+            "--set",
+            f'strategy.params.limit="{limit}"',
+            "--set",
+            'strategy.params.qty="0.0002"',
+            "--set",
+            'data.start="2024-01-01T01:59"',
+            "--set",
+            "venue.reconcile_every_bars=100000",
+            "--for",
+            "60s",
+        )
+        proc = njord_proc(*args, cwd=ROOT, env={**LIVE_ENV, **user_strategies_env()})
+        try:
+            wait_rows(db, "SELECT 1 FROM orders WHERE status = 'SUBMITTED'")
+            for _ in range(600):  # the market moves on until it fills the limit
+                _advance(server, 1)
+                if all(o.status == "FILLED" for o in _venue_orders(server)):
+                    break
+            filled_ms = exchange.clock.now_ms()
+            _advance(server, 1)  # the bar after: the session asks and applies the fill
+            wait_rows(db, "SELECT 1 FROM orders WHERE status = 'FILLED'", timeout=15)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        assert _db_trades(db) == _venue_trades(server)
+        (stamp,) = query(db, "SELECT bar_ts_ms FROM decisions WHERE kind = 'fill'")[0]
+        assert isinstance(stamp, int)
+        assert stamp <= filled_ms  # the bar that closed as the venue filled it, or earlier
+        assert query(db, "SELECT count(*) FROM reconciliations") == [(1,)]  # at start only
+    finally:
+        server.shutdown()
+        server.server_close()
