@@ -176,6 +176,16 @@ class Config(_Section, frozen=True):
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
 
+    def __post_init__(self) -> None:
+        # Every order of the session would be refused SYMBOL_NOT_ALLOWED, silently but for
+        # a count in the summary: a new user switching data.symbol meets this first.
+        symbol, allowed = self.data.symbol, self.risk.allowed_symbols
+        if symbol not in allowed:
+            raise ValueError(
+                f"allowed_symbols: must be a list holding data.symbol {symbol} (or every "
+                f"order is refused), got {allowed} - at `$.risk`"
+            )
+
 
 # Tables whose keys are free-form: the strategy (or the mode list) validates them later.
 _OPEN_TABLES = frozenset({"strategy.params", "risk.rules_off"})
@@ -426,7 +436,7 @@ DOCS: dict[str, str] = {
     "as Binance charges by default (booked at the fill price)",
     "costs.fill_at": "close: a market order fills at the close of the bar that decided it; "
     "next_open: at the next bar's open (± slippage either way)",
-    "risk.allowed_symbols": "symbols orders may be placed on",
+    "risk.allowed_symbols": "symbols orders may be placed on; must hold data.symbol",
     "risk.notional_cap": "largest notional of one order, quote currency",
     "risk.max_open_positions": "most symbols with a non-zero position at once",
     "risk.daily_loss_limit": "realised loss net of fees in one UTC day that halts trading",

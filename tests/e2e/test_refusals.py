@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Input, Static
 
 from njord.store import db
 from njord.tui.picker import PickerApp
-from tests.conftest import ROOT, backtest_args, invoke, write_bars
+from tests.conftest import ROOT, SAMPLE, backtest_args, invoke, write_bars
 
 T0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC
 MINUTE = 60_000
@@ -68,9 +68,23 @@ def test_i12_05_null_prices_or_volume_are_refused(tmp_path: Path) -> None:
     assert not db.exists()
 
 
+def test_a_data_symbol_the_risk_rules_do_not_allow_is_refused(tmp_path: Path) -> None:
+    # Every order of the session would be refused SYMBOL_NOT_ALLOWED, with nothing but a
+    # count in the summary to say why.
+    db = tmp_path / "s.db"
+    run = invoke(*backtest_args(SAMPLE, db, "--set", 'data.symbol="ETHUSDT"'))
+    assert run.exit_code == 2, run.output
+    assert run.output.strip() == (
+        "error: config risk.allowed_symbols: must be a list holding data.symbol ETHUSDT "
+        "(or every order is refused), got ['BTCUSDT'] (default)"
+    )
+    assert not db.exists()
+
+
 def test_i12_06_data_symbol_must_match_the_data(tmp_path: Path, sample_week: Path) -> None:
     db = tmp_path / "s.db"
-    run = invoke(*backtest_args(sample_week, db, "--set", 'data.symbol="ETHUSDT"'))
+    eth = ["--set", 'data.symbol="ETHUSDT"', "--set", 'risk.allowed_symbols=["ETHUSDT"]']
+    run = invoke(*backtest_args(sample_week, db, *eth))
     assert run.exit_code == 3, run.output
     assert run.output.strip().endswith("data holds BTCUSDT, config trades ETHUSDT")
     assert not db.exists()
