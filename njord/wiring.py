@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -416,8 +417,13 @@ def run_session(
         )
     except NjordError as e:
         stopped = e.exit_code == ExitCode.INTERRUPTED
+        context = {}
+        if isinstance(e, StrategyError) and e.__cause__ is not None:
+            # The strategy's own frames, kept in the db beside the error: what its author
+            # needs, from a cron run's db too (the command prints one line).
+            context["traceback"] = "".join(traceback.format_exception(e.__cause__))
         # An operator stop is no error: recorded, not echoed; the command says it once.
-        (session.log.info if stopped else session.log.error)("loop", str(e))
+        (session.log.info if stopped else session.log.error)("loop", str(e), **context)
         status = "stopped" if stopped else "failed"
         if notifier is not None:
             notifier.close(ALERT_FLUSH_S)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from pathlib import Path
 
@@ -183,8 +184,11 @@ def test_a_strategy_that_raises_stops_with_code_1_and_keeps_no_partial_bar(
     conn = db.open_reader(db_path)
     assert reads.session_status(conn).bars == 100
     assert reads.session_status(conn).run_status == "failed"
-    logged = conn.execute("SELECT msg FROM logs WHERE level = 'ERROR'").fetchall()
+    logged = conn.execute("SELECT msg, context FROM logs WHERE level = 'ERROR'").fetchall()
     assert "boom" in logged[0][0]
+    trace = json.loads(logged[0][1])["traceback"]
+    assert 'raising_strategy.py", line 21, in on_bar' in trace  # the strategy's own frame
+    assert trace.endswith("RuntimeError: boom\n")
 
 
 def test_daily_rollups_add_up(tmp_path: Path) -> None:
