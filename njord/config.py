@@ -176,16 +176,6 @@ class Config(_Section, frozen=True):
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
 
-    def __post_init__(self) -> None:
-        # Every order of the session would be refused SYMBOL_NOT_ALLOWED, silently but for
-        # a count in the summary: a new user switching data.symbol meets this first.
-        symbol, allowed = self.data.symbol, self.risk.allowed_symbols
-        if symbol not in allowed:
-            raise ValueError(
-                f"allowed_symbols: must be a list holding data.symbol {symbol} (or every "
-                f"order is refused), got {allowed} - at `$.risk`"
-            )
-
 
 # Tables whose keys are free-form: the strategy (or the mode list) validates them later.
 _OPEN_TABLES = frozenset({"strategy.params", "risk.rules_off"})
@@ -253,7 +243,18 @@ def load(
         if not sep or not key.strip():
             raise ConfigError(f"--set takes key=value, got {item!r}")
         _assign(merged, origins, key.strip(), _parse_value(raw.strip()), f"--set {item}")
-    return Loaded(_convert(merged, origins), origins)
+    config = _convert(merged, origins)
+    allowed = config.risk.allowed_symbols
+    if config.data.symbol not in allowed:
+        # Every order of the session would be refused SYMBOL_NOT_ALLOWED, silently but for
+        # a count in the summary: what a new user switching data.symbol meets first. Checked
+        # on what a user gives, not on stored configs: a session made before still opens.
+        raise ConfigError(
+            f"config risk.allowed_symbols: must be a list holding data.symbol "
+            f"{config.data.symbol} (or every order is refused), got {allowed} "
+            f"({origins.get('risk.allowed_symbols', 'default')})"
+        )
+    return Loaded(config, origins)
 
 
 def with_values(config: Config, values: Mapping[str, Any]) -> Config:
