@@ -31,9 +31,13 @@ from njord.core.reports import Ack, Execution, Report
 from njord.errors import NjordError
 from njord.records import OrderStatus
 
-# A quote balance within a cent of the book's is the same: fills' notionals are rounded to
-# 1e-8 one by one, and nothing smaller than a cent can be traded anyway.
+# A quote balance within a thousandth of the symbol's minimum notional of the book's is the
+# same: fills' notionals and commissions are rounded to 1e-8 one by one (this leaves room for
+# 500,000 fills on BTCUSDT), and nothing that small can be traded. In the quote's own unit,
+# so a BTC-quoted pair is not let off by a hundredth of a bitcoin. A cent when the venue
+# gives no minimum.
 DUST_QUOTE_E8: Final = E8 // 100
+DUST_OF_MIN_NOTIONAL: Final = 1000
 READ_ATTEMPTS: Final = 3
 
 
@@ -49,8 +53,10 @@ class Result(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def dust(filters: SymbolFilters) -> dict[str, int]:
-    """Differences too small to mean anything: less than a lot step of the base asset."""
-    return {filters.base_asset: max(filters.step_e8 - 1, 0), filters.quote_asset: DUST_QUOTE_E8}
+    """Differences too small to mean anything: less than a lot step of the base asset, and
+    of the quote a thousandth of the minimum notional (`DUST_OF_MIN_NOTIONAL`)."""
+    quote = filters.min_notional_e8 // DUST_OF_MIN_NOTIONAL or DUST_QUOTE_E8
+    return {filters.base_asset: max(filters.step_e8 - 1, 0), filters.quote_asset: quote}
 
 
 def fetch(router: BinanceRouter, *, cursor: str) -> VenueState:

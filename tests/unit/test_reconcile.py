@@ -122,3 +122,19 @@ def test_differences_within_dust_are_not_events() -> None:
     assert match(book, _venue(near, []), dust_e8=DUST).clean
     over = {"BTC": E8 + 1000, "USDT": 1000 * E8}
     assert [e.subject for e in match(book, _venue(over, []), dust_e8=DUST).external] == ["BTC"]
+
+
+def test_quote_dust_is_in_the_quote_assets_own_unit() -> None:
+    from njord.core.filters import SymbolFilters
+    from njord.reconcile import dust
+
+    usdt = SymbolFilters(
+        symbol="BTCUSDT", base_asset="BTC", quote_asset="USDT", step_e8=1000, min_notional_e8=5 * E8
+    )
+    btc = SymbolFilters(
+        symbol="ETHBTC", base_asset="ETH", quote_asset="BTC", step_e8=10_000, min_notional_e8=10_000
+    )
+    bare = SymbolFilters(symbol="X", base_asset="A", quote_asset="B")
+    assert dust(usdt) == {"BTC": 999, "USDT": 500_000}  # 0.005 USDT
+    assert dust(btc) == {"ETH": 9_999, "BTC": 10}  # 0.0000001 BTC, not 0.01
+    assert dust(bare) == {"A": 0, "B": E8 // 100}
