@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from njord import amend, reconcile
-from njord.adapters.binance_router import BinanceRouter
+from njord.adapters.binance_router import BinanceRouter, VenueStartError
 from njord.config import stored_config
 from njord.core.money import fmt_e8
 from njord.core.reports import Execution, Report
@@ -39,8 +39,18 @@ def reconcile_cmd(db_path: Path, env_prefix: str, as_json: bool) -> None:
             held = f"a {manifest.mode} session" if manifest else "no session"
             raise ConfigError(f"{db_path} holds {held}; reconcile checks live sessions")
         config = amend.effective(stored_config(manifest.config_toml), amendments.load(conn))
-        router = BinanceRouter(venue_client(config, env_prefix), symbol=config.data.symbol)
-        router.start()
+        # One try per request: an operator's check says at once that the venue is not
+        # answering, where a session's router would back off and retry.
+        router = BinanceRouter(
+            venue_client(config, env_prefix), symbol=config.data.symbol, retries=0
+        )
+        try:
+            router.start()
+        except VenueStartError as e:
+            raise VenueStartError(
+                f"cannot reconcile {db_path}: {config.venue.base_url} did not answer "
+                f"({e.__cause__}); nothing was asked of it and nothing changed"
+            ) from e
         view, cursor = book_view(conn, router)
         result = reconcile.run(router, view, cursor=cursor, policy=config.venue.on_mismatch)
     finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -539,3 +540,22 @@ def test_a_resting_limit_that_fills_is_applied_at_the_next_bar(tmp_path: Path) -
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_reconcile_with_the_venue_down_says_so_at_once(tmp_path: Path) -> None:
+    server = _venue(60)
+    db = tmp_path / "live.db"
+    try:
+        code, out = _live(db, server.url, *FAST, "--bars", "2")
+        assert code == 0, out
+    finally:
+        server.shutdown()
+        server.server_close()
+    started = time.monotonic()
+    result = invoke("reconcile", str(db), env=LIVE_ENV)
+    took = time.monotonic() - started
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(f"error: cannot reconcile {db}: {server.url} did not answer")
+    assert result.output.endswith("nothing was asked of it and nothing changed\n")
+    assert result.output.count("\n") == 1
+    assert took < 20  # not a session's backoff (about a minute)
