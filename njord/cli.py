@@ -1029,6 +1029,7 @@ def exchange_sim(
 ) -> None:
     """Serve a Binance-spot-compatible REST API on 127.0.0.1, replaying DATA."""
     from njord import sim, wiring
+    from njord.interrupts import stopping_on_signals
 
     if bool(api_key) != bool(api_secret):
         raise ConfigError("--api-key and --api-secret go together")
@@ -1052,9 +1053,9 @@ def exchange_sim(
         click.echo(f"api-key {server.state.api_key}")
         click.echo(f"api-secret {server.state.api_secret}")
     sys.stdout.flush()
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        server.serve_forever()
+        with stopping_on_signals():
+            server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:

@@ -17,6 +17,7 @@ from rich.table import Table
 from njord import paths, summary
 from njord.cli import config_options, load_config, progress, strategy_option
 from njord.errors import ConfigError, Interrupted, NjordError
+from njord.interrupts import stopping_on_signals
 from njord.research import executors, grid, sweep_page
 from njord.research import sweep as sweeping
 from njord.research import walkforward as wf
@@ -129,7 +130,7 @@ def sweep(
     facts = sweeping.measure(runnable)  # bad data refuses before anything is written
     where = resume or directory or sweeping.new_dir(plan)
     try:
-        with executor:  # connected (a cluster started) before anything is written
+        with stopping_on_signals(), executor:  # a cluster started before anything is written
             if resume is None:
                 sweeping.start(plan, where)
             before = len(sweeping.finished(where))
@@ -219,7 +220,7 @@ def walkforward(
     executor = executors.choose(jobs=jobs, dask=dask, cores=os.cpu_count() or 1)
     where = directory or sweeping.new_dir(wf.in_sample_plan(config, built, spans), "walkforward")
     try:
-        with executor:
+        with stopping_on_signals(), executor:
             result = wf.walk(
                 config,
                 built,

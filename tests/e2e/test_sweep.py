@@ -6,6 +6,8 @@ import csv
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -311,15 +313,32 @@ def test_dask_without_distributed_installed_is_a_usage_error_with_the_hint(
     assert not (tmp_path / "s").exists()
 
 
-@pytest.mark.parametrize("executor", [["--jobs", "2"], ["--dask", "local:2"]])
-def test_ctrl_c_stops_a_sweep_and_leaves_it_resumable(
-    tmp_path: Path, sample_week: Path, executor: list[str]
+@pytest.mark.parametrize(
+    ("executor", "sig"),
+    [
+        (["--jobs", "2"], signal.SIGINT),
+        (["--dask", "local:2"], signal.SIGINT),
+        (["--jobs", "2"], signal.SIGTERM),
+    ],
+    ids=["pool-ctrl-c", "dask-ctrl-c", "pool-sigterm"],
+)
+def test_ctrl_c_or_sigterm_stops_a_sweep_and_leaves_it_resumable(
+    tmp_path: Path, sample_week: Path, executor: list[str], sig: signal.Signals
 ) -> None:
     where = tmp_path / "sweep"
     grid = ["--param", "fast=5,10,20", "--param", "slow=30,60,120", *executor]
-    proc = njord_proc("sweep", *config_args(sample_week), *grid, "--dir", str(where), cwd=tmp_path)
+    args = ["sweep", *config_args(sample_week), *grid, "--dir", str(where)]
+    # Started as a shell starts a background job (`njord sweep ... &`): SIGINT ignored.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "njord", *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
     _wait_files(where / "done", "combo-*.json", 1)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert f"sweep interrupted; finish it with `njord sweep --resume {where}`" in err
