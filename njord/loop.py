@@ -289,9 +289,13 @@ class Loop:
         last = self.last_bar
         assert last is not None  # both callers have stepped a bar
         self.between_bars = True
-        self._apply_controls(last, controls, at_ms=last.ts_ms + 1)
-        self._phase_commit(force=True)
-        self._settle(last, force=True)
+        # One at a time, each to its records: the session may have applied them in one
+        # wait or in several, and a re-run, which has them all at once, must log the same.
+        for control in controls:
+            self.writer.ensure_transaction()
+            self._apply_controls(last, [control], at_ms=last.ts_ms + 1)
+            self._phase_commit(force=True)
+            self._settle(last, force=True)
         self.writer.ensure_transaction()
         if self.book.out:
             self.write_outbox()

@@ -74,9 +74,10 @@ def test_a_halt_posted_while_a_restart_rebuilds_answers_within_1s_and_applies_fi
     assert query(db, "SELECT state FROM trading_state") == [("HALTED",)]
 
 
-def test_a_halt_applied_between_bars_verifies(tmp_path: Path) -> None:
+def test_controls_applied_between_bars_verify(tmp_path: Path) -> None:
     # A paced session applies a halt posted while it waits for its next bar, after the last
-    # bar's decisions. verify used to re-apply it before them (and refuse the db, exit 4).
+    # bar's decisions. verify used to re-apply it before them (and refuse the db, exit 4),
+    # and a resume in the same wait after it, in another order than the session's.
     db = tmp_path / "between.db"
     args = [
         "backtest",
@@ -87,9 +88,9 @@ def test_a_halt_applied_between_bars_verifies(tmp_path: Path) -> None:
         "--strategy",
         "user_strategies:HaltsBetweenBars",
         "--to",
-        "2024-01-01T00:05",
+        "2024-01-01T00:03",
         "--pace-ms",
-        "1500",
+        "2000",
         "--db",
         str(db),
         "--out",
@@ -101,11 +102,15 @@ def test_a_halt_applied_between_bars_verifies(tmp_path: Path) -> None:
     proc = njord_proc(*args, cwd=ROOT, env=env)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
-    [(command, at)] = query(db, "SELECT command, bar_ts_ms FROM controls")
-    assert (command, at % 60_000) == ("halt", 1)  # applied between bars, after `at - 1`
+    applied = query(db, "SELECT command, bar_ts_ms FROM controls ORDER BY seq")
+    assert [command for command, _ in applied] == ["halt", "resume"]
+    (at,) = {at for _, at in applied}  # one wait, two controls
+    assert isinstance(at, int)
+    assert at % 60_000 == 1  # applied between bars, after `at - 1`
     decided = query(db, "SELECT bar_ts_ms, reason FROM intents ORDER BY intent_id")
     assert (at - 1, "OK") in decided  # that bar's decision came before the halt
-    assert decided[-1][1] == "HALTED"
+    changes = query(db, "SELECT to_state FROM state_changes ORDER BY seq")
+    assert changes == [("HALTED",), ("ACTIVE",)]
     verified = njord_proc("verify", str(db), cwd=ROOT, env=user_strategies_env())
     out, err = verified.communicate(timeout=120)
     assert verified.returncode == 0, out + err

@@ -195,9 +195,10 @@ class Churns(Strategy):
 
 
 class HaltsBetweenBars(EveryBar):
-    """EveryBar that, in a process started with NJORD_TEST_HALT_DB set, runs `njord halt`
-    on that db in a thread from its first bar: in a slowed session (--pace-ms) the halt
-    lands while the loop waits for the next bar."""
+    """EveryBar that, in a process started with NJORD_TEST_HALT_DB set, posts a halt and,
+    half a second later, a resume to that db from its first bar, on a thread of its own: in
+    a slowed session (--pace-ms) both land while the loop waits for the next bar, applied
+    one wait apart."""
 
     def __init__(self, params: object) -> None:
         super().__init__(params)
@@ -207,6 +208,13 @@ class HaltsBetweenBars(EveryBar):
         db = os.environ.get("NJORD_TEST_HALT_DB")
         if db and not self.asked:
             self.asked = True
-            halt = [sys.executable, "-m", "njord", "halt", "--db", db, "--reason", "between"]
-            threading.Thread(target=subprocess.run, args=(halt,), kwargs={"check": True}).start()
+            threading.Thread(target=_halt_then_resume, args=(Path(db),)).start()
         return super().on_bar(ctx, symbol, bar)
+
+
+def _halt_then_resume(db: Path) -> None:
+    from njord.store import controls
+
+    controls.post(db, "halt", "between", by="test")
+    time.sleep(0.5)
+    controls.post(db, "resume", "between", by="test")
