@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from njord.config import Config, RiskConfig, amended, leaf_items, toml_value
+from njord.config import Config, RiskConfig, amended, check_symbols, leaf_items, toml_value
 from njord.core.risk import RiskEngine, RiskInputs, Verdict
 from njord.data.qc import utc
 from njord.errors import ConfigError
@@ -74,7 +74,10 @@ def reconcile(
             f"session {session} cannot take {shown}: these keys change what the strategy "
             "decides; carry it on without them, or start a new session (another --db)"
         )
-    return amended(current, [(c.key, c.new) for c in changes]), changes
+    carried_on = amended(current, [(c.key, c.new) for c in changes])
+    if changes:  # unchanged, a session stored before the check carries on as it ran
+        check_symbols(carried_on)
+    return carried_on, changes
 
 
 def record(session: Session, changes: Sequence[Change], *, after_bar_ms: int | None) -> None:

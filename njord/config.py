@@ -243,18 +243,21 @@ def load(
         if not sep or not key.strip():
             raise ConfigError(f"--set takes key=value, got {item!r}")
         _assign(merged, origins, key.strip(), _parse_value(raw.strip()), f"--set {item}")
-    config = _convert(merged, origins)
+    return Loaded(_convert(merged, origins), origins)
+
+
+def check_symbols(config: Config) -> None:
+    """A session's risk rules must allow the symbol it trades: otherwise every order is
+    refused SYMBOL_NOT_ALLOWED, silently but for a count in the summary (what a new user
+    switching data.symbol meets first). Checked where a session is planned, resumed with
+    new keys or swept, on the config it will run with; never on a stored config, so a
+    session made before this check still opens."""
     allowed = config.risk.allowed_symbols
     if config.data.symbol not in allowed:
-        # Every order of the session would be refused SYMBOL_NOT_ALLOWED, silently but for
-        # a count in the summary: what a new user switching data.symbol meets first. Checked
-        # on what a user gives, not on stored configs: a session made before still opens.
         raise ConfigError(
-            f"config risk.allowed_symbols: must be a list holding data.symbol "
-            f"{config.data.symbol} (or every order is refused), got {allowed} "
-            f"({origins.get('risk.allowed_symbols', 'default')})"
+            f"config risk.allowed_symbols {allowed} does not hold data.symbol "
+            f"{config.data.symbol}: every order would be refused; add it"
         )
-    return Loaded(config, origins)
 
 
 def with_values(config: Config, values: Mapping[str, Any]) -> Config:
@@ -263,7 +266,9 @@ def with_values(config: Config, values: Mapping[str, Any]) -> Config:
     origins = {key: "base config" for key in _leaf_keys(merged)}
     for key, value in values.items():
         _assign(merged, origins, key, value, f"--param {key}")
-    return _convert(merged, origins)
+    swept = _convert(merged, origins)
+    check_symbols(swept)
+    return swept
 
 
 def _apply_file(merged: dict[str, Any], origins: dict[str, str], file: Path) -> None:

@@ -21,7 +21,7 @@ from njord import config as configuration
 from njord.adapters.binance import BinanceClient
 from njord.adapters.binance_router import BinanceRouter
 from njord.adapters.live_feed import LiveFeed
-from njord.config import Config, stored_config
+from njord.config import Config, check_symbols, stored_config
 from njord.core.strategy import Strategy
 from njord.core.time import MINUTE_MS
 from njord.errors import ConfigError
@@ -87,6 +87,7 @@ def open_live(
             current, config, origins or {}, session=f"{existing.run_id} in {db_path}"
         )
     else:
+        check_symbols(config)
         config = msgspec.structs.replace(
             config, runtime=msgspec.structs.replace(config.runtime, mode=mode)
         )

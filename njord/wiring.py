@@ -21,7 +21,14 @@ import msgspec
 import njord
 from njord import amend, strategies
 from njord.adapters.sim_router import PaperBroker, SimRouter
-from njord.config import Config, config_sha256, config_toml, risk_limits, stored_config
+from njord.config import (
+    Config,
+    check_symbols,
+    config_sha256,
+    config_toml,
+    risk_limits,
+    stored_config,
+)
 from njord.core.bars import Timeframes
 from njord.core.book import BarE8, Book
 from njord.core.execution import CostModel, SymbolRules
@@ -132,6 +139,7 @@ def history_of(config: Config) -> HistoryFeed:
 
 
 def plan_backtest(config: Config, facts: Facts | None = None) -> Plan:
+    check_symbols(config)
     cls, params = strategy_of(config)
     feed = history_of(config)
     return Plan(

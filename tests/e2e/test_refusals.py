@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Input, Static
 
 from njord.store import db
 from njord.tui.picker import PickerApp
-from tests.conftest import ROOT, SAMPLE, backtest_args, invoke, write_bars
+from tests.conftest import ROOT, backtest_args, invoke, write_bars
 
 T0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC
 MINUTE = 60_000
@@ -72,11 +72,12 @@ def test_a_data_symbol_the_risk_rules_do_not_allow_is_refused(tmp_path: Path) ->
     # Every order of the session would be refused SYMBOL_NOT_ALLOWED, with nothing but a
     # count in the summary to say why.
     db = tmp_path / "s.db"
-    run = invoke(*backtest_args(SAMPLE, db, "--set", 'data.symbol="ETHUSDT"'))
+    eth = ROOT / "sample_data" / "ETHUSDT-1m-2024-01.parquet"
+    run = invoke(*backtest_args(eth, db, "--set", 'data.symbol="ETHUSDT"'))
     assert run.exit_code == 2, run.output
-    assert run.output.strip() == (
-        "error: config risk.allowed_symbols: must be a list holding data.symbol ETHUSDT "
-        "(or every order is refused), got ['BTCUSDT'] (default)"
+    assert run.output == (
+        "error: config risk.allowed_symbols ['BTCUSDT'] does not hold data.symbol ETHUSDT: "
+        "every order would be refused; add it\n"
     )
     assert not db.exists()
 

@@ -96,3 +96,24 @@ def test_config_show_names_origins(tmp_path: Path) -> None:
     result = invoke("config", "show", "--set", "costs.spread_bps=3")
     assert "costs.spread_bps" in result.output
     assert "# --set costs.spread_bps=3" in result.output
+
+
+def test_carrying_a_session_on_checks_the_symbols_it_will_run_with() -> None:
+    from njord import amend
+
+    eth = config.load(
+        file=None,
+        env={},
+        sets=['data.symbol="ETHUSDT"', 'risk.allowed_symbols=["ETHUSDT"]'],
+    ).config
+    # Given alone, the allow-list is checked against the session's symbol, not the default.
+    given = config.load(file=None, env={}, sets=['risk.allowed_symbols=["ETHUSDT", "X"]'])
+    carried, changes = amend.reconcile(eth, given.config, given.origins, session="s")
+    assert carried.risk.allowed_symbols == ["ETHUSDT", "X"]
+    assert changes
+    dropped = config.load(file=None, env={}, sets=['risk.allowed_symbols=["BTCUSDT"]'])
+    with pytest.raises(ConfigError, match=r"does not hold data\.symbol ETHUSDT"):
+        amend.reconcile(eth, dropped.config, dropped.origins, session="s")
+    # A sweep's combinations are checked too.
+    with pytest.raises(ConfigError, match=r"does not hold data\.symbol ETHUSDT"):
+        config.with_values(config.Config(), {"data.symbol": "ETHUSDT"})
