@@ -237,8 +237,9 @@ class BinanceRouter:
             self._succeeded()
             self._rtt(first_send)
             self._coids[int(body["orderId"])] = coid
-            self._track(coid, body)
-            return self._reports(coid, body, list(body.get("fills", [])))
+            fills = list(body.get("fills", []))
+            self._track(coid, body, fills)
+            return self._reports(coid, body, fills)
 
     def _rtt(self, first_send: float | None) -> None:
         """order_rtt_ms: the first send of this submit to the venue's answer about it."""
@@ -261,8 +262,8 @@ class BinanceRouter:
                 self._failed(outcome.code, str(e))
             return self.query(client_order_id) or []  # what became of it, either way
         self._succeeded()
-        self._track(client_order_id, body)
         fills = self._fills_of(int(body["orderId"]), venue.executed_e8(body))
+        self._track(client_order_id, body, fills)
         return self._reports(client_order_id, body, fills)
 
     def query(self, client_order_id: str) -> list[Report] | None:
@@ -290,11 +291,12 @@ class BinanceRouter:
                 continue
             order_id = int(view["orderId"])
             self._coids[order_id] = client_order_id
-            self._track(client_order_id, view)
             try:
                 fills = self._fills_of(order_id, venue.executed_e8(view))
             except (VenueError, VenueUnreachable) as e:  # a ban or a limit mid-lookup
+                self._resting[client_order_id] = -1  # its fills unread: ask next bar
                 return [self._unknown(client_order_id, e)], ""
+            self._track(client_order_id, view, fills)
             return self._reports(client_order_id, view, fills), str(view["status"])
 
     def _fills_of(self, order_id: int, executed_e8: int) -> list[Mapping[str, Any]]:
@@ -352,6 +354,15 @@ class BinanceRouter:
         self._bar_ms = bar.ts_ms
         if not self._resting:
             return []
+        # One try per request: the next bar asks again, and a halt posted meanwhile must
+        # not wait out retries and backoff before this bar's controls are read.
+        retries, self.retries = self.retries, 0
+        try:
+            return self._resting_reports()
+        finally:
+            self.retries = retries
+
+    def _resting_reports(self) -> list[Report]:
         try:
             views = self._get("/api/v3/openOrders", {"symbol": self.symbol})
         except (VenueError, VenueUnreachable) as e:
@@ -360,19 +371,25 @@ class BinanceRouter:
             return []
         still = {str(v["clientOrderId"]): venue.executed_e8(v) for v in views}
         reports: list[Report] = []
-        for coid, executed in list(self._resting.items()):
-            if still.get(coid) == executed:
+        for coid, reported in list(self._resting.items()):
+            if still.get(coid) == reported:
                 continue
             found = self._lookup(coid)
             if found is None:
-                self._resting.pop(coid, None)  # never at the venue after all
+                # The venue no longer knows it (-2013): the next reconciliation settles what
+                # the book holds of it (expired as never received).
+                self._resting.pop(coid, None)
             elif found[1]:  # "": the venue could not be asked; again next bar
                 reports += found[0]
         return reports
 
-    def _track(self, coid: str, view: Mapping[str, Any]) -> None:
-        if str(view["status"]) in venue.OPEN_STATUSES:
-            self._resting[coid] = venue.executed_e8(view)
+    def _track(self, coid: str, view: Mapping[str, Any], fills: list[Mapping[str, Any]]) -> None:
+        """Keep asking about an order while it rests, or while its trades read so far fall
+        short of what it executed (the venue's trades database lags): what was reported is
+        the sum of those trades."""
+        reported = sum(exact_e8(str(f["qty"])) for f in fills)
+        if str(view["status"]) in venue.OPEN_STATUSES or reported < venue.executed_e8(view):
+            self._resting[coid] = reported
         else:
             self._resting.pop(coid, None)
 

@@ -23,7 +23,7 @@ from njord.adapters.binance import BinanceClient
 from njord.core.money import E8
 from njord.secrets import Secret
 from njord.sim.exchange import SimOrder
-from njord.sim.faults import Fault, FaultConfig
+from njord.sim.faults import Fault, FaultConfig, FaultPlan
 from njord.sim.server import SimServer
 from njord.tui.app import NjordApp
 from tests.conftest import (
@@ -488,10 +488,14 @@ def test_a_venue_alert_left_open_by_a_run_is_cleared_by_the_next(
     assert query(db, "SELECT kind FROM alerts WHERE cleared_ms IS NULL") == []
 
 
-def test_a_resting_limit_that_fills_is_applied_at_the_next_bar(tmp_path: Path) -> None:
+@pytest.mark.parametrize("trades_fail", [False, True], ids=["clean", "trades-503"])
+def test_a_resting_limit_that_fills_is_applied_at_the_next_bar(
+    tmp_path: Path, trades_fail: bool
+) -> None:
     """A limit rests; the market reaches it while the session runs. The session learns of
     the fill from the bar after, by asking the venue about its resting orders, not at its
-    next reconciliation (here: never again after the one at start)."""
+    next reconciliation (here: never again after the one at start). While reading the
+    order's trades fails, it asks again every bar."""
     server = _venue(120)
     try:
         db = tmp_path / "live.db"
@@ -526,7 +530,15 @@ def test_a_resting_limit_that_fills_is_applied_at_the_next_bar(tmp_path: Path) -
                 if all(o.status == "FILLED" for o in _venue_orders(server)):
                     break
             filled_ms = exchange.clock.now_ms()
-            _advance(server, 1)  # the bar after: the session asks and applies the fill
+            if trades_fail:
+                # Five failed reads of the order's trades: more than a session's retries.
+                failing = Fault(endpoint="GET /api/v3/myTrades", kind="503", every=1, count=5)
+                server.state.faults = FaultPlan(FaultConfig(faults=[failing]))
+                for bar_ms in range(filled_ms, filled_ms + 5 * 60_000, 60_000):
+                    _advance(server, 1)  # one try a bar, and again the next
+                    wait_rows(db, f"SELECT 1 FROM equity WHERE ts_ms = {bar_ms}", timeout=15)
+                assert server.state.faults.fired() == [5]
+            _advance(server, 1)  # the session asks and applies the fill
             wait_rows(db, "SELECT 1 FROM orders WHERE status = 'FILLED'", timeout=15)
         finally:
             proc.send_signal(signal.SIGINT)
@@ -535,7 +547,7 @@ def test_a_resting_limit_that_fills_is_applied_at_the_next_bar(tmp_path: Path) -
         assert _db_trades(db) == _venue_trades(server)
         (stamp,) = query(db, "SELECT bar_ts_ms FROM decisions WHERE kind = 'fill'")[0]
         assert isinstance(stamp, int)
-        assert stamp <= filled_ms  # the bar that closed as the venue filled it, or earlier
+        assert stamp <= filled_ms + (5 * 60_000 if trades_fail else 0)
         assert query(db, "SELECT count(*) FROM reconciliations") == [(1,)]  # at start only
     finally:
         server.shutdown()
