@@ -32,12 +32,13 @@ from njord.errors import NjordError
 from njord.records import OrderStatus
 
 # A quote balance within a thousandth of the symbol's minimum notional of the book's is the
-# same: fills' notionals and commissions are rounded to 1e-8 one by one (this leaves room for
-# 500,000 fills on BTCUSDT), and nothing that small can be traded. In the quote's own unit,
-# so a BTC-quoted pair is not let off by a hundredth of a bitcoin. A cent when the venue
+# same (nothing that small can be traded), in the quote's own unit: a BTC-quoted pair is
+# not let off by a hundredth of a bitcoin. Plus 2e-8 a fill since the last reconciliation:
+# the venue rounds each trade's quote amount and commission to 1e-8. A cent when the venue
 # gives no minimum.
 DUST_QUOTE_E8: Final = E8 // 100
 DUST_OF_MIN_NOTIONAL: Final = 1000
+ROUNDING_PER_FILL_E8: Final = 2
 READ_ATTEMPTS: Final = 3
 
 
@@ -52,11 +53,15 @@ class Result(msgspec.Struct, frozen=True, kw_only=True):
     venue: VenueState
 
 
-def dust(filters: SymbolFilters) -> dict[str, int]:
-    """Differences too small to mean anything: less than a lot step of the base asset, and
-    of the quote a thousandth of the minimum notional (`DUST_OF_MIN_NOTIONAL`)."""
-    quote = filters.min_notional_e8 // DUST_OF_MIN_NOTIONAL or DUST_QUOTE_E8
-    return {filters.base_asset: max(filters.step_e8 - 1, 0), filters.quote_asset: quote}
+def dust(filters: SymbolFilters, *, fills: int = 0) -> dict[str, int]:
+    """Differences too small to mean anything: less than a lot step of the base asset; of
+    the quote, a thousandth of the minimum notional and the rounding of `fills` trades."""
+    least = filters.min_notional_e8
+    quote = max(least // DUST_OF_MIN_NOTIONAL, 1) if least else DUST_QUOTE_E8
+    return {
+        filters.base_asset: max(filters.step_e8 - 1, 0),
+        filters.quote_asset: quote + ROUNDING_PER_FILL_E8 * fills,
+    }
 
 
 def fetch(router: BinanceRouter, *, cursor: str) -> VenueState:
@@ -96,7 +101,9 @@ def run(
     dust_e8: dict[str, int] | None = None,
 ) -> Result:
     venue = fetch(router, cursor=cursor)
-    rec = match(book, venue, dust_e8=dust(router.filters) if dust_e8 is None else dust_e8)
+    if dust_e8 is None:
+        dust_e8 = dust(router.filters, fills=len(venue.fills))
+    rec = match(book, venue, dust_e8=dust_e8)
     closed: dict[str, list[Report]] = {}
     gone: list[ExternalEvent] = []
     for coid in rec.to_query:

@@ -137,4 +137,9 @@ def test_quote_dust_is_in_the_quote_assets_own_unit() -> None:
     bare = SymbolFilters(symbol="X", base_asset="A", quote_asset="B")
     assert dust(usdt) == {"BTC": 999, "USDT": 500_000}  # 0.005 USDT
     assert dust(btc) == {"ETH": 9_999, "BTC": 10}  # 0.0000001 BTC, not 0.01
+    assert dust(btc, fills=50) == {"ETH": 9_999, "BTC": 110}  # each trade rounded to 1e-8
+    tiny = SymbolFilters(
+        symbol="Y", base_asset="A", quote_asset="B", step_e8=1, min_notional_e8=100
+    )
+    assert dust(tiny) == {"A": 0, "B": 1}  # a tiny minimum is still one, not a cent
     assert dust(bare) == {"A": 0, "B": E8 // 100}
