@@ -39,18 +39,18 @@ def reconcile_cmd(db_path: Path, env_prefix: str, as_json: bool) -> None:
             held = f"a {manifest.mode} session" if manifest else "no session"
             raise ConfigError(f"{db_path} holds {held}; reconcile checks live sessions")
         config = amend.effective(stored_config(manifest.config_toml), amendments.load(conn))
-        # One try per request: an operator's check says at once that the venue is not
-        # answering, where a session's router would back off and retry.
-        router = BinanceRouter(
-            venue_client(config, env_prefix), symbol=config.data.symbol, retries=0
-        )
+        router = BinanceRouter(venue_client(config, env_prefix), symbol=config.data.symbol)
+        # Its first requests take one try each: an operator's check says at once that the
+        # venue is not answering, where a session's router would back off and retry.
+        router.retries, retries = 0, router.retries
         try:
             router.start()
         except VenueStartError as e:
             raise VenueStartError(
-                f"cannot reconcile {db_path}: {config.venue.base_url} did not answer "
-                f"({e.__cause__}); nothing was asked of it and nothing changed"
+                f"cannot reconcile {db_path} against {config.venue.base_url}: "
+                f"{e.__cause__ or e}; nothing was asked of it and nothing changed"
             ) from e
+        router.retries = retries
         view, cursor = book_view(conn, router)
         result = reconcile.run(router, view, cursor=cursor, policy=config.venue.on_mismatch)
     finally:
