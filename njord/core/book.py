@@ -399,28 +399,28 @@ class Book:
         """`qty_e8` given: the closing order of a flatten, for the whole position."""
         flatten = qty_e8 >= 0
         limit_e8 = to_e8(intent.limit_price) if intent.limit_price is not None else None
+        asked_e8 = qty_e8 if flatten else to_e8(intent.qty)  # what a refusal records
+        verdict: Verdict | None = None
         refusal: Verdict | None = None
         if intent.symbol != self.symbol:
             # The session has this symbol's bars only: an order on another would fill at
             # this symbol's price and never be marked. Refused before any rule reads prices.
-            qty_e8 = to_e8(intent.qty) if qty_e8 < 0 else qty_e8
-            refusal = Verdict(
+            qty_e8 = asked_e8
+            verdict = Verdict(
                 reason=Reason.SYMBOL_NOT_DECLARED,
                 inputs={"symbol": intent.symbol, "declared": [self.symbol]},
             )
         elif self.venue is not None:
             shaped = self._venue_shape(intent, bar, qty_e8, limit_e8, flatten=flatten)
             if isinstance(shaped, filters.Refusal):
-                qty_e8 = to_e8(intent.qty) if qty_e8 < 0 else qty_e8
+                qty_e8 = asked_e8
                 refusal = Verdict(reason=shaped.reason, inputs=shaped.inputs)
             else:
                 qty_e8, limit_e8 = shaped.qty_e8, shaped.price_e8
-        elif qty_e8 < 0:
-            qty_e8 = self.rules.floor_qty(to_e8(intent.qty))
+        elif not flatten:
+            qty_e8 = self.rules.floor_qty(asked_e8)
         price_e8 = limit_e8 if limit_e8 is not None else bar.close_e8
-        if refusal is not None and refusal.reason is Reason.SYMBOL_NOT_DECLARED:
-            verdict = refusal
-        else:
+        if verdict is None:
             verdict = self._verdict(
                 intent, qty_e8, price_e8, bar.ts_ms, flatten=flatten, venue_refusal=refusal
             )

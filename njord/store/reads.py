@@ -199,7 +199,8 @@ def telemetry(conn: apsw.Connection) -> Telemetry:
         conn,
         (
             "SELECT count(*), COALESCE(sum(allowed), 0), COALESCE(sum(reason IN ('HALTED', "
-            "'REDUCE_ONLY', 'SYMBOL_NOT_ALLOWED', 'NOTIONAL_CAP', 'MAX_OPEN_POSITIONS', "
+            "'REDUCE_ONLY', 'SYMBOL_NOT_ALLOWED', 'SYMBOL_NOT_DECLARED', 'NOTIONAL_CAP', "
+            "'MAX_OPEN_POSITIONS', "
             "'DAILY_LOSS_LIMIT', 'ORDER_RATE_LIMIT', 'VENUE_FILTER', 'LIVE_MICRO_CAP')), 0) "
             "FROM intents"
         ),
