@@ -30,8 +30,9 @@ LONGEST_BAN_S = 3 * 86_400
 
 def _whole_s(seconds: float) -> int:
     """Seconds rounded up, after rounding to the millisecond: `(now + 120) - now` can come out
-    as 120.00000000001 in floating point, and a 2-minute ban must say 120, not 121."""
-    return math.ceil(round(seconds, 3))
+    as 120.00000000001 in floating point, and a 2-minute ban must say 120, not 121. At least
+    1: a refusal never says "retry after 0"."""
+    return max(math.ceil(round(seconds, 3)), 1)
 
 
 class RateLimits:

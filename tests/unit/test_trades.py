@@ -139,3 +139,20 @@ def test_random_trades_aggregate_like_an_independent_count(
     src.write_text("".join(f"{i},{p},{q},0,{t},True,True\n" for i, (t, p, q) in enumerate(stream)))
     trades.import_trades([src], out=tmp_path / "b.parquet", symbol="X")
     assert bars(tmp_path / "b.parquet") == independent(stream)
+
+
+def test_trade_dumps_are_labelled_by_their_names_and_one_symbol_at_a_time(tmp_path: Path) -> None:
+    eth = tmp_path / "ETHUSDT-trades-2024-01-01.csv"
+    eth.write_text(dump("trades", header=False, micro=False))
+    out = tmp_path / "eth.parquet"
+    result = invoke("data", "import", str(eth), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert set(pq.read_table(out).column("symbol").to_pylist()) == {"ETHUSDT"}
+    btc = tmp_path / "BTCUSDT-trades-2024-01-02.csv"
+    btc.write_text(dump("trades", header=False, micro=False).replace("1704", "1705"))
+    both = invoke("data", "import", str(eth), str(btc), "--out", str(tmp_path / "x.parquet"))
+    assert both.exit_code == 3
+    assert both.output == (
+        "error: the inputs hold BTCUSDT, ETHUSDT: import one symbol per output file\n"
+    )
+    assert not (tmp_path / "x.parquet").exists()
