@@ -271,6 +271,9 @@ class BinanceRouter:
         recvWindow has passed since it could last have been sent), or [Unknown] when the
         venue could not be asked."""
         found = self._lookup(client_order_id)
+        if found is not None and not found[1]:
+            # The venue could not be asked (at a restart, say): `on_bar` asks again.
+            self._resting.setdefault(client_order_id, -1)
         return None if found is None else found[0]
 
     def _lookup(
@@ -374,7 +377,8 @@ class BinanceRouter:
         for coid, reported in list(self._resting.items()):
             if still.get(coid) == reported:
                 continue
-            found = self._lookup(coid)
+            # fresh: a -2013 is believed at once; waiting out recvWindow would hold the bar.
+            found = self._lookup(coid, fresh=True)
             if found is None:
                 # The venue no longer knows it (-2013): the next reconciliation settles what
                 # the book holds of it (expired as never received).

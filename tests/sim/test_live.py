@@ -488,14 +488,13 @@ def test_a_venue_alert_left_open_by_a_run_is_cleared_by_the_next(
     assert query(db, "SELECT kind FROM alerts WHERE cleared_ms IS NULL") == []
 
 
-@pytest.mark.parametrize("trades_fail", [False, True], ids=["clean", "trades-503"])
-def test_a_resting_limit_that_fills_is_applied_at_the_next_bar(
-    tmp_path: Path, trades_fail: bool
-) -> None:
+@pytest.mark.parametrize("case", ["clean", "trades-503", "restart-lookup-503"])
+def test_a_resting_limit_that_fills_is_applied_at_the_next_bar(tmp_path: Path, case: str) -> None:
     """A limit rests; the market reaches it while the session runs. The session learns of
     the fill from the bar after, by asking the venue about its resting orders, not at its
     next reconciliation (here: never again after the one at start). While reading the
-    order's trades fails, it asks again every bar."""
+    order's trades fails, it asks again every bar; so it does when the order was placed by
+    an earlier run and the restart could not look it up."""
     server = _venue(120)
     try:
         db = tmp_path / "live.db"
@@ -519,18 +518,29 @@ def test_a_resting_limit_that_fills_is_applied_at_the_next_bar(
             'data.start="2024-01-01T01:59"',
             "--set",
             "venue.reconcile_every_bars=100000",
-            "--for",
-            "60s",
         )
-        proc = njord_proc(*args, cwd=ROOT, env={**LIVE_ENV, **user_strategies_env()})
+        env = {**LIVE_ENV, **user_strategies_env()}
+        if case == "restart-lookup-503":
+            first = njord_proc(*args, "--bars", "1", cwd=ROOT, env=env)
+            _, err = first.communicate(timeout=60)
+            assert first.returncode == 0, err
+            # The restart's lookup of its open order fails past a session's retries.
+            failing = Fault(endpoint="GET /api/v3/order", kind="503", every=1, count=5)
+            server.state.faults = FaultPlan(FaultConfig(faults=[failing]))
+        starts = 2 if case == "restart-lookup-503" else 1
+        proc = njord_proc(*args, "--for", "60s", cwd=ROOT, env=env)
         try:
+            # Started (its open order looked up first), and the order resting.
+            wait_rows(db, f"SELECT 1 FROM reconciliations LIMIT 1 OFFSET {starts - 1}")
             wait_rows(db, "SELECT 1 FROM orders WHERE status = 'SUBMITTED'")
+            if case == "restart-lookup-503":
+                assert server.state.faults.fired() == [5]
             for _ in range(600):  # the market moves on until it fills the limit
                 _advance(server, 1)
                 if all(o.status == "FILLED" for o in _venue_orders(server)):
                     break
             filled_ms = exchange.clock.now_ms()
-            if trades_fail:
+            if case == "trades-503":
                 # Five failed reads of the order's trades: more than a session's retries.
                 failing = Fault(endpoint="GET /api/v3/myTrades", kind="503", every=1, count=5)
                 server.state.faults = FaultPlan(FaultConfig(faults=[failing]))
@@ -547,8 +557,8 @@ def test_a_resting_limit_that_fills_is_applied_at_the_next_bar(
         assert _db_trades(db) == _venue_trades(server)
         (stamp,) = query(db, "SELECT bar_ts_ms FROM decisions WHERE kind = 'fill'")[0]
         assert isinstance(stamp, int)
-        assert stamp <= filled_ms + (5 * 60_000 if trades_fail else 0)
-        assert query(db, "SELECT count(*) FROM reconciliations") == [(1,)]  # at start only
+        assert stamp <= filled_ms + (5 * 60_000 if case == "trades-503" else 0)
+        assert query(db, "SELECT count(*) FROM reconciliations") == [(starts,)]  # at start
     finally:
         server.shutdown()
         server.server_close()
