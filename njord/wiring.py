@@ -43,7 +43,7 @@ from njord.data.qc import QcSummary, utc
 from njord.errors import ConfigError, ExitCode, NjordError, StrategyError
 from njord.events import SessionStarted
 from njord.log import SessionLog
-from njord.loop import FixedPacing, LivePacing, Loop, LoopResult, NoPacing, Stop
+from njord.loop import FixedPacing, LivePacing, Loop, LoopResult, NoPacing, Stop, halts
 from njord.manifest import DataSource, Manifest, git_state, host_facts, strategy_identity
 from njord.ports import BarFeed, OrderRouter, Pacer, RunManifestStore, SnapshotStore
 from njord.rebuild import rebuild
@@ -561,15 +561,22 @@ def carry_on(session: Session, loop: Loop, stored: Polled) -> None:
     # A live router's own lookup before its first send is the same guard: off too.
     unguarded = os.environ.get("NJORD_TEST_RESEND_WITHOUT_QUERY") == "1"
     live = _live_router(router)
+    # Live, a halt or flatten posted while the session was down stops what it decided
+    # before: the venue's account outlives the session, and an order it never got is not
+    # sent after the operator said stop. (A paper session sends it, as it would had it
+    # not stopped: verify re-runs it so.)
+    halted_while_down = False
     if live is not None:
         live.unguarded = unguarded
+        halted_while_down = halts(loop.pending())
     for coid, order in list(book.open_orders.items()):
         known = None if unguarded else router.query(coid)
         if known is not None:
             reports += known
-        elif order.created_ms < decided and not unguarded:
-            # Never at the venue, decided bars ago (its send's outcome was unknown and the
-            # venue never got it): sent now it would trade on a stale decision.
+        elif (order.created_ms < decided or halted_while_down) and not unguarded:
+            # Never at the venue, and decided bars ago (its send's outcome was unknown and
+            # the venue never got it) or before a halt: sent now it would trade on a
+            # decision that no longer stands.
             reports.append(Expired(client_order_id=coid, ts_ms=decided))
         else:
             reports += router.submit(order)

@@ -32,6 +32,7 @@ from tests.conftest import (
     invoke,
     njord_proc,
     query,
+    run_killable,
     user_strategies_env,
     wait_rows,
 )
@@ -582,3 +583,40 @@ def test_reconcile_with_the_venue_down_says_so_at_once(tmp_path: Path) -> None:
     assert result.output.endswith("nothing was asked of it and nothing changed\n")
     assert result.output.count("\n") == 1
     assert took < 20  # not a session's backoff (about a minute)
+
+
+def test_a_halt_posted_while_a_live_session_was_down_stops_what_it_decided_before(
+    tmp_path: Path,
+) -> None:
+    """Killed after an order was committed NEW and before it was sent; the operator halts
+    the session while it is down. The restart must not send that order: the halt is the
+    newer word, and the venue's account would take on the exposure just stopped."""
+    server = _venue(120)
+    try:
+        db = tmp_path / "live.db"
+        args = session_args(
+            "live",
+            db,
+            server.url,
+            *LIVE,
+            "--strategy",
+            "user_strategies:OneOrder",
+            "--set",
+            'strategy.params.qty="0.0002"',
+            "--set",
+            'data.start="2024-01-01T01:59"',
+            "--bars",
+            "1",
+        )
+        env = {**LIVE_ENV, **user_strategies_env()}
+        assert run_killable(args, {**env, "NJORD_KILL_AT": "decided:1"}) == -9
+        assert query(db, "SELECT status FROM orders") == [("NEW",)]
+        assert invoke("halt", "--db", str(db)).exit_code == 0
+        _advance(server, 1)  # a new bar for the restart to run
+        assert run_killable(args, env) == 0
+        assert query(db, "SELECT status, reason FROM orders") == [("CANCELED", "EXPIRED")]
+        assert server.state.requests["POST /api/v3/order"] == 0
+        assert query(db, "SELECT state FROM trading_state") == [("HALTED",)]
+    finally:
+        server.shutdown()
+        server.server_close()
