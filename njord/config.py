@@ -250,8 +250,9 @@ def check_symbols(config: Config) -> None:
     """A session's risk rules must allow the symbol it trades: otherwise every order is
     refused SYMBOL_NOT_ALLOWED, silently but for a count in the summary (what a new user
     switching data.symbol meets first). Checked where a session is planned, resumed with
-    new keys or swept, on the config it will run with; never on a stored config, so a
-    session made before this check still opens."""
+    new keys or swept (each combination: one that fails is a skipped row), on the config it
+    will run with; never on a stored config, so a session made before this check still
+    opens."""
     allowed = config.risk.allowed_symbols
     if config.data.symbol not in allowed:
         raise ConfigError(
@@ -266,9 +267,7 @@ def with_values(config: Config, values: Mapping[str, Any]) -> Config:
     origins = {key: "base config" for key in _leaf_keys(merged)}
     for key, value in values.items():
         _assign(merged, origins, key, value, f"--param {key}")
-    swept = _convert(merged, origins)
-    check_symbols(swept)
-    return swept
+    return _convert(merged, origins)
 
 
 def _apply_file(merged: dict[str, Any], origins: dict[str, str], file: Path) -> None:

@@ -175,6 +175,7 @@ def prepare(plan: Plan) -> tuple[dict[int, str], dict[int, configuration.Config]
     for index, combo in enumerate(plan.combos):
         try:
             config = configuration.with_values(base, combo)
+            configuration.check_symbols(config)
             strategies.parse_params(
                 strategies.resolve(config.strategy.name), config.strategy.params
             )

@@ -394,3 +394,23 @@ def test_dask_joins_a_running_scheduler_by_its_address(tmp_path: Path, sample_we
         assert address.startswith("tcp://127.0.0.1:")
         joined = _run_sweep(day, tmp_path / "tcp", *grid, "--dask", address)
     assert joined == one
+
+
+def test_a_combination_whose_risk_rules_refuse_its_symbol_is_a_skipped_row(
+    tmp_path: Path, sample_week: Path
+) -> None:
+    grid = tmp_path / "grid.toml"
+    grid.write_text('[risk]\nallowed_symbols = [["BTCUSDT"], ["ETHUSDT"]]\n')
+    where = tmp_path / "sweep"
+    args = ["--grid", str(grid), "--jobs", "1", "--dir", str(where)]
+    result = invoke("sweep", *config_args(sample_week), *args)
+    assert result.exit_code == 0, result.output
+    rows = sorted((r["status"], r["reason"]) for r in rows_of(where / "sweep.csv"))
+    assert rows == [
+        ("ok", ""),
+        (
+            "skipped",
+            "config risk.allowed_symbols ['ETHUSDT'] does not hold data.symbol BTCUSDT: "
+            "every order would be refused; add it",
+        ),
+    ]

@@ -114,6 +114,3 @@ def test_carrying_a_session_on_checks_the_symbols_it_will_run_with() -> None:
     dropped = config.load(file=None, env={}, sets=['risk.allowed_symbols=["BTCUSDT"]'])
     with pytest.raises(ConfigError, match=r"does not hold data\.symbol ETHUSDT"):
         amend.reconcile(eth, dropped.config, dropped.origins, session="s")
-    # A sweep's combinations are checked too.
-    with pytest.raises(ConfigError, match=r"does not hold data\.symbol ETHUSDT"):
-        config.with_values(config.Config(), {"data.symbol": "ETHUSDT"})
