@@ -237,9 +237,7 @@ class BinanceRouter:
             self._succeeded()
             self._rtt(first_send)
             self._coids[int(body["orderId"])] = coid
-            fills = list(body.get("fills", []))
-            self._track(coid, body, fills)
-            return self._reports(coid, body, fills)
+            return self._answer(coid, body, list(body.get("fills", [])))
 
     def _rtt(self, first_send: float | None) -> None:
         """order_rtt_ms: the first send of this submit to the venue's answer about it."""
@@ -263,17 +261,13 @@ class BinanceRouter:
             return self.query(client_order_id) or []  # what became of it, either way
         self._succeeded()
         fills = self._fills_of(int(body["orderId"]), venue.executed_e8(body))
-        self._track(client_order_id, body, fills)
-        return self._reports(client_order_id, body, fills)
+        return self._answer(client_order_id, body, fills)
 
     def query(self, client_order_id: str) -> list[Report] | None:
         """Everything the venue knows of the order, None when it never had it (-2013 after
         recvWindow has passed since it could last have been sent), or [Unknown] when the
         venue could not be asked."""
         found = self._lookup(client_order_id)
-        if found is not None and not found[1]:
-            # The venue could not be asked (at a restart, say): `on_bar` asks again.
-            self._resting.setdefault(client_order_id, -1)
         return None if found is None else found[0]
 
     def _lookup(
@@ -286,7 +280,7 @@ class BinanceRouter:
                 view = self._get("/api/v3/order", params)
             except (VenueError, VenueUnreachable) as e:
                 if not isinstance(e, VenueError) or e.code != -2013:
-                    return [self._unknown(client_order_id, e)], ""
+                    return self._unasked(client_order_id, e), ""
                 settle_s = 0.0 if fresh else self._settle_s(client_order_id)
                 if settle_s <= 0:
                     return None
@@ -297,10 +291,8 @@ class BinanceRouter:
             try:
                 fills = self._fills_of(order_id, venue.executed_e8(view))
             except (VenueError, VenueUnreachable) as e:  # a ban or a limit mid-lookup
-                self._resting[client_order_id] = -1  # its fills unread: ask next bar
-                return [self._unknown(client_order_id, e)], ""
-            self._track(client_order_id, view, fills)
-            return self._reports(client_order_id, view, fills), str(view["status"])
+                return self._unasked(client_order_id, e), ""
+            return self._answer(client_order_id, view, fills), str(view["status"])
 
     def _fills_of(self, order_id: int, executed_e8: int) -> list[Mapping[str, Any]]:
         """The order's trades; read again (with backoff) while they add up to less than
@@ -387,15 +379,28 @@ class BinanceRouter:
                 reports += found[0]
         return reports
 
-    def _track(self, coid: str, view: Mapping[str, Any], fills: list[Mapping[str, Any]]) -> None:
-        """Keep asking about an order while it rests, or while its trades read so far fall
-        short of what it executed (the venue's trades database lags): what was reported is
-        the sum of those trades."""
+    def _answer(
+        self, coid: str, view: Mapping[str, Any], fills: list[Mapping[str, Any]]
+    ) -> list[Report]:
+        """The order's reports, and whether `on_bar` keeps asking about it: while it rests,
+        or while the trades read so far fall short of what it executed (the venue's trades
+        database lags). Meanwhile the report that closed it (canceled, expired) is held
+        back: the book would close the order without those fills, then refuse them."""
+        reports = self._reports(coid, view, fills)
         reported = sum(exact_e8(str(f["qty"])) for f in fills)
-        if str(view["status"]) in venue.OPEN_STATUSES or reported < venue.executed_e8(view):
+        short = reported < venue.executed_e8(view)
+        if str(view["status"]) in venue.OPEN_STATUSES or short:
             self._resting[coid] = reported
         else:
             self._resting.pop(coid, None)
+        if short:
+            reports = [r for r in reports if isinstance(r, Ack | Execution)]
+        return reports
+
+    def _unasked(self, coid: str, error: VenueFailure) -> list[Report]:
+        """The venue could not be asked about the order: `on_bar` asks from the next bar."""
+        self._resting.setdefault(coid, -1)
+        return [self._unknown(coid, error)]
 
     # -- what reconciliation reads ---------------------------------------------------------
 

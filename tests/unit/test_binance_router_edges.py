@@ -11,6 +11,7 @@ import requests
 
 from njord.adapters.binance import Backoff, BinanceClient
 from njord.adapters.binance_router import BinanceRouter
+from njord.core.book import BarE8
 from njord.core.reports import Ack, Execution
 from njord.secrets import Secret
 from tests.unit.test_filters import BTCUSDT
@@ -105,3 +106,33 @@ def test_a_trade_of_an_archived_order_is_nobodys() -> None:
     )
     fills = router.fills_since("")
     assert [(f.client_order_id, f.trade_id) for f in fills] == [("venue-order-5", "9")]
+
+
+def test_a_canceled_order_whose_trades_lag_is_closed_only_once_they_are_read() -> None:
+    # Partly filled, then canceled (a halt's cancel, say); its second trade is not readable
+    # yet. Closing it now would make that trade, read later, one the book refuses.
+    order = {
+        "orderId": 5,
+        "clientOrderId": "nj-lag",
+        "status": "CANCELED",
+        "executedQty": "0.002",
+        "time": 1,
+        "updateTime": 2,
+    }
+    one = [_trade(1, "0.001")]
+    router, _ = _router(
+        {
+            "GET /api/v3/order": [lambda p: (200, order)],
+            "GET /api/v3/myTrades": [
+                *([lambda p: (200, one)] * 5),  # a query's read and its 4 retries
+                lambda p: (200, [*one, _trade(2, "0.001")]),
+            ],
+            "GET /api/v3/openOrders": [lambda p: (200, [])],
+        }
+    )
+    found = router.query("nj-lag")
+    assert found is not None
+    assert [type(r).__name__ for r in found] == ["Ack", "Execution"]  # no Canceled yet
+    later = router.on_bar(BarE8(60_000, 1, 1, 1, 1))  # asks again the next bar
+    assert [type(r).__name__ for r in later] == ["Ack", "Execution", "Execution", "Canceled"]
+    assert router.on_bar(BarE8(120_000, 1, 1, 1, 1)) == []  # closed: no longer asked about
