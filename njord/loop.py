@@ -384,14 +384,11 @@ class Loop:
         writer.add_metric(ts, "decision_latency_ms", (now - available) * 1000)
 
 
-def halts(controls: list[Control]) -> bool:
-    """Whether pending controls leave the session halted: each sets the trading state, so
-    the last one decides."""
-    return bool(controls) and controls[-1].command in ("halt", "flatten")
-
-
 def _ends_halted(book: Book, controls: list[Control]) -> bool:
-    return halts(controls) if controls else book.state is TradingState.HALTED
+    """Every control sets the trading state: the last one pending decides it."""
+    if controls:
+        return controls[-1].command in ("halt", "flatten")
+    return book.state is TradingState.HALTED
 
 
 def ask(

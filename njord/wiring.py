@@ -43,7 +43,7 @@ from njord.data.qc import QcSummary, utc
 from njord.errors import ConfigError, ExitCode, NjordError, StrategyError
 from njord.events import SessionStarted
 from njord.log import SessionLog
-from njord.loop import FixedPacing, LivePacing, Loop, LoopResult, NoPacing, Stop, halts
+from njord.loop import FixedPacing, LivePacing, Loop, LoopResult, NoPacing, Stop
 from njord.manifest import DataSource, Manifest, git_state, host_facts, strategy_identity
 from njord.ports import BarFeed, OrderRouter, Pacer, RunManifestStore, SnapshotStore
 from njord.rebuild import rebuild
@@ -561,22 +561,27 @@ def carry_on(session: Session, loop: Loop, stored: Polled) -> None:
     # A live router's own lookup before its first send is the same guard: off too.
     unguarded = os.environ.get("NJORD_TEST_RESEND_WITHOUT_QUERY") == "1"
     live = _live_router(router)
-    # Live, a halt or flatten posted while the session was down stops what it decided
-    # before: the venue's account outlives the session, and an order it never got is not
-    # sent after the operator said stop. (A paper session sends it, as it would had it
-    # not stopped: verify re-runs it so.)
-    halted_while_down = False
+    # Live, a halt, flatten or reduce posted while the session was down (the last one
+    # decides the state) stops what it decided before that would add exposure: the venue's
+    # account outlives the session, and an order it never got is not sent after the
+    # operator said stop. Orders that only reduce a position still go, as those states let
+    # them. (A paper session sends them all, as it would had it not stopped: verify re-runs
+    # it so.)
+    stopped = False
     if live is not None:
         live.unguarded = unguarded
-        halted_while_down = halts(loop.pending())
+        pending = loop.pending()
+        stopped = bool(pending) and pending[-1].command in ("halt", "flatten", "reduce")
     for coid, order in list(book.open_orders.items()):
         known = None if unguarded else router.query(coid)
         if known is not None:
             reports += known
-        elif (order.created_ms < decided or halted_while_down) and not unguarded:
+        elif not unguarded and (
+            order.created_ms < decided or (stopped and book.adds_exposure(order))
+        ):
             # Never at the venue, and decided bars ago (its send's outcome was unknown and
-            # the venue never got it) or before a halt: sent now it would trade on a
-            # decision that no longer stands.
+            # the venue never got it) or, adding exposure, before a halt: sent now it would
+            # trade on a decision that no longer stands.
             reports.append(Expired(client_order_id=coid, ts_ms=decided))
         else:
             reports += router.submit(order)

@@ -776,6 +776,13 @@ class Book:
         self._cancel_reasons = dict(state.cancel_reasons)
         self._flatten = msgspec.structs.replace(state.flatten) if state.flatten else None
 
+    def adds_exposure(self, order: Order) -> bool:
+        """Whether the order would do more than shrink its symbol's position (a sell no
+        larger than the long, a buy no larger than the short only reduces)."""
+        position = self.ledger.position_e8(order.symbol)
+        shrinkable = position if order.side is Side.SELL else -position
+        return order.qty_e8 > max(shrinkable, 0)
+
     def lot_e8(self, symbol: str) -> int:
         """The smallest quantity an order on `symbol` can be: the venue's lot step."""
         return self.venue.filters.step_e8 if self.venue is not None else self.rules.step_e8

@@ -585,12 +585,14 @@ def test_reconcile_with_the_venue_down_says_so_at_once(tmp_path: Path) -> None:
     assert took < 20  # not a session's backoff (about a minute)
 
 
+@pytest.mark.parametrize(("command", "state"), [("halt", "HALTED"), ("reduce", "REDUCING")])
 def test_a_halt_posted_while_a_live_session_was_down_stops_what_it_decided_before(
-    tmp_path: Path,
+    tmp_path: Path, command: str, state: str
 ) -> None:
-    """Killed after an order was committed NEW and before it was sent; the operator halts
-    the session while it is down. The restart must not send that order: the halt is the
-    newer word, and the venue's account would take on the exposure just stopped."""
+    """Killed after an order (a buy from flat) was committed NEW and before it was sent;
+    the operator halts the session, or makes it reduce-only, while it is down. The restart
+    must not send that order: the operator's word is newer, and the venue's account would
+    take on the exposure just stopped."""
     server = _venue(120)
     try:
         db = tmp_path / "live.db"
@@ -611,12 +613,12 @@ def test_a_halt_posted_while_a_live_session_was_down_stops_what_it_decided_befor
         env = {**LIVE_ENV, **user_strategies_env()}
         assert run_killable(args, {**env, "NJORD_KILL_AT": "decided:1"}) == -9
         assert query(db, "SELECT status FROM orders") == [("NEW",)]
-        assert invoke("halt", "--db", str(db)).exit_code == 0
+        assert invoke(command, "--db", str(db)).exit_code == 0
         _advance(server, 1)  # a new bar for the restart to run
         assert run_killable(args, env) == 0
         assert query(db, "SELECT status, reason FROM orders") == [("CANCELED", "EXPIRED")]
         assert server.state.requests["POST /api/v3/order"] == 0
-        assert query(db, "SELECT state FROM trading_state") == [("HALTED",)]
+        assert query(db, "SELECT state FROM trading_state") == [(state,)]
     finally:
         server.shutdown()
         server.server_close()

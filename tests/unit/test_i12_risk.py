@@ -73,3 +73,27 @@ def test_i12_01_strategy_exits_keep_the_order_rate_a_flatten_does_not() -> None:
     assert book.ledger.position_e8("BTCUSDT") == 0
     assert book.state is TradingState.HALTED
     assert out.state_changes[-1].reason == "test; flatten: flat"
+
+
+def test_an_order_adds_exposure_unless_it_only_shrinks_the_position() -> None:
+    # What a live restart asks of an order decided before a halt posted while it was down.
+    from njord.records import Order, OrderStatus, OrderType
+
+    book, _ = _long_book()
+
+    def order(side: Side, qty: int) -> Order:
+        return Order(
+            client_order_id="x",
+            intent_id=0,
+            symbol="BTCUSDT",
+            side=side,
+            type=OrderType.MARKET,
+            qty_e8=qty * E8,
+            limit_e8=None,
+            status=OrderStatus.NEW,
+            created_ms=0,
+        )
+
+    assert not book.adds_exposure(order(Side.SELL, 50))  # the whole long
+    assert book.adds_exposure(order(Side.SELL, 51))  # a flip
+    assert book.adds_exposure(order(Side.BUY, 1))
