@@ -202,7 +202,11 @@ def new_dir(plan: Plan, kind: str = "sweep") -> Path:
 
 def start(plan: Plan, where: Path) -> None:
     (where / DONE).mkdir(parents=True, exist_ok=True)
-    (where / PLAN_FILE).write_bytes(msgspec.json.format(msgspec.json.encode(plan)))
+    # Written whole then renamed, as each record is: a signal mid-write leaves no plan that
+    # `--resume` would find unreadable.
+    part = where / f"{PLAN_FILE}.part"
+    part.write_bytes(msgspec.json.format(msgspec.json.encode(plan)))
+    os.replace(part, where / PLAN_FILE)
 
 
 def load(where: Path) -> Plan:

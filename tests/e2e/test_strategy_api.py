@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -88,4 +89,6 @@ def test_an_order_on_a_symbol_the_session_has_no_bars_of_is_refused(
     ]
     assert query(path, "SELECT count(*) FROM orders") == [(0,)]
     assert query(path, "SELECT cash_e8 FROM account") == [(10_000 * 10**8,)]
+    status = json.loads(invoke("status", "--db", str(path), "--json").output)
+    assert status["telemetry"]["orders_blocked_risk"] == 1
     assert invoke("verify", str(path)).exit_code == 0
