@@ -19,7 +19,7 @@ import click
 import njord
 from njord.core.time import TIMEFRAMES
 from njord.db_param import session_db
-from njord.errors import ConfigError, DataError, ExitCode, Interrupted, MismatchError, NjordError
+from njord.errors import ConfigError, ExitCode, Interrupted, MismatchError, NjordError
 from njord.paths import InputPath, OutputPath
 
 if TYPE_CHECKING:
@@ -819,12 +819,8 @@ def data_import(
     from njord.data.qc import utc
 
     if all(trades.layout(f) for f in files):
-        named = sorted({importer.named_symbol(f) for f in files})
-        if symbol is None and len(named) > 1:
-            raise DataError(
-                f"the inputs hold {', '.join(named)}: import one symbol per output file"
-            )
-        report = trades.import_trades(list(files), out=out, symbol=symbol or named[0])
+        named = symbol or importer.one_symbol([importer.named_symbol(f) for f in files])
+        report = trades.import_trades(list(files), out=out, symbol=named)
         click.echo(
             f"aggregated {report.rows_in} trades into {report.rows_out} 1-minute bars "
             f"{utc(report.first_ts_ms)} .. {utc(report.last_ts_ms)} -> {report.out}"

@@ -103,6 +103,15 @@ def parse_map(items: tuple[str, ...]) -> dict[str, str]:
     return mapping
 
 
+def one_symbol(held: list[str]) -> str:
+    """The one symbol an import's inputs hold: an output file is bars of one symbol."""
+    if len(set(held)) > 1:
+        raise DataError(
+            f"the inputs hold {', '.join(sorted(set(held)))}: import one symbol per output file"
+        )
+    return held[0]
+
+
 def named_symbol(path: Path) -> str:
     """The symbol a Binance dump's file name starts with, else DEFAULT_SYMBOL."""
     named = _BINANCE_NAME.match(path.name)
@@ -233,9 +242,7 @@ def import_files(
     tables = [read_any(p, fmt or guess_format(p), mapping, symbol) for p in inputs]
     timeframe = _one_timeframe(tables, inputs)
     table = pa.concat_tables(tables).sort_by("ts_utc")
-    held = sorted(pc.unique(table.column("symbol")).to_pylist())
-    if len(held) > 1:
-        raise DataError(f"the inputs hold {', '.join(held)}: import one symbol per output file")
+    one_symbol(pc.unique(table.column("symbol")).to_pylist())
     rows_in = table.num_rows
     if rows_in == 0:
         raise DataError("the input holds no bars")
