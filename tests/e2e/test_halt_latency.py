@@ -17,15 +17,17 @@ from tests.conftest import ROOT, SAMPLE, njord_proc, query, startup_s, user_stra
 KILLED_AT = 20_000  # bars committed when the first run dies
 
 
-def _backtest_killed_at(db: Path, bars: int) -> None:
-    args = [
+def _backtest(db: Path, strategy: str, *extra: str) -> list[str]:
+    """A backtest of the sample month with a strategy of tests/e2e/user_strategies.py."""
+    return [
         "backtest",
         "--config",
         str(ROOT / "config.toml"),
         "--set",
         f'data.path="{SAMPLE}"',
         "--strategy",
-        "user_strategies:HaltsDuringRebuild",
+        f"user_strategies:{strategy}",
+        *extra,
         "--db",
         str(db),
         "--out",
@@ -33,6 +35,10 @@ def _backtest_killed_at(db: Path, bars: int) -> None:
         "--quiet",
         "--no-report",
     ]
+
+
+def _backtest_killed_at(db: Path, bars: int) -> None:
+    args = _backtest(db, "HaltsDuringRebuild")
     proc = njord_proc(*args, cwd=ROOT, env=user_strategies_env())
     while True:
         if db.exists():
@@ -79,25 +85,7 @@ def test_controls_applied_between_bars_verify(tmp_path: Path) -> None:
     # bar's decisions. verify used to re-apply it before them (and refuse the db, exit 4),
     # and a resume in the same wait after it, in another order than the session's.
     db = tmp_path / "between.db"
-    args = [
-        "backtest",
-        "--config",
-        str(ROOT / "config.toml"),
-        "--set",
-        f'data.path="{SAMPLE}"',
-        "--strategy",
-        "user_strategies:HaltsBetweenBars",
-        "--to",
-        "2024-01-01T00:03",
-        "--pace-ms",
-        "2000",
-        "--db",
-        str(db),
-        "--out",
-        str(tmp_path / "out"),
-        "--quiet",
-        "--no-report",
-    ]
+    args = _backtest(db, "HaltsBetweenBars", "--to", "2024-01-01T00:03", "--pace-ms", "2000")
     env = {**user_strategies_env(), "NJORD_TEST_HALT_DB": str(db)}
     proc = njord_proc(*args, cwd=ROOT, env=env)
     _, err = proc.communicate(timeout=120)

@@ -101,30 +101,40 @@ class BuyThenSell(Strategy):
         return [] if side is None else [OrderIntent(symbol=symbol, side=side, qty=Decimal(1))]
 
 
-class HaltsDuringRebuild(HoldLong):
-    """HoldLong that, in a process started with NJORD_TEST_HALT_DB set, runs `njord halt`
-    on that db from its first `on_bar` call and waits for it: in a restarted session that
-    call comes while the rebuild feeds it the stored bars. The halt's exit code and wall
-    time go to <db>.halt (the test reads them)."""
+class _ActsOnItsDb(Strategy):
+    """Calls `act` with the db NJORD_TEST_HALT_DB names, from its first `on_bar` call, once
+    per process: how a test steers a session from inside one of its phases."""
 
     def __init__(self, params: object) -> None:
         super().__init__(params)
-        self.asked = False
+        self.acted = False
 
     def on_bar(self, ctx: Context, symbol: str, bar: Bar) -> list[OrderIntent]:
         db = os.environ.get("NJORD_TEST_HALT_DB")
-        if db and not self.asked:
-            self.asked = True
-            started = time.monotonic()
-            done = subprocess.run(
-                [sys.executable, "-m", "njord", "halt", "--db", db, "--reason", "during rebuild"],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            took = time.monotonic() - started
-            Path(f"{db}.halt").write_text(f"{done.returncode} {took:.3f}\n{done.stderr}")
+        if db and not self.acted:
+            self.acted = True
+            self.act(Path(db))
         return super().on_bar(ctx, symbol, bar)
+
+    def act(self, db: Path) -> None:
+        raise NotImplementedError
+
+
+class HaltsDuringRebuild(_ActsOnItsDb, HoldLong):
+    """HoldLong that runs `njord halt` on its db and waits for it: in a restarted session
+    its first call comes while the rebuild feeds it the stored bars. The halt's exit code
+    and wall time go to <db>.halt (the test reads them)."""
+
+    def act(self, db: Path) -> None:
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "njord", "halt", "--db", str(db), "--reason", "during rebuild"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        took = time.monotonic() - started
+        Path(f"{db}.halt").write_text(f"{done.returncode} {took:.3f}\n{done.stderr}")
 
 
 class OneOrderParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -194,22 +204,13 @@ class Churns(Strategy):
         return [OrderIntent(symbol=symbol, side=Side.BUY, qty=Decimal("0.001"), tag="churn")]
 
 
-class HaltsBetweenBars(EveryBar):
-    """EveryBar that, in a process started with NJORD_TEST_HALT_DB set, posts a halt and,
-    half a second later, a resume to that db from its first bar, on a thread of its own: in
-    a slowed session (--pace-ms) both land while the loop waits for the next bar, applied
-    one wait apart."""
+class HaltsBetweenBars(_ActsOnItsDb, EveryBar):
+    """EveryBar that posts a halt to its db and, half a second later, a resume, on a thread
+    of its own: in a slowed session (--pace-ms) both land while the loop waits for the next
+    bar, applied one wait apart."""
 
-    def __init__(self, params: object) -> None:
-        super().__init__(params)
-        self.asked = False
-
-    def on_bar(self, ctx: Context, symbol: str, bar: Bar) -> list[OrderIntent]:
-        db = os.environ.get("NJORD_TEST_HALT_DB")
-        if db and not self.asked:
-            self.asked = True
-            threading.Thread(target=_halt_then_resume, args=(Path(db),)).start()
-        return super().on_bar(ctx, symbol, bar)
+    def act(self, db: Path) -> None:
+        threading.Thread(target=_halt_then_resume, args=(db,)).start()
 
 
 def _halt_then_resume(db: Path) -> None:

@@ -108,6 +108,31 @@ def _db_trades(db: Path) -> list[tuple[object, ...]]:
     )
 
 
+def _one_order(server: SimServer, *, resting: bool = False) -> tuple[str, ...]:
+    """user_strategies.OneOrder from the bar before the venue's clock (01:59): a market buy
+    of 0.0002 BTC or, `resting`, a limit buy 0.1 % under the last close, which rests."""
+    args: tuple[str, ...] = ()
+    if resting:
+        exchange = server.state.exchange
+        close = Decimal(str(exchange.markets["BTCUSDT"].last_close(exchange.clock.now_ms())))
+        limit = (close * Decimal("0.999")).quantize(Decimal("0.01"))
+        args = (
+            "--set",
+            'strategy.params.type="LIMIT"',
+            "--set",
+            f'strategy.params.limit="{limit}"',
+        )
+    return (
+        "--strategy",
+        "user_strategies:OneOrder",
+        *args,
+        "--set",
+        'strategy.params.qty="0.0002"',
+        "--set",
+        'data.start="2024-01-01T01:59"',
+    )
+
+
 # -- the three switches and the keys ---------------------------------------------------------
 
 
@@ -250,26 +275,7 @@ def test_an_order_filled_while_njord_was_down_is_applied_on_start(tmp_path: Path
     server = _venue(120)
     try:
         db = tmp_path / "live.db"
-        close = Decimal(
-            str(
-                server.state.exchange.markets["BTCUSDT"].last_close(
-                    server.state.exchange.clock.now_ms()
-                )
-            )
-        )
-        limit = (close * Decimal("0.999")).quantize(Decimal("0.01"))
-        one = (
-            "--strategy",
-            "user_strategies:OneOrder",
-            "--set",
-            'strategy.params.type="LIMIT"',
-            "--set",
-            f'strategy.params.limit="{limit}"',
-            "--set",
-            'strategy.params.qty="0.0002"',
-            "--set",
-            'data.start="2024-01-01T01:59"',
-        )
+        one = _one_order(server, resting=True)
         code, out = _live(db, server.url, *one, "--bars", "1")
         assert code == 0, out
         assert query(db, "SELECT status FROM orders") == [("SUBMITTED",)]
@@ -500,23 +506,12 @@ def test_a_resting_limit_that_fills_is_applied_at_the_next_bar(tmp_path: Path, c
     try:
         db = tmp_path / "live.db"
         exchange = server.state.exchange
-        close = Decimal(str(exchange.markets["BTCUSDT"].last_close(exchange.clock.now_ms())))
-        limit = (close * Decimal("0.999")).quantize(Decimal("0.01"))
         args = session_args(
             "live",
             db,
             server.url,
             *LIVE,
-            "--strategy",
-            "user_strategies:OneOrder",
-            "--set",
-            'strategy.params.type="LIMIT"',
-            "--set",
-            f'strategy.params.limit="{limit}"',
-            "--set",
-            'strategy.params.qty="0.0002"',
-            "--set",
-            'data.start="2024-01-01T01:59"',
+            *_one_order(server, resting=True),
             "--set",
             "venue.reconcile_every_bars=100000",
         )
@@ -596,20 +591,7 @@ def test_a_halt_posted_while_a_live_session_was_down_stops_what_it_decided_befor
     server = _venue(120)
     try:
         db = tmp_path / "live.db"
-        args = session_args(
-            "live",
-            db,
-            server.url,
-            *LIVE,
-            "--strategy",
-            "user_strategies:OneOrder",
-            "--set",
-            'strategy.params.qty="0.0002"',
-            "--set",
-            'data.start="2024-01-01T01:59"',
-            "--bars",
-            "1",
-        )
+        args = session_args("live", db, server.url, *LIVE, *_one_order(server), "--bars", "1")
         env = {**LIVE_ENV, **user_strategies_env()}
         assert run_killable(args, {**env, "NJORD_KILL_AT": "decided:1"}) == -9
         assert query(db, "SELECT status FROM orders") == [("NEW",)]
