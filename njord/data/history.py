@@ -117,7 +117,10 @@ def _ints(col: pa.Array) -> list[int]:
 
 def parquet_files(path: Path) -> list[Path]:
     if not path.exists():
-        raise ConfigError(f"data file {path} does not exist (data.path)")
+        # A relative path is read from where njord runs, not from the config file's folder:
+        # say so, since a config run from elsewhere is how one meets this.
+        where = "" if path.is_absolute() else f", read from the working directory {Path.cwd()}"
+        raise ConfigError(f"data file {path} does not exist (data.path{where})")
     files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
     if not files:
         raise ConfigError(f"no .parquet files in {path} (data.path)")

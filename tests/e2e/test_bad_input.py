@@ -157,3 +157,17 @@ def test_i12_13_every_output_path_is_checked_before_work(
     assert len(err.strip().splitlines()) == 1, err
     assert out == ""
     assert sorted(str(p) for p in root.rglob("*")) == before
+
+
+def test_a_relative_data_path_that_is_missing_says_where_it_was_read_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A config run from another folder: its relative data.path is read from there.
+    monkeypatch.chdir(tmp_path)
+    result = invoke("backtest", "--config", str(ROOT / "config.toml"), "--db", "s.db")
+    assert result.exit_code == 2
+    assert result.output == (
+        "error: data file sample_data/BTCUSDT-1m-2024-01.parquet does not exist (data.path, "
+        f"read from the working directory {tmp_path})\n"
+    )
+    assert not (tmp_path / "s.db").exists()
