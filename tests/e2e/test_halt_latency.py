@@ -85,7 +85,7 @@ def test_controls_applied_between_bars_verify(tmp_path: Path) -> None:
     # bar's decisions. verify used to re-apply it before them (and refuse the db, exit 4),
     # and a resume in the same wait after it, in another order than the session's.
     db = tmp_path / "between.db"
-    args = _backtest(db, "HaltsBetweenBars", "--to", "2024-01-01T00:03", "--pace-ms", "2000")
+    args = _backtest(db, "HaltsBetweenBars", "--to", "2024-01-01T00:02", "--pace-ms", "3000")
     env = {**user_strategies_env(), "NJORD_TEST_HALT_DB": str(db)}
     proc = njord_proc(*args, cwd=ROOT, env=env)
     _, err = proc.communicate(timeout=120)
