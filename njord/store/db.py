@@ -231,7 +231,10 @@ def check_file(path: Path) -> None:
     wal = path.with_name(path.name + "-wal")
     # With WAL frames pending, a checkpoint killed half-way can leave the header ahead of
     # the file; SQLite finishes it from the WAL on open. Only a WAL-less file is truncated.
-    pending = wal.exists() and wal.stat().st_size > 0
+    try:  # one stat, not exists() then stat(): a writer closing deletes its WAL in between
+        pending = wal.stat().st_size > 0
+    except FileNotFoundError:
+        pending = False
     if page_count and not pending and path.stat().st_size < page_size * page_count:
         raise MismatchError(
             f"{path} is truncated: header promises {page_size * page_count} bytes, "
