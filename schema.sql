@@ -462,4 +462,17 @@ INSERT INTO alerts_v8 SELECT seq, kind, raised_ms, cleared_ms, msg FROM alerts;
 DROP TABLE alerts;
 ALTER TABLE alerts_v8 RENAME TO alerts;
 
-PRAGMA user_version = 8;
+-- @version 9
+-- Several symbols in one session: each minute's close and position per symbol (the
+-- equity row then holds cash and equity only, close and position 0), and whose bars a
+-- QC event is about ('' in a one-symbol session).
+CREATE TABLE marks (
+    ts_ms       INTEGER NOT NULL,
+    symbol      TEXT NOT NULL,
+    close_e8    INTEGER NOT NULL,
+    position_e8 INTEGER NOT NULL,
+    PRIMARY KEY (ts_ms, symbol)
+) WITHOUT ROWID;
+ALTER TABLE qc_events ADD COLUMN symbol TEXT NOT NULL DEFAULT '';
+
+PRAGMA user_version = 9;

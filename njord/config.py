@@ -43,6 +43,14 @@ class DataConfig(_Section, frozen=True):
     gaps: Literal["strict", "forward", "none"] = "strict"
     start: str = ""
     end: str = ""
+    # Several symbols: each symbol's bar history (file or directory), in session order.
+    # Set, it replaces `path` and `symbol`; empty, the session trades `symbol` only.
+    paths: dict[str, str] = msgspec.field(default_factory=dict)
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """The symbols the session has bars of, in session order."""
+        return tuple(self.paths) or (self.symbol,)
 
 
 class StrategyConfig(_Section, frozen=True):
@@ -51,6 +59,8 @@ class StrategyConfig(_Section, frozen=True):
     timeframes: list[Timeframe] = msgspec.field(default_factory=list)
     # Empty means the strategy's own defaults; unknown names are refused by the strategy.
     params: dict[str, Scalar] = msgspec.field(default_factory=dict)
+    # Empty means every symbol the session has bars of.
+    symbols: list[str] = msgspec.field(default_factory=list)
 
 
 class CostsConfig(_Section, frozen=True):
@@ -178,7 +188,10 @@ class Config(_Section, frozen=True):
 
 
 # Tables whose keys are free-form: the strategy (or the mode list) validates them later.
-_OPEN_TABLES = frozenset({"strategy.params", "risk.rules_off"})
+_OPEN_TABLES = frozenset({"strategy.params", "risk.rules_off", "data.paths"})
+# Keys left out of the canonical text while empty: they came after sessions whose config
+# hash (and with it their client order ids) must not change.
+_LATER_KEYS = (("data", "paths"), ("strategy", "symbols"))
 
 
 class Loaded(msgspec.Struct, frozen=True):
@@ -194,7 +207,11 @@ def config_to_dict(config: Config) -> dict[str, Any]:
 
 def config_toml(config: Config) -> str:
     """Canonical TOML: the effective config text stored in the manifest and hashed."""
-    return dumps_toml(config_to_dict(config))
+    tree = config_to_dict(config)
+    for section, key in _LATER_KEYS:
+        if not tree[section][key]:
+            del tree[section][key]
+    return dumps_toml(tree)
 
 
 def config_sha256(config: Config) -> str:
@@ -254,11 +271,20 @@ def check_symbols(config: Config) -> None:
     will run with; never on a stored config, so a session made before this check still
     opens."""
     allowed = config.risk.allowed_symbols
-    if config.data.symbol not in allowed:
-        raise ConfigError(
-            f"config risk.allowed_symbols {allowed} does not hold data.symbol "
-            f"{config.data.symbol}: every order would be refused; add it"
-        )
+    source = "data.paths" if config.data.paths else "data.symbol"
+    for symbol in config.data.symbols:
+        if symbol not in allowed:
+            raise ConfigError(
+                f"config risk.allowed_symbols {allowed} does not hold {source} "
+                f"{symbol}: every order would be refused; add it"
+            )
+    held = config.data.symbols
+    for symbol in config.strategy.symbols:
+        if symbol not in held:
+            raise ConfigError(
+                f"strategy.symbols names {symbol}, which the session has no bars of "
+                f"({source}: {', '.join(held)})"
+            )
 
 
 def with_values(config: Config, values: Mapping[str, Any]) -> Config:
@@ -424,8 +450,12 @@ def environ() -> dict[str, str]:
 
 # One line per key: the source of `njord init` comments and docs/configuration.md.
 DOCS: dict[str, str] = {
-    "data.path": "bar history: a Parquet file or a directory of them (see `njord data import`)",
-    "data.symbol": "the symbol to trade (one per session)",
+    "data.path": "bar history: a Parquet file or a directory of them (see `njord data import`); "
+    "a relative path is read from the working directory, not the config file's folder",
+    "data.symbol": "the symbol to trade (a session of one symbol)",
+    "data.paths": "several symbols in one session (backtests for now): { BTCUSDT = "
+    "'btc.parquet', ETHUSDT = 'eth/' }, in session order; set, it replaces data.path and "
+    "data.symbol",
     "data.timeframe": "bar length of the data: 1m, or 3m..1d to backtest coarser bars",
     "data.gaps": "gap policy: strict (refuse) | forward (flat bars at last close) | none (skip)",
     "data.start": "first bar to use, ISO date/time UTC, inclusive ('' = from the first bar)",
@@ -433,6 +463,8 @@ DOCS: dict[str, str] = {
     "strategy.name": "a short name (see `njord strategies`), module:Class or path/to/file.py:Class",
     "strategy.timeframes": "bars the strategy gets, e.g. ['1m', '1h'] ([] = what it declares)",
     "strategy.params": "the strategy's typed params; unset ones take the strategy's defaults",
+    "strategy.symbols": "the symbols the strategy gets bars of and may order ([] = all the "
+    "session's)",
     "costs.commission_bps": "commission per fill, basis points of notional (0 = off)",
     "costs.spread_bps": "half of it is paid on each market fill, basis points (0 = off)",
     "costs.slippage_bps": "market fills move against you by this, basis points (0 = off)",
@@ -441,7 +473,10 @@ DOCS: dict[str, str] = {
     "as Binance charges by default (booked at the fill price)",
     "costs.fill_at": "close: a market order fills at the close of the bar that decided it; "
     "next_open: at the next bar's open (± slippage either way)",
-    "risk.allowed_symbols": "symbols orders may be placed on; must hold data.symbol",
+    "risk.allowed_symbols": "symbols orders may be placed on; must hold `data.symbol` (or every "
+    "`data.paths` symbol; exit 2 otherwise: every order would be refused), checked for a new "
+    "session, a resumed one given new keys and each sweep combination (one that fails is a "
+    "skipped row), never for a stored one",
     "risk.notional_cap": "largest notional of one order, quote currency",
     "risk.max_open_positions": "most symbols with a non-zero position at once",
     "risk.daily_loss_limit": "realised loss net of fees in one UTC day that halts trading",

@@ -9,13 +9,14 @@ from pathlib import Path
 from njord import amend, strategies
 from njord.config import Config, stored_config
 from njord.data.history import HistoryFeed, StoredFeed
+from njord.data.merged import MergedFeed
 from njord.data.qc import QcEvent
 from njord.errors import ConfigError
 from njord.launch import Launch
 from njord.log import SessionLog
 from njord.manifest import DataSource, file_sha256
 from njord.store.stored import restore
-from njord.wiring import build_runtime, open_session, parse_utc
+from njord.wiring import build_runtime, history_of, open_session
 
 
 def live_mode(path: Path) -> str | None:
@@ -46,7 +47,9 @@ def reopen(path: Path, given: Config, origins: Mapping[str, str]) -> Launch:
     strategy = cls(strategies.parse_params(cls, config.strategy.params))
     feed = _feed(config, manifest.data_sources, stored.blobs, stored.events)
     total = (
-        sum(len(b) for b in feed.fresh().checked_batches()) if isinstance(feed, HistoryFeed) else 0
+        sum(len(b) for b in feed.fresh().checked_batches())
+        if isinstance(feed, (HistoryFeed, MergedFeed))
+        else 0
     )
     session = open_session(path, config=config, manifest=None, log=SessionLog(now_ms=lambda: 0))
     amend.record(session, changes, after_bar_ms=stored.last_bar_ms)
@@ -68,17 +71,11 @@ def _feed(
     sources: list[DataSource],
     blobs: list[bytes],
     events: list[QcEvent],
-) -> HistoryFeed | StoredFeed:
+) -> HistoryFeed | MergedFeed | StoredFeed:
     """The recorded source when it is here unchanged; else the bars stored in the db."""
     here = all(Path(s.path).exists() and file_sha256(Path(s.path)) == s.sha256 for s in sources)
     if sources and here:
-        return HistoryFeed(
-            Path(config.data.path),
-            symbol=config.data.symbol,
-            gaps=config.data.gaps,
-            start_ms=parse_utc(config.data.start, "data.start"),
-            end_ms=parse_utc(config.data.end, "data.end"),
-        )
+        return history_of(config)
     if not blobs:
         raise ConfigError("the session's data source is gone and the db holds no stored bars")
     return StoredFeed(blobs, symbol=config.data.symbol, events=events)

@@ -213,7 +213,7 @@ def store_checks(directory: Path) -> list[tuple[str, bool, str]]:
     with conn:
         outbox.insert(conn, busy.take_outbox(), last_bar_ms=busy.last_bar_ms)  # the lots' fills
         snapshot_id = snapshots.save(state, bar_ts_ms=180_000, decision_seq=0)
-        portfolio.save(state, symbol="BTCUSDT")
+        portfolio.save(state, symbols=("BTCUSDT",))
     restored = snapshots.load(snapshot_id)
     book = Book(
         symbol="BTCUSDT",

@@ -22,7 +22,7 @@ from pathlib import Path
 import msgspec
 
 from njord import killpoints
-from njord.core.bars import Timeframes
+from njord.core.bars import SymbolFrames, Timeframes
 from njord.core.book import BarE8, Book, Outgoing
 from njord.core.reports import Report
 from njord.core.strategy import Context, Strategy
@@ -93,7 +93,7 @@ class Loop:
         *,
         book: Book,
         strategy: Strategy,
-        timeframes: Timeframes,
+        timeframes: Timeframes | SymbolFrames,
         ctx: Context,
         router: OrderRouter,
         writer: SessionWriter,
@@ -142,11 +142,11 @@ class Loop:
                     self.service()
                     continue
                 if self.timeframes.wants_batches:
-                    self.timeframes.load(*batch.arrays())
+                    load_history(self.timeframes, batch)
                 writer.ensure_transaction()
                 writer.add_bars(batch, keep=self.keep_bars)
-                for i in range(batch.first, batch.n):
-                    self.bar(batch, i)
+                for i, j in batch.steps():
+                    self.bar(batch, i, j)
                 self.progress(batch.n - batch.first)
             writer.ensure_transaction()
             writer.commit(self.book)
@@ -157,15 +157,17 @@ class Loop:
             bars=self.book.bars, last_bar_ms=self.book.last_bar_ms, equity_e8=self.equity
         )
 
-    def bar(self, batch: BarBatch, i: int) -> None:
-        """One bar, three phases."""
+    def bar(self, batch: BarBatch, i: int, j: int) -> None:
+        """One bar (rows i..j of the batch: one minute, a row per symbol that has a bar in
+        it), three phases."""
         paced = self.pacer.paced
         # Clocks for a paced session's telemetry only: a backtest has no use for them.
         available = time.perf_counter() if paced else 0.0
         book, writer = self.book, self.writer
         self.between_bars = False
         ts = batch.ts_ms[i]
-        bar = BarE8(ts, batch.open_e8[i], batch.high_e8[i], batch.low_e8[i], batch.close_e8[i])
+        bars = bars_of(batch, i, j)
+        bar = bars[-1]
         # Controls posted while the session was down apply at its first bar; a paced
         # session looks at every bar (a backtest runs from its controls at the start).
         controls = self.pending() if paced or self._first else []
@@ -174,16 +176,18 @@ class Loop:
             self._first = False
         if ts in self.scheduled:
             controls = [*self.scheduled[ts], *controls]
-        reports = self.router.on_bar(bar)
+        router = self.router
+        reports = router.on_bar(bar) if j - i == 1 else [r for b in bars for r in router.on_bar(b)]
         # Phase 1: what the bar did to resting orders, controls, decisions, NEW orders.
         writer.ensure_transaction()
-        book.start_bar(bar)
+        for b in bars:
+            book.start_bar(b)
         for report in reports:
             book.apply(report)
         if controls:
             self._apply_controls(bar, controls)
         ticked = time.perf_counter() if paced else 0.0
-        self._decide(batch, i, bar)
+        decide(book, self.strategy, self.timeframes, self.ctx, batch, bars, i)
         self.last_bar = bar
         if paced:
             self._phase_commit()
@@ -219,7 +223,11 @@ class Loop:
         self.equity = equity
         if book.out:
             self.write_outbox()
-        writer.add_equity(bar.ts_ms, bar.close_e8, book.ledger.cash_e8, position, equity)
+        if book.multi:  # each symbol's close and position: the equity row has neither
+            writer.add_marks(bar.ts_ms, book.marks, book.ledger.position_e8)
+            writer.add_equity(bar.ts_ms, 0, book.ledger.cash_e8, 0, equity)
+        else:
+            writer.add_equity(bar.ts_ms, bar.close_e8, book.ledger.cash_e8, position, equity)
 
     def apply_reports(self, reports: list[Report]) -> None:
         """Reports learnt outside a bar (a reconciliation, a restart's lookups), applied in
@@ -368,9 +376,6 @@ class Loop:
                 wall_ms=time.time_ns() // 1_000_000,
             )
 
-    def _decide(self, batch: BarBatch, i: int, bar: BarE8) -> None:
-        decide(self.book, self.strategy, self.timeframes, self.ctx, batch, i, bar)
-
     def _telemetry(self, batch: BarBatch, ts: int, ticked: float, available: float) -> None:
         writer: Telemetry = self.writer
         now = time.perf_counter()
@@ -429,17 +434,60 @@ def ask(
     return intents, ctx.take_cancels()
 
 
+def bars_of(batch: BarBatch, i: int, j: int) -> list[BarE8]:
+    """The bars of rows i..j (one minute), each with its symbol when the batch has several."""
+    ts = batch.ts_ms[i]
+    o, h, lo, c = batch.open_e8, batch.high_e8, batch.low_e8, batch.close_e8
+    symbol = batch.symbol
+    if symbol is None:
+        return [BarE8(ts, o[i], h[i], lo[i], c[i])]
+    return [BarE8(ts, o[k], h[k], lo[k], c[k], symbol[k]) for k in range(i, j)]
+
+
+def load_history(timeframes: Timeframes | SymbolFrames, batch: BarBatch) -> None:
+    """The batch's bars into the history buffers, each symbol's into its own."""
+    if isinstance(timeframes, Timeframes):
+        timeframes.load(*batch.arrays())
+        return
+    for frames in timeframes.frames:
+        frames.load(*batch.arrays(frames.symbol))
+
+
+def ask_minute(
+    book: Book,
+    strategy: Strategy,
+    timeframes: Timeframes | SymbolFrames,
+    ctx: Context,
+    batch: BarBatch,
+    bars: list[BarE8],
+    i: int,
+) -> tuple[list[OrderIntent], list[str]]:
+    """The strategy's step on one minute: each traded symbol's bar, in session order."""
+    if len(bars) == 1 and not bars[0].symbol:
+        return ask(strategy, book.symbol, timeframes.of(book.symbol), ctx, batch, i, bars[0])
+    intents: list[OrderIntent] = []
+    cancels: list[str] = []
+    for k, bar in enumerate(bars, start=i):
+        if bar.symbol not in book.symbols:
+            continue  # a symbol the strategy did not declare: marked, never shown to it
+        asked, cancel = ask(strategy, bar.symbol, timeframes.of(bar.symbol), ctx, batch, k, bar)
+        intents += asked
+        cancels += cancel
+    return intents, cancels
+
+
 def decide(
     book: Book,
     strategy: Strategy,
-    timeframes: Timeframes,
+    timeframes: Timeframes | SymbolFrames,
     ctx: Context,
     batch: BarBatch,
+    bars: list[BarE8],
     i: int,
-    bar: BarE8,
 ) -> None:
-    """The strategy's step on one bar, and the book's decisions on what it asked for."""
-    intents, cancels = ask(strategy, book.symbol, timeframes, ctx, batch, i, bar)
+    """The strategy's step on one minute, and the book's decisions on what it asked for."""
+    intents, cancels = ask_minute(book, strategy, timeframes, ctx, batch, bars, i)
+    bar = bars[-1]
     if cancels:
         book.cancel(bar, cancels)
     if intents:

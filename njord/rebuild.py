@@ -15,13 +15,13 @@ from collections.abc import Iterator
 import msgspec
 
 from njord import killpoints, replay
-from njord.core.bars import Timeframes
+from njord.core.bars import SymbolFrames, Timeframes
 from njord.core.book import FLATTEN_SEQ, BarE8, Book
 from njord.core.strategy import Context, Strategy
 from njord.core.time import bar_index
 from njord.data.history import BarBatch
 from njord.errors import MismatchError
-from njord.loop import ask, notify_fills
+from njord.loop import ask_minute, bars_of, load_history, notify_fills
 from njord.reasons import Reason
 from njord.store import db, history
 
@@ -33,7 +33,7 @@ def rebuild(
     *,
     book: Book,
     strategy: Strategy,
-    timeframes: Timeframes,
+    timeframes: Timeframes | SymbolFrames,
     ctx: Context,
     batches: Iterator[BarBatch],
     after_seq: int = 0,
@@ -45,19 +45,20 @@ def rebuild(
     last: BarE8 | None = None
     for batch in batches:
         if timeframes.wants_batches:
-            timeframes.load(*batch.arrays())
-        for i in range(batch.first, batch.n):
+            load_history(timeframes, batch)
+        for i, j in batch.steps():
             ts = batch.ts_ms[i]
             killpoints.reach("rebuild", ts)
-            bar = BarE8(ts, batch.open_e8[i], batch.high_e8[i], batch.low_e8[i], batch.close_e8[i])
+            bars = bars_of(batch, i, j)
             before, after = _split(log.take(ts), bar_index(ts, book.bar_ms), book)
-            book.start_bar(bar)
+            for bar in bars:
+                book.start_bar(bar)
             _apply(book, conn, before)
-            asked, _ = ask(strategy, book.symbol, timeframes, ctx, batch, i, bar)
+            asked, _ = ask_minute(book, strategy, timeframes, ctx, batch, bars, i)
             _check(len(asked), after, ts)
             _apply(book, conn, after)
             notify_fills(book, strategy, ctx)
-            last = bar
+            last = bars[-1]
     _apply(book, conn, log.rest())
     book.take_outbox()
     return last
@@ -113,7 +114,7 @@ def _check(asked: int, records: list[Record], ts: int) -> None:
     """The strategy must ask for as many orders as the log says it asked for at this bar
     (a flatten's closing order is the operator's, not the strategy's)."""
     intents = [msgspec.json.decode(r[3]) for r in records if r[1] == "intent"]
-    logged = [p for p in intents if p["seq"] != FLATTEN_SEQ]
+    logged = [p for p in intents if p["seq"] < FLATTEN_SEQ]
     if asked != len(logged):
         raise MismatchError(
             f"rebuilding at bar {ts}: the strategy asked for {asked} orders, the "

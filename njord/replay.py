@@ -31,7 +31,7 @@ def apply_record(book: Book, conn: db.Connection, bar_ts: int, kind: str, ref: s
             fill_id=int(ref),
             client_order_id=p["client_order_id"],
             ts_ms=p["ts_ms"],
-            symbol=book.symbol,
+            symbol=p.get("symbol", book.symbol),
             side=Side(p["side"]),
             qty_e8=p["qty_e8"],
             price_e8=p["price_e8"],

@@ -92,13 +92,26 @@ def render(conn: Connection, db_path: Path) -> str:
     metrics = reads.metrics(conn, initial)
     facts, qc_line = _facts(conn)
     qc = reads.qc(conn)
-    prices, benchmark = charts.prices_and_benchmark(
-        conn, bars=facts.bars, initial=initial / E8, timeframe=reads.main_timeframe(conn)
-    )
+    # Several symbols: a price chart each; the benchmark holds the first one.
+    symbols: list[str | None] = list(config.data.paths) or [None]
+    charted = [
+        charts.prices_and_benchmark(
+            conn,
+            bars=facts.bars,
+            initial=initial / E8,
+            timeframe=reads.main_timeframe(conn),
+            symbol=symbol,
+        )
+        for symbol in symbols
+    ]
+    prices, benchmark = charted[0]
     equity = _equity(points, initial / E8)
     equity.add_trace(charts.benchmark_line(prices, initial / E8), row=1, col=1)
     figures = [
-        charts.price_figure(prices, reads.fill_marks(conn), config.data.symbol),
+        *(
+            charts.price_figure(shown, reads.fill_marks(conn, symbol), symbol or config.data.symbol)
+            for (shown, _), symbol in zip(charted, symbols, strict=True)
+        ),
         equity,
         _monthly(months, initial / E8),
         _histogram(pnls),

@@ -29,7 +29,7 @@ from njord.config import (
     risk_limits,
     stored_config,
 )
-from njord.core.bars import Timeframes
+from njord.core.bars import SymbolFrames, Timeframes
 from njord.core.book import BarE8, Book
 from njord.core.execution import CostModel, SymbolRules
 from njord.core.money import to_e8
@@ -38,6 +38,7 @@ from njord.core.risk import PreTradeRisk, RiskEngine
 from njord.core.strategy import Context, PortfolioView, Strategy
 from njord.core.time import derives, timeframe_ms
 from njord.data.history import HistoryFeed, StoredFeed
+from njord.data.merged import MergedFeed
 from njord.data.polled import Polled
 from njord.data.qc import QcSummary, utc
 from njord.errors import ConfigError, ExitCode, NjordError, StrategyError
@@ -75,7 +76,7 @@ class Plan(msgspec.Struct, kw_only=True):
     config: Config
     strategy_cls: type[Strategy]
     strategy_params: msgspec.Struct
-    feed: HistoryFeed
+    feed: HistoryFeed | MergedFeed
     manifest: Manifest
 
 
@@ -122,20 +123,34 @@ def strategy_of(config: Config) -> tuple[type[Strategy], msgspec.Struct]:
     return cls, strategies.parse_params(cls, config.strategy.params)
 
 
-def history_of(config: Config) -> HistoryFeed:
-    """The backtest's bars as configured (range, files), before any QC pass over them."""
-    start = parse_utc(config.data.start, "data.start (--from)")
-    end = parse_utc(config.data.end, "data.end (--to)")
+def history_of(config: Config) -> HistoryFeed | MergedFeed:
+    """The backtest's bars as configured (range, files), before any QC pass over them:
+    several symbols' (`data.paths`) merged by minute."""
+    data = config.data
+    start = parse_utc(data.start, "data.start (--from)")
+    end = parse_utc(data.end, "data.end (--to)")
     if start is not None and end is not None and end <= start:
-        raise ConfigError(f"empty range: --to {config.data.end} is not after --from")
-    return HistoryFeed(
-        Path(config.data.path),
-        symbol=config.data.symbol,
-        gaps=config.data.gaps,
-        start_ms=start,
-        end_ms=end,
-        timeframe=config.data.timeframe,
-    )
+        raise ConfigError(f"empty range: --to {data.end} is not after --from")
+    paths = data.paths or {data.symbol: data.path}
+    feeds = [
+        HistoryFeed(
+            Path(path),
+            symbol=symbol,
+            gaps=data.gaps,
+            start_ms=start,
+            end_ms=end,
+            timeframe=data.timeframe,
+        )
+        for symbol, path in paths.items()
+    ]
+    return MergedFeed(feeds) if data.paths else feeds[0]
+
+
+def traded_symbols(config: Config) -> tuple[str, ...]:
+    """What the strategy gets bars of and may order: `strategy.symbols`, or all the
+    session's, in session order."""
+    wanted = config.strategy.symbols
+    return tuple(s for s in config.data.symbols if s in wanted) if wanted else config.data.symbols
 
 
 def plan_backtest(config: Config, facts: Facts | None = None) -> Plan:
@@ -159,6 +174,11 @@ def plan_backtest(config: Config, facts: Facts | None = None) -> Plan:
 def check_live_bars(config: Config) -> None:
     """Shadow and paper poll the venue's 1-minute klines (longer bars are derived from
     them), so their data.timeframe is 1m; coarser data is for backtests."""
+    if config.data.paths:
+        raise ConfigError(
+            "data.paths (several symbols in one session) runs in backtests for now; "
+            f"a {config.runtime.mode} session trades one symbol: set data.symbol instead"
+        )
     if config.data.timeframe != "1m":
         raise ConfigError(
             f"data.timeframe is {config.data.timeframe}: live-market sessions run on the "
@@ -171,7 +191,7 @@ def declared_timeframes(config: Config, cls: type[Strategy]) -> tuple[str, ...]:
     return tuple(config.strategy.timeframes) or cls.timeframes
 
 
-def prescan(feed: HistoryFeed) -> QcSummary:
+def prescan(feed: HistoryFeed | MergedFeed) -> QcSummary:
     """Run QC over the whole range before a db exists, so bad data never half-writes one."""
     probe = feed.fresh()
     for _ in probe.checked_batches():
@@ -216,8 +236,11 @@ def build_book(config: Config, manifest: Manifest, amendments: Sequence[Amendmen
     the bars they were made at."""
     costs = cost_model(config)
     mode = config.runtime.mode
+    symbols = traded_symbols(config)
     book = Book(
-        symbol=config.data.symbol,
+        symbol=symbols[0],
+        symbols=symbols,
+        multi=len(config.data.symbols) > 1,
         initial_cash_e8=to_e8(config.runtime.initial_cash),
         costs=costs,
         rules=SymbolRules(),
@@ -325,6 +348,7 @@ def open_session(
         log.info("lease", "carried on after the unexpected stop", clear="session_died")
     writer = SessionWriter(conn, run_id=loaded.run_id, log=log, lease=lease)
     writer.snapshot_every = config.store.snapshot_every
+    writer.several = len(config.data.symbols) > 1
     writer.beat_every_s = config.store.lease_timeout_s / 3
     return Session(
         path=path, conn=conn, writer=writer, lease=lease, manifest=loaded, config=config, log=log
@@ -363,12 +387,17 @@ def run_session(
         open_orders=book.open_order_list,
         lot_e8=book.lot_e8,
     )
-    timeframes = Timeframes(
-        config.data.symbol,
-        declared_timeframes(config, type(strategy)),
-        strategy.history,
-        base=config.data.timeframe,
-    )
+    symbols = traded_symbols(config)
+    frames = [
+        Timeframes(
+            symbol,
+            declared_timeframes(config, type(strategy)),
+            strategy.history,
+            base=config.data.timeframe,
+        )
+        for symbol in symbols
+    ]
+    timeframes: Timeframes | SymbolFrames = frames[0] if len(frames) == 1 else SymbolFrames(frames)
     ctx = Context(
         params=strategy.params,
         state=view,
@@ -478,7 +507,7 @@ class Runtime(msgspec.Struct, kw_only=True):
 
 
 def build_runtime(
-    source: HistoryFeed | StoredFeed | LiveFeed,
+    source: HistoryFeed | MergedFeed | StoredFeed | LiveFeed,
     *,
     stored: StoredSession | None = None,
     pace_ms: float = 0.0,
@@ -487,7 +516,7 @@ def build_runtime(
     router is `router_of`'s): recorded bars are polled from history or the db, as fast as
     they come or `pace_ms` apart; live bars come in wall time, every phase committed, and a
     restart first rebuilds from the bars `stored` holds."""
-    if not isinstance(source, (HistoryFeed, StoredFeed)):  # a LiveFeed
+    if not isinstance(source, (HistoryFeed, MergedFeed, StoredFeed)):  # a LiveFeed
         kept = None
         if stored is not None:
             kept = Polled(StoredFeed(stored.blobs, symbol=source.symbol, events=stored.events))
@@ -543,6 +572,9 @@ def carry_on(session: Session, loop: Loop, stored: Polled) -> None:
         f"rebuilt without the venue in {took_ms:.0f} ms, from {origin}",
         rebuild_ms=took_ms,
     )
+    for symbol, ts, close in history.last_marks(conn) if book.multi else ():
+        # A symbol with no bar since the snapshot: its mark as the session last wrote it.
+        book.marks.setdefault(symbol, BarE8(ts, close, close, close, close, symbol))
     mark = history.last_mark(conn)
     if last_bar is None and mark is not None:
         # Restored from a snapshot of the last bar: nothing left to feed; controls and a
@@ -551,7 +583,7 @@ def carry_on(session: Session, loop: Loop, stored: Polled) -> None:
     loop.last_bar = last_bar
     router = loop.router
     if isinstance(router, SimRouter) and not isinstance(router, PaperBroker):
-        router.restore(book.open_order_list(), last_bar)  # a backtest's matcher: in memory
+        router.restore(book.open_order_list(), last_bar, book.marks)  # a backtest's: in memory
     if decided >= 0:  # something was committed (a session killed before: nothing to check)
         writer.check_rebuilt(book)
     book.note_trades(venue_store.trade_ids(conn, list(book.open_orders)))

@@ -21,6 +21,7 @@ def render() -> str:
     ]
     for key, value in config.leaf_items(config.Config()):
         lines.append(f"| `{key}` | `{config.toml_value(value)}` | {config.DOCS[key]} |")
+    lines.append(f"| `data.paths` | `{{}}` | {config.DOCS['data.paths']} |")
     lines.append(f"| `strategy.params` | `{{}}` | {config.DOCS['strategy.params']} |")
     lines.append(f"| `risk.rules_off` | `{{}}` | {config.DOCS['risk.rules_off']} |")
     return "\n".join(lines) + "\n"

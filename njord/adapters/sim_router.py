@@ -42,6 +42,8 @@ class SimRouter:
         self.rules = rules
         self.fill_at = fill_at
         self.bar: BarE8 | None = None  # the market now: the bar being processed
+        # Several symbols (bars that name theirs): each symbol's market, its last bar.
+        self.bars: dict[str, BarE8] = {}
         self._held: dict[str, _Held] = {}
         self._resting: dict[str, _Held] = {}
         self._executions: list[Execution] = []
@@ -53,7 +55,7 @@ class SimRouter:
         held = self._held.get(order.client_order_id)
         if held is not None:
             return list(held.reports)  # a repeat executes nothing
-        bar = self._now()
+        bar = self._now(order.symbol)
         held = _Held(
             order, [Ack(client_order_id=order.client_order_id, ts_ms=bar.ts_ms)], open_=True
         )
@@ -72,7 +74,8 @@ class SimRouter:
             known = self._held.get(client_order_id)
             return list(known.reports) if known is not None else []
         held.open = False
-        held.reports.append(Canceled(client_order_id=client_order_id, ts_ms=self._now().ts_ms))
+        now = self._now(held.order.symbol)
+        held.reports.append(Canceled(client_order_id=client_order_id, ts_ms=now.ts_ms))
         self._journal(held)
         return held.reports[-1:]
 
@@ -88,12 +91,18 @@ class SimRouter:
         return [e for e in self._executions if int(e.trade_id) > after]
 
     def on_bar(self, bar: BarE8) -> list[Report]:
-        if self.bar is not None and bar.ts_ms <= self.bar.ts_ms:
+        symbol = bar.symbol
+        last = self.bars.get(symbol) if symbol else self.bar
+        if last is not None and bar.ts_ms <= last.ts_ms:
             return []  # this bar was matched already (a restart goes through it again)
         self.bar = bar
+        if symbol:
+            self.bars[symbol] = bar
         reports: list[Report] = []
         for coid, held in list(self._resting.items()) if self._resting else ():
             order = held.order
+            if symbol and order.symbol != symbol:
+                continue  # another symbol's order: its own bars match it
             if order.type is OrderType.MARKET:
                 price: int | None = market_price_e8(bar.open_e8, order.side, self.costs, self.rules)
             else:
@@ -109,10 +118,11 @@ class SimRouter:
 
     # -- matching -------------------------------------------------------------------------
 
-    def _now(self) -> BarE8:
-        if self.bar is None:
+    def _now(self, symbol: str) -> BarE8:
+        bar = self.bars.get(symbol) if self.bars else self.bar
+        if bar is None:
             raise RuntimeError("the matcher has no market yet: on_bar comes before submit")
-        return self.bar
+        return bar
 
     def _execute(self, held: _Held, qty: int, price_e8: int, ts_ms: int) -> Execution:
         self._trade_seq += 1
@@ -145,10 +155,14 @@ class SimRouter:
                     del self._held[coid]
                     break
 
-    def restore(self, orders: list[Order], bar: BarE8 | None) -> None:
+    def restore(
+        self, orders: list[Order], bar: BarE8 | None, marks: dict[str, BarE8] | None = None
+    ) -> None:
         """A backtest carried on: the orders the book holds at the venue rest again (those
-        still NEW were never sent; the restart resolves them)."""
+        still NEW were never sent; the restart resolves them). `marks`: several symbols'
+        last bars."""
         self.bar = bar
+        self.bars = dict(marks or {})
         for order in orders:
             if order.status is not OrderStatus.NEW:
                 held = _Held(

@@ -184,6 +184,10 @@ class Timeframes:
         """Whether `load` needs the base bars ahead of `step`."""
         return self._base is not None
 
+    def of(self, symbol: str) -> Timeframes:
+        """The timeframes of `symbol`'s bars: a one-symbol session has only these."""
+        return self
+
     def load(
         self, ts: Ints, open_: Floats, high: Floats, low: Floats, close: Floats, volume: Floats
     ) -> None:
@@ -282,3 +286,41 @@ class Timeframes:
             raise ValueError(f"history of {n} bars asked; the strategy keeps {self.size}")
         end = buffer.end
         return History(buffer, end - n if end > n else 0, end)  # on every bar: kept lean
+
+
+class SymbolFrames:
+    """The timeframes of a session with several symbols: one `Timeframes` per symbol, in
+    session order, each stepped on its own symbol's bars only."""
+
+    def __init__(self, frames: list[Timeframes]) -> None:
+        self.frames = frames
+        self.by_symbol = {f.symbol: f for f in frames}
+        first = frames[0]
+        self.symbol, self.base, self.declared = first.symbol, first.base, first.declared
+        self.wants_batches = first.wants_batches
+
+    def of(self, symbol: str) -> Timeframes:
+        return self.by_symbol[symbol]
+
+    def history(self, symbol: str, timeframe: str, n: int) -> History:
+        frames = self.by_symbol.get(symbol)
+        if frames is None:
+            held = ", ".join(self.by_symbol)
+            raise ValueError(f"no bars of {symbol!r} in this session (it trades {held})")
+        return frames.history(symbol, timeframe, n)
+
+    def snapshot(self) -> bytes:
+        """Each symbol's snapshot, in session order."""
+        return msgspec.msgpack.encode([f.snapshot() for f in self.frames])
+
+    def restore(self, data: bytes) -> None:
+        try:
+            parts = msgspec.msgpack.decode(data, type=list[bytes])
+        except msgspec.DecodeError as e:
+            raise StrategyError(f"not a njord several-symbol timeframes snapshot: {e}") from e
+        if len(parts) != len(self.frames):
+            raise StrategyError(
+                f"timeframes snapshot of {len(parts)} symbols cannot restore {len(self.frames)}"
+            )
+        for frames, part in zip(self.frames, parts, strict=True):
+            frames.restore(part)

@@ -35,6 +35,7 @@ class BarE8(msgspec.Struct, frozen=True, gc=False):
     high_e8: int
     low_e8: int
     close_e8: int
+    symbol: str = ""  # "": the session's only symbol (a one-symbol session never sets it)
 
 
 S = OrderStatus
@@ -80,14 +81,24 @@ class Outgoing(msgspec.Struct, kw_only=True):
         return bool(self.cancels or self.orders)
 
 
+class _Closing(msgspec.Struct, kw_only=True):
+    """One position a flatten closes: its closing order, or why that was refused."""
+
+    symbol: str
+    client_order_id: str | None = None
+    refused: Reason | None = None
+
+
 class _Flatten(msgspec.Struct, kw_only=True):
-    """A flatten waiting for its closing order's outcome."""
+    """A flatten waiting for its closing orders' outcomes (one per open position)."""
 
     ts_ms: int
     by: str
     reason: str
+    # A one-symbol session's snapshots before several symbols: its closing order, if any.
     closing: str | None = None
     refused: Reason | None = None
+    closings: list[_Closing] = []
 
 
 class IntentRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -164,8 +175,15 @@ class Book:
         allow_short: bool,
         order_key: str,
         bar_ms: int = MINUTE_MS,
+        symbols: tuple[str, ...] = (),
+        multi: bool = False,
     ) -> None:
-        self.symbol = symbol
+        self.symbol = symbol  # the first of `symbols`: a one-symbol session's only one
+        self.symbols = symbols or (symbol,)  # what the strategy declared, in session order
+        # Whether the session has bars of several symbols (bars carry their symbol).
+        self.multi = multi
+        # Each symbol's last bar: a several-symbol session prices and marks each at its own.
+        self.marks: dict[str, BarE8] = {}
         self.costs = costs
         self.rules = rules
         self.venue: VenueRules | None = None  # live: shape to the venue's filters
@@ -200,6 +218,8 @@ class Book:
     # -- the bar --------------------------------------------------------------------------
 
     def start_bar(self, bar: BarE8) -> None:
+        if self.multi:
+            self.marks[bar.symbol] = bar
         self.roll_day(bar.ts_ms)
 
     def roll_day(self, ts_ms: int) -> None:
@@ -229,11 +249,17 @@ class Book:
             self._cancel(coid, Reason.CANCELED_BY_STRATEGY)
 
     def end_bar(self, bar: BarE8) -> tuple[int, int]:
-        """Mark to the close: (equity, position)."""
-        position = self.ledger.position_e8(self.symbol)
+        """Mark to the close: (equity, position). Several symbols: each position at its own
+        symbol's last close, and position 0 (`marks` has them per symbol)."""
         equity = self.ledger.cash_e8
-        if position:
-            equity += mul_e8(position, bar.close_e8)
+        if self.multi:
+            position = 0
+            for symbol, qty in self.ledger.positions():
+                equity += mul_e8(qty, self.marks[symbol].close_e8)
+        else:
+            position = self.ledger.position_e8(self.symbol)
+            if position:
+                equity += mul_e8(position, bar.close_e8)
         if equity > self.peak_equity_e8:
             self.peak_equity_e8 = equity
         self.bars += 1
@@ -339,37 +365,43 @@ class Book:
             raise ValueError(f"unknown control {command!r}")
 
     def _start_flatten(self, bar: BarE8, *, by: str, reason: str) -> None:
-        """Close the position through the normal path; once the venue has answered for the
-        closing order, halt and say what happened (`_settle_flatten`)."""
-        position = self.ledger.position_e8(self.symbol)
+        """Close every position through the normal path (one closing order per symbol, in
+        session order); once the venue has answered for them all, halt and say what
+        happened (`_settle_flatten`)."""
         flatten = _Flatten(ts_ms=bar.ts_ms, by=by, reason=reason)
-        if position:
+        for symbol in self.symbols:
+            position = self.ledger.position_e8(symbol)
+            if not position:
+                continue
             side = Side.SELL if position > 0 else Side.BUY
             intent = OrderIntent(
-                symbol=self.symbol, side=side, qty=e8_to_decimal(abs(position)), tag="flatten"
+                symbol=symbol, side=side, qty=e8_to_decimal(abs(position)), tag="flatten"
             )
-            self._handle_intent(bar, FLATTEN_SEQ, intent, qty_e8=abs(position))
+            seq = FLATTEN_SEQ + len(flatten.closings)
+            self._handle_intent(bar, seq, intent, qty_e8=abs(position))
             row = self.out.intents[-1]
-            flatten.refused = None if row.verdict.allowed else row.verdict.reason
-            flatten.closing = row.client_order_id
+            refused = None if row.verdict.allowed else row.verdict.reason
+            closing = _Closing(symbol=symbol, client_order_id=row.client_order_id, refused=refused)
+            flatten.closings.append(closing)
         self._flatten = flatten
         self._settle_flatten(bar.ts_ms)
 
     def _settle_flatten(self, ts_ms: int) -> None:
         flatten = self._flatten
-        if flatten is None or flatten.closing in self.open_orders:
-            return  # the closing order's outcome is not known yet
+        if flatten is None:
+            return
+        closings = flatten.closings
+        if flatten.closing is not None or flatten.refused is not None:  # an old snapshot's
+            old = _Closing(symbol=self.symbol, client_order_id=flatten.closing)
+            old.refused = flatten.refused
+            closings = [old]
+        if any(c.client_order_id in self.open_orders for c in closings):
+            return  # a closing order's outcome is not known yet
         self._flatten = None
-        left = self.ledger.position_e8(self.symbol)
-        if not left:
-            outcome = "flat"
-        else:
-            held = f"{e8_to_decimal(left)} {self.symbol} stayed open"
-            if flatten.refused is not None:
-                outcome = f"{held}: closing order refused {flatten.refused}"
-            else:
-                status = self._closed_status.get(flatten.closing or "", "not filled")
-                outcome = f"{held}: closing order {flatten.closing} is {status}"
+        held = [(c, self.ledger.position_e8(c.symbol)) for c in closings]
+        held = [(c, left) for c, left in held if left]
+        outcome = "; ".join(self._left_open(c, left) for c, left in held) or "flat"
+        refused = next((c.refused for c in closings if c.refused is not None), None)
         self._set_state(
             TradingState.HALTED,
             flatten.ts_ms,
@@ -377,19 +409,27 @@ class Book:
             f"{flatten.reason}; flatten: {outcome}",
             always=True,
         )
-        if flatten.refused is not None:
+        left = sum(abs(q) for _, q in held) if self.multi else (held[0][1] if held else 0)
+        if refused is not None:
             self.log(
                 "control",
                 "ERROR",
                 f"flatten: {outcome}",
                 position_e8=left,
-                reason=flatten.refused,
+                reason=refused,
                 alert="flatten_refused",
             )
-        elif left:
+        elif held:
             self.log("control", "WARNING", f"flatten: {outcome}", position_e8=left)
         else:
             self.log("control", "INFO", "flatten: flat", clear="flatten_refused")
+
+    def _left_open(self, closing: _Closing, left: int) -> str:
+        held = f"{e8_to_decimal(left)} {closing.symbol} stayed open"
+        if closing.refused is not None:
+            return f"{held}: closing order refused {closing.refused}"
+        status = self._closed_status.get(closing.client_order_id or "", "not filled")
+        return f"{held}: closing order {closing.client_order_id} is {status}"
 
     # -- internals ------------------------------------------------------------------------
 
@@ -402,16 +442,19 @@ class Book:
         asked_e8 = qty_e8 if flatten else to_e8(intent.qty)  # what a refusal records
         verdict: Verdict | None = None
         refusal: Verdict | None = None
-        if intent.symbol != self.symbol:
-            # The session has this symbol's bars only: an order on another would fill at
-            # this symbol's price and never be marked. Refused before any rule reads prices.
+        mark = self._mark(bar, intent.symbol)
+        if mark is None:
+            # The session has bars of its declared symbols only: an order on another would
+            # fill at another symbol's price and never be marked. Refused before any rule
+            # reads prices (a declared symbol whose first bar is still to come: the same).
             qty_e8 = asked_e8
-            verdict = Verdict(
-                reason=Reason.SYMBOL_NOT_DECLARED,
-                inputs={"symbol": intent.symbol, "declared": [self.symbol]},
-            )
+            inputs: dict[str, Any] = {"symbol": intent.symbol, "declared": list(self.symbols)}
+            if intent.symbol in self.symbols:
+                inputs["no_bar_yet"] = True
+            verdict = Verdict(reason=Reason.SYMBOL_NOT_DECLARED, inputs=inputs)
+            mark = bar
         elif self.venue is not None:
-            shaped = self._venue_shape(intent, bar, qty_e8, limit_e8, flatten=flatten)
+            shaped = self._venue_shape(intent, mark, qty_e8, limit_e8, flatten=flatten)
             if isinstance(shaped, filters.Refusal):
                 qty_e8 = asked_e8
                 refusal = Verdict(reason=shaped.reason, inputs=shaped.inputs)
@@ -419,7 +462,7 @@ class Book:
                 qty_e8, limit_e8 = shaped.qty_e8, shaped.price_e8
         elif not flatten:
             qty_e8 = self.rules.floor_qty(asked_e8)
-        price_e8 = limit_e8 if limit_e8 is not None else bar.close_e8
+        price_e8 = limit_e8 if limit_e8 is not None else mark.close_e8
         if verdict is None:
             verdict = self._verdict(
                 intent, qty_e8, price_e8, bar.ts_ms, flatten=flatten, venue_refusal=refusal
@@ -463,6 +506,14 @@ class Book:
         self.open_orders[coid] = order
         self._trades[coid] = set()
         self._outgoing.orders.append(order)
+
+    def _mark(self, bar: BarE8, symbol: str) -> BarE8 | None:
+        """The bar `symbol` is priced at: this bar in a one-symbol session; with several,
+        the symbol's last one (`start_bar` keeps them); None for a symbol not declared or
+        without a bar yet."""
+        if symbol not in self.symbols:
+            return None
+        return self.marks.get(symbol) if self.multi else bar
 
     def _venue_shape(
         self, intent: OrderIntent, bar: BarE8, qty_e8: int, limit_e8: int | None, *, flatten: bool

@@ -68,6 +68,10 @@ class Ledger:
     def position_e8(self, symbol: str) -> int:
         return self._positions.get(symbol, 0)
 
+    def positions(self) -> list[tuple[str, int]]:
+        """Every symbol's position, open or not, in symbol order."""
+        return sorted(self._positions.items())
+
     def cost_e8(self, symbol: str) -> int:
         return sum(lot.cost_e8 for lot in self.lots.get(symbol, ()))
 

@@ -58,6 +58,7 @@ class BarBatch:
         "n",
         "open",
         "open_e8",
+        "symbol",
         "ts_ms",
         "volume",
     )
@@ -78,11 +79,38 @@ class BarBatch:
         self.high_e8 = _e8(batch.column("high"))
         self.low_e8 = _e8(batch.column("low"))
         self.close_e8 = _e8(batch.column("close"))
+        # Several symbols' bars (njord.data.merged): each row's symbol, rows in (minute,
+        # session order) order, a minute never split across batches. None: one symbol.
+        names = batch.schema.names
+        self.symbol: list[str] | None = (
+            batch.column("symbol").to_pylist() if "symbol" in names else None
+        )
 
-    def arrays(self) -> tuple[Ints, Floats, Floats, Floats, Floats, Floats]:
+    def steps(self) -> Iterator[tuple[int, int]]:
+        """The rows of each minute still to process, as [start, end) ranges."""
+        symbol = self.symbol
+        if symbol is None:
+            for i in range(self.first, self.n):
+                yield i, i + 1
+            return
+        ts, i = self.ts_ms, self.first
+        while i < self.n:
+            j = i + 1
+            while j < self.n and ts[j] == ts[i]:
+                j += 1
+            yield i, j
+            i = j
+
+    def arrays(
+        self, symbol: str | None = None
+    ) -> tuple[Ints, Floats, Floats, Floats, Floats, Floats]:
         """The columns as numpy arrays (zero-copy views) for bar history, from the first
-        bar still to process."""
-        col = self.arrow.slice(self.first).column
+        bar still to process; `symbol`: that symbol's rows only (copies)."""
+        arrow = self.arrow.slice(self.first)
+        if symbol is not None:
+            rows = np.flatnonzero(np.asarray(arrow.column("symbol").to_pylist()) == symbol)
+            arrow = arrow.take(pa.array(rows))
+        col = arrow.column
         return (
             numbers(col("ts_ms")),
             numbers(col("open")),

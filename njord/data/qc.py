@@ -34,6 +34,7 @@ class QcEvent(msgspec.Struct, frozen=True):
     from_ts_ms: int
     to_ts_ms: int
     bars: int
+    symbol: str = ""  # a several-symbol session's: whose bars; "" the session's only symbol
 
 
 class QcSummary(msgspec.Struct, kw_only=True):

@@ -54,11 +54,12 @@ def when(ts_ms: int) -> datetime:
 
 
 def prices_and_benchmark(
-    conn: Connection, *, bars: int, initial: float, timeframe: str
+    conn: Connection, *, bars: int, initial: float, timeframe: str, symbol: str | None = None
 ) -> tuple[Prices, Metrics | None]:
     """One pass over every close: the series on `timeframe` (the strategy's main one:
     reads.main_timeframe), downsampled, and the metrics of buying with all the initial cash
-    at the first close and holding (no fees)."""
+    at the first close and holding (no fees). `symbol`: that symbol's closes, in a
+    several-symbol session."""
     length = timeframe_ms(timeframe)
     first_ts, last_ts = reads.equity_span(conn)
     count = 0  # bars of `timeframe` the session spans
@@ -70,7 +71,7 @@ def prices_and_benchmark(
     bucket = [-1]
 
     def held() -> Iterator[tuple[int, float]]:
-        for ts, close_e8 in reads.closes(conn):
+        for ts, close_e8 in reads.closes(conn, symbol):
             close = close_e8 / E8
             if not first:
                 first.append(close)
@@ -93,17 +94,19 @@ def prices_and_benchmark(
     if not first:
         return series, None
     if count <= CANDLES_UP_TO:
-        series.candles = _candles(conn, length)
+        series.candles = _candles(conn, length, symbol)
     return series, benchmark
 
 
-def _candles(conn: Connection, length: int) -> dict[str, list[Any]] | None:
-    """The stored bars as candles of `length` ms on the UTC grid (a session's last one may
-    be still forming: drawn as far as it got)."""
+def _candles(conn: Connection, length: int, symbol: str | None) -> dict[str, list[Any]] | None:
+    """The stored bars (`symbol`'s) as candles of `length` ms on the UTC grid (a session's
+    last one may be still forming: drawn as far as it got)."""
     blobs = stored_bar_blobs(conn)
     if not blobs:
         return None  # a session that keeps no bars (store.store_bars = false): the line
     bars = pa.Table.from_batches([read_ipc(blob) for blob in blobs])
+    if symbol is not None:
+        bars = bars.filter(pc.equal(bars.column("symbol"), symbol))
     ts = bars.column("ts_ms")
     start = pc.multiply(pc.divide(ts, length), length)  # integer division: the bar's open
     prices = {c: bars.column(c) for c in ("open", "high", "low", "close")}

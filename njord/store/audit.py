@@ -63,8 +63,14 @@ def _records(conn: apsw.Connection, kind: str) -> dict[str, tuple[int, dict[str,
     }
 
 
+def _several(conn: apsw.Connection) -> bool:
+    """Whether the session has bars of several symbols (its fill records name theirs)."""
+    run = conn.execute("SELECT config_toml FROM runs LIMIT 1").fetchone()
+    return run is not None and len(tomllib.loads(run[0])["data"].get("paths", {})) > 1
+
+
 def _row_problems(conn: apsw.Connection) -> Iterator[str]:
-    yield from _compare(conn, "fill", "fills", "fill_id", _fill_rows(conn))
+    yield from _compare(conn, "fill", "fills", "fill_id", _fill_rows(conn, _several(conn)))
     yield from _compare(conn, "log", "logs", "log record", _log_rows(conn))
     yield from _compare(conn, "intent", "intents", "intent", _intent_rows(conn))
     yield from _equity_problems(conn)
@@ -89,14 +95,14 @@ def _compare(
         yield f"{table}: {label} {ref} is not in the decision log"
 
 
-def _fill_rows(conn: apsw.Connection) -> dict[str, dict[str, Any]]:
+def _fill_rows(conn: apsw.Connection, several: bool) -> dict[str, dict[str, Any]]:
     out = {}
     for row in conn.execute(
         "SELECT fill_id, client_order_id, ts_ms, symbol, side, qty_e8, price_e8, notional_e8, "
         "fee_e8, realised_e8 FROM fills"
     ):
         fill = fill_from_row(row)
-        out[str(row[0])] = msgspec.json.decode(_json(fill_payload(fill)))
+        out[str(row[0])] = msgspec.json.decode(_json(fill_payload(fill, symbol=several)))
     return out
 
 
@@ -173,9 +179,26 @@ def _equity_problems(conn: apsw.Connection) -> Iterator[str]:
         digest = equity_digest(rows)
         if len(rows) != expected["bars"] or digest != expected["equity_sha256"]:
             yield f"equity: rows {first}..{last} differ from decision #{seq}"
+        if (
+            "marks_sha256" in expected
+            and _marks_digest(conn, first, last) != expected["marks_sha256"]
+        ):
+            yield f"marks: rows {first}..{last} differ from decision #{seq}"
     total = conn.execute("SELECT count(*) FROM equity").fetchone()
     if total and total[0] != covered:
         yield f"equity: {total[0] - covered} rows are not covered by the decision log"
+
+
+def _marks_digest(conn: apsw.Connection, first: int, last: int) -> str:
+    rows: list[list[int | str]] = [
+        [int(t), str(s), int(c), int(p)]
+        for t, s, c, p in conn.execute(
+            "SELECT ts_ms, symbol, close_e8, position_e8 FROM marks "
+            "WHERE ts_ms BETWEEN ? AND ? ORDER BY ts_ms, symbol",
+            (first, last),
+        )
+    ]
+    return equity_digest(rows)
 
 
 def _book_problems(conn: apsw.Connection) -> Iterator[str]:

@@ -30,7 +30,7 @@ def chain_hash(prev: str, kind: str, ref: str, payload: str) -> str:
     return hashlib.sha256(f"{prev}|{kind}|{ref}|{payload}".encode()).hexdigest()
 
 
-def equity_digest(rows: Sequence[Sequence[int]]) -> str:
+def equity_digest(rows: Sequence[Sequence[int | str]]) -> str:
     # Tuples and lists both encode as msgpack arrays: the writer's tuples and the
     # auditor's lists hash alike without a copy.
     return hashlib.sha256(msgspec.msgpack.encode(rows)).hexdigest()
@@ -51,8 +51,12 @@ def intent_payload(r: IntentRow) -> dict[str, Any]:
     }
 
 
-def fill_payload(f: Fill) -> dict[str, Any]:
+def fill_payload(f: Fill, *, symbol: bool = False) -> dict[str, Any]:
+    """`symbol`: a several-symbol session's fill names its symbol (a one-symbol session's
+    log, from before there were several, does not)."""
+    extra = {"symbol": f.symbol} if symbol else {}
     return {
+        **extra,
         "client_order_id": f.client_order_id,
         "ts_ms": f.ts_ms,
         "side": f.side,

@@ -49,9 +49,9 @@ def stored_bar_blobs(conn: apsw.Connection) -> list[bytes]:
 
 def qc_events(conn: apsw.Connection) -> list[QcEvent]:
     return [
-        QcEvent(kind, int(a), int(b), int(n))
-        for kind, a, b, n in conn.execute(
-            "SELECT kind, from_ts_ms, to_ts_ms, bars FROM qc_events ORDER BY seq"
+        QcEvent(kind, int(a), int(b), int(n), symbol)
+        for kind, a, b, n, symbol in conn.execute(
+            "SELECT kind, from_ts_ms, to_ts_ms, bars, symbol FROM qc_events ORDER BY seq"
         )
     ]
 
@@ -135,6 +135,16 @@ def last_mark(conn: apsw.Connection) -> tuple[int, int] | None:
     """(bar time, close) of the last bar marked to the equity curve."""
     row = conn.execute("SELECT ts_ms, close_e8 FROM equity ORDER BY ts_ms DESC LIMIT 1").fetchone()
     return (int(row[0]), int(row[1])) if row else None
+
+
+def last_marks(conn: apsw.Connection) -> list[tuple[str, int, int]]:
+    """A several-symbol session's last (symbol, bar time, close) of each symbol."""
+    return [
+        (str(s), int(ts), int(close))
+        for s, ts, close in conn.execute(
+            "SELECT symbol, max(ts_ms), close_e8 FROM marks GROUP BY symbol ORDER BY symbol"
+        )
+    ]
 
 
 def last_bar_ms(conn: apsw.Connection) -> int | None:

@@ -34,7 +34,7 @@ class SqlitePortfolioStore:
     def __init__(self, conn: apsw.Connection) -> None:
         self.conn = conn
 
-    def save(self, state: BookState, *, symbol: str) -> None:
+    def save(self, state: BookState, *, symbols: tuple[str, ...]) -> None:
         c, s = self.conn, state
         c.execute(
             "INSERT OR REPLACE INTO account VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
@@ -68,17 +68,18 @@ class SqlitePortfolioStore:
                 for lot in s.lots
             ],
         )
-        mine = [lot for lot in s.lots if lot.symbol == symbol]
-        c.execute(
-            "INSERT OR REPLACE INTO positions VALUES (?, ?, ?, ?, ?)",
-            (
-                symbol,
-                sum(lot.qty_e8 for lot in mine),
-                sum(lot.cost_e8 for lot in mine),
-                s.realised_e8,
-                s.fees_e8,
-            ),
-        )
+        for symbol in symbols:  # every traded symbol's row, held or not
+            mine = [lot for lot in s.lots if lot.symbol == symbol]
+            c.execute(
+                "INSERT OR REPLACE INTO positions VALUES (?, ?, ?, ?, ?)",
+                (
+                    symbol,
+                    sum(lot.qty_e8 for lot in mine),
+                    sum(lot.cost_e8 for lot in mine),
+                    s.realised_e8,
+                    s.fees_e8,
+                ),
+            )
 
     def load(self) -> dict[str, Any]:
         """The stored book in BookState's field names (lots as (seq, symbol, qty, cost))."""

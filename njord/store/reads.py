@@ -247,7 +247,12 @@ def metrics(conn: apsw.Connection, initial_cash_e8: int) -> Metrics:
         (pnl - fees) / E8
         for pnl, fees in conn.execute("SELECT pnl_e8, fees_e8 FROM trades ORDER BY trade_id")
     ]
-    in_market = one(conn, "SELECT count(*) FROM equity WHERE position_e8 != 0")[0]
+    # Minutes holding any position: a several-symbol session's positions are in `marks`.
+    in_market = one(
+        conn,
+        "SELECT (SELECT count(*) FROM equity WHERE position_e8 != 0) + "
+        "(SELECT count(DISTINCT ts_ms) FROM marks WHERE position_e8 != 0)",
+    )[0]
     fees = one(conn, "SELECT COALESCE(sum(fee_e8), 0) FROM fills")[0]
     return compute(
         initial=initial_cash_e8 / E8,
@@ -289,7 +294,14 @@ def reconciliation(conn: apsw.Connection, initial_cash_e8: int) -> dict[str, int
     ).fetchone()
     close, position, equity = last if last else (0, 0, initial_cash_e8)
     cost = one(conn, "SELECT COALESCE(sum(cost_e8), 0) FROM lots")[0]
-    unrealised = mul_e8(position, close) - cost
+    # A several-symbol session: each position at its symbol's last close (`marks`).
+    held = [
+        mul_e8(int(p), int(c))
+        for p, c in conn.execute(
+            "SELECT position_e8, close_e8 FROM marks WHERE ts_ms = (SELECT max(ts_ms) FROM marks)"
+        )
+    ]
+    unrealised = mul_e8(position, close) + sum(held) - cost
     return {
         "initial_e8": initial_cash_e8,
         "realised_e8": realised,
@@ -432,16 +444,20 @@ def _recent_latencies(conn: apsw.Connection, window: int) -> dict[str, Percentil
 
 
 def _positions(conn: apsw.Connection) -> list[Position]:
-    last = conn.execute("SELECT close_e8 FROM equity ORDER BY ts_ms DESC LIMIT 1").fetchone()
+    # Each symbol at its own last close: its `marks` in a several-symbol session.
     return [
         Position(
             symbol=s,
             qty=q / E8,
             cost=c / E8,
-            unrealised=(q / E8 * last[0] / E8 - c / E8) if last else 0.0,
+            unrealised=(q / E8 * last / E8 - c / E8) if last is not None else 0.0,
         )
-        for s, q, c in conn.execute(
-            "SELECT symbol, qty_e8, cost_e8 FROM positions WHERE qty_e8 != 0 ORDER BY symbol"
+        for s, q, c, last in conn.execute(
+            "SELECT p.symbol, p.qty_e8, p.cost_e8, COALESCE("
+            "(SELECT m.close_e8 FROM marks m WHERE m.symbol = p.symbol "
+            "ORDER BY m.ts_ms DESC LIMIT 1), "
+            "(SELECT close_e8 FROM equity ORDER BY ts_ms DESC LIMIT 1)) "
+            "FROM positions p WHERE p.qty_e8 != 0 ORDER BY p.symbol"
         )
     ]
 
@@ -486,9 +502,17 @@ def equity_span(conn: apsw.Connection) -> tuple[int | None, int | None]:
     return first, last
 
 
-def closes(conn: apsw.Connection) -> Iterator[tuple[int, int]]:
-    """(ts_ms, close_e8) of every bar, as a cursor: a year is read once, never held."""
-    for ts, close in conn.execute("SELECT ts_ms, close_e8 FROM equity ORDER BY ts_ms"):
+def closes(conn: apsw.Connection, symbol: str | None = None) -> Iterator[tuple[int, int]]:
+    """(ts_ms, close_e8) of every bar, as a cursor: a year is read once, never held.
+    `symbol`: that symbol's, in a several-symbol session (its `marks`)."""
+    rows = (
+        conn.execute("SELECT ts_ms, close_e8 FROM equity ORDER BY ts_ms")
+        if symbol is None
+        else conn.execute(
+            "SELECT ts_ms, close_e8 FROM marks WHERE symbol = ? ORDER BY ts_ms", (symbol,)
+        )
+    )
+    for ts, close in rows:
         yield int(ts), int(close)
 
 
@@ -525,7 +549,9 @@ class TradeStats(msgspec.Struct, frozen=True, kw_only=True):
     expectancy: float | None
 
 
-def fill_marks(conn: apsw.Connection) -> list[FillMark]:
+def fill_marks(conn: apsw.Connection, symbol: str | None = None) -> list[FillMark]:
+    """The fills to mark on a price chart: all, or `symbol`'s."""
+    where, args = ("WHERE f.symbol = ? ", (symbol,)) if symbol is not None else ("", ())
     return [
         FillMark(
             ts_ms=int(t),
@@ -540,7 +566,8 @@ def fill_marks(conn: apsw.Connection) -> list[FillMark]:
             "SELECT f.ts_ms, f.side, f.qty_e8, f.price_e8, f.fee_e8, "
             "(SELECT sum(t.pnl_e8 - t.fees_e8) FROM trades t WHERE t.exit_fill_id = f.fill_id), "
             "(SELECT sum(t.pnl_e8 - t.fees_e8) FROM trades t WHERE t.entry_fill_id = f.fill_id) "
-            "FROM fills f ORDER BY f.fill_id"
+            f"FROM fills f {where}ORDER BY f.fill_id",
+            args,
         )
     ]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import apsw
@@ -20,7 +20,7 @@ import msgspec
 
 from njord import events as ev
 from njord import killpoints
-from njord.core.book import Book, Outbox, VenueTrade
+from njord.core.book import BarE8, Book, Outbox, VenueTrade
 from njord.data.history import BarBatch
 from njord.data.qc import QcEvent, QcSummary
 from njord.errors import MismatchError
@@ -49,12 +49,14 @@ class SessionWriter:
         self.snapshots: SnapshotStore = SqliteSnapshotStore(conn)
         self.chain = Chain(conn)
         self._equity: list[tuple[int, int, int, int, int]] = []
+        self._marks: list[tuple[int, str, int, int]] = []  # several symbols' closes
         # What the decision steps wrote, held for the commit (a statement per table per
         # transaction), with the venue's trade ids of their fills.
         self._rows = outbox.Rows()
         self._trade_ids: list[VenueTrade] = []
         self._metrics: list[tuple[int, str, float]] = []
         self._in_txn = False
+        self.several = False  # a several-symbol session: fills chain their symbol too
         self._book_changed = True
         self._bars_since_snapshot = 0
         self.snapshot_every = 10_080
@@ -108,7 +110,7 @@ class SessionWriter:
         if self._metrics:
             self.conn.executemany("INSERT INTO metrics VALUES (?, ?, ?)", self._metrics)
             self._metrics.clear()
-        self.portfolio.save(book.snapshot(), symbol=book.symbol)
+        self.portfolio.save(book.snapshot(), symbols=book.symbols)
         self.chain.flush()
         self._flush_deliveries()
         self._maybe_snapshot(book)
@@ -133,6 +135,7 @@ class SessionWriter:
             self.conn.execute("ROLLBACK")
         self._in_txn = False
         self._equity.clear()
+        self._marks.clear()
         self._rows.clear()
         self._trade_ids.clear()
         self._staged.clear()  # a rolled-back bar publishes nothing
@@ -206,12 +209,14 @@ class SessionWriter:
         if not rows:
             return
         self._bars_since_snapshot += len(rows)
-        payload = {
+        payload: dict[str, object] = {
             "bars": len(rows),
             "equity_sha256": equity_digest(rows),
             "last_equity_e8": rows[-1][4],
             "peak_equity_e8": book.peak_equity_e8,
         }
+        if self._marks:  # several symbols: their closes and positions, chained alike
+            payload["marks_sha256"] = equity_digest(self._marks)
         self.chain.append("commit", rows[-1][0], f"{rows[0][0]}-{rows[-1][0]}", payload)
         if self.bus.active:
             self._stage(
@@ -245,6 +250,14 @@ class SessionWriter:
     def add_equity(self, ts_ms: int, close_e8: int, cash_e8: int, pos_e8: int, eq: int) -> None:
         self._equity.append((ts_ms, close_e8, cash_e8, pos_e8, eq))
 
+    def add_marks(
+        self, ts_ms: int, marks: dict[str, BarE8], position_e8: Callable[[str], int]
+    ) -> None:
+        """A several-symbol session's minute: each symbol's last close and its position,
+        in symbol order (the `marks` rows beside the minute's equity row)."""
+        for symbol in sorted(marks):
+            self._marks.append((ts_ms, symbol, marks[symbol].close_e8, position_e8(symbol)))
+
     def add_bars(self, batch: BarBatch, *, keep: bool) -> None:
         blob = batch.ipc_bytes()
         self.conn.execute(
@@ -275,7 +288,8 @@ class SessionWriter:
         for coid, _, status, detail in out.order_events:
             self.chain.append("order", stamp_ms, coid, {"status": status, "detail": detail})
         for f in out.fills:
-            self.chain.append("fill", stamp_ms, str(f.fill_id), fill_payload(f))
+            payload = fill_payload(f, symbol=self.several)
+            self.chain.append("fill", stamp_ms, str(f.fill_id), payload)
             self._book_changed = True
         for sc in out.state_changes:
             self.chain.append("state", stamp_ms, sc.to_state, msgspec.to_builtins(sc))
@@ -334,6 +348,9 @@ class SessionWriter:
         if self._equity:
             self.conn.executemany("INSERT INTO equity VALUES (?, ?, ?, ?, ?)", self._equity)
             self._equity.clear()
+        if self._marks:
+            self.conn.executemany("INSERT INTO marks VALUES (?, ?, ?, ?)", self._marks)
+            self._marks.clear()
 
     def check_rebuilt(self, book: Book) -> None:
         """After a replay, the rebuilt book must equal what the db committed."""
@@ -361,8 +378,9 @@ class SessionWriter:
         )
         self.conn.execute("DELETE FROM qc_events")
         self.conn.executemany(
-            "INSERT INTO qc_events (kind, from_ts_ms, to_ts_ms, bars) VALUES (?, ?, ?, ?)",
-            [(e.kind, e.from_ts_ms, e.to_ts_ms, e.bars) for e in events],
+            "INSERT INTO qc_events (kind, from_ts_ms, to_ts_ms, bars, symbol) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(e.kind, e.from_ts_ms, e.to_ts_ms, e.bars, e.symbol) for e in events],
         )
 
     def post_control(self, command: str, reason: str, *, wall_ms: int, by: str) -> int:

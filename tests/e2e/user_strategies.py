@@ -219,3 +219,48 @@ def _halt_then_resume(db: Path) -> None:
     controls.post(db, "halt", "between", by="test")
     time.sleep(0.5)
     controls.post(db, "resume", "between", by="test")
+
+
+class EachSymbolCross(Strategy):
+    """A 5/15 crossover per symbol, sized in quote (about 1,000 a trade, whatever the cash):
+    enters with a resting limit just under the close, exits at market. A symbol's trades
+    depend on its own bars only, so a session of several symbols makes each one's trades
+    exactly as a session of that symbol alone."""
+
+    history = 16
+
+    def __init__(self, params: object) -> None:
+        super().__init__(params)
+        self.above: dict[str, bool] = {}
+
+    def on_bar(self, ctx: Context, symbol: str, bar: Bar) -> list[OrderIntent]:
+        closes = ctx.history(symbol, bar.timeframe, 15).close
+        if len(closes) < 15:
+            return []
+        above = bool(closes[-5:].mean() > closes.mean())
+        crossed = self.above.get(symbol) not in (None, above)
+        self.above[symbol] = above
+        if not crossed:
+            return []
+        mine = [o for o in ctx.state.open_orders if o.symbol == symbol]
+        for order in mine:
+            ctx.cancel(order.client_order_id)
+        held = ctx.state.position(symbol)
+        if not above:
+            if not held:
+                return []
+            return [OrderIntent(symbol=symbol, side=Side.SELL, qty=held, tag="exit")]
+        if held or mine:
+            return []
+        limit = Decimal(str(round(bar.close * 0.9995, 2)))
+        qty = (Decimal(1000) / limit).quantize(Decimal("0.00001"))
+        return [
+            OrderIntent(
+                symbol=symbol,
+                side=Side.BUY,
+                qty=qty,
+                type=OrderType.LIMIT,
+                limit_price=limit,
+                tag="enter",
+            )
+        ]
