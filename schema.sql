@@ -474,5 +474,46 @@ CREATE TABLE marks (
     PRIMARY KEY (ts_ms, symbol)
 ) WITHOUT ROWID;
 ALTER TABLE qc_events ADD COLUMN symbol TEXT NOT NULL DEFAULT '';
+-- Several strategies in one session (`[[strategies]]`): whose each row is ('' when the
+-- session has one strategy), each sleeve's account and state, its equity per minute.
+ALTER TABLE runs ADD COLUMN sleeves TEXT NOT NULL DEFAULT '[]';  -- JSON: each one's identity
+ALTER TABLE intents ADD COLUMN strategy_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE orders ADD COLUMN strategy_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE fills ADD COLUMN strategy_id TEXT NOT NULL DEFAULT '';
+CREATE TABLE sleeves (
+    strategy_id   TEXT PRIMARY KEY,
+    slot          TEXT NOT NULL,           -- the 2 characters its client order ids carry
+    strategy_path TEXT NOT NULL,           -- module:Class
+    allocation_e8 INTEGER NOT NULL,
+    halted        TEXT,                    -- why it stopped (NULL: trading)
+    changed_ms    INTEGER NOT NULL DEFAULT 0,
+    cash_e8       INTEGER NOT NULL,
+    realised_e8   INTEGER NOT NULL,
+    fees_e8       INTEGER NOT NULL,
+    budget_e8     INTEGER NOT NULL
+);
+-- The decision log's sleeve records (a sleeve halted or resumed) and budget records (a
+-- sleeve's budget for the day): the kind CHECK is rebuilt to take them.
+CREATE TABLE decisions_v9 (
+    seq       INTEGER PRIMARY KEY,
+    bar_ts_ms INTEGER NOT NULL,
+    kind      TEXT NOT NULL
+        CHECK (kind IN ('intent', 'order', 'fill', 'state', 'control', 'log', 'commit',
+                        'sleeve', 'budget')),
+    ref       TEXT NOT NULL,
+    payload   TEXT NOT NULL,  -- canonical JSON (sorted keys)
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL   -- sha256(prev_hash | kind | ref | payload)
+);
+INSERT INTO decisions_v9 SELECT * FROM decisions;
+DROP TABLE decisions;
+ALTER TABLE decisions_v9 RENAME TO decisions;
+CREATE TABLE sleeve_equity (
+    ts_ms       INTEGER NOT NULL,
+    strategy_id TEXT NOT NULL,
+    cash_e8     INTEGER NOT NULL,
+    equity_e8   INTEGER NOT NULL,
+    PRIMARY KEY (ts_ms, strategy_id)
+) WITHOUT ROWID;
 
 PRAGMA user_version = 9;

@@ -63,6 +63,26 @@ class StrategyConfig(_Section, frozen=True):
     symbols: list[str] = msgspec.field(default_factory=list)
 
 
+class SleeveConfig(_Section, frozen=True):
+    """One of several strategies in a session (`[[strategies]]`): its own symbols, params,
+    cash (its allocation of the initial cash) and trading state."""
+
+    id: str
+    name: str
+    symbols: list[str] = msgspec.field(default_factory=list)  # [] = all the session's
+    timeframes: list[Timeframe] = msgspec.field(default_factory=list)
+    params: dict[str, Scalar] = msgspec.field(default_factory=dict)
+    allocation: Decimal = Decimal("0")
+    enabled: bool = True
+    on_error: Literal["halt_sleeve", "halt_all"] = "halt_sleeve"
+
+    def __post_init__(self) -> None:
+        self._require(
+            "id", re.fullmatch(r"[a-z0-9_]{1,16}", self.id) is not None, "1 to 16 of a-z, 0-9 and _"
+        )
+        self._require("allocation", 0 < self.allocation <= 1, "in (0, 1]")
+
+
 class CostsConfig(_Section, frozen=True):
     commission_bps: Decimal = Decimal("10")
     spread_bps: Decimal = Decimal("0")
@@ -185,6 +205,14 @@ class Config(_Section, frozen=True):
     venue: VenueConfig = msgspec.field(default_factory=VenueConfig)
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
+    # Several strategies, each a sleeve of the account; empty: `[strategy]` alone.
+    strategies: list[SleeveConfig] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        ids = [s.id for s in self.strategies]
+        self._require("strategies", len(set(ids)) == len(ids), "of distinct ids")
+        total = sum((s.allocation for s in self.strategies), Decimal(0))
+        self._require("strategies", total <= 1, "allocations summing to at most 1")
 
 
 # Tables whose keys are free-form: the strategy (or the mode list) validates them later.
@@ -211,6 +239,8 @@ def config_toml(config: Config) -> str:
     for section, key in _LATER_KEYS:
         if not tree[section][key]:
             del tree[section][key]
+    if not tree["strategies"]:
+        del tree["strategies"]
     return dumps_toml(tree)
 
 
@@ -279,10 +309,12 @@ def check_symbols(config: Config) -> None:
                 f"{symbol}: every order would be refused; add it"
             )
     held = config.data.symbols
-    for symbol in config.strategy.symbols:
+    named = [("strategy.symbols", s) for s in config.strategy.symbols]
+    named += [(f"strategies {c.id}", s) for c in config.strategies for s in c.symbols]
+    for key, symbol in named:
         if symbol not in held:
             raise ConfigError(
-                f"strategy.symbols names {symbol}, which the session has no bars of "
+                f"{key} names {symbol}, which the session has no bars of "
                 f"({source}: {', '.join(held)})"
             )
 
@@ -417,16 +449,26 @@ def dumps_toml(tree: Mapping[str, Any]) -> str:
     return "\n".join(lines).strip() + "\n"
 
 
-def _dump_table(tree: Mapping[str, Any], name: str, lines: list[str]) -> None:
-    scalars = [(k, v) for k, v in tree.items() if not isinstance(v, dict)]
+def _dump_table(tree: Mapping[str, Any], name: str, lines: list[str], *, header: str = "") -> None:
+    """`header`: the line that opens this table (an array's `[[name]]`), `[name]` if not."""
+    arrays = [(k, v) for k, v in tree.items() if v and isinstance(v, list) and _tables(v)]
+    scalars = [(k, v) for k, v in tree.items() if not isinstance(v, dict) and (k, v) not in arrays]
     tables = [(k, v) for k, v in tree.items() if isinstance(v, dict)]
-    if name and (scalars or not tables):
-        lines.append(f"[{name}]")
+    if name and (scalars or not tables or header):
+        lines.append(header or f"[{name}]")
     lines.extend(f"{k} = {toml_value(v)}" for k, v in scalars)
     if scalars:
         lines.append("")
     for key, sub in tables:
         _dump_table(sub, f"{name}.{key}" if name else key, lines)
+    for key, items in arrays:  # after everything else: a later [table] would land in them
+        path = f"{name}.{key}" if name else key
+        for item in items:
+            _dump_table(item, path, lines, header=f"[[{path}]]")
+
+
+def _tables(values: list[Any]) -> bool:
+    return all(isinstance(v, dict) for v in values)
 
 
 def toml_value(value: Any) -> str:
@@ -463,6 +505,9 @@ DOCS: dict[str, str] = {
     "strategy.name": "a short name (see `njord strategies`), module:Class or path/to/file.py:Class",
     "strategy.timeframes": "bars the strategy gets, e.g. ['1m', '1h'] ([] = what it declares)",
     "strategy.params": "the strategy's typed params; unset ones take the strategy's defaults",
+    "strategies": "several strategies, each a sleeve of the account: [[strategies]] tables "
+    "with id, name, symbols, timeframes, params, allocation (its share of the cash), enabled, "
+    "on_error (halt_sleeve | halt_all); see docs/strategies.md ([] = [strategy] alone)",
     "strategy.symbols": "the symbols the strategy gets bars of and may order ([] = all the "
     "session's)",
     "costs.commission_bps": "commission per fill, basis points of notional (0 = off)",
@@ -535,6 +580,8 @@ def commented_toml(config: Config) -> str:
     section = ""
     for dotted, value in leaf_items(config):
         head, _, key = dotted.rpartition(".")
+        if not head:
+            continue  # `strategies`: an array of tables, shown commented below
         if head != section:
             out += ["", f"[{head}]"] if out[-1] else [f"[{head}]"]
             section = head
@@ -542,4 +589,10 @@ def commented_toml(config: Config) -> str:
         out.append(f"{key} = {toml_value(value)}")
     out += ["", "# [strategy.params]", f"# {DOCS['strategy.params']}", "# fast = 10", "# slow = 30"]
     out += ["", "# [risk.rules_off]", f"# {DOCS['risk.rules_off']}", '# backtest = ["order_rate"]']
+    out += ["", "# [data.paths]", f"# {DOCS['data.paths']}"]
+    out += ['# BTCUSDT = "sample_data/BTCUSDT-1m-2024-01.parquet"']
+    out += ['# ETHUSDT = "sample_data/ETHUSDT-1m-2024-01.parquet"']
+    out += ["", f"# {DOCS['strategies']}", "# [[strategies]]", '# id = "trend_btc"']
+    out += ['# name = "sma_crossover"', '# symbols = ["BTCUSDT"]', "# allocation = 0.5"]
+    out += ["# params = { fast = 20, slow = 120 }"]
     return "\n".join(out) + "\n"

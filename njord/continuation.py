@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from njord import amend, strategies
+from njord import amend
 from njord.config import Config, stored_config
 from njord.data.history import HistoryFeed, StoredFeed
 from njord.data.merged import MergedFeed
@@ -16,7 +16,7 @@ from njord.launch import Launch
 from njord.log import SessionLog
 from njord.manifest import DataSource, file_sha256
 from njord.store.stored import restore
-from njord.wiring import build_runtime, history_of, open_session
+from njord.wiring import build_runtime, history_of, open_session, stored_strategies
 
 
 def live_mode(path: Path) -> str | None:
@@ -43,8 +43,7 @@ def reopen(path: Path, given: Config, origins: Mapping[str, str]) -> Launch:
         origins,
         session=f"{manifest.run_id} in {path}",
     )
-    cls = strategies.from_identity(manifest.strategy)
-    strategy = cls(strategies.parse_params(cls, config.strategy.params))
+    strategy = stored_strategies(manifest, config)
     feed = _feed(config, manifest.data_sources, stored.blobs, stored.events)
     total = (
         sum(len(b) for b in feed.fresh().checked_batches())

@@ -33,7 +33,7 @@ class Launch(msgspec.Struct, kw_only=True):
     """A leased session with everything the loop needs, ready to run."""
 
     session: wiring.Session
-    strategy: Strategy
+    strategy: Strategy | list[Strategy]  # several: the sleeves', in config order
     feed: BarFeed
     resume_after_ms: int | None
     total: int  # bars expected (0: open-ended, a live feed)
@@ -86,7 +86,7 @@ def backtest(
     runtime = wiring.build_runtime(plan.feed, pace_ms=pace_ms)
     return Launch(
         session=session,
-        strategy=plan.strategy_cls(plan.strategy_params),
+        strategy=wiring.instantiate(plan),
         feed=runtime.feed,
         resume_after_ms=None,
         total=total,

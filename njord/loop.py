@@ -16,6 +16,7 @@ never call back into it.
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from njord.core.reports import Report
 from njord.core.strategy import Context, Strategy
 from njord.data.history import BarBatch
 from njord.data.qc import utc
-from njord.errors import Interrupted, StrategyError
+from njord.errors import Interrupted, NjordError, StrategyError
 from njord.ports import BarFeed, OrderRouter, Pacer, Telemetry, VenueUpkeep
 from njord.reasons import TradingState
 from njord.records import Bar, OrderIntent
@@ -87,14 +88,36 @@ class Stop:
     requested = False
 
 
+class Runner:
+    """One strategy of the session and what it sees: its sleeve's id ("" when it is the
+    session's only strategy), its symbols, its bars and its context."""
+
+    __slots__ = ("ctx", "id", "on_error", "strategy", "symbols", "timeframes")
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        timeframes: Timeframes | SymbolFrames,
+        ctx: Context,
+        *,
+        symbols: tuple[str, ...],
+        id: str = "",
+        on_error: str = "halt_sleeve",
+    ) -> None:
+        self.strategy = strategy
+        self.timeframes = timeframes
+        self.ctx = ctx
+        self.symbols = symbols
+        self.id = id
+        self.on_error = on_error
+
+
 class Loop:
     def __init__(
         self,
         *,
         book: Book,
-        strategy: Strategy,
-        timeframes: Timeframes | SymbolFrames,
-        ctx: Context,
+        runners: list[Runner],
         router: OrderRouter,
         writer: SessionWriter,
         commit_every: int,
@@ -108,9 +131,7 @@ class Loop:
         upkeep: VenueUpkeep | None = None,
     ) -> None:
         self.book = book
-        self.strategy = strategy
-        self.timeframes = timeframes
-        self.ctx = ctx
+        self.runners = runners
         self.router = router
         self.writer = writer
         self.commit_every = commit_every
@@ -141,12 +162,17 @@ class Loop:
                         break
                     self.service()
                     continue
-                if self.timeframes.wants_batches:
-                    load_history(self.timeframes, batch)
+                for runner in self.runners:
+                    if runner.timeframes.wants_batches:
+                        load_history(runner.timeframes, batch)
                 writer.ensure_transaction()
                 writer.add_bars(batch, keep=self.keep_bars)
-                for i, j in batch.steps():
-                    self.bar(batch, i, j)
+                if batch.symbol is None:  # one symbol: a bar a row (no step grouping)
+                    for i in range(batch.first, batch.n):
+                        self.bar(batch, i, i + 1)
+                else:
+                    for i, j in batch.steps():
+                        self.bar(batch, i, j)
                 self.progress(batch.n - batch.first)
             writer.ensure_transaction()
             writer.commit(self.book)
@@ -166,8 +192,13 @@ class Loop:
         book, writer = self.book, self.writer
         self.between_bars = False
         ts = batch.ts_ms[i]
-        bars = bars_of(batch, i, j)
-        bar = bars[-1]
+        several = batch.symbol is not None
+        if several:
+            bars = bars_of(batch, i, j)
+            bar = bars[-1]
+        else:  # the common case, built inline: this runs on every bar
+            bar = BarE8(ts, batch.open_e8[i], batch.high_e8[i], batch.low_e8[i], batch.close_e8[i])
+            bars = [bar]
         # Controls posted while the session was down apply at its first bar; a paced
         # session looks at every bar (a backtest runs from its controls at the start).
         controls = self.pending() if paced or self._first else []
@@ -177,17 +208,20 @@ class Loop:
         if ts in self.scheduled:
             controls = [*self.scheduled[ts], *controls]
         router = self.router
-        reports = router.on_bar(bar) if j - i == 1 else [r for b in bars for r in router.on_bar(b)]
+        reports = [r for b in bars for r in router.on_bar(b)] if several else router.on_bar(bar)
         # Phase 1: what the bar did to resting orders, controls, decisions, NEW orders.
         writer.ensure_transaction()
-        for b in bars:
-            book.start_bar(b)
+        if several:
+            for b in bars:
+                book.start_bar(b)
+        else:
+            book.start_bar(bar)
         for report in reports:
             book.apply(report)
         if controls:
             self._apply_controls(bar, controls)
         ticked = time.perf_counter() if paced else 0.0
-        decide(book, self.strategy, self.timeframes, self.ctx, batch, bars, i)
+        decide(book, self.runners, batch, bars, i)
         self.last_bar = bar
         if paced:
             self._phase_commit()
@@ -218,7 +252,7 @@ class Loop:
         book, writer = self.book, self.writer
         writer.ensure_transaction()
         if book.filled:
-            notify_fills(book, self.strategy, self.ctx)
+            notify_fills(book, self.runners, bar)
         equity, position = book.end_bar(bar)
         self.equity = equity
         if book.out:
@@ -228,6 +262,8 @@ class Loop:
             writer.add_equity(bar.ts_ms, 0, book.ledger.cash_e8, 0, equity)
         else:
             writer.add_equity(bar.ts_ms, bar.close_e8, book.ledger.cash_e8, position, equity)
+        if book.sleeves:  # each strategy's own account, marked like the whole
+            writer.add_sleeves(bar.ts_ms, book.sleeve_marks(bar))
 
     def apply_reports(self, reports: list[Report]) -> None:
         """Reports learnt outside a bar (a reconciliation, a restart's lookups), applied in
@@ -236,7 +272,7 @@ class Loop:
         writer.ensure_transaction()
         for report in reports:
             self.book.apply(report)
-        notify_fills(self.book, self.strategy, self.ctx)
+        notify_fills(self.book, self.runners, self.last_bar)
         if self.book.out:
             self.write_outbox()
 
@@ -254,11 +290,7 @@ class Loop:
         if self.book.bars - self._snapped < STATE_EVERY:
             return None
         self._snapped = self.book.bars
-        try:
-            state = self.strategy.snapshot_state()
-        except Exception as e:
-            raise StrategyError(f"strategy raised in snapshot_state: {e!r}") from e
-        return None if state is None else (state, self.timeframes.snapshot())
+        return snapshot_runners(self.runners)
 
     def _wait_for_pace(self) -> None:
         """A slowed session waits for its next bar here, servicing controls meanwhile."""
@@ -446,57 +478,117 @@ def bars_of(batch: BarBatch, i: int, j: int) -> list[BarE8]:
 
 def load_history(timeframes: Timeframes | SymbolFrames, batch: BarBatch) -> None:
     """The batch's bars into the history buffers, each symbol's into its own."""
-    if isinstance(timeframes, Timeframes):
-        timeframes.load(*batch.arrays())
-        return
-    for frames in timeframes.frames:
-        frames.load(*batch.arrays(frames.symbol))
+    several = batch.symbol is not None
+    frames = timeframes.frames if isinstance(timeframes, SymbolFrames) else [timeframes]
+    for one in frames:
+        one.load(*batch.arrays(one.symbol if several else None))
 
 
 def ask_minute(
-    book: Book,
-    strategy: Strategy,
-    timeframes: Timeframes | SymbolFrames,
-    ctx: Context,
-    batch: BarBatch,
-    bars: list[BarE8],
-    i: int,
+    runner: Runner, batch: BarBatch, bars: list[BarE8], i: int, only: str
 ) -> tuple[list[OrderIntent], list[str]]:
-    """The strategy's step on one minute: each traded symbol's bar, in session order."""
+    """A strategy's step on one minute: each of its symbols' bars, in session order.
+    `only`: the symbol of a one-symbol session (whose bars do not name it)."""
+    strategy, ctx = runner.strategy, runner.ctx
     if len(bars) == 1 and not bars[0].symbol:
-        return ask(strategy, book.symbol, timeframes.of(book.symbol), ctx, batch, i, bars[0])
+        return ask(strategy, only, runner.timeframes.of(only), ctx, batch, i, bars[0])
     intents: list[OrderIntent] = []
     cancels: list[str] = []
     for k, bar in enumerate(bars, start=i):
-        if bar.symbol not in book.symbols:
+        if bar.symbol not in runner.symbols:
             continue  # a symbol the strategy did not declare: marked, never shown to it
-        asked, cancel = ask(strategy, bar.symbol, timeframes.of(bar.symbol), ctx, batch, k, bar)
+        frames = runner.timeframes.of(bar.symbol)
+        asked, cancel = ask(strategy, bar.symbol, frames, ctx, batch, k, bar)
         intents += asked
         cancels += cancel
     return intents, cancels
 
 
-def decide(
-    book: Book,
-    strategy: Strategy,
-    timeframes: Timeframes | SymbolFrames,
-    ctx: Context,
-    batch: BarBatch,
-    bars: list[BarE8],
-    i: int,
-) -> None:
-    """The strategy's step on one minute, and the book's decisions on what it asked for."""
-    intents, cancels = ask_minute(book, strategy, timeframes, ctx, batch, bars, i)
+def asking(book: Book, runners: list[Runner]) -> list[Runner]:
+    """The strategies still deciding: all but those whose sleeve is halted."""
+    return [r for r in runners if not r.id or book.sleeves[r.id].halted is None]
+
+
+def decide(book: Book, runners: list[Runner], batch: BarBatch, bars: list[BarE8], i: int) -> None:
+    """Every strategy's step on one minute, in config order, and the book's decisions on
+    what each asked for (one sequence of intents across them). A strategy of several that
+    raises is stopped alone (`isolate`); the session's only one ends the session."""
     bar = bars[-1]
-    if cancels:
-        book.cancel(bar, cancels)
-    if intents:
-        book.decide(bar, intents)
-
-
-def notify_fills(book: Book, strategy: Strategy, ctx: Context) -> None:
-    for fill in book.take_filled():
+    seq = 0
+    for runner in asking(book, runners) if book.sleeves else runners:
         try:
-            strategy.on_fill(ctx, fill)
+            intents, cancels = ask_minute(runner, batch, bars, i, book.symbol)
+        except StrategyError as e:
+            if not runner.id:
+                raise
+            isolate(book, runner, bar, e)
+            continue
+        if cancels:
+            book.cancel(bar, cancels, owner=runner.id)
+        if intents:
+            book.decide(bar, intents, strategy_id=runner.id, first_seq=seq)
+            seq += len(intents)
+
+
+def isolate(book: Book, runner: Runner, bar: BarE8, error: StrategyError) -> None:
+    """A sleeve's strategy raised: its sleeve halts (its orders canceled; the others trade
+    on), or, with `on_error = "halt_all"`, the whole session halts. Its traceback is kept
+    in the log record's context."""
+    cause = error.__cause__
+    trace = "".join(traceback.format_exception(cause)) if cause is not None else ""
+    book.log("strategy", "ERROR", f"strategy {runner.id}: {error}", traceback=trace)
+    book.halt_sleeve(runner.id, bar.ts_ms, str(error))
+    if runner.on_error == "halt_all":
+        book.control("halt", bar, by=f"strategy {runner.id}", reason=str(error))
+
+
+def notify_fills(book: Book, runners: list[Runner], bar: BarE8 | None) -> None:
+    """Each finished order's strategy hears of it (`on_fill`)."""
+    mine = {r.id: r for r in runners}
+    for fill in book.take_filled():
+        runner = mine[fill.strategy_id]
+        if runner.id and book.sleeves[runner.id].halted is not None:
+            continue
+        try:
+            runner.strategy.on_fill(runner.ctx, fill)
         except Exception as e:
-            raise StrategyError(f"strategy raised in on_fill: {e!r}") from e
+            error = StrategyError(f"strategy raised in on_fill: {e!r}")
+            if not runner.id or bar is None:
+                raise error from e
+            error.__cause__ = e
+            isolate(book, runner, bar, error)
+
+
+def snapshot_runners(runners: list[Runner]) -> tuple[bytes, bytes] | None:
+    """The strategies' and their timeframes' state, when every one keeps snapshots (one
+    strategy: its own bytes; several: a list of each one's, in config order)."""
+    states, frames = [], []
+    for runner in runners:
+        try:
+            state = runner.strategy.snapshot_state()
+        except Exception as e:
+            raise StrategyError(f"strategy raised in snapshot_state: {e!r}") from e
+        if state is None:
+            return None
+        states.append(state)
+        frames.append(runner.timeframes.snapshot())
+    if len(runners) == 1:
+        return states[0], frames[0]
+    return msgspec.msgpack.encode(states), msgspec.msgpack.encode(frames)
+
+
+def restore_runners(runners: list[Runner], strategy: bytes, timeframes: bytes) -> None:
+    """What `snapshot_runners` saved, back into each strategy and its timeframes."""
+    if len(runners) == 1:
+        states, frames = [strategy], [timeframes]
+    else:
+        states = msgspec.msgpack.decode(strategy, type=list[bytes])
+        frames = msgspec.msgpack.decode(timeframes, type=list[bytes])
+    for runner, state, frame in zip(runners, states, frames, strict=True):
+        try:
+            runner.strategy.restore_state(state)
+        except NjordError:
+            raise
+        except Exception as e:
+            raise StrategyError(f"strategy raised in restore_state: {e!r}") from e
+        runner.timeframes.restore(frame)

@@ -41,10 +41,14 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True):
     strategy: StrategyIdentity
     started_ms: int
     ended_ms: int | None = None
+    # Several strategies (`[[strategies]]`, the enabled ones in config order): each one's
+    # identity; `strategy` is the first of them.
+    sleeves: list[StrategyIdentity] = []
 
     def inputs_sha256(self) -> str:
         """What decides a session's outputs: config, data, strategy code and seed."""
         parts = [self.config_sha256, self.strategy.sha256, str(self.seed)]
+        parts += [s.sha256 for s in self.sleeves[1:]]
         parts += [f"{d.path}={d.sha256}" for d in self.data_sources]
         return _sha256("\n".join(parts))
 
@@ -62,6 +66,8 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True):
         fields = msgspec.structs.asdict(self)
         for wall_clock in ("run_id", "started_ms", "ended_ms"):
             del fields[wall_clock]
+        if not self.sleeves:  # as it was hashed before there were several
+            del fields["sleeves"]
         return _sha256(msgspec.json.encode(fields, order="sorted").decode())
 
 

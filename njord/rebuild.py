@@ -15,13 +15,11 @@ from collections.abc import Iterator
 import msgspec
 
 from njord import killpoints, replay
-from njord.core.bars import SymbolFrames, Timeframes
 from njord.core.book import FLATTEN_SEQ, BarE8, Book
-from njord.core.strategy import Context, Strategy
 from njord.core.time import bar_index
 from njord.data.history import BarBatch
-from njord.errors import MismatchError
-from njord.loop import ask_minute, bars_of, load_history, notify_fills
+from njord.errors import MismatchError, StrategyError
+from njord.loop import Runner, ask_minute, asking, bars_of, load_history, notify_fills
 from njord.reasons import Reason
 from njord.store import db, history
 
@@ -32,9 +30,7 @@ def rebuild(
     conn: db.Connection,
     *,
     book: Book,
-    strategy: Strategy,
-    timeframes: Timeframes | SymbolFrames,
-    ctx: Context,
+    runners: list[Runner],
     batches: Iterator[BarBatch],
     after_seq: int = 0,
 ) -> BarE8 | None:
@@ -44,8 +40,9 @@ def rebuild(
     log = _Log(history.decisions_after(conn, after_seq))
     last: BarE8 | None = None
     for batch in batches:
-        if timeframes.wants_batches:
-            load_history(timeframes, batch)
+        for runner in runners:
+            if runner.timeframes.wants_batches:
+                load_history(runner.timeframes, batch)
         for i, j in batch.steps():
             ts = batch.ts_ms[i]
             killpoints.reach("rebuild", ts)
@@ -54,14 +51,27 @@ def rebuild(
             for bar in bars:
                 book.start_bar(bar)
             _apply(book, conn, before)
-            asked, _ = ask_minute(book, strategy, timeframes, ctx, batch, bars, i)
-            _check(len(asked), after, ts)
+            asked = _ask(book, runners, batch, bars, i)
+            _check(asked, after, ts)
             _apply(book, conn, after)
-            notify_fills(book, strategy, ctx)
+            notify_fills(book, runners, bars[-1])
             last = bars[-1]
     _apply(book, conn, log.rest())
     book.take_outbox()
     return last
+
+
+def _ask(book: Book, runners: list[Runner], batch: BarBatch, bars: list[BarE8], i: int) -> int:
+    """How many orders the strategies asked for at this minute, as they did then: one of
+    several that raised asked for none (its sleeve's halt is in the log)."""
+    asked = 0
+    for runner in asking(book, runners) if book.sleeves else runners:
+        try:
+            asked += len(ask_minute(runner, batch, bars, i, book.symbol)[0])
+        except StrategyError:
+            if not runner.id:
+                raise
+    return asked
 
 
 class _Log:

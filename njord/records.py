@@ -76,6 +76,7 @@ class Order(msgspec.Struct, kw_only=True):
     filled_qty_e8: int = 0
     avg_price_e8: int | None = None
     reason: str | None = None
+    strategy_id: str = ""  # the sleeve whose strategy asked for it ("": the only strategy)
 
 
 class Fill(msgspec.Struct, frozen=True, kw_only=True):
@@ -89,3 +90,4 @@ class Fill(msgspec.Struct, frozen=True, kw_only=True):
     notional_e8: int
     fee_e8: int
     realised_e8: int = 0
+    strategy_id: str = ""  # the sleeve of the order it fills ("": the only strategy)

@@ -37,9 +37,10 @@ def apply_record(book: Book, conn: db.Connection, bar_ts: int, kind: str, ref: s
             price_e8=p["price_e8"],
             notional_e8=p["notional_e8"],
             fee_e8=p["fee_e8"],
+            strategy_id=p.get("strategy_id", ""),
         )
         book.roll_day(fill.ts_ms)
-        realised, _ = book.ledger.apply(fill)
+        realised, _ = book.book_fill(fill)
         book.daily_realised_e8 += realised - fill.fee_e8
         # What the strategy heard (`on_fill`), for a rebuild that feeds it again.
         book.filled.append(msgspec.structs.replace(fill, realised_e8=realised))
@@ -53,6 +54,11 @@ def apply_record(book: Book, conn: db.Connection, bar_ts: int, kind: str, ref: s
         _order(book, conn, ref, OrderStatus(p["status"]))
     elif kind == "state":
         book.state = TradingState(p["to_state"])
+    elif kind == "sleeve":
+        book.sleeves[ref].halted = p["halted"]
+    elif kind == "budget":
+        sleeve = book.sleeves[ref]
+        sleeve.budget_day, sleeve.budget_e8 = p["day"], p["budget_e8"]
     elif kind == "commit":
         book.bars += p["bars"]
         book.last_bar_ms = bar_ts

@@ -116,6 +116,11 @@ def status_rows(facts: Status, now_ms: int) -> list[tuple[str, str]]:
         if p is not None:
             label = name.removesuffix("_ms").replace("_", " ")
             out.append((f"{label} p50/p95/p99", f"{p.p50} / {p.p95} / {p.p99} ms (n={p.n})"))
+    for s in facts.sleeves:
+        state = "ACTIVE" if s.halted is None else f"HALTED: {s.halted}"
+        equity = "-" if s.equity is None else _num(s.equity)
+        shown = f"{state}; cash {_num(s.cash)}, equity {equity}, budget {_num(s.budget)}"
+        out.append((f"strategy {s.strategy_id}", shown))
     out.append(("pending controls", str(facts.pending_controls)))
     for alert in facts.alerts:
         cleared = alert.cleared_ms

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import msgspec
 
-from njord import strategies
 from njord.config import stored_config
 from njord.data.history import StoredFeed
 from njord.errors import ConfigError, MismatchError
@@ -15,9 +14,9 @@ from njord.log import SessionLog
 from njord.loop import Stop
 from njord.store import db, history
 from njord.store.stored import read
-from njord.wiring import build_runtime, open_session, run_session
+from njord.wiring import build_runtime, open_session, run_session, stored_strategies
 
-COMPARED = ("intent", "order", "fill", "state", "control")
+COMPARED = ("intent", "order", "fill", "state", "control", "sleeve", "budget")
 
 
 class Verified(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,8 +54,7 @@ def verify(path: Path) -> Verified:
     config = msgspec.structs.replace(
         config, runtime=msgspec.structs.replace(config.runtime, kill_file="")
     )
-    cls = strategies.from_identity(manifest.strategy)
-    strategy = cls(strategies.parse_params(cls, config.strategy.params))
+    strategy = stored_strategies(manifest, config)
     with tempfile.TemporaryDirectory(prefix="njord-verify-") as tmp:
         again = Path(tmp) / "rerun.db"
         session = open_session(

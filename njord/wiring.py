@@ -23,6 +23,7 @@ from njord import amend, strategies
 from njord.adapters.sim_router import PaperBroker, SimRouter
 from njord.config import (
     Config,
+    SleeveConfig,
     check_symbols,
     config_sha256,
     config_toml,
@@ -32,9 +33,10 @@ from njord.config import (
 from njord.core.bars import SymbolFrames, Timeframes
 from njord.core.book import BarE8, Book
 from njord.core.execution import CostModel, SymbolRules
-from njord.core.money import to_e8
+from njord.core.money import mul_e8, to_e8
 from njord.core.reports import Expired, Report
 from njord.core.risk import PreTradeRisk, RiskEngine
+from njord.core.sleeves import Sleeve
 from njord.core.strategy import Context, PortfolioView, Strategy
 from njord.core.time import derives, timeframe_ms
 from njord.data.history import HistoryFeed, StoredFeed
@@ -44,12 +46,21 @@ from njord.data.qc import QcSummary, utc
 from njord.errors import ConfigError, ExitCode, NjordError, StrategyError
 from njord.events import SessionStarted
 from njord.log import SessionLog
-from njord.loop import FixedPacing, LivePacing, Loop, LoopResult, NoPacing, Stop
+from njord.loop import (
+    FixedPacing,
+    LivePacing,
+    Loop,
+    LoopResult,
+    NoPacing,
+    Runner,
+    Stop,
+    restore_runners,
+)
 from njord.manifest import DataSource, Manifest, git_state, host_facts, strategy_identity
 from njord.ports import BarFeed, OrderRouter, Pacer, RunManifestStore, SnapshotStore
 from njord.rebuild import rebuild
 from njord.store import amendments as amend_store
-from njord.store import db, history
+from njord.store import db, history, portfolio
 from njord.store import lease as leases
 from njord.store import venue as venue_store
 from njord.store.amendments import Amendment
@@ -74,8 +85,7 @@ class Plan(msgspec.Struct, kw_only=True):
     """A validated session, ready to run: nothing has touched the db yet."""
 
     config: Config
-    strategy_cls: type[Strategy]
-    strategy_params: msgspec.Struct
+    strategies: list[tuple[type[Strategy], msgspec.Struct]]
     feed: HistoryFeed | MergedFeed
     manifest: Manifest
 
@@ -110,17 +120,56 @@ def measure(config: Config) -> Facts:
 
 
 def strategy_of(config: Config) -> tuple[type[Strategy], msgspec.Struct]:
-    """The strategy class and its typed params, or ConfigError (exit 2)."""
-    cls = strategies.resolve(config.strategy.name)
-    base = config.data.timeframe
-    wanted = declared_timeframes(config, cls)
-    if not all(derives(tf, base) for tf in wanted):
+    """The strategy class and its typed params, or ConfigError (exit 2); with several
+    strategies, the first's (`strategies_of` has them all)."""
+    return strategies_of(config)[0]
+
+
+def strategies_of(config: Config) -> list[tuple[type[Strategy], msgspec.Struct]]:
+    """Each strategy's class and typed params, in config order (the enabled `[[strategies]]`,
+    or `[strategy]`), or ConfigError (exit 2)."""
+    if not config.strategies:
+        cls = strategies.resolve(config.strategy.name)
         source = "strategy.timeframes" if config.strategy.timeframes else "the strategy"
+        _check_timeframes(config, declared_timeframes(config, cls), source)
+        return [(cls, strategies.parse_params(cls, config.strategy.params))]
+    made = []
+    for sleeve in enabled_sleeves(config):
+        cls = strategies.resolve(sleeve.name)
+        source = f"strategies {sleeve.id}" + (" timeframes" if sleeve.timeframes else "")
+        _check_timeframes(config, tuple(sleeve.timeframes) or cls.timeframes, source)
+        made.append((cls, strategies.parse_params(cls, sleeve.params)))
+    if not made:
+        raise ConfigError("every [[strategies]] entry is disabled: nothing would trade")
+    return made
+
+
+def _check_timeframes(config: Config, wanted: tuple[str, ...], source: str) -> None:
+    base = config.data.timeframe
+    if not all(derives(tf, base) for tf in wanted):
         raise ConfigError(
             f"{source} asks for {', '.join(wanted)} bars, but data.timeframe is {base}: "
             f"a session derives only longer bars, whole multiples of {base}, from its data"
         )
-    return cls, strategies.parse_params(cls, config.strategy.params)
+
+
+def stored_strategies(manifest: Manifest, config: Config) -> Strategy | list[Strategy]:
+    """The strategies a stored session ran, by its manifest's identities, with its
+    config's params: the one strategy, or the sleeves' in config order."""
+    if not manifest.sleeves:
+        cls = strategies.from_identity(manifest.strategy)
+        return cls(strategies.parse_params(cls, config.strategy.params))
+    made: list[Strategy] = []
+    for identity, sleeve in zip(manifest.sleeves, enabled_sleeves(config), strict=True):
+        cls = strategies.from_identity(identity)
+        made.append(cls(strategies.parse_params(cls, sleeve.params)))
+    return made
+
+
+def instantiate(plan: Plan) -> Strategy | list[Strategy]:
+    """The planned session's strategy, or its sleeves' strategies in config order."""
+    made = [cls(params) for cls, params in plan.strategies]
+    return made if plan.config.strategies else made[0]
 
 
 def history_of(config: Config) -> HistoryFeed | MergedFeed:
@@ -148,23 +197,32 @@ def history_of(config: Config) -> HistoryFeed | MergedFeed:
 
 def traded_symbols(config: Config) -> tuple[str, ...]:
     """What the strategy gets bars of and may order: `strategy.symbols`, or all the
-    session's, in session order."""
-    wanted = config.strategy.symbols
+    session's, in session order (with several strategies: all the session's)."""
+    wanted = [] if config.strategies else config.strategy.symbols
+    return tuple(s for s in config.data.symbols if s in wanted) if wanted else config.data.symbols
+
+
+def enabled_sleeves(config: Config) -> list[SleeveConfig]:
+    """The `[[strategies]]` that run, in config order."""
+    return [s for s in config.strategies if s.enabled]
+
+
+def sleeve_symbols(config: Config, sleeve: SleeveConfig) -> tuple[str, ...]:
+    wanted = sleeve.symbols
     return tuple(s for s in config.data.symbols if s in wanted) if wanted else config.data.symbols
 
 
 def plan_backtest(config: Config, facts: Facts | None = None) -> Plan:
     check_symbols(config)
-    cls, params = strategy_of(config)
+    made = strategies_of(config)
     feed = history_of(config)
     return Plan(
         config=config,
-        strategy_cls=cls,
-        strategy_params=params,
+        strategies=made,
         feed=feed,
         manifest=new_manifest(
             config,
-            cls,
+            [cls for cls, _ in made],
             facts.sources if facts else feed.sources(),
             git=(facts.git_sha, facts.git_dirty) if facts else None,
         ),
@@ -203,11 +261,14 @@ def prescan(feed: HistoryFeed | MergedFeed) -> QcSummary:
 
 def new_manifest(
     config: Config,
-    cls: type[Strategy],
+    cls: type[Strategy] | list[type[Strategy]],
     sources: list[DataSource],
     *,
     git: tuple[str, bool] | None = None,
 ) -> Manifest:
+    """`cls`: the strategy, or (a list) each strategy's class in config order."""
+    classes = cls if isinstance(cls, list) else [cls]
+    identities = [strategy_identity(c) for c in classes]
     sha, dirty = git or git_state()
     python, os_name = host_facts()
     started = time.time_ns() // 1_000_000
@@ -223,8 +284,9 @@ def new_manifest(
         os=os_name,
         data_sources=sources,
         seed=config.runtime.seed,
-        strategy=strategy_identity(cls),
+        strategy=identities[0],
         started_ms=started,
+        sleeves=identities if config.strategies else [],
     )
     stamp = datetime.fromtimestamp(started / 1000, tz=UTC).strftime("%Y%m%d-%H%M%S")
     run_id = f"{config.runtime.mode}-{stamp}-{manifest.inputs_sha256()[:6]}"
@@ -249,6 +311,18 @@ def build_book(config: Config, manifest: Manifest, amendments: Sequence[Amendmen
         order_key=manifest.order_key(),
         bar_ms=timeframe_ms(config.data.timeframe),
     )
+    initial = book.ledger.cash_e8
+    for index, sleeve in enumerate(config.strategies):
+        if not sleeve.enabled:
+            continue  # its slot stays its own: ids do not shift when one is switched off
+        share = to_e8(sleeve.allocation)
+        book.sleeves[sleeve.id] = Sleeve(
+            id=sleeve.id,
+            index=index,
+            symbols=sleeve_symbols(config, sleeve),
+            allocation_e8=share,
+            cash_e8=mul_e8(initial, share),
+        )
     steps = amend.risk_steps(config, amendments)
     if steps:
         later: list[tuple[int | None, RiskEngine]] = [
@@ -358,7 +432,7 @@ def open_session(
 def run_session(
     session: Session,
     *,
-    strategy: Strategy,
+    strategy: Strategy | list[Strategy],
     feed: BarFeed,
     resume_after_ms: int | None,
     pacer: Pacer,
@@ -381,29 +455,14 @@ def run_session(
         session.manifest,
         amend_store.load(session.conn) if amendments is None else amendments,
     )
-    view = PortfolioView(
-        cash_e8=book.cash_e8,
-        position_e8=book.ledger.position_e8,
-        open_orders=book.open_order_list,
-        lot_e8=book.lot_e8,
-    )
-    symbols = traded_symbols(config)
-    frames = [
-        Timeframes(
-            symbol,
-            declared_timeframes(config, type(strategy)),
-            strategy.history,
-            base=config.data.timeframe,
-        )
-        for symbol in symbols
-    ]
-    timeframes: Timeframes | SymbolFrames = frames[0] if len(frames) == 1 else SymbolFrames(frames)
-    ctx = Context(
-        params=strategy.params,
-        state=view,
-        log=lambda m: session.log.info("strategy", m),
-        history=timeframes.history,
-    )
+    runners = runners_of(session, book, strategy)
+    if book.sleeves:
+        rows = [
+            (s.id, s.slot, identity.path, s.allocation_e8, s.ledger.cash_e8)
+            for s, identity in zip(book.sleeves.values(), session.manifest.sleeves, strict=True)
+        ]
+        portfolio.create_sleeves(session.conn, rows)
+    ctx = runners[0].ctx
     router = router or router_of(session, book)
     upkeep = None
     live = _live_router(router)
@@ -418,18 +477,17 @@ def run_session(
         run_id=session.manifest.run_id,
         mode=session.manifest.mode,
         strategy=session.manifest.strategy.path,
-        timeframes=list(timeframes.declared),
+        timeframes=list(runners[0].timeframes.declared),
         resume_after_ms=resume_after_ms,
     )
-    strategy.on_start(ctx)
+    for runner in runners:
+        runner.strategy.on_start(runner.ctx)
     writer = session.writer
     # The run row (created, or set running again) was committed when the session opened.
     writer.bus.publish([SessionStarted(run_id=session.manifest.run_id, mode=session.manifest.mode)])
     loop = Loop(
         book=book,
-        strategy=strategy,
-        timeframes=timeframes,
-        ctx=ctx,
+        runners=runners,
         router=router,
         writer=writer,
         commit_every=config.runtime.commit_every,
@@ -447,7 +505,8 @@ def run_session(
         if upkeep is not None:  # before the first new bar: the book matched to the venue
             upkeep.start(loop.apply_reports)
         result = loop.run(feed)
-        strategy.on_stop(ctx)
+        for runner in runners:
+            runner.strategy.on_stop(runner.ctx)
         _log_qc(session.log, feed)
         session.log.info(
             "session", "session finished", bars=result.bars, equity_e8=result.equity_e8
@@ -479,6 +538,54 @@ def run_session(
             session.manifest.run_id, final_status, ended_ms=time.time_ns() // 1_000_000
         )
     return result
+
+
+def runners_of(session: Session, book: Book, strategy: Strategy | list[Strategy]) -> list[Runner]:
+    """Each strategy with its bars and its context: the session's only one (it sees the
+    whole account), or one per sleeve (`[[strategies]]`, in config order: each sees its own
+    sleeve's cash, positions and orders)."""
+    config = session.config
+    log = session.log
+
+    def runner(
+        strategy: Strategy, symbols: tuple[str, ...], wanted: tuple[str, ...], view: PortfolioView
+    ) -> Runner:
+        frames = [
+            Timeframes(symbol, wanted, strategy.history, base=config.data.timeframe)
+            for symbol in symbols
+        ]
+        timeframes = frames[0] if len(frames) == 1 else SymbolFrames(frames)
+        ctx = Context(
+            params=strategy.params,
+            state=view,
+            log=lambda m: log.info("strategy", m),
+            history=timeframes.history,
+        )
+        return Runner(strategy, timeframes, ctx, symbols=symbols)
+
+    if isinstance(strategy, Strategy):
+        view = PortfolioView(
+            cash_e8=book.cash_e8,
+            position_e8=book.ledger.position_e8,
+            open_orders=book.open_order_list,
+            lot_e8=book.lot_e8,
+        )
+        wanted = declared_timeframes(config, type(strategy))
+        return [runner(strategy, traded_symbols(config), wanted, view)]
+    runners = []
+    for sleeve_config, one in zip(enabled_sleeves(config), strategy, strict=True):
+        sleeve = book.sleeves[sleeve_config.id]
+        view = PortfolioView(
+            cash_e8=lambda s=sleeve: s.ledger.cash_e8,  # type: ignore[misc]
+            position_e8=sleeve.ledger.position_e8,
+            open_orders=lambda s=sleeve: book.orders_of(s.id),  # type: ignore[misc]
+            lot_e8=book.lot_e8,
+        )
+        wanted = tuple(sleeve_config.timeframes) or type(one).timeframes
+        made = runner(one, sleeve.symbols, wanted, view)
+        made.id, made.on_error = sleeve.id, sleeve_config.on_error
+        runners.append(made)
+    return runners
 
 
 def _live_router(router: OrderRouter) -> BinanceRouter | None:
@@ -548,19 +655,11 @@ def carry_on(session: Session, loop: Loop, stored: Polled) -> None:
     if snapshot is not None:
         snapshots: SnapshotStore = SqliteSnapshotStore(conn)
         book.restore(snapshots.load(snapshot.snapshot_id))
-        try:
-            loop.strategy.restore_state(snapshot.strategy)
-        except NjordError:
-            raise
-        except Exception as e:
-            raise StrategyError(f"strategy raised in restore_state: {e!r}") from e
-        loop.timeframes.restore(snapshot.timeframes)
+        restore_runners(loop.runners, snapshot.strategy, snapshot.timeframes)
     last_bar = rebuild(
         conn,
         book=book,
-        strategy=loop.strategy,
-        timeframes=loop.timeframes,
-        ctx=loop.ctx,
+        runners=loop.runners,
         batches=stored.through(decided, after_ms=snapshot.bar_ts_ms if snapshot else None),
         after_seq=snapshot.decision_seq if snapshot else 0,
     )

@@ -17,9 +17,10 @@ import msgspec
 from njord.core import filters
 from njord.core.execution import CostModel, SymbolRules, cash_needed_e8
 from njord.core.ledger import Ledger, Lot, Trade, net_of_base_fee
-from njord.core.money import e8_to_decimal, mul_e8, to_e8
+from njord.core.money import E8, e8_to_decimal, mul_e8, to_e8
 from njord.core.reports import Ack, Canceled, Execution, Expired, Reject, Report, Unknown
 from njord.core.risk import RiskEngine, RiskInputs, Verdict
+from njord.core.sleeves import Sleeve, SleeveState
 from njord.core.time import MINUTE_MS, bar_index, day_index
 from njord.errors import InvariantViolation
 from njord.reasons import Reason, TradingState
@@ -110,6 +111,15 @@ class IntentRow(msgspec.Struct, frozen=True, kw_only=True):
     limit_e8: int | None
     verdict: Verdict
     client_order_id: str | None
+    strategy_id: str = ""
+
+
+class SleeveChange(msgspec.Struct, frozen=True, kw_only=True):
+    """A sleeve stopped (its strategy raised, or an operator halted it) or resumed."""
+
+    ts_ms: int
+    strategy_id: str
+    halted: str | None  # why; None: trading again
 
 
 class StateChange(msgspec.Struct, frozen=True, kw_only=True):
@@ -144,6 +154,8 @@ class BookState(msgspec.Struct, frozen=True, kw_only=True):
     applied_trades: list[tuple[str, str]] = []
     cancel_reasons: list[tuple[str, Reason]] = []  # cancels asked for, not yet reported
     flatten: _Flatten | None = None  # a flatten whose closing order is still open
+    sleeves: list[SleeveState] = []  # several strategies: each one's own account
+    day_equity_e8: int = 0  # the equity at the last close: a day's budgets start from it
 
 
 class Outbox:
@@ -157,10 +169,20 @@ class Outbox:
         self.trades: list[Trade] = []
         self.trade_ids: list[VenueTrade] = []  # the venue's trade behind each fill
         self.state_changes: list[StateChange] = []
+        self.sleeve_changes: list[SleeveChange] = []
+        self.budgets: list[tuple[str, int, int]] = []  # (strategy id, day, budget_e8)
         self.logs: list[tuple[str, str, str, dict[str, Any]]] = []
 
     def __bool__(self) -> bool:
-        return bool(self.intents or self.orders or self.fills or self.state_changes or self.logs)
+        return bool(
+            self.intents
+            or self.orders
+            or self.fills
+            or self.state_changes
+            or self.sleeve_changes
+            or self.budgets
+            or self.logs
+        )
 
 
 class Book:
@@ -184,6 +206,9 @@ class Book:
         self.multi = multi
         # Each symbol's last bar: a several-symbol session prices and marks each at its own.
         self.marks: dict[str, BarE8] = {}
+        # Several strategies: each one's sleeve, in config order (empty: one strategy).
+        self.sleeves: dict[str, Sleeve] = {}
+        self.day_equity_e8 = initial_cash_e8
         self.costs = costs
         self.rules = rules
         self.venue: VenueRules | None = None  # live: shape to the venue's filters
@@ -229,16 +254,26 @@ class Book:
         day = day_index(ts_ms)
         if day > self.day:
             self.day, self.daily_realised_e8 = day, 0
+            for sleeve in self.sleeves.values():  # the day's budgets, from its opening equity
+                if sleeve.rebase(day, self.day_equity_e8):
+                    self.out.budgets.append((sleeve.id, day, sleeve.budget_e8))
 
-    def decide(self, bar: BarE8, intents: list[OrderIntent]) -> None:
-        """Risk and account checks; the orders allowed become NEW (see `take_outgoing`)."""
-        for seq, intent in enumerate(intents):
-            self._handle_intent(bar, seq, intent)
+    def decide(
+        self, bar: BarE8, intents: list[OrderIntent], *, strategy_id: str = "", first_seq: int = 0
+    ) -> None:
+        """Risk and account checks; the orders allowed become NEW (see `take_outgoing`).
+        `strategy_id`: the sleeve whose strategy asked (its intents numbered on from
+        `first_seq`: one minute's intents of every strategy share the sequence)."""
+        sleeve = self.sleeves[strategy_id] if strategy_id else None
+        for seq, intent in enumerate(intents, start=first_seq):
+            self._handle_intent(bar, seq, intent, sleeve=sleeve)
 
-    def cancel(self, bar: BarE8, client_order_ids: list[str]) -> None:
-        """The strategy's cancels, in the order it asked for them."""
+    def cancel(self, bar: BarE8, client_order_ids: list[str], *, owner: str = "") -> None:
+        """The strategy's cancels, in the order it asked for them (`owner`: the sleeve
+        whose strategy asked, which cancels only its own orders)."""
         for coid in client_order_ids:
-            if coid not in self.open_orders:
+            order = self.open_orders.get(coid)
+            if order is None or order.strategy_id != owner:
                 self.log(
                     "strategy",
                     "WARNING",
@@ -262,6 +297,7 @@ class Book:
                 equity += mul_e8(position, bar.close_e8)
         if equity > self.peak_equity_e8:
             self.peak_equity_e8 = equity
+        self.day_equity_e8 = equity
         self.bars += 1
         self.last_bar_ms = bar.ts_ms
         return equity, position
@@ -434,25 +470,33 @@ class Book:
     # -- internals ------------------------------------------------------------------------
 
     def _handle_intent(
-        self, bar: BarE8, seq: int, intent: OrderIntent, *, qty_e8: int = -1
+        self,
+        bar: BarE8,
+        seq: int,
+        intent: OrderIntent,
+        *,
+        qty_e8: int = -1,
+        sleeve: Sleeve | None = None,
     ) -> None:
-        """`qty_e8` given: the closing order of a flatten, for the whole position."""
+        """`qty_e8` given: the closing order of a flatten, for the whole position.
+        `sleeve`: the strategy's own account, which the order is checked against too."""
         flatten = qty_e8 >= 0
         limit_e8 = to_e8(intent.limit_price) if intent.limit_price is not None else None
         asked_e8 = qty_e8 if flatten else to_e8(intent.qty)  # what a refusal records
         verdict: Verdict | None = None
         refusal: Verdict | None = None
         mark = self._mark(bar, intent.symbol)
-        if mark is None:
+        declared = self.symbols if sleeve is None else sleeve.symbols
+        if mark is None or intent.symbol not in declared:
             # The session has bars of its declared symbols only: an order on another would
             # fill at another symbol's price and never be marked. Refused before any rule
             # reads prices (a declared symbol whose first bar is still to come: the same).
             qty_e8 = asked_e8
-            inputs: dict[str, Any] = {"symbol": intent.symbol, "declared": list(self.symbols)}
-            if intent.symbol in self.symbols:
+            inputs: dict[str, Any] = {"symbol": intent.symbol, "declared": list(declared)}
+            if mark is None and intent.symbol in self.symbols:
                 inputs["no_bar_yet"] = True
             verdict = Verdict(reason=Reason.SYMBOL_NOT_DECLARED, inputs=inputs)
-            mark = bar
+            mark = mark or bar
         elif self.venue is not None:
             shaped = self._venue_shape(intent, mark, qty_e8, limit_e8, flatten=flatten)
             if isinstance(shaped, filters.Refusal):
@@ -463,15 +507,25 @@ class Book:
         elif not flatten:
             qty_e8 = self.rules.floor_qty(asked_e8)
         price_e8 = limit_e8 if limit_e8 is not None else mark.close_e8
+        if verdict is None and sleeve is not None:
+            verdict, qty_e8 = self._allocate(sleeve, bar, intent, qty_e8, price_e8, flatten=flatten)
         if verdict is None:
             verdict = self._verdict(
-                intent, qty_e8, price_e8, bar.ts_ms, flatten=flatten, venue_refusal=refusal
+                intent,
+                qty_e8,
+                price_e8,
+                bar.ts_ms,
+                flatten=flatten,
+                venue_refusal=refusal,
+                sleeve=sleeve,
             )
         intent_id = self.next_intent
         self.next_intent += 1
         coid = None
+        owner = "" if sleeve is None else sleeve.id
         if verdict.allowed:
-            coid = f"nj{self.order_key}-{bar_index(bar.ts_ms, self.bar_ms)}-{seq}"
+            key = self.order_key if sleeve is None else self.order_key + sleeve.slot
+            coid = f"nj{key}-{bar_index(bar.ts_ms, self.bar_ms)}-{seq}"
         else:
             self.counters[verdict.reason] = self.counters.get(verdict.reason, 0) + 1
             self.last_block = verdict.reason
@@ -485,6 +539,7 @@ class Book:
                 limit_e8=limit_e8,
                 verdict=verdict,
                 client_order_id=coid,
+                strategy_id=owner,
             )
         )
         if coid is None:
@@ -500,12 +555,50 @@ class Book:
             status=OrderStatus.NEW,
             created_ms=bar.ts_ms,
             avg_price_e8=price_e8 if intent.type is OrderType.MARKET else None,
+            strategy_id=owner,
         )
         self._order_times.append(bar.ts_ms)
         self._record(order, bar.ts_ms)
         self.open_orders[coid] = order
         self._trades[coid] = set()
         self._outgoing.orders.append(order)
+
+    def _allocate(
+        self,
+        sleeve: Sleeve,
+        bar: BarE8,
+        intent: OrderIntent,
+        qty_e8: int,
+        price_e8: int,
+        *,
+        flatten: bool,
+    ) -> tuple[Verdict | None, int]:
+        """The sleeve's own say, before the account's rules: a halted sleeve only shrinks
+        its positions (STRATEGY_HALTED), and what adds exposure must fit its day's budget
+        (FixedFraction: its allocation of the portfolio's equity as the day began), cut
+        down to fit it or refused (ALLOCATION). Returns (a refusal or None, quantity)."""
+        position = sleeve.ledger.position_e8(intent.symbol)
+        shrinkable = position if intent.side is Side.SELL else -position
+        held = self._held_qty(intent.symbol, intent.side, sleeve.id)
+        if flatten or 0 < qty_e8 <= shrinkable - held:
+            return None, qty_e8
+        inputs: dict[str, Any] = {"strategy_id": sleeve.id}
+        if sleeve.halted is not None:
+            inputs["halted"] = sleeve.halted
+            return Verdict(reason=Reason.STRATEGY_HALTED, inputs=inputs), qty_e8
+
+        def close(symbol: str) -> int:
+            return (self.marks[symbol] if self.multi else bar).close_e8
+
+        exposure = sleeve.exposure_e8(close) + self._held_cash(sleeve.id)
+        room = sleeve.budget_e8 - exposure
+        if mul_e8(qty_e8, price_e8) <= room:
+            return None, qty_e8
+        fits = self.rules.floor_qty(room * E8 // price_e8) if room > 0 and price_e8 > 0 else 0
+        if fits > 0 and mul_e8(fits, price_e8) >= self.costs.min_notional_e8:
+            return None, fits
+        inputs |= {"budget_e8": sleeve.budget_e8, "exposure_e8": exposure}
+        return Verdict(reason=Reason.ALLOCATION, inputs=inputs), qty_e8
 
     def _mark(self, bar: BarE8, symbol: str) -> BarE8 | None:
         """The bar `symbol` is priced at: this bar in a one-symbol session; with several,
@@ -558,9 +651,10 @@ class Book:
         *,
         flatten: bool,
         venue_refusal: Verdict | None = None,
+        sleeve: Sleeve | None = None,
     ) -> Verdict:
         """The risk rules first, then the venue's filters (what it would refuse before it
-        looked at the balances), then what the account holds."""
+        looked at the balances), then what the account (a sleeve's: its own) holds."""
         position = self.ledger.position_e8(intent.symbol)
         # Only shrinks: a sell no larger than the long, a buy no larger than the short,
         # counting what open orders on the same side will already take off.
@@ -588,16 +682,28 @@ class Book:
             return verdict
         if venue_refusal is not None:
             return venue_refusal
-        refusal = self._account_refusal(intent, qty_e8, price_e8, position, notional)
+        owner = None if sleeve is None else sleeve.id
+        ledger = self.ledger if sleeve is None else sleeve.ledger
+        if sleeve is not None:
+            position = ledger.position_e8(intent.symbol)
+        refusal = self._account_refusal(intent, qty_e8, price_e8, position, notional, ledger, owner)
         if refusal is not None:
             return Verdict(reason=refusal, inputs=verdict.inputs)
         return verdict
 
     def _account_refusal(
-        self, intent: OrderIntent, qty_e8: int, price_e8: int, position: int, notional: int
+        self,
+        intent: OrderIntent,
+        qty_e8: int,
+        price_e8: int,
+        position: int,
+        notional: int,
+        ledger: Ledger,
+        owner: str | None,
     ) -> Reason | None:
         """Against what is free: cash and position less what open orders hold, as a venue
-        locks funds for an open order (an order decided this bar has not filled yet)."""
+        locks funds for an open order (an order decided this bar has not filled yet); a
+        sleeve's, against its own cash, position and orders (`owner`)."""
         if qty_e8 <= 0:
             return Reason.ZERO_QUANTITY
         if self.venue is None and notional < self.costs.min_notional_e8:
@@ -605,28 +711,29 @@ class Book:
         if intent.side is Side.BUY:
             cover = min(qty_e8, -position) if position < 0 else 0
             extra = qty_e8 - cover
-            free = self.ledger.cash_e8 - self._held_cash(intent.symbol)
+            free = ledger.cash_e8 - self._held_cash(owner)
             if extra and cash_needed_e8(extra, price_e8, self.costs) > free:
                 return Reason.INSUFFICIENT_CASH
         elif not self.allow_short and qty_e8 > max(position, 0) - self._held_qty(
-            intent.symbol, Side.SELL
+            intent.symbol, Side.SELL, owner
         ):
             return Reason.SHORT_NOT_ALLOWED
         return None
 
-    def _held_cash(self, symbol: str) -> int:
+    def _held_cash(self, owner: str | None = None) -> int:
+        """What open buys (of every symbol; `owner`'s only, when given) hold of the cash."""
         held = 0
         for o in self.open_orders.values():
-            if o.side is Side.BUY and o.symbol == symbol:
+            if o.side is Side.BUY and (owner is None or o.strategy_id == owner):
                 left = o.qty_e8 - o.filled_qty_e8
                 held += cash_needed_e8(left, o.limit_e8 or o.avg_price_e8 or 0, self.costs)
         return held
 
-    def _held_qty(self, symbol: str, side: Side) -> int:
+    def _held_qty(self, symbol: str, side: Side, owner: str | None = None) -> int:
         return sum(
             o.qty_e8 - o.filled_qty_e8
             for o in self.open_orders.values()
-            if o.side is side and o.symbol == symbol
+            if o.side is side and o.symbol == symbol and (owner is None or o.strategy_id == owner)
         )
 
     def _execute(self, order: Order, execution: Execution) -> None:
@@ -654,9 +761,10 @@ class Book:
             price_e8=execution.price_e8,
             notional_e8=notional,
             fee_e8=execution.fee_e8 + base_fee,
+            strategy_id=order.strategy_id,
         )
         self.next_fill += 1
-        realised, closed = self.ledger.apply(fill)
+        realised, closed = self.book_fill(fill)
         fill = msgspec.structs.replace(fill, realised_e8=realised)
         self.daily_realised_e8 += realised - fill.fee_e8
         before = order.filled_qty_e8
@@ -697,6 +805,39 @@ class Book:
                 daily_realised_e8=self.daily_realised_e8,
                 alert="daily_loss_halt",
             )
+
+    def sleeve_marks(self, bar: BarE8) -> list[tuple[str, int, int]]:
+        """Each sleeve's (id, cash, equity) at this close, its positions at their symbols'
+        last closes."""
+
+        def close(symbol: str) -> int:
+            return (self.marks[symbol] if self.multi else bar).close_e8
+
+        return [(s.id, s.ledger.cash_e8, s.equity_e8(close)) for s in self.sleeves.values()]
+
+    def book_fill(self, fill: Fill) -> tuple[int, list[Trade]]:
+        """Into the account's ledger and, an order of a sleeve's, into the sleeve's: the
+        account's realised P&L and the round trips it closed."""
+        if fill.strategy_id:
+            self.sleeves[fill.strategy_id].ledger.apply(fill)
+        return self.ledger.apply(fill)
+
+    def halt_sleeve(self, strategy_id: str, ts_ms: int, why: str) -> None:
+        """Stop one strategy (it raised, or an operator said so): its open orders are
+        canceled and it only shrinks its positions from now on; the others trade on."""
+        sleeve = self.sleeves[strategy_id]
+        if sleeve.halted is not None:
+            return
+        sleeve.halted = why
+        for coid, order in list(self.open_orders.items()):
+            if order.strategy_id == strategy_id:
+                self._cancel(coid, Reason.STRATEGY_HALTED)
+        self.out.sleeve_changes.append(
+            SleeveChange(ts_ms=ts_ms, strategy_id=strategy_id, halted=why)
+        )
+        self.log(
+            "strategy", "WARNING", f"strategy {strategy_id} halted: {why}", strategy=strategy_id
+        )
 
     def _close(self, order: Order, status: OrderStatus, ts_ms: int, detail: str = "") -> None:
         coid = order.client_order_id
@@ -796,6 +937,8 @@ class Book:
             applied_trades=sorted((c, t) for c, ids in self._trades.items() for t in ids),
             cancel_reasons=sorted(self._cancel_reasons.items()),
             flatten=msgspec.structs.replace(self._flatten) if self._flatten else None,
+            sleeves=[s.snapshot() for s in self.sleeves.values()],
+            day_equity_e8=self.day_equity_e8,
         )
 
     def restore(self, state: BookState) -> None:
@@ -826,6 +969,9 @@ class Book:
             self._trades.setdefault(coid, set()).add(trade_id)
         self._cancel_reasons = dict(state.cancel_reasons)
         self._flatten = msgspec.structs.replace(state.flatten) if state.flatten else None
+        for kept in state.sleeves:
+            self.sleeves[kept.id].restore(kept)
+        self.day_equity_e8 = state.day_equity_e8
 
     def adds_exposure(self, order: Order) -> bool:
         """Whether the order would do more than shrink its symbol's position (a sell no
@@ -847,3 +993,7 @@ class Book:
 
     def open_order_list(self) -> list[Order]:
         return list(self.open_orders.values())
+
+    def orders_of(self, strategy_id: str) -> list[Order]:
+        """A sleeve's open orders: what its strategy sees as `ctx.state.open_orders`."""
+        return [o for o in self.open_orders.values() if o.strategy_id == strategy_id]

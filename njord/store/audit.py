@@ -99,7 +99,7 @@ def _fill_rows(conn: apsw.Connection, several: bool) -> dict[str, dict[str, Any]
     out = {}
     for row in conn.execute(
         "SELECT fill_id, client_order_id, ts_ms, symbol, side, qty_e8, price_e8, notional_e8, "
-        "fee_e8, realised_e8 FROM fills"
+        "fee_e8, realised_e8, strategy_id FROM fills"
     ):
         fill = fill_from_row(row)
         out[str(row[0])] = msgspec.json.decode(_json(fill_payload(fill, symbol=several)))
@@ -123,7 +123,7 @@ def _log_rows(conn: apsw.Connection) -> dict[str, dict[str, Any]]:
 
 def fill_from_row(row: Any) -> Fill:
     """A Fill from `fill_id, client_order_id, ts_ms, symbol, side, qty, price, notional,
-    fee[, realised]` (the fills table's column order)."""
+    fee[, realised[, strategy_id]]` (the fills table's column order)."""
     return Fill(
         fill_id=row[0],
         client_order_id=row[1],
@@ -135,6 +135,7 @@ def fill_from_row(row: Any) -> Fill:
         notional_e8=row[7],
         fee_e8=row[8],
         realised_e8=row[9] if len(row) > 9 else 0,
+        strategy_id=row[10] if len(row) > 10 else "",
     )
 
 
@@ -151,11 +152,13 @@ def _intent_rows(conn: apsw.Connection) -> dict[str, dict[str, Any]]:
         "reason",
         "client_order_id",
     )
+    # A several-strategy session's intents name their strategy (as `intent_payload` does).
     return {
-        str(row[0]): dict(zip(keys, row[1:], strict=True))
+        str(row[0]): ({"strategy_id": row[-1]} if row[-1] else {})
+        | dict(zip(keys, row[1:-1], strict=True))
         for row in conn.execute(
             "SELECT intent_id, seq, symbol, side, type, qty_e8, limit_e8, tag, allowed, reason, "
-            "client_order_id FROM intents"
+            "client_order_id, strategy_id FROM intents"
         )
     }
 

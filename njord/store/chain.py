@@ -37,7 +37,11 @@ def equity_digest(rows: Sequence[Sequence[int | str]]) -> str:
 
 
 def intent_payload(r: IntentRow) -> dict[str, Any]:
+    """A several-strategy session's intent names its strategy (a one-strategy session's
+    log, from before there were several, does not)."""
+    extra = {"strategy_id": r.strategy_id} if r.strategy_id else {}
     return {
+        **extra,
         "seq": r.seq,
         "symbol": r.intent.symbol,
         "side": r.intent.side,
@@ -54,7 +58,9 @@ def intent_payload(r: IntentRow) -> dict[str, Any]:
 def fill_payload(f: Fill, *, symbol: bool = False) -> dict[str, Any]:
     """`symbol`: a several-symbol session's fill names its symbol (a one-symbol session's
     log, from before there were several, does not)."""
-    extra = {"symbol": f.symbol} if symbol else {}
+    extra: dict[str, Any] = {"symbol": f.symbol} if symbol else {}
+    if f.strategy_id:
+        extra["strategy_id"] = f.strategy_id
     return {
         **extra,
         "client_order_id": f.client_order_id,

@@ -24,7 +24,7 @@ def decisions_after(conn: apsw.Connection, seq: int) -> Iterator[tuple[int, str,
 def order(conn: apsw.Connection, coid: str) -> Order:
     row = conn.execute(
         "SELECT client_order_id, intent_id, symbol, side, type, qty_e8, limit_e8, status, "
-        "created_ms FROM orders WHERE client_order_id = ?",
+        "created_ms, strategy_id FROM orders WHERE client_order_id = ?",
         (coid,),
     ).fetchone()
     if row is None:
@@ -39,6 +39,7 @@ def order(conn: apsw.Connection, coid: str) -> Order:
         limit_e8=row[6],
         status=OrderStatus(row[7]),
         created_ms=row[8],
+        strategy_id=row[9],
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import apsw
 import msgspec
 
-from njord.core.book import Outbox, StateChange
+from njord.core.book import Outbox, SleeveChange, StateChange
 
 _json = msgspec.json.Encoder(order="sorted").encode
 
@@ -36,6 +36,7 @@ class Rows:
         self.fills: list[tuple[Any, ...]] = []
         self.trades: list[tuple[Any, ...]] = []
         self.state_changes: list[StateChange] = []
+        self.sleeve_changes: list[SleeveChange] = []
 
     def __bool__(self) -> bool:
         return bool(
@@ -45,6 +46,7 @@ class Rows:
             or self.fills
             or self.trades
             or self.state_changes
+            or self.sleeve_changes
         )
 
     def add(self, out: Outbox, *, last_bar_ms: int | None) -> None:
@@ -58,19 +60,22 @@ class Rows:
         if out.trades:
             self.trades += _trades(out)
         self.state_changes += out.state_changes
+        self.sleeve_changes += out.sleeve_changes
 
     def flush(self, conn: apsw.Connection) -> None:
         """Into the open transaction; then nothing is held."""
         if self.intents:
             conn.executemany(
-                "INSERT INTO intents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self.intents
+                "INSERT INTO intents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                self.intents,
             )
         if self.orders:
             conn.executemany(
                 "INSERT INTO orders (client_order_id, intent_id, symbol, side, type, qty_e8, "
-                "limit_e8, status, filled_qty_e8, avg_price_e8, reason, created_ms, updated_ms) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (client_order_id) DO "
-                "UPDATE SET status = excluded.status, filled_qty_e8 = excluded.filled_qty_e8, "
+                "limit_e8, status, filled_qty_e8, avg_price_e8, reason, created_ms, updated_ms, "
+                "strategy_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (client_order_id) DO UPDATE SET status = excluded.status, "
+                "filled_qty_e8 = excluded.filled_qty_e8, "
                 "avg_price_e8 = excluded.avg_price_e8, reason = excluded.reason, "
                 "updated_ms = excluded.updated_ms",
                 self.orders,
@@ -82,7 +87,9 @@ class Rows:
                 self.order_events,
             )
         if self.fills:
-            conn.executemany("INSERT INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self.fills)
+            conn.executemany(
+                "INSERT INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self.fills
+            )
         if self.trades:
             conn.executemany(
                 "INSERT INTO trades (symbol, direction, qty_e8, entry_ms, entry_cost_e8, exit_ms, "
@@ -101,6 +108,11 @@ class Rows:
                 "WHERE id = 1",
                 (s.to_state, s.ts_ms, s.changed_by, s.reason),
             )
+        for c in self.sleeve_changes:
+            conn.execute(
+                "UPDATE sleeves SET halted = ?, changed_ms = ? WHERE strategy_id = ?",
+                (c.halted, c.ts_ms, c.strategy_id),
+            )
         self.clear()
 
     def clear(self) -> None:
@@ -110,6 +122,7 @@ class Rows:
         self.fills.clear()
         self.trades.clear()
         self.state_changes.clear()
+        self.sleeve_changes.clear()
 
 
 def _intents(out: Outbox) -> list[tuple[Any, ...]]:
@@ -128,6 +141,7 @@ def _intents(out: Outbox) -> list[tuple[Any, ...]]:
             r.verdict.reason,
             _json(r.verdict.inputs).decode(),
             r.client_order_id,
+            r.strategy_id,
         )
         for r in out.intents
     ]
@@ -149,6 +163,7 @@ def _orders(out: Outbox, last_bar_ms: int | None) -> list[tuple[Any, ...]]:
             o.reason,
             o.created_ms,
             last_bar_ms or o.created_ms,
+            o.strategy_id,
         )
         for o in out.orders.values()
     ]
@@ -167,6 +182,7 @@ def _fills(out: Outbox) -> list[tuple[Any, ...]]:
             f.notional_e8,
             f.fee_e8,
             f.realised_e8,
+            f.strategy_id,
         )
         for f in out.fills
     ]

@@ -68,6 +68,19 @@ class SqlitePortfolioStore:
                 for lot in s.lots
             ],
         )
+        for sleeve in s.sleeves:
+            c.execute(
+                "UPDATE sleeves SET halted = ?, cash_e8 = ?, realised_e8 = ?, fees_e8 = ?, "
+                "budget_e8 = ? WHERE strategy_id = ?",
+                (
+                    sleeve.halted,
+                    sleeve.cash_e8,
+                    sleeve.realised_e8,
+                    sleeve.fees_e8,
+                    sleeve.budget_e8,
+                    sleeve.id,
+                ),
+            )
         for symbol in symbols:  # every traded symbol's row, held or not
             mine = [lot for lot in s.lots if lot.symbol == symbol]
             c.execute(
@@ -160,3 +173,14 @@ class SqliteSnapshotStore:
         if row is None:
             raise ConfigError(f"no snapshot {snapshot_id}; `njord replay` lists what there is")
         return tuple(row)
+
+
+def create_sleeves(conn: apsw.Connection, rows: list[tuple[str, str, str, int, int]]) -> None:
+    """A several-strategy session's sleeves, once, as it starts: (id, slot, strategy path,
+    allocation e8, cash e8); `SqlitePortfolioStore.save` keeps their accounts from then on."""
+    with conn:
+        conn.executemany(
+            "INSERT OR IGNORE INTO sleeves (strategy_id, slot, strategy_path, allocation_e8, "
+            "cash_e8, realised_e8, fees_e8, budget_e8) VALUES (?, ?, ?, ?, ?, 0, 0, 0)",
+            rows,
+        )

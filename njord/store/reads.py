@@ -80,14 +80,28 @@ class Telemetry(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     pnl_intraday: float
 
 
+class SleeveStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """One strategy of several: its sleeve's state and account as of the last commit."""
+
+    strategy_id: str
+    strategy: str
+    allocation: float
+    state: str  # ACTIVE or HALTED
+    halted: str | None  # why
+    cash: float
+    equity: float | None  # at the last committed minute (None before the first)
+    budget: float
+
+
 class Status(Overview, frozen=True, kw_only=True):
-    """`njord status`: the overview, the timeframes, the manifest hash, the telemetry and
-    the orders by status."""
+    """`njord status`: the overview, the timeframes, the manifest hash, the telemetry,
+    the orders by status and, with several strategies, each one's sleeve."""
 
     timeframes: list[str]
     manifest_sha256: str | None
     telemetry: Telemetry
     orders: dict[str, int]
+    sleeves: list[SleeveStatus] = []
 
 
 def one(conn: apsw.Connection, sql: str) -> tuple[Any, ...]:
@@ -117,7 +131,29 @@ def session_status(conn: apsw.Connection) -> Status:
         manifest_sha256=SqliteManifestStore(conn).manifest_sha256(),
         telemetry=telemetry(conn),
         orders=observe.orders_by_status(conn),
+        sleeves=sleeves(conn),
     )
+
+
+def sleeves(conn: apsw.Connection) -> list[SleeveStatus]:
+    """Each sleeve of a several-strategy session, in config order."""
+    return [
+        SleeveStatus(
+            strategy_id=str(sid),
+            strategy=str(path),
+            allocation=alloc / E8,
+            state="ACTIVE" if halted is None else "HALTED",
+            halted=halted,
+            cash=cash / E8,
+            equity=None if equity is None else equity / E8,
+            budget=budget / E8,
+        )
+        for sid, path, alloc, halted, cash, budget, equity in conn.execute(
+            "SELECT s.strategy_id, s.strategy_path, s.allocation_e8, s.halted, s.cash_e8, "
+            "s.budget_e8, (SELECT e.equity_e8 FROM sleeve_equity e WHERE e.strategy_id = "
+            "s.strategy_id ORDER BY e.ts_ms DESC LIMIT 1) FROM sleeves s ORDER BY s.slot"
+        )
+    ]
 
 
 def status(conn: apsw.Connection) -> dict[str, Any]:

@@ -9,7 +9,8 @@ from njord.manifest import DataSource, Manifest, StrategyIdentity
 
 _COLUMNS = (
     "run_id, mode, config_toml, config_sha256, njord_version, git_sha, git_dirty, python, os, "
-    "data_sources, seed, strategy_path, strategy_sha256, strategy_source, started_ms, ended_ms"
+    "data_sources, seed, strategy_path, strategy_sha256, strategy_source, started_ms, ended_ms, "
+    "sleeves"
 )
 
 
@@ -21,7 +22,7 @@ class SqliteManifestStore:
         m = manifest
         self._conn.execute(
             f"INSERT INTO runs ({_COLUMNS}, status, manifest_sha256) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?)",
             (
                 m.run_id,
                 m.mode,
@@ -39,6 +40,7 @@ class SqliteManifestStore:
                 m.strategy.source,
                 m.started_ms,
                 m.ended_ms,
+                msgspec.json.encode(m.sleeves).decode(),
                 m.manifest_sha256(),
             ),
         )
@@ -64,6 +66,7 @@ class SqliteManifestStore:
             strategy=StrategyIdentity(path=row[11], sha256=row[12], source=row[13]),
             started_ms=row[14],
             ended_ms=row[15],
+            sleeves=msgspec.json.decode(row[16], type=list[StrategyIdentity]),
         )
 
     def status(self, run_id: str) -> str:

@@ -50,6 +50,7 @@ class SessionWriter:
         self.chain = Chain(conn)
         self._equity: list[tuple[int, int, int, int, int]] = []
         self._marks: list[tuple[int, str, int, int]] = []  # several symbols' closes
+        self._sleeves: list[tuple[int, str, int, int]] = []  # several strategies' accounts
         # What the decision steps wrote, held for the commit (a statement per table per
         # transaction), with the venue's trade ids of their fills.
         self._rows = outbox.Rows()
@@ -136,6 +137,7 @@ class SessionWriter:
         self._in_txn = False
         self._equity.clear()
         self._marks.clear()
+        self._sleeves.clear()
         self._rows.clear()
         self._trade_ids.clear()
         self._staged.clear()  # a rolled-back bar publishes nothing
@@ -217,6 +219,8 @@ class SessionWriter:
         }
         if self._marks:  # several symbols: their closes and positions, chained alike
             payload["marks_sha256"] = equity_digest(self._marks)
+        if self._sleeves:  # several strategies: each one's cash and equity, chained alike
+            payload["sleeves_sha256"] = equity_digest(self._sleeves)
         self.chain.append("commit", rows[-1][0], f"{rows[0][0]}-{rows[-1][0]}", payload)
         if self.bus.active:
             self._stage(
@@ -258,6 +262,10 @@ class SessionWriter:
         for symbol in sorted(marks):
             self._marks.append((ts_ms, symbol, marks[symbol].close_e8, position_e8(symbol)))
 
+    def add_sleeves(self, ts_ms: int, rows: list[tuple[str, int, int]]) -> None:
+        """A several-strategy session's minute: each sleeve's (id, cash, equity)."""
+        self._sleeves += [(ts_ms, strategy_id, cash, equity) for strategy_id, cash, equity in rows]
+
     def add_bars(self, batch: BarBatch, *, keep: bool) -> None:
         blob = batch.ipc_bytes()
         self.conn.execute(
@@ -293,6 +301,10 @@ class SessionWriter:
             self._book_changed = True
         for sc in out.state_changes:
             self.chain.append("state", stamp_ms, sc.to_state, msgspec.to_builtins(sc))
+        for change in out.sleeve_changes:
+            self.chain.append("sleeve", stamp_ms, change.strategy_id, {"halted": change.halted})
+        for strategy_id, day, budget_e8 in out.budgets:
+            self.chain.append("budget", stamp_ms, strategy_id, {"day": day, "budget_e8": budget_e8})
         if self.bus.active:
             self._stage_outbox(out)
 
@@ -351,6 +363,9 @@ class SessionWriter:
         if self._marks:
             self.conn.executemany("INSERT INTO marks VALUES (?, ?, ?, ?)", self._marks)
             self._marks.clear()
+        if self._sleeves:
+            self.conn.executemany("INSERT INTO sleeve_equity VALUES (?, ?, ?, ?)", self._sleeves)
+            self._sleeves.clear()
 
     def check_rebuilt(self, book: Book) -> None:
         """After a replay, the rebuilt book must equal what the db committed."""

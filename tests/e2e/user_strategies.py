@@ -264,3 +264,25 @@ class EachSymbolCross(Strategy):
                 tag="enter",
             )
         ]
+
+
+class RaisesAtBarParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    at: int = 100
+
+
+class RaisesAtBar(Strategy):
+    """Buys on its first bar, then raises at its `at`-th bar: the faulty sleeve."""
+
+    Params = RaisesAtBarParams
+
+    def __init__(self, params: object) -> None:
+        super().__init__(params)
+        self.bars = 0
+
+    def on_bar(self, ctx: Context, symbol: str, bar: Bar) -> list[OrderIntent]:
+        self.bars += 1
+        if self.bars == self.params.at:
+            raise RuntimeError(f"raised at bar {self.bars}")
+        if self.bars > 1:
+            return []
+        return [OrderIntent(symbol=symbol, side=Side.BUY, qty=Decimal("0.1"), tag="first")]
