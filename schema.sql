@@ -477,6 +477,7 @@ ALTER TABLE qc_events ADD COLUMN symbol TEXT NOT NULL DEFAULT '';
 -- Several strategies in one session (`[[strategies]]`): whose each row is ('' when the
 -- session has one strategy), each sleeve's account and state, its equity per minute.
 ALTER TABLE runs ADD COLUMN sleeves TEXT NOT NULL DEFAULT '[]';  -- JSON: each one's identity
+ALTER TABLE controls ADD COLUMN strategy_id TEXT NOT NULL DEFAULT '';  -- '' = whole session
 ALTER TABLE intents ADD COLUMN strategy_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE orders ADD COLUMN strategy_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE fills ADD COLUMN strategy_id TEXT NOT NULL DEFAULT '';

@@ -730,11 +730,12 @@ def export_cmd(
 
 
 def _control(command: str) -> Callable[..., None]:
-    def run(db_path: Path, reason: str) -> None:
+    def run(db_path: Path, reason: str, strategy_id: str = "") -> None:
         from njord import controls
         from njord.store import controls as control_queue
 
-        click.echo(control_queue.post(db_path, command, reason, by=controls.operator()))
+        by = controls.operator()
+        click.echo(control_queue.post(db_path, command, reason, by=by, strategy_id=strategy_id))
 
     return run
 
@@ -748,20 +749,25 @@ def _control(command: str) -> Callable[..., None]:
     help="create this kill file: every session whose runtime.kill_file names it halts",
 )
 @click.option("--reason", default="operator", help="why; stored with the change")
-def halt(db_path: Path | None, kill_file: Path | None, reason: str) -> None:
+@click.option("--strategy", "strategy_id", default="", help="halt this strategy's sleeve only")
+def halt(db_path: Path | None, kill_file: Path | None, reason: str, strategy_id: str) -> None:
     """Stop new exposure (cancels and reducing orders pass) until an explicit resume.
 
     --db posts the halt to one session; --file creates a kill file (for scripts that
-    cannot reach a db: every session watching that path halts within 1 s). Both: both."""
+    cannot reach a db: every session watching that path halts within 1 s). Both: both.
+    --strategy ID (with --db): one strategy's sleeve only; the others trade on."""
     from njord import controls
     from njord.store import controls as control_queue
 
     if db_path is None and kill_file is None:
         raise ConfigError("give --db D (the session to halt) or --file PATH (a kill file), or both")
+    if strategy_id and (db_path is None or kill_file is not None):
+        raise ConfigError("--strategy halts one sleeve of one session: give --db D, not --file")
     if kill_file is not None:
         controls.check_kill_file(kill_file)  # refused before the db is written
     if db_path is not None:
-        click.echo(control_queue.post(db_path, "halt", reason, by=controls.operator()))
+        by = controls.operator()
+        click.echo(control_queue.post(db_path, "halt", reason, by=by, strategy_id=strategy_id))
     if kill_file is not None:
         click.echo(controls.create_kill_file(kill_file, reason, by=controls.operator()))
 
@@ -781,11 +787,13 @@ for _name, _help in (
 @session_db()
 @click.option("--reason", default="operator", help="why; stored with the change")
 @click.option("--confirm", is_flag=True, help="required: resuming re-enables trading")
-def resume(db_path: Path, reason: str, confirm: bool) -> None:
-    """Return a halted or reducing session to ACTIVE (needs --confirm)."""
+@click.option("--strategy", "strategy_id", default="", help="resume this strategy's sleeve only")
+def resume(db_path: Path, reason: str, confirm: bool, strategy_id: str) -> None:
+    """Return a halted or reducing session (or, --strategy ID, one halted sleeve) to
+    ACTIVE (needs --confirm)."""
     if not confirm:
         raise ConfigError("resume re-enables trading; run it again with --confirm")
-    _control("resume")(db_path, reason)
+    _control("resume")(db_path, reason, strategy_id)
 
 
 @cli.group("data")

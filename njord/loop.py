@@ -401,7 +401,12 @@ class Loop:
     ) -> None:
         """`at_ms`: when applied between bars, the stamp that says so (see `_between`)."""
         for control in controls:
-            self.book.control(control.command, bar, by=control.posted_by, reason=control.reason)
+            if control.strategy_id:  # one sleeve's halt or resume
+                self.book.sleeve_control(
+                    control.command, control.strategy_id, bar, by=control.posted_by
+                )
+            else:
+                self.book.control(control.command, bar, by=control.posted_by, reason=control.reason)
             self.writer.mark_applied(
                 control,
                 bar_ts_ms=bar.ts_ms if at_ms is None else at_ms,
@@ -422,14 +427,15 @@ class Loop:
 
 
 def _ends_halted(book: Book, controls: list[Control]) -> bool:
-    """Every control sets the trading state: the last one pending decides it."""
+    """Every control of the session sets its state: the last one pending decides it."""
+    controls = [c for c in controls if not c.strategy_id]
     if controls:
         return controls[-1].command in ("halt", "flatten")
     return book.state is TradingState.HALTED
 
 
 def ask(
-    strategy: Strategy,
+    strategy: Strategy | None,
     symbol: str,
     timeframes: Timeframes,
     ctx: Context,
@@ -437,7 +443,8 @@ def ask(
     i: int,
     bar: BarE8,
 ) -> tuple[list[OrderIntent], list[str]]:
-    """The strategy's step on one bar: the intents and the cancels it asked for."""
+    """The strategy's step on one bar: the intents and the cancels it asked for (None: the
+    bar only steps the timeframes, a halted sleeve's)."""
     ctx.now_ms = bar.ts_ms
     own = Bar(
         bar.ts_ms,
@@ -452,7 +459,10 @@ def ask(
     )
     # One decision step per bar: what every timeframe's bar asked for, in call order.
     intents: list[OrderIntent] = []
-    for view in timeframes.step(own):
+    views = timeframes.step(own)
+    if strategy is None:
+        return intents, []
+    for view in views:
         try:
             intents += strategy.on_bar(ctx, symbol, view)
             intents += ctx.take_submitted()
@@ -485,11 +495,13 @@ def load_history(timeframes: Timeframes | SymbolFrames, batch: BarBatch) -> None
 
 
 def ask_minute(
-    runner: Runner, batch: BarBatch, bars: list[BarE8], i: int, only: str
+    runner: Runner, batch: BarBatch, bars: list[BarE8], i: int, only: str, *, call: bool = True
 ) -> tuple[list[OrderIntent], list[str]]:
     """A strategy's step on one minute: each of its symbols' bars, in session order.
-    `only`: the symbol of a one-symbol session (whose bars do not name it)."""
-    strategy, ctx = runner.strategy, runner.ctx
+    `only`: the symbol of a one-symbol session (whose bars do not name it). `call` False:
+    a halted sleeve's strategy is not asked, its bars still step (history stays whole)."""
+    strategy = runner.strategy if call else None
+    ctx = runner.ctx
     if len(bars) == 1 and not bars[0].symbol:
         return ask(strategy, only, runner.timeframes.of(only), ctx, batch, i, bars[0])
     intents: list[OrderIntent] = []
@@ -504,18 +516,16 @@ def ask_minute(
     return intents, cancels
 
 
-def asking(book: Book, runners: list[Runner]) -> list[Runner]:
-    """The strategies still deciding: all but those whose sleeve is halted."""
-    return [r for r in runners if not r.id or book.sleeves[r.id].halted is None]
-
-
 def decide(book: Book, runners: list[Runner], batch: BarBatch, bars: list[BarE8], i: int) -> None:
     """Every strategy's step on one minute, in config order, and the book's decisions on
     what each asked for (one sequence of intents across them). A strategy of several that
     raises is stopped alone (`isolate`); the session's only one ends the session."""
     bar = bars[-1]
     seq = 0
-    for runner in asking(book, runners) if book.sleeves else runners:
+    for runner in runners:
+        if runner.id and book.sleeves[runner.id].halted is not None:
+            ask_minute(runner, batch, bars, i, book.symbol, call=False)
+            continue
         try:
             intents, cancels = ask_minute(runner, batch, bars, i, book.symbol)
         except StrategyError as e:

@@ -702,7 +702,8 @@ def carry_on(session: Session, loop: Loop, stored: Polled) -> None:
     if live is not None:
         live.unguarded = unguarded
         pending = loop.pending()
-        stopped = bool(pending) and pending[-1].command in ("halt", "flatten", "reduce")
+        whole = [c for c in pending if not c.strategy_id]  # a sleeve's halt stops it alone
+        stopped = bool(whole) and whole[-1].command in ("halt", "flatten", "reduce")
     for coid, order in list(book.open_orders.items()):
         known = None if unguarded else router.query(coid)
         if known is not None:

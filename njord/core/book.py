@@ -822,6 +822,22 @@ class Book:
             self.sleeves[fill.strategy_id].ledger.apply(fill)
         return self.ledger.apply(fill)
 
+    def sleeve_control(self, command: str, strategy_id: str, bar: BarE8, *, by: str) -> None:
+        """An operator's halt or resume of one sleeve (`njord halt --strategy ID`)."""
+        if command == "halt":
+            self.halt_sleeve(strategy_id, bar.ts_ms, f"halted by {by}")
+        elif command == "resume":
+            sleeve = self.sleeves[strategy_id]
+            if sleeve.halted is None:
+                return
+            sleeve.halted = None
+            self.out.sleeve_changes.append(
+                SleeveChange(ts_ms=bar.ts_ms, strategy_id=strategy_id, halted=None)
+            )
+            self.log("strategy", "INFO", f"strategy {strategy_id} resumed by {by}")
+        else:
+            raise ValueError(f"{command!r} does not apply to one strategy")
+
     def halt_sleeve(self, strategy_id: str, ts_ms: int, why: str) -> None:
         """Stop one strategy (it raised, or an operator said so): its open orders are
         canceled and it only shrinks its positions from now on; the others trade on."""

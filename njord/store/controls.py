@@ -19,11 +19,14 @@ from njord.store.runs import SqliteManifestStore
 WAIT_MS = 1000  # how long a control waits for a writer that is mid-transaction (then 75)
 
 
-class Control(msgspec.Struct, frozen=True):
+class Control(msgspec.Struct, frozen=True, omit_defaults=True):
     seq: int
     command: str
     reason: str
     posted_by: str
+    # A halt or resume of one strategy's sleeve (`--strategy`); "": the whole session. Left
+    # out of the decision log when empty, as controls were logged before there were sleeves.
+    strategy_id: str = ""
 
 
 def pending(conn: apsw.Connection) -> list[Control]:
@@ -31,7 +34,7 @@ def pending(conn: apsw.Connection) -> list[Control]:
     return [
         Control(*row)
         for row in conn.execute(
-            "SELECT seq, command, reason, posted_by FROM controls "
+            "SELECT seq, command, reason, posted_by, strategy_id FROM controls "
             "WHERE applied_ms IS NULL ORDER BY seq"
         )
     ]
@@ -46,7 +49,7 @@ def applied(conn: apsw.Connection) -> dict[int, list[Control]]:
     """Controls already applied, by the bar they were applied at (for replays)."""
     by_bar: dict[int, list[Control]] = {}
     for bar_ts, *fields in conn.execute(
-        "SELECT bar_ts_ms, seq, command, reason, posted_by FROM controls "
+        "SELECT bar_ts_ms, seq, command, reason, posted_by, strategy_id FROM controls "
         "WHERE applied_ms IS NOT NULL ORDER BY seq"
     ):
         by_bar.setdefault(int(bar_ts), []).append(Control(*fields))
@@ -60,21 +63,31 @@ def mark_applied(conn: apsw.Connection, control: Control, *, bar_ts_ms: int, wal
     )
 
 
-def post_control(conn: apsw.Connection, command: str, reason: str, *, wall_ms: int, by: str) -> int:
+def post_control(
+    conn: apsw.Connection,
+    command: str,
+    reason: str,
+    *,
+    wall_ms: int,
+    by: str,
+    strategy_id: str = "",
+) -> int:
     """Queue an operator control; the running loop applies it (or the next start does).
     `by` is stored as given (njord.controls.operator names a host). No checks: the
     loop's own controls (kill file, a strategy fault) go straight in."""
     with conn:
         conn.execute(
-            "INSERT INTO controls (posted_ms, command, reason, posted_by) VALUES (?, ?, ?, ?)",
-            (wall_ms, command, reason, by),
+            "INSERT INTO controls (posted_ms, command, reason, posted_by, strategy_id) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (wall_ms, command, reason, by, strategy_id),
         )
     return int(conn.last_insert_rowid())
 
 
-def post(path: Path, command: str, reason: str, *, by: str) -> str:
-    """Queue `command` for the session in `path`; the answer says when it applies. A
-    finished session is refused (exit 2): nothing would ever apply the control."""
+def post(path: Path, command: str, reason: str, *, by: str, strategy_id: str = "") -> str:
+    """Queue `command` for the session in `path` (`strategy_id`: for that sleeve only);
+    the answer says when it applies. A finished session is refused (exit 2): nothing would
+    ever apply the control; so is a strategy id the session does not run."""
     conn = db.open_writer(path, create=False)
     try:
         conn.set_busy_timeout(WAIT_MS)
@@ -83,22 +96,30 @@ def post(path: Path, command: str, reason: str, *, by: str) -> str:
         except LeaseError as e:  # busy past WAIT_MS: name the writer that holds it
             raise LeaseError(_busy(conn, path)) from e
         try:
-            when = _applies(conn, path)
-            seq = post_control(conn, command, reason, wall_ms=leases.wall_ms(), by=by)
+            when = _applies(conn, path, strategy_id)
+            seq = post_control(
+                conn, command, reason, wall_ms=leases.wall_ms(), by=by, strategy_id=strategy_id
+            )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
     finally:
         conn.close()
-    return f"{command} posted as control #{seq}; {when}"
+    target = f" of strategy {strategy_id}" if strategy_id else ""
+    return f"{command}{target} posted as control #{seq}; {when}"
 
 
-def _applies(conn: apsw.Connection, path: Path) -> str:
+def _applies(conn: apsw.Connection, path: Path, strategy_id: str) -> str:
     store = SqliteManifestStore(conn)
     manifest = store.load()
     if manifest is None:
         raise ConfigError(f"{path} holds no session; nothing will apply this")
+    if strategy_id:
+        ids = [s.id for s in stored_config(manifest.config_toml).strategies if s.enabled]
+        if strategy_id not in ids:
+            runs = f"it runs {', '.join(ids)}" if ids else "it runs one strategy, no sleeves"
+            raise ConfigError(f"session {manifest.run_id} has no strategy {strategy_id!r}: {runs}")
     run_id, status = manifest.run_id, store.status(manifest.run_id)
     if status == "finished":
         raise ConfigError(f"session {run_id} in {path} is finished; nothing will apply this")

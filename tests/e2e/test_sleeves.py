@@ -3,11 +3,12 @@ cash, positions and fills, a budget from the allocator, a fault that stops it al
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, SAMPLE, invoke, query
+from tests.conftest import ROOT, SAMPLE, invoke, query, run_killable
 
 ETH = ROOT / "sample_data" / "ETHUSDT-1m-2024-01.parquet"
 RANGE = ('data.start = "2024-01-01"', 'data.end = "2024-01-03"')
@@ -141,3 +142,63 @@ def test_bad_strategies_are_refused_with_what_to_change(
     assert says in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not db.exists()
+
+
+def test_one_sleeve_halted_and_resumed_by_the_operator_while_the_other_trades_on(
+    tmp_path: Path,
+) -> None:
+    config = _config(tmp_path, _sleeve("trend_btc", "BTCUSDT"), _sleeve("trend_eth", "ETHUSDT"))
+    db = tmp_path / "ops.db"
+    args = ["backtest", "--config", str(config), "--db", str(db), "--quiet", "--no-report"]
+    args += ["--out", str(tmp_path / "out"), "--set", "runtime.commit_every=500"]
+    env = {**os.environ, "NJORD_KILL_AT": "commit:2"}
+    assert run_killable(args, env=env) == -9  # 1,000 minutes in
+    halted = invoke("halt", "--db", str(db), "--strategy", "trend_eth", "--reason", "look")
+    assert halted.exit_code == 0, halted.output
+    assert "halt of strategy trend_eth posted" in halted.output
+    assert run_killable(["continue", str(db), "--quiet"], env=env) == -9  # 1,000 more
+    resumed = invoke("resume", "--db", str(db), "--strategy", "trend_eth", "--confirm")
+    assert resumed.exit_code == 0, resumed.output
+    assert run_killable(["continue", str(db), "--quiet"], env=dict(os.environ)) == 0
+    changes = query(
+        db, "SELECT bar_ts_ms, payload FROM decisions WHERE kind = 'sleeve' ORDER BY seq"
+    )
+    assert str(changes[0][1]).startswith('{"halted":"halted by ')
+    assert changes[1][1] == '{"halted":null}'
+    (halt_ms, _), (resume_ms, _) = changes
+    between = f"bar_ts_ms > {halt_ms} AND bar_ts_ms < {resume_ms}"
+    eth = query(db, f"SELECT count(*) FROM intents WHERE strategy_id = 'trend_eth' AND {between}")
+    btc = query(db, f"SELECT count(*) FROM intents WHERE strategy_id = 'trend_btc' AND {between}")
+    assert eth == [(0,)]
+    assert btc[0][0] > 5
+    after = query(
+        db,
+        f"SELECT count(*) FROM intents WHERE strategy_id = 'trend_eth' AND bar_ts_ms > {resume_ms}",
+    )
+    assert after[0][0] > 5
+    for check in ("verify", "audit", "replay"):
+        result = invoke(check, str(db))
+        assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["halt", "--strategy", "nope"], "has no strategy 'nope': it runs trend_btc, trend_eth"),
+        (["resume", "--confirm", "--strategy", "nope"], "has no strategy 'nope'"),
+        (["halt", "--strategy", "trend_btc", "--file", "k"], "--strategy halts one sleeve"),
+    ],
+)
+def test_a_sleeve_control_for_a_strategy_the_session_lacks_is_refused(
+    tmp_path: Path, args: list[str], says: str
+) -> None:
+    config = _config(tmp_path, _sleeve("trend_btc", "BTCUSDT"), _sleeve("trend_eth", "ETHUSDT"))
+    db = tmp_path / "s.db"
+    run = ["backtest", "--config", str(config), "--db", str(db), "--quiet", "--no-report"]
+    env = {**os.environ, "NJORD_KILL_AT": "commit:1"}
+    assert run_killable([*run, "--out", str(tmp_path / "o")], env=env) == -9
+    args = [a if a != "k" else str(tmp_path / "k") for a in args]
+    result = invoke(*args, "--db", str(db))
+    assert result.exit_code == 2, result.output
+    assert says in result.output
+    assert query(db, "SELECT count(*) FROM controls") == [(0,)]
