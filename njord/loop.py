@@ -132,6 +132,10 @@ class Loop:
     ) -> None:
         self.book = book
         self.runners = runners
+        # One strategy on one symbol, the common case: its step skips the general walk.
+        frames = runners[0].timeframes
+        one = len(runners) == 1
+        self._only = (runners[0], frames) if one and isinstance(frames, Timeframes) else None
         self.router = router
         self.writer = writer
         self.commit_every = commit_every
@@ -221,7 +225,12 @@ class Loop:
         if controls:
             self._apply_controls(bar, controls)
         ticked = time.perf_counter() if paced else 0.0
-        decide(book, self.runners, batch, bars, i)
+        if self._only is not None and not several:
+            only, frames = self._only
+            intents, cancels = ask(only.strategy, book.symbol, frames, only.ctx, batch, i, bar)
+            book_decisions(book, bar, intents, cancels, only.id, 0)
+        else:
+            decide(book, self.runners, batch, bars, i)
         self.last_bar = bar
         if paced:
             self._phase_commit()
@@ -533,11 +542,19 @@ def decide(book: Book, runners: list[Runner], batch: BarBatch, bars: list[BarE8]
                 raise
             isolate(book, runner, bar, e)
             continue
-        if cancels:
-            book.cancel(bar, cancels, owner=runner.id)
-        if intents:
-            book.decide(bar, intents, strategy_id=runner.id, first_seq=seq)
-            seq += len(intents)
+        book_decisions(book, bar, intents, cancels, runner.id, seq)
+        seq += len(intents)
+
+
+def book_decisions(
+    book: Book, bar: BarE8, intents: list[OrderIntent], cancels: list[str], owner: str, seq: int
+) -> None:
+    """What one strategy asked for at this minute, to the book: its cancels, then its
+    intents (numbered on from `seq`)."""
+    if cancels:
+        book.cancel(bar, cancels, owner=owner)
+    if intents:
+        book.decide(bar, intents, strategy_id=owner, first_seq=seq)
 
 
 def isolate(book: Book, runner: Runner, bar: BarE8, error: StrategyError) -> None:
