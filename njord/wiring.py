@@ -237,6 +237,11 @@ def check_live_bars(config: Config) -> None:
             "data.paths (several symbols in one session) runs in backtests for now; "
             f"a {config.runtime.mode} session trades one symbol: set data.symbol instead"
         )
+    if config.strategies:
+        raise ConfigError(
+            "[[strategies]] (several strategies in one session) runs in backtests for now; "
+            f"a {config.runtime.mode} session runs one: use [strategy]"
+        )
     if config.data.timeframe != "1m":
         raise ConfigError(
             f"data.timeframe is {config.data.timeframe}: live-market sessions run on the "

@@ -130,6 +130,7 @@ def test_a_strategy_that_raises_is_halted_alone_and_the_other_trades_as_if_alone
         ([_sleeve("A b", "BTCUSDT")], "1 to 16 of a-z, 0-9 and _"),
         ([_sleeve("a", "SOLUSDT")], "strategies a names SOLUSDT"),
         ([_sleeve("a", "BTCUSDT", name="nope")], "unknown strategy 'nope'"),
+        ([_sleeve("a", "BTCUSDT", extra="enabled = false\n")], "every [[strategies]] entry"),
     ],
 )
 def test_bad_strategies_are_refused_with_what_to_change(
@@ -141,6 +142,16 @@ def test_bad_strategies_are_refused_with_what_to_change(
     assert result.exit_code == 2, result.output
     assert says in result.output
     assert len(result.output.strip().splitlines()) == 1
+    assert not db.exists()
+
+
+def test_a_live_market_session_of_several_strategies_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "paper.toml"
+    path.write_text('[[strategies]]\nid = "a"\nname = "sma_crossover"\nallocation = 0.5\n')
+    db = tmp_path / "paper.db"
+    result = invoke("paper", "--config", str(path), "--db", str(db), "--headless")
+    assert result.exit_code == 2, result.output
+    assert "[[strategies]] (several strategies in one session) runs in backtests" in result.output
     assert not db.exists()
 
 
