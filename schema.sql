@@ -486,6 +486,7 @@ CREATE TABLE sleeves (
     slot          TEXT NOT NULL,           -- the 2 characters its client order ids carry
     strategy_path TEXT NOT NULL,           -- module:Class
     allocation_e8 INTEGER NOT NULL,
+    initial_e8    INTEGER NOT NULL,        -- its share of the initial cash
     halted        TEXT,                    -- why it stopped (NULL: trading)
     changed_ms    INTEGER NOT NULL DEFAULT 0,
     cash_e8       INTEGER NOT NULL,

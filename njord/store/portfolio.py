@@ -181,6 +181,7 @@ def create_sleeves(conn: apsw.Connection, rows: list[tuple[str, str, str, int, i
     with conn:
         conn.executemany(
             "INSERT OR IGNORE INTO sleeves (strategy_id, slot, strategy_path, allocation_e8, "
-            "cash_e8, realised_e8, fees_e8, budget_e8) VALUES (?, ?, ?, ?, ?, 0, 0, 0)",
-            rows,
+            "initial_e8, cash_e8, realised_e8, fees_e8, budget_e8) "
+            "VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0)",
+            [(*row, row[-1]) for row in rows],
         )

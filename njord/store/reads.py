@@ -90,7 +90,9 @@ class SleeveStatus(msgspec.Struct, frozen=True, kw_only=True):
     halted: str | None  # why
     cash: float
     equity: float | None  # at the last committed minute (None before the first)
+    pnl: float | None  # equity less its share of the initial cash
     budget: float
+    last_decision: str | None  # its latest intent: "<side> <symbol> <reason>"
 
 
 class Status(Overview, frozen=True, kw_only=True):
@@ -146,12 +148,17 @@ def sleeves(conn: apsw.Connection) -> list[SleeveStatus]:
             halted=halted,
             cash=cash / E8,
             equity=None if equity is None else equity / E8,
+            pnl=None if equity is None else (equity - initial) / E8,
             budget=budget / E8,
+            last_decision=last,
         )
-        for sid, path, alloc, halted, cash, budget, equity in conn.execute(
+        for sid, path, alloc, halted, cash, initial, budget, equity, last in conn.execute(
             "SELECT s.strategy_id, s.strategy_path, s.allocation_e8, s.halted, s.cash_e8, "
-            "s.budget_e8, (SELECT e.equity_e8 FROM sleeve_equity e WHERE e.strategy_id = "
-            "s.strategy_id ORDER BY e.ts_ms DESC LIMIT 1) FROM sleeves s ORDER BY s.slot"
+            "s.initial_e8, s.budget_e8, (SELECT e.equity_e8 FROM sleeve_equity e "
+            "WHERE e.strategy_id = s.strategy_id ORDER BY e.ts_ms DESC LIMIT 1), "
+            "(SELECT i.side || ' ' || i.symbol || ' ' || i.reason FROM intents i "
+            "WHERE i.strategy_id = s.strategy_id "
+            "ORDER BY i.intent_id DESC LIMIT 1) FROM sleeves s ORDER BY s.slot"
         )
     ]
 
@@ -417,6 +424,7 @@ class Dashboard(Overview, frozen=True, kw_only=True):
     open_orders: list[OpenOrder]
     fills: list[RecentFill]
     verdicts: list[RecentVerdict]
+    sleeves: list[SleeveStatus] = []  # several strategies: a row each
 
 
 def dashboard(
@@ -438,6 +446,7 @@ def dashboard(
             latency=_recent_latencies(conn, window),
             bar_lag_ms=observe.last_metric(conn, "bars_lag_ms"),
             positions=_positions(conn),
+            sleeves=sleeves(conn),
             open_orders=[
                 OpenOrder(id=c, side=s, type=t, qty=q / E8, limit=(lim or 0) / E8)
                 for c, s, t, q, lim in conn.execute(

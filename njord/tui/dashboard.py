@@ -17,7 +17,7 @@ from njord.store import lease as leases
 from njord.store.alerts import ChannelState
 from njord.store.amendments import Amendment
 from njord.store.reads import Dashboard as Facts
-from njord.store.reads import Percentiles
+from njord.store.reads import Percentiles, SleeveStatus
 
 STATE_COLOURS = {"ACTIVE": "green", "REDUCING": "yellow", "HALTED": "red"}
 # A writer on another host is presumed gone after this long without a heartbeat (on this
@@ -114,6 +114,7 @@ class Dashboard(Screen[None]):
     #tables { height: 1fr; }
     #left { width: 1fr; }
     #positions { height: 4; }
+    #sleeves { height: 4; }
     DataTable { height: 1fr; width: 1fr; }
     #summary { height: 2; padding: 0 1; }
     """
@@ -151,6 +152,12 @@ class Dashboard(Screen[None]):
         self.query_one("#drawdown", Sparkline).data = curve.sampled(curve.drawdowns, width)
         positions = [(p.symbol, f"{p.qty:.4f}", f"{p.unrealised:,.0f}") for p in facts.positions]
         self._rows("#positions", positions)
+        if facts.sleeves:  # several strategies: a row each, above the positions
+            if not self.query("#sleeves"):
+                table = DataTable[str](id="sleeves", cursor_type="none")
+                self.query_one("#left", Vertical).mount(table, before="#positions")
+                table.add_columns("strategy", "state", "P&L", "last")
+            self._rows("#sleeves", [_sleeve_row(s) for s in facts.sleeves])
         orders = [(f"{o.side} {o.type}", f"{o.qty:.4f}") for o in facts.open_orders]
         self._rows("#orders", orders)
         fills = [(utc(x.ts_ms)[11:], x.side, f"{x.price:,.2f}") for x in facts.fills]
@@ -199,6 +206,13 @@ def channels_line(channels: list[ChannelState]) -> str:
         state = "-" if last is None else ("ok" if last.ok else "[red]FAILED[/]")
         parts.append(f"{c.channel} {state}")
     return "  → " + ", ".join(parts)
+
+
+def _sleeve_row(s: SleeveStatus) -> tuple[str, str, str, str]:
+    """A sleeve: its id, state, P&L since it started, its latest decision."""
+    state = "[green]ACTIVE[/]" if s.halted is None else "[red]HALTED[/]"
+    pnl = "-" if s.pnl is None else f"{s.pnl:,.0f}"
+    return (s.strategy_id, state, pnl, s.last_decision or "-")
 
 
 def _percentiles(p: Percentiles | None) -> str:

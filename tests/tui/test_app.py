@@ -197,3 +197,37 @@ def test_picker_lists_session_dbs_and_refuses_a_bad_path(tmp_path: Path, finishe
         return app.return_value
 
     assert asyncio.run(run()) == finished
+
+
+def test_dashboard_shows_each_sleeve_and_symbol_at_80x24(tmp_path: Path) -> None:
+    eth = ROOT / "sample_data" / "ETHUSDT-1m-2024-01.parquet"
+    sleeves = "".join(
+        f'[[strategies]]\nid = "{sid}"\nname = "sma_crossover"\nsymbols = ["{symbol}"]\n'
+        "allocation = 0.5\nparams = { fast = 10, slow = 30, fraction = 0.8 }\n"
+        for sid, symbol in (("trend_btc", "BTCUSDT"), ("trend_eth", "ETHUSDT"))
+    )
+    config = tmp_path / "two.toml"
+    config.write_text(
+        f'[data]\nend = "2024-01-02"\n[data.paths]\nBTCUSDT = "{SAMPLE}"\nETHUSDT = "{eth}"\n'
+        '[risk]\nallowed_symbols = ["BTCUSDT", "ETHUSDT"]\nmax_open_positions = 2\n' + sleeves
+    )
+    path = tmp_path / "two.db"
+    args = ["backtest", "--config", str(config), "--db", str(path), "--quiet", "--no-report"]
+    assert invoke(*args, "--out", str(tmp_path / "out")).exit_code == 0
+
+    async def run() -> None:
+        app = NjordApp(path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            table = app.query_one("#sleeves", DataTable)
+            assert table.display
+            assert table.row_count == 2
+            rows = [table.get_row_at(i) for i in range(2)]
+            assert [r[0] for r in rows] == ["trend_btc", "trend_eth"]
+            assert all("ACTIVE" in str(r[1]) for r in rows)
+            assert all(str(r[3]).split()[1] in ("BTCUSDT", "ETHUSDT") for r in rows)
+            assert table.region.height > 0  # on screen at 80x24
+            positions = app.query_one("#positions", DataTable)
+            assert positions.region.height > 0
+
+    asyncio.run(run())
