@@ -40,6 +40,7 @@ from njord.store.session import SessionWriter
 KILL_FILE_POSTER = "kill-file"
 IDLE_S = 0.2  # longest wait before controls are looked at again: a halt applies within 1 s
 STATE_EVERY = 1440  # bars between strategy snapshots: a restart re-feeds at most a day
+NONE: list[Control] = []  # no controls: most bars (never appended to)
 
 
 class NoPacing:
@@ -205,7 +206,7 @@ class Loop:
             bars = [bar]
         # Controls posted while the session was down apply at its first bar; a paced
         # session looks at every bar (a backtest runs from its controls at the start).
-        controls = self.pending() if paced or self._first else []
+        controls = self.pending() if paced or self._first else NONE
         if self._first:
             writer.log.date_undated(ts)
             self._first = False
@@ -216,8 +217,7 @@ class Loop:
         # Phase 1: what the bar did to resting orders, controls, decisions, NEW orders.
         writer.ensure_transaction()
         if several:
-            for b in bars:
-                book.start_bar(b)
+            book.start_minute(bars)
         else:
             book.start_bar(bar)
         for report in reports:

@@ -48,8 +48,10 @@ def rebuild(
             killpoints.reach("rebuild", ts)
             bars = bars_of(batch, i, j)
             before, after = _split(log.take(ts), bar_index(ts, book.bar_ms), book)
-            for bar in bars:
-                book.start_bar(bar)
+            if book.multi:
+                book.start_minute(bars)
+            else:
+                book.start_bar(bars[0])
             _apply(book, conn, before)
             asked = _ask(book, runners, batch, bars, i)
             _check(asked, after, ts)

@@ -243,9 +243,13 @@ class Book:
     # -- the bar --------------------------------------------------------------------------
 
     def start_bar(self, bar: BarE8) -> None:
-        if self.multi:
-            self.marks[bar.symbol] = bar
         self.roll_day(bar.ts_ms)
+
+    def start_minute(self, bars: list[BarE8]) -> None:
+        """A minute of several symbols' bars: each symbol's becomes its mark."""
+        for bar in bars:
+            self.marks[bar.symbol] = bar
+        self.roll_day(bars[0].ts_ms)
 
     def roll_day(self, ts_ms: int) -> None:
         """A bar or a fill of a later UTC day starts the day's realised P&L from 0. Days
@@ -286,13 +290,11 @@ class Book:
     def end_bar(self, bar: BarE8) -> tuple[int, int]:
         """Mark to the close: (equity, position). Several symbols: each position at its own
         symbol's last close, and position 0 (`marks` has them per symbol)."""
-        equity = self.ledger.cash_e8
         if self.multi:
-            position = 0
-            for symbol, qty in self.ledger.positions():
-                equity += mul_e8(qty, self.marks[symbol].close_e8)
+            position, equity = 0, self.ledger.equity_e8(self.marks_e8())
         else:
             position = self.ledger.position_e8(self.symbol)
+            equity = self.ledger.cash_e8
             if position:
                 equity += mul_e8(position, bar.close_e8)
         if equity > self.peak_equity_e8:
@@ -600,9 +602,13 @@ class Book:
         inputs |= {"budget_e8": sleeve.budget_e8, "exposure_e8": exposure}
         return Verdict(reason=Reason.ALLOCATION, inputs=inputs), qty_e8
 
+    def marks_e8(self) -> dict[str, int]:
+        """Each symbol's last close (several symbols)."""
+        return {symbol: bar.close_e8 for symbol, bar in self.marks.items()}
+
     def _mark(self, bar: BarE8, symbol: str) -> BarE8 | None:
         """The bar `symbol` is priced at: this bar in a one-symbol session; with several,
-        the symbol's last one (`start_bar` keeps them); None for a symbol not declared or
+        the symbol's last one (`start_minute` keeps them); None for a symbol not declared or
         without a bar yet."""
         if symbol not in self.symbols:
             return None
