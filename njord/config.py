@@ -196,6 +196,14 @@ class AlertsConfig(_Section, frozen=True):
             self._require("email_from", "@" in self.email_from, "an address when email_to is set")
 
 
+class PortfolioConfig(_Section, frozen=True):
+    allocator: Literal["fixed_fraction", "risk_parity"] = "fixed_fraction"
+    lookback_days: int = 20
+
+    def __post_init__(self) -> None:
+        self._require("lookback_days", self.lookback_days >= 2, ">= 2")
+
+
 class Config(_Section, frozen=True):
     data: DataConfig = msgspec.field(default_factory=DataConfig)
     strategy: StrategyConfig = msgspec.field(default_factory=StrategyConfig)
@@ -207,6 +215,7 @@ class Config(_Section, frozen=True):
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
     # Several strategies, each a sleeve of the account; empty: `[strategy]` alone.
     strategies: list[SleeveConfig] = msgspec.field(default_factory=list)
+    portfolio: PortfolioConfig = msgspec.field(default_factory=PortfolioConfig)
 
     def __post_init__(self) -> None:
         ids = [s.id for s in self.strategies]
@@ -241,6 +250,8 @@ def config_toml(config: Config) -> str:
             del tree[section][key]
     if not tree["strategies"]:
         del tree["strategies"]
+    if config.portfolio == PortfolioConfig():
+        del tree["portfolio"]
     return dumps_toml(tree)
 
 
@@ -508,6 +519,9 @@ DOCS: dict[str, str] = {
     "strategies": "several strategies, each a sleeve of the account: [[strategies]] tables "
     "with id, name, symbols, timeframes, params, allocation (its share of the cash), enabled, "
     "on_error (halt_sleeve | halt_all); see docs/strategies.md ([] = [strategy] alone)",
+    "portfolio.allocator": "several strategies: fixed_fraction (each sleeve's day budget: its "
+    "allocation of the equity) | risk_parity (the allocations shared by inverse volatility)",
+    "portfolio.lookback_days": "risk_parity: daily returns of each sleeve it weighs (>= 2)",
     "strategy.symbols": "the symbols the strategy gets bars of and may order ([] = all the "
     "session's)",
     "costs.commission_bps": "commission per fill, basis points of notional (0 = off)",

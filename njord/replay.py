@@ -59,6 +59,7 @@ def apply_record(book: Book, conn: db.Connection, bar_ts: int, kind: str, ref: s
     elif kind == "budget":
         sleeve = book.sleeves[ref]
         sleeve.budget_day, sleeve.budget_e8 = p["day"], p["budget_e8"]
+        sleeve.begin_day(p["day"], p["equity_e8"], max(book.allocator.days, 1))
     elif kind == "commit":
         book.bars += p["bars"]
         book.last_bar_ms = bar_ts

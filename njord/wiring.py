@@ -36,7 +36,7 @@ from njord.core.execution import CostModel, SymbolRules
 from njord.core.money import mul_e8, to_e8
 from njord.core.reports import Expired, Report
 from njord.core.risk import PreTradeRisk, RiskEngine
-from njord.core.sleeves import Sleeve
+from njord.core.sleeves import Sleeve, allocator_of
 from njord.core.strategy import Context, PortfolioView, Strategy
 from njord.core.time import derives, timeframe_ms
 from njord.data.history import HistoryFeed, StoredFeed
@@ -317,6 +317,7 @@ def build_book(config: Config, manifest: Manifest, amendments: Sequence[Amendmen
         bar_ms=timeframe_ms(config.data.timeframe),
     )
     initial = book.ledger.cash_e8
+    book.allocator = allocator_of(config.portfolio.allocator, config.portfolio.lookback_days)
     for index, sleeve in enumerate(config.strategies):
         if not sleeve.enabled:
             continue  # its slot stays its own: ids do not shift when one is switched off

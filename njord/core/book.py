@@ -20,7 +20,7 @@ from njord.core.ledger import Ledger, Lot, Trade, net_of_base_fee
 from njord.core.money import E8, e8_to_decimal, mul_e8, to_e8
 from njord.core.reports import Ack, Canceled, Execution, Expired, Reject, Report, Unknown
 from njord.core.risk import RiskEngine, RiskInputs, Verdict
-from njord.core.sleeves import Sleeve, SleeveState
+from njord.core.sleeves import Allocator, FixedFraction, Sleeve, SleeveState
 from njord.core.time import MINUTE_MS, bar_index, day_index
 from njord.errors import InvariantViolation
 from njord.reasons import Reason, TradingState
@@ -170,7 +170,8 @@ class Outbox:
         self.trade_ids: list[VenueTrade] = []  # the venue's trade behind each fill
         self.state_changes: list[StateChange] = []
         self.sleeve_changes: list[SleeveChange] = []
-        self.budgets: list[tuple[str, int, int]] = []  # (strategy id, day, budget_e8)
+        # (strategy id, day, budget_e8, the sleeve's equity as the day began)
+        self.budgets: list[tuple[str, int, int, int]] = []
         self.logs: list[tuple[str, str, str, dict[str, Any]]] = []
 
     def __bool__(self) -> bool:
@@ -208,6 +209,7 @@ class Book:
         self.marks: dict[str, BarE8] = {}
         # Several strategies: each one's sleeve, in config order (empty: one strategy).
         self.sleeves: dict[str, Sleeve] = {}
+        self.allocator: Allocator = FixedFraction()
         self.day_equity_e8 = initial_cash_e8
         self.costs = costs
         self.rules = rules
@@ -258,9 +260,19 @@ class Book:
         day = day_index(ts_ms)
         if day > self.day:
             self.day, self.daily_realised_e8 = day, 0
-            for sleeve in self.sleeves.values():  # the day's budgets, from its opening equity
-                if sleeve.rebase(day, self.day_equity_e8):
-                    self.out.budgets.append((sleeve.id, day, sleeve.budget_e8))
+            if self.sleeves:
+                self._begin_day(day)
+
+    def _begin_day(self, day: int) -> None:
+        """The sleeves' budgets for the day, from the allocator and the portfolio's equity
+        as the day begins; each sleeve's opening equity is kept (the allocator's input) and
+        logged with its budget, so a replay has both."""
+        sleeves = list(self.sleeves.values())
+        for sleeve in sleeves:
+            sleeve.begin_day(day, sleeve.last_equity_e8, max(self.allocator.days, 1))
+        for sleeve, share in zip(sleeves, self.allocator.shares(sleeves), strict=True):
+            sleeve.budget_day, sleeve.budget_e8 = day, mul_e8(self.day_equity_e8, share)
+            self.out.budgets.append((sleeve.id, day, sleeve.budget_e8, sleeve.last_equity_e8))
 
     def decide(
         self, bar: BarE8, intents: list[OrderIntent], *, strategy_id: str = "", first_seq: int = 0
@@ -819,7 +831,11 @@ class Book:
         def close(symbol: str) -> int:
             return (self.marks[symbol] if self.multi else bar).close_e8
 
-        return [(s.id, s.ledger.cash_e8, s.equity_e8(close)) for s in self.sleeves.values()]
+        rows = []
+        for sleeve in self.sleeves.values():
+            sleeve.last_equity_e8 = sleeve.equity_e8(close)
+            rows.append((sleeve.id, sleeve.ledger.cash_e8, sleeve.last_equity_e8))
+        return rows
 
     def book_fill(self, fill: Fill) -> tuple[int, list[Trade]]:
         """Into the account's ledger and, an order of a sleeve's, into the sleeve's: the

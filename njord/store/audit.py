@@ -229,10 +229,10 @@ def _book_problems(conn: apsw.Connection) -> Iterator[str]:
         tuple(r)
         for r in conn.execute("SELECT lot_seq, symbol, qty_e8, cost_e8 FROM lots ORDER BY lot_seq")
     ]
-    mine_lots = [
+    mine_lots = sorted(  # in lot order, as stored: several symbols' lots interleave
         (lot.lot_seq, lot.symbol, lot.qty_e8, lot.cost_e8)
         for s in sorted(ledger.lots)
         for lot in ledger.lots[s]
-    ]
+    )
     if lots != mine_lots:
         yield f"lots: stored {lots[:3]}, recomputed {mine_lots[:3]}"

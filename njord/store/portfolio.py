@@ -132,9 +132,9 @@ class SqlitePortfolioStore:
         """Field by field, where the in-memory book differs from the stored one."""
         stored = self.load()
         mine = msgspec.json.decode(msgspec.json.encode(state))  # tuples become lists, as stored
-        mine["lots"] = [
+        mine["lots"] = sorted(  # in lot order, as stored: several symbols' lots interleave
             [lot["lot_seq"], lot["symbol"], lot["qty_e8"], lot["cost_e8"]] for lot in mine["lots"]
-        ]
+        )
         return [
             f"{field}: stored {stored[field]}, in memory {mine[field]}"
             for field in COMPARED

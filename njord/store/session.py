@@ -303,8 +303,9 @@ class SessionWriter:
             self.chain.append("state", stamp_ms, sc.to_state, msgspec.to_builtins(sc))
         for change in out.sleeve_changes:
             self.chain.append("sleeve", stamp_ms, change.strategy_id, {"halted": change.halted})
-        for strategy_id, day, budget_e8 in out.budgets:
-            self.chain.append("budget", stamp_ms, strategy_id, {"day": day, "budget_e8": budget_e8})
+        for strategy_id, day, budget_e8, equity_e8 in out.budgets:
+            payload = {"day": day, "budget_e8": budget_e8, "equity_e8": equity_e8}
+            self.chain.append("budget", stamp_ms, strategy_id, payload)
         if self.bus.active:
             self._stage_outbox(out)
 

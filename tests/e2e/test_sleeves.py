@@ -213,3 +213,38 @@ def test_a_sleeve_control_for_a_strategy_the_session_lacks_is_refused(
     assert result.exit_code == 2, result.output
     assert says in result.output
     assert query(db, "SELECT count(*) FROM controls") == [(0,)]
+
+
+def test_risk_parity_budgets_follow_each_sleeves_volatility_and_survive_a_restart(
+    tmp_path: Path,
+) -> None:
+    sleeves = (_sleeve("trend_btc", "BTCUSDT"), _sleeve("trend_eth", "ETHUSDT"))
+    text = _config(tmp_path, *sleeves).read_text().replace('"2024-01-03"', '"2024-01-08"')
+    config = tmp_path / "parity.toml"
+    config.write_text(text + '\n[portfolio]\nallocator = "risk_parity"\nlookback_days = 3\n')
+    whole = tmp_path / "whole.db"
+    _run(config, whole, "--set", "runtime.commit_every=997")  # as the killed run's (its ids)
+    budgets = query(
+        whole,
+        "SELECT ref, json_extract(payload, '$.day'), json_extract(payload, '$.budget_e8') "
+        "FROM decisions WHERE kind = 'budget' ORDER BY seq",
+    )
+    by_day: dict[object, dict[object, object]] = {}
+    for ref, day, budget in budgets:
+        by_day.setdefault(day, {})[ref] = budget
+    days = sorted(by_day, key=str)
+    assert len(days) == 7
+    assert by_day[days[0]]["trend_btc"] == by_day[days[0]]["trend_eth"]  # no history yet
+    late = by_day[days[-1]]
+    assert late["trend_btc"] != late["trend_eth"]  # weighed by their volatilities
+    killed = tmp_path / "killed.db"
+    out = str(tmp_path / "killed-out")
+    args = ["backtest", "--config", str(config), "--db", str(killed), "--out", out, "--quiet"]
+    env = {**os.environ, "NJORD_KILL_AT": "commit:5"}
+    assert run_killable([*args, "--no-report", "--set", "runtime.commit_every=997"], env=env) == -9
+    assert run_killable(["continue", str(killed), "--quiet"], env=dict(os.environ)) == 0
+    same = "SELECT kind, ref, payload FROM decisions WHERE kind IN ('budget', 'fill') ORDER BY seq"
+    assert query(killed, same) == query(whole, same)
+    for check in ("verify", "audit", "replay"):
+        result = invoke(check, str(whole))
+        assert result.exit_code == 0, result.output
