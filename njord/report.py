@@ -123,9 +123,31 @@ def render(conn: Connection, db_path: Path) -> str:
     stats = reads.trade_stats(conn)
     rows = _with_benchmark(summary.rows(metrics, facts, qc_line), benchmark, stats)
     trades = charts.trades_table(reads.largest_trades(conn), stats.trades)
+    trades += _breakdown(reads.breakdown(conn))
     return _page(
         manifest.run_id, manifest.mode, html_charts, rows, qc, manifest.config_toml, trades
     )
+
+
+def _breakdown(rows: list[reads.BreakdownRow]) -> str:
+    """Several symbols or strategies: results per strategy and symbol, and the portfolio."""
+    if not rows:
+        return ""
+    head = ("strategy", "symbol", "fills", "bought", "sold", "fees", "position", "P&L")
+    cells = [
+        (
+            r.strategy_id,
+            r.symbol,
+            str(r.fills),
+            f"{r.bought:,.5f}",
+            f"{r.sold:,.5f}",
+            f"{r.fees:,.2f}",
+            f"{r.position:,.5f}",
+            f"{r.pnl:,.2f}",
+        )
+        for r in rows
+    ]
+    return f"<h2>By strategy and symbol</h2>{_table(cells, head)}"
 
 
 def _with_benchmark(

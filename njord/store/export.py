@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from njord.data.columns import from_values
-from njord.store import db
+from njord.store import db, reads
 from njord.store import logs as log_store
 
 Kind = Literal["int", "e8", "time", "text", "float"]
@@ -108,6 +108,22 @@ TABLES: list[tuple[str, str, list[tuple[str, Kind]]]] = [
     ),
 ]
 
+
+# Written only for a session that has their rows: several symbols' marks, several
+# strategies' sleeve equity.
+SEVERAL: list[tuple[str, str, list[tuple[str, Kind]]]] = [
+    (
+        "marks",
+        "SELECT ts_ms, symbol, close_e8, position_e8 FROM marks ORDER BY ts_ms, symbol",
+        [("ts_utc", "time"), ("symbol", "text"), ("close", "e8"), ("position", "e8")],
+    ),
+    (
+        "sleeve_equity",
+        "SELECT ts_ms, strategy_id, cash_e8, equity_e8 FROM sleeve_equity "
+        "ORDER BY ts_ms, strategy_id",
+        [("ts_utc", "time"), ("strategy_id", "text"), ("cash", "e8"), ("equity", "e8")],
+    ),
+]
 
 _TYPE: dict[Kind, pa.DataType] = {
     "int": pa.int64(),
@@ -206,6 +222,22 @@ def export_session(
             continue
         path = out / f"{stem}.{fmt}"
         _write(conn, path, sql, columns)
+        written.append(path)
+    for stem, sql, columns in SEVERAL:  # several symbols or strategies: only when it has them
+        if conn.execute(f"SELECT 1 FROM {stem} LIMIT 1").fetchone() is not None:
+            path = out / f"{stem}.{fmt}"
+            _write(conn, path, sql, columns)
+            written.append(path)
+    breakdown = reads.breakdown(conn)
+    if breakdown:
+        path = out / "breakdown.csv"
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            fh.write("strategy_id,symbol,fills,bought,sold,fees,position,pnl\n")
+            fh.writelines(
+                f"{r.strategy_id},{r.symbol},{r.fills},{r.bought:.8f},{r.sold:.8f},"
+                f"{r.fees:.8f},{r.position:.8f},{r.pnl:.8f}\n"
+                for r in breakdown
+            )
         written.append(path)
     logs = out / "logs.jsonl"
     with logs.open("wb") as fh:

@@ -649,3 +649,66 @@ def trade_stats(conn: apsw.Connection) -> TradeStats:
         avg_duration_ms=None if duration is None else float(duration),
         expectancy=None if net is None else net / E8,
     )
+
+
+class BreakdownRow(msgspec.Struct, frozen=True, kw_only=True):
+    """Results of one strategy on one symbol (several symbols or strategies), or the
+    portfolio line (`strategy_id` and `symbol` "*"): P&L is the cash its fills moved, fees
+    in, plus what it holds at the symbol's last close."""
+
+    strategy_id: str
+    symbol: str
+    fills: int
+    bought: float
+    sold: float
+    fees: float
+    position: float
+    pnl: float
+
+
+def breakdown(conn: apsw.Connection) -> list[BreakdownRow]:
+    """Per strategy and symbol, then the portfolio line; empty for one strategy on one
+    symbol (the session's own results say it all)."""
+    sleeves = one(conn, "SELECT count(*) FROM sleeves")[0]
+    symbols = one(conn, "SELECT count(DISTINCT symbol) FROM marks")[0]
+    if not sleeves and not symbols:
+        return []
+    rows = []
+    total = [0, 0, 0, 0, 0]
+    for sid, symbol, fills, bought, sold, fees, position, flow, close in conn.execute(
+        "SELECT f.strategy_id, f.symbol, count(*), "
+        "sum(CASE WHEN f.side = 'BUY' THEN f.qty_e8 ELSE 0 END), "
+        "sum(CASE WHEN f.side = 'SELL' THEN f.qty_e8 ELSE 0 END), sum(f.fee_e8), "
+        "sum(CASE WHEN f.side = 'BUY' THEN f.qty_e8 ELSE -f.qty_e8 END), "
+        "sum(CASE WHEN f.side = 'SELL' THEN f.notional_e8 ELSE -f.notional_e8 END), "
+        "COALESCE((SELECT m.close_e8 FROM marks m WHERE m.symbol = f.symbol "
+        "ORDER BY m.ts_ms DESC LIMIT 1), "
+        "(SELECT close_e8 FROM equity ORDER BY ts_ms DESC LIMIT 1)) "
+        "FROM fills f GROUP BY f.strategy_id, f.symbol ORDER BY f.strategy_id, f.symbol"
+    ):
+        pnl = flow - fees + mul_e8(position, close or 0)
+        for k, v in enumerate((fills, 0, 0, fees, pnl)):
+            total[k] += v
+        rows.append(
+            BreakdownRow(
+                strategy_id=sid or "-",
+                symbol=symbol,
+                fills=fills,
+                bought=bought / E8,
+                sold=sold / E8,
+                fees=fees / E8,
+                position=position / E8,
+                pnl=pnl / E8,
+            )
+        )
+    portfolio = BreakdownRow(
+        strategy_id="*",
+        symbol="*",
+        fills=total[0],
+        bought=sum(r.bought for r in rows),
+        sold=sum(r.sold for r in rows),
+        fees=total[3] / E8,
+        position=0.0,
+        pnl=total[4] / E8,
+    )
+    return [*rows, portfolio]

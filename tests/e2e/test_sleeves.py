@@ -84,6 +84,19 @@ def test_each_sleeve_trades_as_its_strategy_alone_with_its_cash_and_they_sum_to_
         "FROM sleeve_equity s WHERE s.ts_ms = e.ts_ms)",
     )
     assert gaps == [(0,)]
+    # The results per strategy and symbol, and the portfolio line: the account's P&L exactly.
+    out = db.parent / f"{db.stem}-out"
+    lines = (out / "breakdown.csv").read_text().splitlines()
+    assert lines[0] == "strategy_id,symbol,fills,bought,sold,fees,position,pnl"
+    assert [line.split(",")[:2] for line in lines[1:]] == [
+        ["trend_btc", "BTCUSDT"],
+        ["trend_eth", "ETHUSDT"],
+        ["*", "*"],
+    ]
+    ((final,),) = query(db, "SELECT equity_e8 FROM equity ORDER BY ts_ms DESC LIMIT 1")
+    assert lines[-1].split(",")[-1] == f"{(int(str(final)) - 10_000 * 10**8) / 10**8:.8f}"
+    assert (out / "sleeve_equity.csv").exists()
+    assert (out / "marks.csv").exists()
     slots = query(db, "SELECT DISTINCT substr(client_order_id, 11, 2), strategy_id FROM orders")
     assert sorted(slots) == [("00", "trend_btc"), ("01", "trend_eth")]
     assert all(len(str(c)) <= 36 for (c,) in query(db, "SELECT client_order_id FROM orders"))
