@@ -63,6 +63,17 @@ class StrategyConfig(_Section, frozen=True):
     symbols: list[str] = msgspec.field(default_factory=list)
 
 
+class SleeveRisk(_Section, frozen=True):
+    """One strategy's own limits (`[strategies.risk]`), besides the account's `[risk]`."""
+
+    daily_loss_limit: Decimal = Decimal("0")  # 0: off
+    notional_cap: Decimal = Decimal("0")  # 0: off
+
+    def __post_init__(self) -> None:
+        self._require("daily_loss_limit", self.daily_loss_limit >= 0, ">= 0")
+        self._require("notional_cap", self.notional_cap >= 0, ">= 0")
+
+
 class SleeveConfig(_Section, frozen=True):
     """One of several strategies in a session (`[[strategies]]`): its own symbols, params,
     cash (its allocation of the initial cash) and trading state."""
@@ -75,6 +86,7 @@ class SleeveConfig(_Section, frozen=True):
     allocation: Decimal = Decimal("0")
     enabled: bool = True
     on_error: Literal["halt_sleeve", "halt_all"] = "halt_sleeve"
+    risk: SleeveRisk = msgspec.field(default_factory=SleeveRisk)
 
     def __post_init__(self) -> None:
         self._require(
@@ -518,7 +530,8 @@ DOCS: dict[str, str] = {
     "strategy.params": "the strategy's typed params; unset ones take the strategy's defaults",
     "strategies": "several strategies, each a sleeve of the account: [[strategies]] tables "
     "with id, name, symbols, timeframes, params, allocation (its share of the cash), enabled, "
-    "on_error (halt_sleeve | halt_all); see docs/strategies.md ([] = [strategy] alone)",
+    "on_error (halt_sleeve | halt_all) and [strategies.risk] daily_loss_limit, notional_cap "
+    "(0 = off); see docs/strategies.md ([] = [strategy] alone)",
     "portfolio.allocator": "several strategies: fixed_fraction (each sleeve's day budget: its "
     "allocation of the equity) | risk_parity (the allocations shared by inverse volatility)",
     "portfolio.lookback_days": "risk_parity: daily returns of each sleeve it weighs (>= 2)",

@@ -328,6 +328,8 @@ def build_book(config: Config, manifest: Manifest, amendments: Sequence[Amendmen
             symbols=sleeve_symbols(config, sleeve),
             allocation_e8=share,
             cash_e8=mul_e8(initial, share),
+            daily_loss_limit_e8=to_e8(sleeve.risk.daily_loss_limit),
+            notional_cap_e8=to_e8(sleeve.risk.notional_cap),
         )
     steps = amend.risk_steps(config, amendments)
     if steps:

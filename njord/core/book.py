@@ -270,6 +270,7 @@ class Book:
         sleeves = list(self.sleeves.values())
         for sleeve in sleeves:
             sleeve.begin_day(day, sleeve.last_equity_e8, max(self.allocator.days, 1))
+            sleeve.daily_realised_e8 = 0
         for sleeve, share in zip(sleeves, self.allocator.shares(sleeves), strict=True):
             sleeve.budget_day, sleeve.budget_e8 = day, mul_e8(self.day_equity_e8, share)
             self.out.budgets.append((sleeve.id, day, sleeve.budget_e8, sleeve.last_equity_e8))
@@ -591,12 +592,16 @@ class Book:
         its positions (STRATEGY_HALTED), and what adds exposure must fit its day's budget
         (FixedFraction: its allocation of the portfolio's equity as the day began), cut
         down to fit it or refused (ALLOCATION). Returns (a refusal or None, quantity)."""
+        inputs: dict[str, Any] = {"strategy_id": sleeve.id}
+        notional = mul_e8(qty_e8, price_e8)
+        if sleeve.notional_cap_e8 and notional > sleeve.notional_cap_e8 and not flatten:
+            inputs |= {"notional_e8": notional, "cap_e8": sleeve.notional_cap_e8}
+            return Verdict(reason=Reason.NOTIONAL_CAP, inputs=inputs), qty_e8
         position = sleeve.ledger.position_e8(intent.symbol)
         shrinkable = position if intent.side is Side.SELL else -position
         held = self._held_qty(intent.symbol, intent.side, sleeve.id)
         if flatten or 0 < qty_e8 <= shrinkable - held:
             return None, qty_e8
-        inputs: dict[str, Any] = {"strategy_id": sleeve.id}
         if sleeve.halted is not None:
             inputs["halted"] = sleeve.halted
             return Verdict(reason=Reason.STRATEGY_HALTED, inputs=inputs), qty_e8
@@ -606,7 +611,7 @@ class Book:
 
         exposure = sleeve.exposure_e8(close) + self._held_cash(sleeve.id)
         room = sleeve.budget_e8 - exposure
-        if mul_e8(qty_e8, price_e8) <= room:
+        if notional <= room:
             return None, qty_e8
         fits = self.rules.floor_qty(room * E8 // price_e8) if room > 0 and price_e8 > 0 else 0
         if fits > 0 and mul_e8(fits, price_e8) >= self.costs.min_notional_e8:
@@ -783,6 +788,10 @@ class Book:
         )
         self.next_fill += 1
         realised, closed = self.book_fill(fill)
+        sleeve = self.sleeves.get(fill.strategy_id) if fill.strategy_id else None
+        if sleeve is not None and sleeve.halted is None and sleeve.loss_breached():
+            why = f"{Reason.DAILY_LOSS_LIMIT}: {e8_to_decimal(sleeve.daily_realised_e8)} today"
+            self.halt_sleeve(sleeve.id, execution.ts_ms, why)
         fill = msgspec.structs.replace(fill, realised_e8=realised)
         self.daily_realised_e8 += realised - fill.fee_e8
         before = order.filled_qty_e8
@@ -841,7 +850,9 @@ class Book:
         """Into the account's ledger and, an order of a sleeve's, into the sleeve's: the
         account's realised P&L and the round trips it closed."""
         if fill.strategy_id:
-            self.sleeves[fill.strategy_id].ledger.apply(fill)
+            sleeve = self.sleeves[fill.strategy_id]
+            realised, _ = sleeve.ledger.apply(fill)
+            sleeve.daily_realised_e8 += realised - fill.fee_e8
         return self.ledger.apply(fill)
 
     def sleeve_control(self, command: str, strategy_id: str, bar: BarE8, *, by: str) -> None:

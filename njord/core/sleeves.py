@@ -44,11 +44,20 @@ class SleeveState(msgspec.Struct, frozen=True, kw_only=True):
     budget_e8: int
     days: list[tuple[int, int]] = []  # (day, its equity as the day began), the latest last
     last_equity_e8: int = 0
+    daily_realised_e8: int = 0
 
 
 class Sleeve:
     def __init__(
-        self, *, id: str, index: int, symbols: tuple[str, ...], allocation_e8: int, cash_e8: int
+        self,
+        *,
+        id: str,
+        index: int,
+        symbols: tuple[str, ...],
+        allocation_e8: int,
+        cash_e8: int,
+        daily_loss_limit_e8: int = 0,
+        notional_cap_e8: int = 0,
     ) -> None:
         self.id = id
         self.slot = slot(index)
@@ -59,6 +68,11 @@ class Sleeve:
         self.budget_day = -1
         self.budget_e8 = 0
         self.last_equity_e8 = cash_e8  # at the last close
+        # Its own limits (0: off): a day's realised loss net of fees that halts it, and
+        # the largest notional of one of its orders.
+        self.daily_loss_limit_e8 = daily_loss_limit_e8
+        self.notional_cap_e8 = notional_cap_e8
+        self.daily_realised_e8 = 0
         self.days: list[tuple[int, int]] = []  # (day, equity as it began): RiskParity's input
 
     def equity_e8(self, close_e8: Callable[[str], int]) -> int:
@@ -70,6 +84,11 @@ class Sleeve:
         return sum(
             abs(mul_e8(qty, close_e8(symbol))) for symbol, qty in self.ledger.positions() if qty
         )
+
+    def loss_breached(self) -> bool:
+        """Its own daily loss limit (net of fees) reached today."""
+        limit = self.daily_loss_limit_e8
+        return bool(limit) and self.daily_realised_e8 <= -limit
 
     def begin_day(self, day: int, equity_e8: int, keep: int) -> None:
         """The sleeve's equity as `day` began (a replay's record replaces the estimate a
@@ -96,6 +115,7 @@ class Sleeve:
             budget_e8=self.budget_e8,
             days=list(self.days),
             last_equity_e8=self.last_equity_e8,
+            daily_realised_e8=self.daily_realised_e8,
         )
 
     def restore(self, state: SleeveState) -> None:
@@ -113,6 +133,7 @@ class Sleeve:
         self.halted = state.halted
         self.budget_day, self.budget_e8 = state.budget_day, state.budget_e8
         self.days, self.last_equity_e8 = list(state.days), state.last_equity_e8
+        self.daily_realised_e8 = state.daily_realised_e8
 
 
 class Allocator(Protocol):

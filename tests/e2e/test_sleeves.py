@@ -261,3 +261,24 @@ def test_risk_parity_budgets_follow_each_sleeves_volatility_and_survive_a_restar
     for check in ("verify", "audit", "replay"):
         result = invoke(check, str(whole))
         assert result.exit_code == 0, result.output
+
+
+def test_a_sleeves_own_limits_stop_it_alone(tmp_path: Path) -> None:
+    capped = _sleeve("trend_btc", "BTCUSDT") + "[strategies.risk]\nnotional_cap = 1000\n"
+    losing = _sleeve("trend_eth", "ETHUSDT") + "[strategies.risk]\ndaily_loss_limit = 60\n"
+    config = _config(tmp_path, capped, losing)
+    db = tmp_path / "limits.db"
+    _run(config, db)
+    refused = query(
+        db,
+        "SELECT DISTINCT reason, json_extract(rule_inputs, '$.strategy_id') FROM intents "
+        "WHERE allowed = 0",
+    )
+    assert refused == [("NOTIONAL_CAP", "trend_btc")]
+    assert query(db, "SELECT count(*) FROM fills WHERE strategy_id = 'trend_btc'") == [(0,)]
+    ((halted,),) = query(db, "SELECT halted FROM sleeves WHERE strategy_id = 'trend_eth'")
+    assert str(halted).startswith("DAILY_LOSS_LIMIT: -")
+    assert query(db, "SELECT state FROM trading_state") == [("ACTIVE",)]  # the account trades
+    for check in ("verify", "audit", "replay"):
+        result = invoke(check, str(db))
+        assert result.exit_code == 0, result.output
