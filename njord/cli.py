@@ -704,12 +704,24 @@ def export_cmd(
     from njord.config import stored_config
     from njord.store import db
     from njord.store.daily import export_daily
-    from njord.store.export import export_bars, export_resampled, export_session, resampled_from
+    from njord.store.export import (
+        export_bars,
+        export_resampled,
+        export_session,
+        resampled_from,
+        several_symbols,
+    )
     from njord.store.runs import SqliteManifestStore
 
     if out_dir is None and daily_dir is None:
         raise click.UsageError("name where to write: --out DIR, --daily DIR, or both")
     conn = db.open_reader(db_path)
+    if (with_bars or timeframe is not None) and several_symbols(conn):
+        conn.close()  # refused before anything is written
+        raise ConfigError(
+            "--bars / --timeframe export one symbol's bars; this session has several "
+            "(their closes are in marks.csv)"
+        )
     if timeframe is not None:
         resampled_from(conn, timeframe)  # refused before anything is written
     if daily_dir is not None:

@@ -231,6 +231,7 @@ class Loop:
             book_decisions(book, bar, intents, cancels, only.id, 0)
         else:
             decide(book, self.runners, batch, bars, i)
+        book.decided_ms = ts
         self.last_bar = bar
         if paced:
             self._phase_commit()
@@ -411,8 +412,9 @@ class Loop:
         """`at_ms`: when applied between bars, the stamp that says so (see `_between`)."""
         for control in controls:
             if control.strategy_id:  # one sleeve's halt or resume
+                at = bar.ts_ms if at_ms is None else at_ms
                 self.book.sleeve_control(
-                    control.command, control.strategy_id, bar, by=control.posted_by
+                    control.command, control.strategy_id, at, by=control.posted_by
                 )
             else:
                 self.book.control(control.command, bar, by=control.posted_by, reason=control.reason)
@@ -573,9 +575,9 @@ def notify_fills(book: Book, runners: list[Runner], bar: BarE8 | None) -> None:
     """Each finished order's strategy hears of it (`on_fill`)."""
     mine = {r.id: r for r in runners}
     for fill in book.take_filled():
-        runner = mine[fill.strategy_id]
-        if runner.id and book.sleeves[runner.id].halted is not None:
-            continue
+        runner = mine.get(fill.strategy_id)
+        if runner is None or (runner.id and book.sleeves[runner.id].halted is not None):
+            continue  # no strategy asked for it (an operator's order), or its sleeve halted
         try:
             runner.strategy.on_fill(runner.ctx, fill)
         except Exception as e:

@@ -109,7 +109,8 @@ def _split(records: list[Record], bar_no: int, book: Book) -> tuple[list[Record]
         _, kind, ref, payload = record
         own = kind == "intent" or (kind in ("order", "fill") and mine in _coid(kind, ref, payload))
         strategy_cancel = kind == "order" and Reason.CANCELED_BY_STRATEGY in payload
-        (after if own or strategy_cancel or kind == "commit" else before).append(record)
+        late = kind == "sleeve" and '"after":true' in payload  # halted after deciding
+        (after if own or strategy_cancel or late or kind == "commit" else before).append(record)
     return before, after
 
 

@@ -64,6 +64,7 @@ def apply_record(book: Book, conn: db.Connection, bar_ts: int, kind: str, ref: s
         book.bars += p["bars"]
         book.last_bar_ms = bar_ts
         book.peak_equity_e8 = max(book.peak_equity_e8, p["peak_equity_e8"])
+        book.day_equity_e8 = p["last_equity_e8"]  # a new day's budgets start from it
         book.roll_day(bar_ts)  # a new UTC day began inside this commit after its last fill
 
 

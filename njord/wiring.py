@@ -679,6 +679,8 @@ def carry_on(session: Session, loop: Loop, stored: Polled) -> None:
         f"rebuilt without the venue in {took_ms:.0f} ms, from {origin}",
         rebuild_ms=took_ms,
     )
+    for strategy_id, equity_e8 in history.last_sleeve_equity(conn).items():
+        book.sleeves[strategy_id].last_equity_e8 = equity_e8  # the next day opens from it
     for symbol, ts, close in history.last_marks(conn) if book.multi else ():
         # A symbol with no bar since the snapshot: its mark as the session last wrote it.
         book.marks.setdefault(symbol, BarE8(ts, close, close, close, close, symbol))

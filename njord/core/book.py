@@ -120,6 +120,9 @@ class SleeveChange(msgspec.Struct, frozen=True, kw_only=True):
     ts_ms: int
     strategy_id: str
     halted: str | None  # why; None: trading again
+    # After its bar's decisions (a fill, or its strategy's on_fill): a rebuild applies it
+    # after asking the strategies at that bar, as it happened.
+    after: bool = False
 
 
 class StateChange(msgspec.Struct, frozen=True, kw_only=True):
@@ -209,6 +212,7 @@ class Book:
         self.marks: dict[str, BarE8] = {}
         # Several strategies: each one's sleeve, in config order (empty: one strategy).
         self.sleeves: dict[str, Sleeve] = {}
+        self.decided_ms: int | None = None  # the bar whose decisions were last taken
         self.allocator: Allocator = FixedFraction()
         self.day_equity_e8 = initial_cash_e8
         self.costs = costs
@@ -420,8 +424,11 @@ class Book:
         session order); once the venue has answered for them all, halt and say what
         happened (`_settle_flatten`)."""
         flatten = _Flatten(ts_ms=bar.ts_ms, by=by, reason=reason)
-        for symbol in self.symbols:
-            position = self.ledger.position_e8(symbol)
+        # Several strategies: each sleeve closes its own positions, so they stay its own.
+        holders: list[Sleeve | None] = [*self.sleeves.values()] or [None]
+        for sleeve, symbol in [(h, s) for h in holders for s in self.symbols]:
+            ledger = self.ledger if sleeve is None else sleeve.ledger
+            position = ledger.position_e8(symbol)
             if not position:
                 continue
             side = Side.SELL if position > 0 else Side.BUY
@@ -429,7 +436,7 @@ class Book:
                 symbol=symbol, side=side, qty=e8_to_decimal(abs(position)), tag="flatten"
             )
             seq = FLATTEN_SEQ + len(flatten.closings)
-            self._handle_intent(bar, seq, intent, qty_e8=abs(position))
+            self._handle_intent(bar, seq, intent, qty_e8=abs(position), sleeve=sleeve)
             row = self.out.intents[-1]
             refused = None if row.verdict.allowed else row.verdict.reason
             closing = _Closing(symbol=symbol, client_order_id=row.client_order_id, refused=refused)
@@ -449,7 +456,10 @@ class Book:
         if any(c.client_order_id in self.open_orders for c in closings):
             return  # a closing order's outcome is not known yet
         self._flatten = None
-        held = [(c, self.ledger.position_e8(c.symbol)) for c in closings]
+        first: dict[str, _Closing] = {}  # two sleeves may each close one symbol
+        for closing in closings:
+            first.setdefault(closing.symbol, closing)
+        held = [(c, self.ledger.position_e8(s)) for s, c in first.items()]
         held = [(c, left) for c, left in held if left]
         outcome = "; ".join(self._left_open(c, left) for c, left in held) or "flat"
         refused = next((c.refused for c in closings if c.refused is not None), None)
@@ -508,9 +518,12 @@ class Book:
             # reads prices (a declared symbol whose first bar is still to come: the same).
             qty_e8 = asked_e8
             inputs: dict[str, Any] = {"symbol": intent.symbol, "declared": list(declared)}
-            if mark is None and intent.symbol in self.symbols:
-                inputs["no_bar_yet"] = True
-            verdict = Verdict(reason=Reason.SYMBOL_NOT_DECLARED, inputs=inputs)
+            reason = Reason.SYMBOL_NOT_DECLARED
+            if mark is None and intent.symbol in declared:
+                reason = Reason.NO_BAR  # declared: no bar of it this minute
+                last = self.marks.get(intent.symbol)
+                inputs["last_bar_ms"] = None if last is None else last.ts_ms
+            verdict = Verdict(reason=reason, inputs=inputs)
             mark = mark or bar
         elif self.venue is not None:
             shaped = self._venue_shape(intent, mark, qty_e8, limit_e8, flatten=flatten)
@@ -629,7 +642,12 @@ class Book:
         without a bar yet."""
         if symbol not in self.symbols:
             return None
-        return self.marks.get(symbol) if self.multi else bar
+        if not self.multi:
+            return bar
+        mark = self.marks.get(symbol)
+        # Only a bar of this minute: an older one's price is stale, and a fill at it would
+        # be dated before its order.
+        return mark if mark is not None and mark.ts_ms >= bar.ts_ms else None
 
     def _venue_shape(
         self, intent: OrderIntent, bar: BarE8, qty_e8: int, limit_e8: int | None, *, flatten: bool
@@ -855,17 +873,18 @@ class Book:
             sleeve.daily_realised_e8 += realised - fill.fee_e8
         return self.ledger.apply(fill)
 
-    def sleeve_control(self, command: str, strategy_id: str, bar: BarE8, *, by: str) -> None:
-        """An operator's halt or resume of one sleeve (`njord halt --strategy ID`)."""
+    def sleeve_control(self, command: str, strategy_id: str, ts_ms: int, *, by: str) -> None:
+        """An operator's halt or resume of one sleeve (`njord halt --strategy ID`), at a
+        bar's start or between bars (`ts_ms`: the last bar's open + 1 ms)."""
         if command == "halt":
-            self.halt_sleeve(strategy_id, bar.ts_ms, f"halted by {by}")
+            self.halt_sleeve(strategy_id, ts_ms, f"halted by {by}")
         elif command == "resume":
             sleeve = self.sleeves[strategy_id]
             if sleeve.halted is None:
                 return
             sleeve.halted = None
             self.out.sleeve_changes.append(
-                SleeveChange(ts_ms=bar.ts_ms, strategy_id=strategy_id, halted=None)
+                SleeveChange(ts_ms=ts_ms, strategy_id=strategy_id, halted=None)
             )
             self.log("strategy", "INFO", f"strategy {strategy_id} resumed by {by}")
         else:
@@ -881,8 +900,9 @@ class Book:
         for coid, order in list(self.open_orders.items()):
             if order.strategy_id == strategy_id:
                 self._cancel(coid, Reason.STRATEGY_HALTED)
+        after = self.decided_ms == ts_ms
         self.out.sleeve_changes.append(
-            SleeveChange(ts_ms=ts_ms, strategy_id=strategy_id, halted=why)
+            SleeveChange(ts_ms=ts_ms, strategy_id=strategy_id, halted=why, after=after)
         )
         self.log(
             "strategy", "WARNING", f"strategy {strategy_id} halted: {why}", strategy=strategy_id

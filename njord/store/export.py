@@ -260,6 +260,11 @@ def _write_parquet(path: Path, raw: pa.Table, columns: list[tuple[str, Kind]]) -
     pq.write_table(raw.rename_columns(names), path, compression="zstd")
 
 
+def several_symbols(conn: apsw.Connection) -> bool:
+    """Whether the session has bars of several symbols (its stored chunks name them)."""
+    return conn.execute("SELECT 1 FROM marks LIMIT 1").fetchone() is not None
+
+
 def export_bars(conn: apsw.Connection, out: Path, *, symbol: str) -> Path:
     """The bars a session used, as a Parquet file a backtest can read (parity checks)."""
     from njord.data.history import read_ipc

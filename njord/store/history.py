@@ -148,6 +148,17 @@ def last_marks(conn: apsw.Connection) -> list[tuple[str, int, int]]:
     ]
 
 
+def last_sleeve_equity(conn: apsw.Connection) -> dict[str, int]:
+    """A several-strategy session's sleeves' equity at the last committed minute."""
+    return {
+        str(s): int(e)
+        for s, e in conn.execute(
+            "SELECT strategy_id, equity_e8 FROM sleeve_equity "
+            "WHERE ts_ms = (SELECT max(ts_ms) FROM sleeve_equity)"
+        )
+    }
+
+
 def last_bar_ms(conn: apsw.Connection) -> int | None:
     row = conn.execute("SELECT last_bar_ms FROM account").fetchone()
     return int(row[0]) if row and row[0] is not None else None

@@ -296,16 +296,20 @@ class SessionWriter:
         for coid, _, status, detail in out.order_events:
             self.chain.append("order", stamp_ms, coid, {"status": status, "detail": detail})
         for f in out.fills:
-            payload = fill_payload(f, symbol=self.several)
-            self.chain.append("fill", stamp_ms, str(f.fill_id), payload)
+            self.chain.append(
+                "fill", stamp_ms, str(f.fill_id), fill_payload(f, symbol=self.several)
+            )
             self._book_changed = True
         for sc in out.state_changes:
             self.chain.append("state", stamp_ms, sc.to_state, msgspec.to_builtins(sc))
         for change in out.sleeve_changes:
-            self.chain.append("sleeve", stamp_ms, change.strategy_id, {"halted": change.halted})
+            halt: dict[str, object] = {"halted": change.halted}
+            if change.after:
+                halt["after"] = True
+            self.chain.append("sleeve", stamp_ms, change.strategy_id, halt)
         for strategy_id, day, budget_e8, equity_e8 in out.budgets:
-            payload = {"day": day, "budget_e8": budget_e8, "equity_e8": equity_e8}
-            self.chain.append("budget", stamp_ms, strategy_id, payload)
+            budget = {"day": day, "budget_e8": budget_e8, "equity_e8": equity_e8}
+            self.chain.append("budget", stamp_ms, strategy_id, budget)
         if self.bus.active:
             self._stage_outbox(out)
 

@@ -282,3 +282,111 @@ def test_a_sleeves_own_limits_stop_it_alone(tmp_path: Path) -> None:
     for check in ("verify", "audit", "replay"):
         result = invoke(check, str(db))
         assert result.exit_code == 0, result.output
+
+
+def _killed_then_continued(tmp_path: Path, config: Path, name: str, every: int) -> Path:
+    db = tmp_path / f"{name}.db"
+    args = ["backtest", "--config", str(config), "--db", str(db), "--quiet", "--no-report"]
+    args += ["--out", str(tmp_path / f"{name}-out"), "--set", f"runtime.commit_every={every}"]
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'tests' / 'e2e'}{os.pathsep}{ROOT}"}
+    assert run_killable(args, env={**env, "NJORD_KILL_AT": "commit:2"}) == -9
+    return db
+
+
+def _continue(db: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'tests' / 'e2e'}{os.pathsep}{ROOT}"}
+    assert run_killable(["continue", str(db), "--quiet"], env=env) == 0
+    for check in ("verify", "audit", "replay"):
+        result = invoke(check, str(db))
+        assert result.exit_code == 0, result.output
+
+
+def test_a_flatten_of_several_strategies_closes_each_sleeves_positions(tmp_path: Path) -> None:
+    config = _config(tmp_path, _sleeve("trend_btc", "BTCUSDT"), _sleeve("trend_eth", "ETHUSDT"))
+    db = _killed_then_continued(tmp_path, config, "flat", 500)
+    assert invoke("flatten", "--db", str(db)).exit_code == 0
+    _continue(db)
+    assert query(db, "SELECT state FROM trading_state") == [("HALTED",)]
+    assert query(db, "SELECT count(*) FROM positions WHERE qty_e8 != 0") == [(0,)]
+    owners = query(db, "SELECT DISTINCT strategy_id FROM intents WHERE tag = 'flatten'")
+    assert owners  # the closing orders are the sleeves' own
+    assert all(owner != ("",) for owner in owners)
+    (row,) = query(
+        db,
+        "SELECT e.cash_e8 - (SELECT sum(cash_e8) FROM sleeve_equity s WHERE s.ts_ms = e.ts_ms) "
+        "FROM equity e ORDER BY ts_ms DESC LIMIT 1",
+    )
+    assert row == (0,)
+
+
+def test_a_sleeve_halted_by_its_on_fill_carries_on_after_a_kill(
+    tmp_path: Path, user_strategies: None
+) -> None:
+    raising = _sleeve("faulty", "ETHUSDT", name="user_strategies:RaisesOnFill").replace(
+        "params = { fast = 10, slow = 30, fraction = 0.8 }\n", ""
+    )
+    config = _config(tmp_path, _sleeve("trend_btc", "BTCUSDT"), raising)
+    db = _killed_then_continued(tmp_path, config, "onfill", 100)
+    _continue(db)
+    ((halted,),) = query(db, "SELECT halted FROM sleeves WHERE strategy_id = 'faulty'")
+    assert "raised in on_fill" in str(halted)
+
+
+def test_budgets_carry_on_after_a_kill_without_strategy_snapshots(
+    tmp_path: Path, user_strategies: None
+) -> None:
+    sleeves = [
+        _sleeve(sid, symbol, name="user_strategies:EachSymbolCross").replace(
+            "params = { fast = 10, slow = 30, fraction = 0.8 }\n", ""
+        )
+        for sid, symbol in (("cross_btc", "BTCUSDT"), ("cross_eth", "ETHUSDT"))
+    ]
+    config = _config(tmp_path, *sleeves)
+    db = _killed_then_continued(tmp_path, config, "budgets", 1440)  # killed as day 2 ends
+    _continue(db)
+    days = query(
+        db,
+        "SELECT count(DISTINCT json_extract(payload, '$.day')) FROM decisions "
+        "WHERE kind = 'budget'",
+    )
+    assert days == [(2,)]
+
+
+def test_an_order_on_a_symbol_without_a_bar_this_minute_is_refused_no_bar(
+    tmp_path: Path, user_strategies: None
+) -> None:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(ETH).slice(0, 1440)
+    keep = [i for i in range(table.num_rows) if not 300 <= i < 360]  # no ETH 05:00-05:59
+    gappy = tmp_path / "eth-gap.parquet"
+    pq.write_table(table.take(keep), gappy)
+    config = tmp_path / "other.toml"
+    config.write_text(
+        f'[data]\ngaps = "none"\nend = "2024-01-02"\n[data.paths]\nBTCUSDT = "{SAMPLE}"\n'
+        f'ETHUSDT = "{gappy}"\n[risk]\nallowed_symbols = ["BTCUSDT", "ETHUSDT"]\n'
+        '[strategy]\nname = "user_strategies:TradesTheOther"\n'
+    )
+    db = tmp_path / "other.db"
+    _run(config, db, "--set", 'risk.rules_off={ backtest = ["order_rate"] }')
+    refused = query(db, "SELECT count(*), min(bar_ts_ms) FROM intents WHERE reason = 'NO_BAR'")
+    assert refused == [(60, 1704085200000)]  # 05:00
+    late = query(
+        db,
+        "SELECT count(*) FROM fills f JOIN orders o USING (client_order_id) "
+        "WHERE f.ts_ms < o.created_ms",
+    )
+    assert late == [(0,)]
+    assert invoke("verify", str(db)).exit_code == 0
+
+
+def test_exporting_bars_of_several_symbols_is_refused_before_writing(tmp_path: Path) -> None:
+    config = _config(tmp_path, _sleeve("trend_btc", "BTCUSDT"), _sleeve("trend_eth", "ETHUSDT"))
+    db = tmp_path / "x.db"
+    _run(config, db)
+    for flag in (["--bars"], ["--timeframe", "1h"]):
+        out = tmp_path / f"export{len(flag)}"
+        result = invoke("export", str(db), "--out", str(out), *flag)
+        assert result.exit_code == 2, result.output
+        assert "several" in result.output
+        assert not out.exists()

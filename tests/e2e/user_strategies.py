@@ -286,3 +286,36 @@ class RaisesAtBar(Strategy):
         if self.bars > 1:
             return []
         return [OrderIntent(symbol=symbol, side=Side.BUY, qty=Decimal("0.1"), tag="first")]
+
+
+class RaisesOnFill(Strategy):
+    """Buys on every 30th bar and sells 15 bars later; raises in `on_fill` at its 5th fill."""
+
+    def __init__(self, params: object) -> None:
+        super().__init__(params)
+        self.bars = 0
+        self.fills = 0
+
+    def on_bar(self, ctx: Context, symbol: str, bar: Bar) -> list[OrderIntent]:
+        self.bars += 1
+        if self.bars % 30 == 0:
+            return [OrderIntent(symbol=symbol, side=Side.BUY, qty=Decimal("0.1"), tag="in")]
+        if self.bars % 30 == 15 and ctx.state.holds(symbol):
+            held = ctx.state.position(symbol)
+            return [OrderIntent(symbol=symbol, side=Side.SELL, qty=held, tag="out")]
+        return []
+
+    def on_fill(self, ctx: Context, fill: object) -> None:
+        self.fills += 1
+        if self.fills == 5:
+            raise RuntimeError("raised in on_fill")
+
+
+class TradesTheOther(Strategy):
+    """On each bar of its first symbol, buys a little of its second: an order on a symbol
+    that may have no bar this minute."""
+
+    def on_bar(self, ctx: Context, symbol: str, bar: Bar) -> list[OrderIntent]:
+        if symbol != "BTCUSDT":
+            return []
+        return [OrderIntent(symbol="ETHUSDT", side=Side.BUY, qty=Decimal("0.01"), tag="other")]
