@@ -121,10 +121,15 @@ class BarBatch:
         )
 
     def ipc_bytes(self) -> bytes:
-        sink = io.BytesIO()
-        with ipc.new_stream(sink, self.arrow.schema) as writer:
-            writer.write_batch(self.arrow)
-        return sink.getvalue()
+        return ipc_bytes(self.arrow)
+
+
+def ipc_bytes(batch: pa.RecordBatch) -> bytes:
+    """A batch as an Arrow IPC stream: how bars are stored in a session db."""
+    sink = io.BytesIO()
+    with ipc.new_stream(sink, batch.schema) as writer:
+        writer.write_batch(batch)
+    return sink.getvalue()
 
 
 def _e8(col: pa.Array) -> list[int]:

@@ -10,6 +10,7 @@ that commit and are published after it, once; a rolled-back bar publishes nothin
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -21,7 +22,7 @@ import msgspec
 from njord import events as ev
 from njord import killpoints
 from njord.core.book import BarE8, Book, Outbox, VenueTrade
-from njord.data.history import BarBatch
+from njord.data.history import BarBatch, ipc_bytes
 from njord.data.qc import QcEvent, QcSummary
 from njord.errors import MismatchError
 from njord.log import LogRecord, SessionLog
@@ -49,6 +50,8 @@ class SessionWriter:
         self.snapshots: SnapshotStore = SqliteSnapshotStore(conn)
         self.chain = Chain(conn)
         self._equity: list[tuple[int, int, int, int, int]] = []
+        stored = conn.execute("SELECT max(last_ts_ms) FROM bar_chunks").fetchone()
+        self._bars_to: int | None = stored[0] if stored else None  # the last bar stored
         self._marks: list[tuple[int, str, int, int]] = []  # several symbols' closes
         self._sleeves: list[tuple[int, str, int, int]] = []  # several strategies' accounts
         # What the decision steps wrote, held for the commit (a statement per table per
@@ -267,17 +270,22 @@ class SessionWriter:
         self._sleeves += [(ts_ms, strategy_id, cash, equity) for strategy_id, cash, equity in rows]
 
     def add_bars(self, batch: BarBatch, *, keep: bool) -> None:
-        blob = batch.ipc_bytes()
+        """The batch's bars not stored yet: a restart's first batch may begin before the
+        last stored bar (a rebuild from a strategy snapshot cuts a stored chunk), and a bar
+        stored twice would be re-run twice by `verify`."""
+        arrow, stored_to = batch.arrow, self._bars_to
+        if stored_to is not None and batch.ts_ms[0] <= stored_to:
+            if batch.ts_ms[-1] <= stored_to:
+                return
+            arrow = arrow.slice(bisect.bisect_right(batch.ts_ms, stored_to))
+        blob = ipc_bytes(arrow)
+        ts = arrow.column("ts_ms")
+        first, last = ts[0].as_py(), ts[-1].as_py()
         self.conn.execute(
             "INSERT OR IGNORE INTO bar_chunks VALUES (?, ?, ?, ?, ?)",
-            (
-                batch.ts_ms[0],
-                batch.ts_ms[-1],
-                batch.n,
-                hashlib.sha256(blob).hexdigest(),
-                blob if keep else None,
-            ),
+            (first, last, len(arrow), hashlib.sha256(blob).hexdigest(), blob if keep else None),
         )
+        self._bars_to = last
 
     def write_outbox(self, out: Outbox, book: Book, *, stamp_ms: int) -> None:
         """What one decision step produced: chained, its rows (and the venue's trade ids)

@@ -177,3 +177,23 @@ def test_several_symbols_refused_with_what_to_change(
     assert says in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not db.exists()
+
+
+@pytest.mark.parametrize("several", [False, True])
+def test_a_restart_from_a_strategy_snapshot_mid_chunk_stores_no_bar_twice(
+    tmp_path: Path, btc: Path, eth: Path, several: bool
+) -> None:
+    # A session starting at noon takes its strategy snapshots (every 1,440 bars) inside a
+    # stored chunk: the restart's first batch begins there, and its bars were stored once.
+    paths = {"BTCUSDT": btc, "ETHUSDT": eth} if several else {"BTCUSDT": btc}
+    db = tmp_path / "noon.db"
+    args = _args(db, paths, "--from", "2024-01-01T12:00", "--set", "runtime.commit_every=720")
+    args[args.index("--strategy") + 1] = "sma_crossover"
+    env = {**os.environ, "NJORD_KILL_AT": "commit:3"}
+    assert run_killable(args, env=env) == -9
+    assert run_killable(["continue", str(db), "--quiet"], env=dict(os.environ)) == 0
+    rows = query(db, "SELECT sum(rows), count(DISTINCT first_ts_ms) FROM bar_chunks")
+    minutes = (DAYS * 1440 - 720) * (2 if several else 1)
+    assert rows[0][0] == minutes
+    result = invoke("verify", str(db))
+    assert result.exit_code == 0, result.output
