@@ -501,7 +501,7 @@ CREATE TABLE decisions_v9 (
     bar_ts_ms INTEGER NOT NULL,
     kind      TEXT NOT NULL
         CHECK (kind IN ('intent', 'order', 'fill', 'state', 'control', 'log', 'commit',
-                        'sleeve', 'budget')),
+                        'sleeve', 'budget', 'share')),
     ref       TEXT NOT NULL,
     payload   TEXT NOT NULL,  -- canonical JSON (sorted keys)
     prev_hash TEXT NOT NULL,
@@ -510,6 +510,20 @@ CREATE TABLE decisions_v9 (
 INSERT INTO decisions_v9 SELECT * FROM decisions;
 DROP TABLE decisions;
 ALTER TABLE decisions_v9 RENAME TO decisions;
+-- A net order's fill (several strategies' opposite orders on one symbol in one minute,
+-- sent as one order for the difference), as each sleeve's order got it: the shares' signed
+-- notionals and fees add up to the fill's exactly.
+CREATE TABLE fill_shares (
+    fill_id         INTEGER NOT NULL REFERENCES fills (fill_id),
+    client_order_id TEXT NOT NULL REFERENCES orders (client_order_id),  -- the sleeve's order
+    strategy_id     TEXT NOT NULL,
+    side            TEXT NOT NULL,
+    qty_e8          INTEGER NOT NULL,
+    price_e8        INTEGER NOT NULL,
+    notional_e8     INTEGER NOT NULL,
+    fee_e8          INTEGER NOT NULL,
+    PRIMARY KEY (fill_id, client_order_id)
+) WITHOUT ROWID;
 CREATE TABLE sleeve_equity (
     ts_ms       INTEGER NOT NULL,
     strategy_id TEXT NOT NULL,

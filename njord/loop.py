@@ -546,6 +546,8 @@ def decide(book: Book, runners: list[Runner], batch: BarBatch, bars: list[BarE8]
             continue
         book_decisions(book, bar, intents, cancels, runner.id, seq)
         seq += len(intents)
+    if book.sleeves:
+        book.net(bar)
 
 
 def book_decisions(

@@ -107,7 +107,9 @@ def _split(records: list[Record], bar_no: int, book: Book) -> tuple[list[Record]
     mine = f"-{bar_no}-"
     for record in records:
         _, kind, ref, payload = record
-        own = kind == "intent" or (kind in ("order", "fill") and mine in _coid(kind, ref, payload))
+        own = kind == "intent" or (
+            kind in ("order", "fill", "share") and mine in _coid(kind, ref, payload)
+        )
         strategy_cancel = kind == "order" and Reason.CANCELED_BY_STRATEGY in payload
         late = kind == "sleeve" and '"after":true' in payload  # halted after deciding
         (after if own or strategy_cancel or late or kind == "commit" else before).append(record)
@@ -115,7 +117,7 @@ def _split(records: list[Record], bar_no: int, book: Book) -> tuple[list[Record]
 
 
 def _coid(kind: str, ref: str, payload: str) -> str:
-    if kind == "order":
+    if kind in ("order", "share"):
         return ref
     coid: str = msgspec.json.decode(payload)["client_order_id"]
     return coid

@@ -45,7 +45,24 @@ def apply_record(book: Book, conn: db.Connection, bar_ts: int, kind: str, ref: s
         # What the strategy heard (`on_fill`), for a rebuild that feeds it again.
         book.filled.append(msgspec.structs.replace(fill, realised_e8=realised))
         book.next_fill = max(book.next_fill, fill.fill_id + 1)
+    elif kind == "share":  # a sleeve's share of a net order's fill (its strategy hears of it)
+        share = Fill(
+            fill_id=p["fill_id"],
+            client_order_id=ref,
+            ts_ms=p["ts_ms"],
+            symbol=p["symbol"],
+            side=Side(p["side"]),
+            qty_e8=p["qty_e8"],
+            price_e8=p["price_e8"],
+            notional_e8=p["notional_e8"],
+            fee_e8=p["fee_e8"],
+            strategy_id=p["strategy_id"],
+        )
+        book.book_share(share)
+        book.filled.append(share)
     elif kind == "intent":
+        if "netted" in p:
+            book.note_net(p["client_order_id"], p["netted"])
         book.next_intent = max(book.next_intent, int(ref) + 1)
         if not p["allowed"]:
             book.counters[p["reason"]] = book.counters.get(p["reason"], 0) + 1
@@ -75,3 +92,5 @@ def _order(book: Book, conn: db.Connection, coid: str, status: OrderStatus) -> N
         book.open_orders[coid].status = status
     else:
         book.open_orders.pop(coid, None)
+        for child in book.netted.pop(coid, []):  # a net order's sleeve orders end with it
+            book.net_of.pop(child, None)

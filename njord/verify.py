@@ -16,7 +16,7 @@ from njord.store import db, history
 from njord.store.stored import read
 from njord.wiring import build_runtime, open_session, run_session, stored_strategies
 
-COMPARED = ("intent", "order", "fill", "state", "control", "sleeve", "budget")
+COMPARED = ("intent", "order", "fill", "state", "control", "sleeve", "budget", "share")
 
 
 class Verified(msgspec.Struct, frozen=True, kw_only=True):

@@ -715,6 +715,8 @@ def carry_on(session: Session, loop: Loop, stored: Polled) -> None:
         whole = [c for c in pending if not c.strategy_id]  # a sleeve's halt stops it alone
         stopped = bool(whole) and whole[-1].command in ("halt", "flatten", "reduce")
     for coid, order in list(book.open_orders.items()):
+        if coid in book.net_of:
+            continue  # a sleeve's order a net order stands for: the venue has that one
         known = None if unguarded else router.query(coid)
         if known is not None:
             reports += known

@@ -20,13 +20,14 @@ from njord.core.ledger import Ledger, Lot, Trade, net_of_base_fee
 from njord.core.money import E8, e8_to_decimal, mul_e8, to_e8
 from njord.core.reports import Ack, Canceled, Execution, Expired, Reject, Report, Unknown
 from njord.core.risk import RiskEngine, RiskInputs, Verdict
-from njord.core.sleeves import Allocator, FixedFraction, Sleeve, SleeveState
+from njord.core.sleeves import Allocator, FixedFraction, Sleeve, SleeveState, split_int
 from njord.core.time import MINUTE_MS, bar_index, day_index
 from njord.errors import InvariantViolation
 from njord.reasons import Reason, TradingState
 from njord.records import Fill, Order, OrderIntent, OrderStatus, OrderType, Side
 
 FLATTEN_SEQ = 1_000_000  # a flatten's closing order: after any strategy intent of its bar
+NET_SEQ = 2_000_000  # several strategies' opposite orders on a symbol, as one venue order
 CLOSED_KEPT = 1_000  # closed orders remembered to recognise a venue's repeated reports
 
 
@@ -112,6 +113,7 @@ class IntentRow(msgspec.Struct, frozen=True, kw_only=True):
     verdict: Verdict
     client_order_id: str | None
     strategy_id: str = ""
+    netted: list[str] = []  # a net order's intent: the sleeves' orders it stands for
 
 
 class SleeveChange(msgspec.Struct, frozen=True, kw_only=True):
@@ -175,6 +177,7 @@ class Outbox:
         self.sleeve_changes: list[SleeveChange] = []
         # (strategy id, day, budget_e8, the sleeve's equity as the day began)
         self.budgets: list[tuple[str, int, int, int]] = []
+        self.shares: list[Fill] = []  # a net order's fill, as each sleeve's order got it
         self.logs: list[tuple[str, str, str, dict[str, Any]]] = []
 
     def __bool__(self) -> bool:
@@ -185,6 +188,7 @@ class Outbox:
             or self.state_changes
             or self.sleeve_changes
             or self.budgets
+            or self.shares
             or self.logs
         )
 
@@ -214,6 +218,9 @@ class Book:
         self.sleeves: dict[str, Sleeve] = {}
         self.decided_ms: int | None = None  # the bar whose decisions were last taken
         self.allocator: Allocator = FixedFraction()
+        # Net orders (`net`): each one's sleeve orders, and each sleeve order's net order.
+        self.netted: dict[str, list[str]] = {}
+        self.net_of: dict[str, str] = {}
         self.day_equity_e8 = initial_cash_e8
         self.costs = costs
         self.rules = rules
@@ -288,6 +295,45 @@ class Book:
         sleeve = self.sleeves[strategy_id] if strategy_id else None
         for seq, intent in enumerate(intents, start=first_seq):
             self._handle_intent(bar, seq, intent, sleeve=sleeve)
+
+    def net(self, bar: BarE8) -> None:
+        """Several strategies' market orders of this minute on one symbol, buys and sells
+        from different sleeves: one venue order for the difference instead, whose fill is
+        shared back to them exactly (`_share`). Each sleeve order stays in the book (its
+        strategy sees it, its cash is held) but is never sent. Not when they cancel out
+        to nothing, nor with commissions taken from the asset received."""
+        if self.costs.fee_asset != "quote":
+            return
+        fresh = [
+            o
+            for o in self._outgoing.orders
+            if o.strategy_id and o.type is OrderType.MARKET and o.created_ms == bar.ts_ms
+        ]
+        for symbol in sorted({o.symbol for o in fresh}):
+            mine = [o for o in fresh if o.symbol == symbol]
+            buys = sum(o.qty_e8 for o in mine if o.side is Side.BUY)
+            sells = sum(o.qty_e8 for o in mine if o.side is Side.SELL)
+            owners = {o.strategy_id for o in mine}
+            if not buys or not sells or buys == sells or len(owners) < 2:
+                continue
+            side = Side.BUY if buys > sells else Side.SELL
+            qty = abs(buys - sells)
+            children = [o.client_order_id for o in mine]
+            self._outgoing.orders = [o for o in self._outgoing.orders if o not in mine]
+            intent = OrderIntent(symbol=symbol, side=side, qty=e8_to_decimal(qty), tag="net")
+            verdict = Verdict(reason=Reason.OK, inputs={"netted": children})
+            seq = NET_SEQ + len(self.netted)
+            self._new_order(
+                bar,
+                seq,
+                intent,
+                qty,
+                None,
+                self._mark(bar, symbol) or bar,
+                verdict,
+                owner="",
+                netted=children,
+            )
 
     def cancel(self, bar: BarE8, client_order_ids: list[str], *, owner: str = "") -> None:
         """The strategy's cancels, in the order it asked for them (`owner`: the sleeve
@@ -547,13 +593,39 @@ class Book:
                 venue_refusal=refusal,
                 sleeve=sleeve,
             )
+        self._new_order(
+            bar,
+            seq,
+            intent,
+            qty_e8,
+            limit_e8,
+            mark,
+            verdict,
+            owner="" if sleeve is None else sleeve.id,
+            slot="" if sleeve is None else sleeve.slot,
+        )
+
+    def _new_order(
+        self,
+        bar: BarE8,
+        seq: int,
+        intent: OrderIntent,
+        qty_e8: int,
+        limit_e8: int | None,
+        mark: BarE8,
+        verdict: Verdict,
+        *,
+        owner: str,
+        slot: str = "",
+        netted: list[str] | None = None,
+    ) -> None:
+        """The intent's row with its verdict and, allowed, its NEW order, to be sent."""
+        price_e8 = limit_e8 if limit_e8 is not None else mark.close_e8
         intent_id = self.next_intent
         self.next_intent += 1
         coid = None
-        owner = "" if sleeve is None else sleeve.id
         if verdict.allowed:
-            key = self.order_key if sleeve is None else self.order_key + sleeve.slot
-            coid = f"nj{key}-{bar_index(bar.ts_ms, self.bar_ms)}-{seq}"
+            coid = f"nj{self.order_key}{slot}-{bar_index(bar.ts_ms, self.bar_ms)}-{seq}"
         else:
             self.counters[verdict.reason] = self.counters.get(verdict.reason, 0) + 1
             self.last_block = verdict.reason
@@ -568,10 +640,13 @@ class Book:
                 verdict=verdict,
                 client_order_id=coid,
                 strategy_id=owner,
+                netted=netted or [],
             )
         )
         if coid is None:
             return
+        if netted:
+            self.note_net(coid, netted)
         order = Order(
             client_order_id=coid,
             intent_id=intent_id,
@@ -635,6 +710,55 @@ class Book:
     def marks_e8(self) -> dict[str, int]:
         """Each symbol's last close (several symbols)."""
         return {symbol: bar.close_e8 for symbol, bar in self.marks.items()}
+
+    def note_net(self, coid: str, children: list[str]) -> None:
+        """A net order and the sleeve orders it stands for (a replay learns it from the
+        net order's intent record)."""
+        self.netted[coid] = children
+        for child in children:
+            self.net_of[child] = coid
+
+    def _share(self, net: Order, fill: Fill) -> None:
+        """A net order's whole fill, shared back to the sleeve orders it stands for: each
+        fills its own quantity at the fill's price; notionals (the largest order on the
+        net order's side takes the unit left by rounding) and fees (pro rata to quantity,
+        largest remainder) add up to the fill's exactly."""
+        children = [self.open_orders[c] for c in self.netted[net.client_order_id]]
+        fees = split_int(fill.fee_e8, [c.qty_e8 for c in children])
+        notionals = [mul_e8(c.qty_e8, fill.price_e8) for c in children]
+        signed = sum(
+            n if c.side is net.side else -n for c, n in zip(children, notionals, strict=True)
+        )
+        largest = max(
+            (i for i, c in enumerate(children) if c.side is net.side),
+            key=lambda i: children[i].qty_e8,
+        )
+        notionals[largest] += fill.notional_e8 - signed
+        for child, notional, fee in zip(children, notionals, fees, strict=True):
+            share = Fill(
+                fill_id=fill.fill_id,
+                client_order_id=child.client_order_id,
+                ts_ms=fill.ts_ms,
+                symbol=child.symbol,
+                side=child.side,
+                qty_e8=child.qty_e8,
+                price_e8=fill.price_e8,
+                notional_e8=notional,
+                fee_e8=fee,
+                strategy_id=child.strategy_id,
+            )
+            self.book_share(share)
+            self.out.shares.append(share)
+            child.filled_qty_e8, child.avg_price_e8 = child.qty_e8, fill.price_e8
+            self._parts[child.client_order_id] = [share]
+            self._close(child, OrderStatus.FILLED, fill.ts_ms, f"netted in {net.client_order_id}")
+
+    def book_share(self, share: Fill) -> None:
+        """A sleeve's share of a net order's fill, into its ledger only (the account booked
+        the venue's fill)."""
+        sleeve = self.sleeves[share.strategy_id]
+        realised, _ = sleeve.ledger.apply(share)
+        sleeve.daily_realised_e8 += realised - share.fee_e8
 
     def _mark(self, bar: BarE8, symbol: str) -> BarE8 | None:
         """The bar `symbol` is priced at: this bar in a one-symbol session; with several,
@@ -834,6 +958,13 @@ class Book:
             )
         self._parts.setdefault(order.client_order_id, []).append(fill)
         self.out.trades.extend(closed)
+        if order.client_order_id in self.netted:
+            if order.filled_qty_e8 < order.qty_e8:
+                raise InvariantViolation(
+                    f"net order {order.client_order_id} filled in part: its shares are "
+                    "split on whole fills only (several strategies run in backtests)"
+                )
+            self._share(order, fill)
         if order.filled_qty_e8 >= order.qty_e8:
             self._close(order, OrderStatus.FILLED, execution.ts_ms)
         else:
@@ -919,7 +1050,13 @@ class Book:
             oldest = next(iter(self._closed_status))
             del self._closed_status[oldest], self._closed_trades[oldest]
         parts = self._parts.pop(coid, [])
-        if parts:
+        children = self.netted.pop(coid, None)
+        if children is not None:  # a net order: its sleeve orders end as it did
+            for child in children:
+                del self.net_of[child]
+                if child in self.open_orders:
+                    self._close(self.open_orders[child], status, ts_ms, detail or status)
+        elif parts:
             self.filled.append(self._logical_fill(order, parts, ts_ms))
 
     @staticmethod

@@ -194,3 +194,14 @@ def split(total: int, weights: Sequence[float]) -> list[int]:
 
 def allocator_of(name: str, lookback: int) -> Allocator:
     return RiskParity(lookback) if name == "risk_parity" else FixedFraction()
+
+
+def split_int(total: int, weights: Sequence[int]) -> list[int]:
+    """`total` in integer parts proportional to integer `weights`, summing to it exactly:
+    each part floored, the units left over to the largest remainders (ties: the earliest)."""
+    whole = sum(weights)
+    parts = [total * w // whole for w in weights]
+    order = sorted(range(len(parts)), key=lambda i: (-(total * weights[i] % whole), i))
+    for i in order[: total - sum(parts)]:
+        parts[i] += 1
+    return parts

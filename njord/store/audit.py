@@ -17,10 +17,11 @@ from typing import Any
 import apsw
 import msgspec
 
+from njord.core.book import NET_SEQ
 from njord.core.ledger import Ledger
 from njord.core.money import to_e8
 from njord.records import Fill, Side
-from njord.store.chain import GENESIS, chain_hash, equity_digest, fill_payload
+from njord.store.chain import GENESIS, chain_hash, equity_digest, fill_payload, share_payload
 from njord.store.db import integrity_errors
 
 Check = tuple[str, str | None]  # (name, first problem or None)
@@ -71,6 +72,7 @@ def _several(conn: apsw.Connection) -> bool:
 
 def _row_problems(conn: apsw.Connection) -> Iterator[str]:
     yield from _compare(conn, "fill", "fills", "fill_id", _fill_rows(conn, _several(conn)))
+    yield from _compare(conn, "share", "fill_shares", "share of", _share_rows(conn))
     yield from _compare(conn, "log", "logs", "log record", _log_rows(conn))
     yield from _compare(conn, "intent", "intents", "intent", _intent_rows(conn))
     yield from _equity_problems(conn)
@@ -91,7 +93,7 @@ def _compare(
         elif row != payload:
             fields = sorted(k for k in payload if payload.get(k) != row.get(k))
             yield f"{table}: {label} {ref} differs from decision #{seq} in {', '.join(fields)}"
-    for ref in sorted(set(rows) - set(logged), key=int):
+    for ref in sorted(set(rows) - set(logged), key=lambda r: (len(r), r)):  # ids, or order ids
         yield f"{table}: {label} {ref} is not in the decision log"
 
 
@@ -103,6 +105,30 @@ def _fill_rows(conn: apsw.Connection, several: bool) -> dict[str, dict[str, Any]
     ):
         fill = fill_from_row(row)
         out[str(row[0])] = msgspec.json.decode(_json(fill_payload(fill, symbol=several)))
+    return out
+
+
+def _share_rows(conn: apsw.Connection) -> dict[str, dict[str, Any]]:
+    """Net orders' fills as each sleeve's order got them, keyed by that order's id."""
+    out = {}
+    for coid, fill_id, sid, side, qty, price, notional, fee, ts, symbol in conn.execute(
+        "SELECT s.client_order_id, s.fill_id, s.strategy_id, s.side, s.qty_e8, s.price_e8, "
+        "s.notional_e8, s.fee_e8, f.ts_ms, f.symbol FROM fill_shares s "
+        "JOIN fills f USING (fill_id)"
+    ):
+        share = Fill(
+            fill_id=fill_id,
+            client_order_id=coid,
+            ts_ms=ts,
+            symbol=symbol,
+            side=Side(side),
+            qty_e8=qty,
+            price_e8=price,
+            notional_e8=notional,
+            fee_e8=fee,
+            strategy_id=sid,
+        )
+        out[str(coid)] = msgspec.json.decode(_json(share_payload(share)))
     return out
 
 
@@ -152,15 +178,18 @@ def _intent_rows(conn: apsw.Connection) -> dict[str, dict[str, Any]]:
         "reason",
         "client_order_id",
     )
-    # A several-strategy session's intents name their strategy (as `intent_payload` does).
-    return {
-        str(row[0]): ({"strategy_id": row[-1]} if row[-1] else {})
-        | dict(zip(keys, row[1:-1], strict=True))
-        for row in conn.execute(
-            "SELECT intent_id, seq, symbol, side, type, qty_e8, limit_e8, tag, allowed, reason, "
-            "client_order_id, strategy_id FROM intents"
-        )
-    }
+    # A several-strategy session's intents name their strategy, and a net order's intent
+    # the sleeve orders it stands for (its rule inputs), as `intent_payload` does.
+    out = {}
+    for row in conn.execute(
+        "SELECT intent_id, seq, symbol, side, type, qty_e8, limit_e8, tag, allowed, reason, "
+        "client_order_id, strategy_id, rule_inputs FROM intents"
+    ):
+        extra: dict[str, Any] = {"strategy_id": row[-2]} if row[-2] else {}
+        if row[1] >= NET_SEQ:
+            extra["netted"] = msgspec.json.decode(row[-1])["netted"]
+        out[str(row[0])] = extra | dict(zip(keys, row[1:-2], strict=True))
+    return out
 
 
 def _equity_problems(conn: apsw.Connection) -> Iterator[str]:

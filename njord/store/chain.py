@@ -39,7 +39,9 @@ def equity_digest(rows: Sequence[Sequence[int | str]]) -> str:
 def intent_payload(r: IntentRow) -> dict[str, Any]:
     """A several-strategy session's intent names its strategy (a one-strategy session's
     log, from before there were several, does not)."""
-    extra = {"strategy_id": r.strategy_id} if r.strategy_id else {}
+    extra: dict[str, Any] = {"strategy_id": r.strategy_id} if r.strategy_id else {}
+    if r.netted:
+        extra["netted"] = r.netted
     return {
         **extra,
         "seq": r.seq,
@@ -71,6 +73,21 @@ def fill_payload(f: Fill, *, symbol: bool = False) -> dict[str, Any]:
         "notional_e8": f.notional_e8,
         "fee_e8": f.fee_e8,
         "realised_e8": f.realised_e8,
+    }
+
+
+def share_payload(s: Fill) -> dict[str, Any]:
+    """A sleeve order's share of a net order's fill (`s.fill_id`: the venue fill's id)."""
+    return {
+        "fill_id": s.fill_id,
+        "strategy_id": s.strategy_id,
+        "symbol": s.symbol,
+        "ts_ms": s.ts_ms,
+        "side": s.side,
+        "qty_e8": s.qty_e8,
+        "price_e8": s.price_e8,
+        "notional_e8": s.notional_e8,
+        "fee_e8": s.fee_e8,
     }
 
 

@@ -37,6 +37,7 @@ class Rows:
         self.trades: list[tuple[Any, ...]] = []
         self.state_changes: list[StateChange] = []
         self.sleeve_changes: list[SleeveChange] = []
+        self.shares: list[tuple[Any, ...]] = []
 
     def __bool__(self) -> bool:
         return bool(
@@ -47,6 +48,7 @@ class Rows:
             or self.trades
             or self.state_changes
             or self.sleeve_changes
+            or self.shares
         )
 
     def add(self, out: Outbox, *, last_bar_ms: int | None) -> None:
@@ -61,6 +63,19 @@ class Rows:
             self.trades += _trades(out)
         self.state_changes += out.state_changes
         self.sleeve_changes += out.sleeve_changes
+        self.shares += [
+            (
+                s.fill_id,
+                s.client_order_id,
+                s.strategy_id,
+                s.side,
+                s.qty_e8,
+                s.price_e8,
+                s.notional_e8,
+                s.fee_e8,
+            )
+            for s in out.shares
+        ]
 
     def flush(self, conn: apsw.Connection) -> None:
         """Into the open transaction; then nothing is held."""
@@ -108,6 +123,8 @@ class Rows:
                 "WHERE id = 1",
                 (s.to_state, s.ts_ms, s.changed_by, s.reason),
             )
+        if self.shares:
+            conn.executemany("INSERT INTO fill_shares VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.shares)
         for c in self.sleeve_changes:
             conn.execute(
                 "UPDATE sleeves SET halted = ?, changed_ms = ? WHERE strategy_id = ?",
@@ -123,6 +140,7 @@ class Rows:
         self.trades.clear()
         self.state_changes.clear()
         self.sleeve_changes.clear()
+        self.shares.clear()
 
 
 def _intents(out: Outbox) -> list[tuple[Any, ...]]:

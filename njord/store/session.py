@@ -33,7 +33,7 @@ from njord.store import controls as queue
 from njord.store import lease as leases
 from njord.store import logs as log_store
 from njord.store.amendments import Amendment
-from njord.store.chain import Chain, equity_digest, fill_payload, intent_payload
+from njord.store.chain import Chain, equity_digest, fill_payload, intent_payload, share_payload
 from njord.store.controls import Control
 from njord.store.portfolio import SqlitePortfolioStore, SqliteSnapshotStore
 
@@ -315,6 +315,8 @@ class SessionWriter:
             if change.after:
                 halt["after"] = True
             self.chain.append("sleeve", stamp_ms, change.strategy_id, halt)
+        for share in out.shares:  # a net order's fill, as each sleeve's order got it
+            self.chain.append("share", stamp_ms, share.client_order_id, share_payload(share))
         for strategy_id, day, budget_e8, equity_e8 in out.budgets:
             budget = {"day": day, "budget_e8": budget_e8, "equity_e8": equity_e8}
             self.chain.append("budget", stamp_ms, strategy_id, budget)

@@ -390,3 +390,54 @@ def test_exporting_bars_of_several_symbols_is_refused_before_writing(tmp_path: P
         assert result.exit_code == 2, result.output
         assert "several" in result.output
         assert not out.exists()
+
+
+def test_opposite_orders_of_two_strategies_in_one_minute_go_as_one_net_order(
+    tmp_path: Path, user_strategies: None
+) -> None:
+    def scripted(sid: str, orders: str) -> str:
+        return (
+            f'[[strategies]]\nid = "{sid}"\nname = "user_strategies:Scripted"\n'
+            f'symbols = ["BTCUSDT"]\nallocation = 0.5\nparams = {{ orders = "{orders}" }}\n'
+        )
+
+    buyer, seller = scripted("buyer", "10:BUY:0.05"), scripted("seller", "1:BUY:0.05,10:SELL:0.03")
+    config = _config(tmp_path, buyer, seller)
+    db = tmp_path / "net.db"
+    _run(config, db, "--set", "runtime.commit_every=5")
+    # One venue order for the difference, the account's; the sleeves' own orders filled by it.
+    ((net, side, qty),) = query(
+        db, "SELECT client_order_id, side, qty_e8 FROM orders WHERE strategy_id = ''"
+    )
+    assert (side, qty) == ("BUY", 2_000_000)
+    ((fill_id, fee, notional),) = query(
+        db, f"SELECT fill_id, fee_e8, notional_e8 FROM fills WHERE client_order_id = '{net}'"
+    )
+    shares = query(
+        db,
+        "SELECT s.strategy_id, s.side, s.qty_e8, s.notional_e8, s.fee_e8, o.status "
+        "FROM fill_shares s JOIN orders o USING (client_order_id) "
+        f"WHERE s.fill_id = {fill_id} ORDER BY s.strategy_id",
+    )
+    assert [(s, sd, q, st) for s, sd, q, _, _, st in shares] == [
+        ("buyer", "BUY", 5_000_000, "FILLED"),
+        ("seller", "SELL", 3_000_000, "FILLED"),
+    ]
+    assert sum(int(str(row[4])) for row in shares) == fee  # fees shared exactly
+    signed = sum(int(str(n)) * (1 if sd == "BUY" else -1) for _, sd, _, n, _, _ in shares)
+    assert signed == notional  # notionals too
+    gaps = query(
+        db,
+        "SELECT count(*) FROM equity e WHERE e.cash_e8 != (SELECT sum(cash_e8) FROM "
+        "sleeve_equity s WHERE s.ts_ms = e.ts_ms)",
+    )
+    assert gaps == [(0,)]
+    assert query(db, "SELECT qty_e8 FROM positions WHERE symbol = 'BTCUSDT'") == [(7_000_000,)]
+    for check in ("verify", "audit", "replay"):
+        result = invoke(check, str(db))
+        assert result.exit_code == 0, result.output
+    # Killed before the net order's minute and carried on: the same shares.
+    killed = _killed_then_continued(tmp_path, config, "net-killed", 5)
+    _continue(killed)
+    same = "SELECT strategy_id, side, qty_e8, notional_e8, fee_e8 FROM fill_shares ORDER BY 1"
+    assert query(killed, same) == query(db, same)

@@ -319,3 +319,29 @@ class TradesTheOther(Strategy):
         if symbol != "BTCUSDT":
             return []
         return [OrderIntent(symbol="ETHUSDT", side=Side.BUY, qty=Decimal("0.01"), tag="other")]
+
+
+class ScriptedParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    orders: str = ""  # "bar:SIDE:qty,…": a market order at each of its own bars named
+
+
+class Scripted(Strategy):
+    """Market orders at the bars its params name: the netting fixture."""
+
+    Params = ScriptedParams
+
+    def __init__(self, params: object) -> None:
+        super().__init__(params)
+        self.bars = 0
+        self.heard: list[tuple[str, int, int]] = []
+
+    def on_bar(self, ctx: Context, symbol: str, bar: Bar) -> list[OrderIntent]:
+        self.bars += 1
+        p = self.params
+        assert isinstance(p, ScriptedParams)
+        out = []
+        for item in filter(None, p.orders.split(",")):
+            at, side, qty = item.split(":")
+            if int(at) == self.bars:
+                out.append(OrderIntent(symbol=symbol, side=Side(side), qty=Decimal(qty), tag="s"))
+        return out
