@@ -747,18 +747,26 @@ class Book:
                 fee_e8=fee,
                 strategy_id=child.strategy_id,
             )
-            self.book_share(share)
+            sleeve = self.book_share(share)
             self.out.shares.append(share)
             child.filled_qty_e8, child.avg_price_e8 = child.qty_e8, fill.price_e8
             self._parts[child.client_order_id] = [share]
             self._close(child, OrderStatus.FILLED, fill.ts_ms, f"netted in {net.client_order_id}")
+            self._loss_halt(sleeve, fill.ts_ms)
 
-    def book_share(self, share: Fill) -> None:
+    def _loss_halt(self, sleeve: Sleeve, ts_ms: int) -> None:
+        """A fill took the sleeve to its own daily loss limit: it halts, alone."""
+        if sleeve.halted is None and sleeve.loss_breached():
+            why = f"{Reason.DAILY_LOSS_LIMIT}: {e8_to_decimal(sleeve.daily_realised_e8)} today"
+            self.halt_sleeve(sleeve.id, ts_ms, why)
+
+    def book_share(self, share: Fill) -> Sleeve:
         """A sleeve's share of a net order's fill, into its ledger only (the account booked
         the venue's fill)."""
         sleeve = self.sleeves[share.strategy_id]
         realised, _ = sleeve.ledger.apply(share)
         sleeve.daily_realised_e8 += realised - share.fee_e8
+        return sleeve
 
     def _mark(self, bar: BarE8, symbol: str) -> BarE8 | None:
         """The bar `symbol` is priced at: this bar in a one-symbol session; with several,
@@ -930,10 +938,8 @@ class Book:
         )
         self.next_fill += 1
         realised, closed = self.book_fill(fill)
-        sleeve = self.sleeves.get(fill.strategy_id) if fill.strategy_id else None
-        if sleeve is not None and sleeve.halted is None and sleeve.loss_breached():
-            why = f"{Reason.DAILY_LOSS_LIMIT}: {e8_to_decimal(sleeve.daily_realised_e8)} today"
-            self.halt_sleeve(sleeve.id, execution.ts_ms, why)
+        if fill.strategy_id:
+            self._loss_halt(self.sleeves[fill.strategy_id], execution.ts_ms)
         fill = msgspec.structs.replace(fill, realised_e8=realised)
         self.daily_realised_e8 += realised - fill.fee_e8
         before = order.filled_qty_e8
