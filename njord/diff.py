@@ -66,10 +66,25 @@ def diff(path_a: Path, path_b: Path) -> Report:
     )
 
 
-def _iter_bars(conn: Connection) -> Iterator[tuple[int, float, float, float, float, float]]:
+Row = tuple[int, str, float, float, float, float, float]
+
+
+def _iter_bars(conn: Connection) -> Iterator[Row]:
+    """(time, symbol, prices, volume) of every stored bar, by time then symbol ('' with
+    one symbol)."""
     for batch in StoredFeed(stored_bar_blobs(conn), symbol="").batches():
-        yield from zip(
-            batch.ts_ms, batch.open, batch.high, batch.low, batch.close, batch.volume, strict=True
+        symbols = batch.symbol or [""] * batch.n
+        yield from sorted(
+            zip(
+                batch.ts_ms,
+                symbols,
+                batch.open,
+                batch.high,
+                batch.low,
+                batch.close,
+                batch.volume,
+                strict=True,
+            )
         )
 
 
@@ -79,12 +94,12 @@ def _bar_differences(a: Connection, b: Connection) -> tuple[set[int], int]:
     x, y = next(bars_a, None), next(bars_b, None)
     bad, compared = set(), 0
     while x is not None and y is not None:
-        if x[0] == y[0]:
+        if x[:2] == y[:2]:
             compared += 1
             if x != y:
                 bad.add(x[0])
             x, y = next(bars_a, None), next(bars_b, None)
-        elif x[0] < y[0]:
+        elif x[:2] < y[:2]:
             x = next(bars_a, None)
         else:
             y = next(bars_b, None)
@@ -99,7 +114,7 @@ def _intent_differences(a: Connection, b: Connection, bad_bars: set[int]) -> Ite
         history.fills_by_order(b),
     )
     for key in sorted(ia.keys() | ib.keys()):
-        bar, _ = key
+        bar = key[0]
         x, y = ia.get(key), ib.get(key)
         data_cause = "different bar data" if bar in bad_bars else None
         if x is None or y is None or _decision(x) != _decision(y):
@@ -136,7 +151,9 @@ def _show(intent: StoredIntent | None) -> str:
     if intent is None:
         return "(none)"
     limit = f" @{intent.limit_e8 / 1e8:g}" if intent.limit_e8 is not None else ""
-    return f"{intent.side} {intent.qty_e8 / 1e8:g} {intent.type}{limit} {intent.reason}"
+    shown = f"{intent.side} {intent.qty_e8 / 1e8:g} {intent.type}{limit} {intent.reason}"
+    # Several strategies: whose intent, on which symbol.
+    return f"{intent.strategy_id} {intent.symbol} {shown}" if intent.strategy_id else shown
 
 
 def _show_fill(fill: StoredFill | None) -> str:

@@ -105,6 +105,8 @@ class StoredIntent(NamedTuple):
     allowed: int
     reason: str
     client_order_id: str | None
+    symbol: str = ""
+    strategy_id: str = ""
 
 
 class StoredFill(NamedTuple):
@@ -114,15 +116,24 @@ class StoredFill(NamedTuple):
     fee_e8: int
 
 
-def intents_by_bar(conn: apsw.Connection) -> dict[tuple[int, int], StoredIntent]:
-    """Every intent by (bar, its sequence within the bar)."""
-    return {
-        (int(r[0]), int(r[1])): StoredIntent(*r[2:])
-        for r in conn.execute(
-            "SELECT bar_ts_ms, seq, side, type, qty_e8, limit_e8, allowed, reason, "
-            "client_order_id FROM intents"
+def intents_by_bar(conn: apsw.Connection) -> dict[tuple[int, str, int], StoredIntent]:
+    """Every intent by (bar, its strategy, its place among that strategy's intents of the
+    bar): several strategies' intents share a bar's sequence, and one strategy asking for
+    more must not shift the others' out of line."""
+    found: dict[tuple[int, str, int], StoredIntent] = {}
+    counts: dict[tuple[int, str], int] = {}
+    for r in conn.execute(
+        "SELECT bar_ts_ms, strategy_id, side, type, qty_e8, limit_e8, allowed, reason, "
+        "client_order_id, symbol FROM intents ORDER BY bar_ts_ms, seq"
+    ):
+        bar, strategy_id = int(r[0]), str(r[1])
+        n = counts.get((bar, strategy_id), 0)
+        counts[bar, strategy_id] = n + 1
+        side, kind, qty, limit, allowed, reason, coid, symbol = r[2:]
+        found[bar, strategy_id, n] = StoredIntent(
+            side, kind, qty, limit, allowed, reason, coid, symbol, strategy_id
         )
-    }
+    return found
 
 
 def fills_by_order(conn: apsw.Connection) -> dict[str, StoredFill]:

@@ -441,3 +441,22 @@ def test_opposite_orders_of_two_strategies_in_one_minute_go_as_one_net_order(
     _continue(killed)
     same = "SELECT strategy_id, side, qty_e8, notional_e8, fee_e8 FROM fill_shares ORDER BY 1"
     assert query(killed, same) == query(db, same)
+
+
+def test_diff_aligns_two_sessions_of_several_strategies_per_strategy(tmp_path: Path) -> None:
+    import json
+
+    dbs = []
+    for name, eth_fast in (("a", 10), ("b", 12)):
+        eth = _sleeve("trend_eth", "ETHUSDT").replace("fast = 10", f"fast = {eth_fast}")
+        config = _config(tmp_path, eth, _sleeve("trend_btc", "BTCUSDT"))
+        config = config.rename(tmp_path / f"{name}.toml")
+        db = tmp_path / f"{name}.db"
+        _run(config, db)
+        dbs.append(db)
+    result = invoke("diff", str(dbs[0]), str(dbs[1]), "--json")
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.output)["differences"]
+    assert found
+    # Only the changed strategy's decisions differ: the other's stay aligned with it.
+    assert all(d["a"].startswith("trend_eth ") or d["b"].startswith("trend_eth ") for d in found)
