@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import pytest
 
 from njord.store import db
 from njord.store.portfolio import SqliteSnapshotStore
-from tests.conftest import SAMPLE, backtest_args, invoke
+from tests.conftest import SAMPLE, backtest_args, invoke, run_killable, user_strategies_env
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +161,19 @@ def test_truncated_and_newer_dbs_for_audit(finished: Path, tmp_path: Path) -> No
     result = invoke("audit", str(newer))
     assert result.exit_code == 2
     assert "newer than this njord" in result.output
+
+
+def test_a_paced_session_killed_between_its_decisions_and_its_fills_verifies(
+    tmp_path: Path, sample_week: Path, user_strategies: None
+) -> None:
+    # A paced bar commits its decisions (phase 1) before it sends and books fills: killed
+    # in between, the bar is decided but not committed, and verify re-runs the committed
+    # bars only. It used to count that bar's decisions and fail ("stored N, re-run N-2").
+    path = tmp_path / "paced.db"
+    args = backtest_args(sample_week, path, "--no-report", "--pace-ms", "1")
+    args += ["--set", 'strategy.name="user_strategies:EveryBar"', "--set", "runtime.commit_every=1"]
+    env = {**os.environ, **user_strategies_env(), "NJORD_KILL_AT": "decided:6"}
+    assert run_killable(args, env=env) == -9
+    result = invoke("verify", str(path))
+    assert result.exit_code == 0, result.output
+    assert "incomplete" in result.output
