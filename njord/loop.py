@@ -534,20 +534,30 @@ def decide(book: Book, runners: list[Runner], batch: BarBatch, bars: list[BarE8]
     bar = bars[-1]
     seq = 0
     for runner in runners:
-        if runner.id and book.sleeves[runner.id].halted is not None:
-            ask_minute(runner, batch, bars, i, book.symbol, call=False)
-            continue
         try:
-            intents, cancels = ask_minute(runner, batch, bars, i, book.symbol)
+            asked = ask_runner(book, runner, batch, bars, i)
         except StrategyError as e:
             if not runner.id:
                 raise
             isolate(book, runner, bar, e)
             continue
-        book_decisions(book, bar, intents, cancels, runner.id, seq)
-        seq += len(intents)
+        if asked is not None:
+            intents, cancels = asked
+            book_decisions(book, bar, intents, cancels, runner.id, seq)
+            seq += len(intents)
     if book.sleeves:
         book.net(bar)
+
+
+def ask_runner(
+    book: Book, runner: Runner, batch: BarBatch, bars: list[BarE8], i: int
+) -> tuple[list[OrderIntent], list[str]] | None:
+    """One strategy's step on the minute; None for a halted sleeve's, which is not asked
+    (its bars still step its timeframes)."""
+    if runner.id and book.sleeves[runner.id].halted is not None:
+        ask_minute(runner, batch, bars, i, book.symbol, call=False)
+        return None
+    return ask_minute(runner, batch, bars, i, book.symbol)
 
 
 def book_decisions(

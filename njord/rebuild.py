@@ -19,7 +19,7 @@ from njord.core.book import FLATTEN_SEQ, BarE8, Book
 from njord.core.time import bar_index
 from njord.data.history import BarBatch
 from njord.errors import MismatchError, StrategyError
-from njord.loop import Runner, ask_minute, bars_of, load_history, notify_fills
+from njord.loop import Runner, ask_runner, bars_of, load_history, notify_fills
 from njord.reasons import Reason
 from njord.store import db, history
 
@@ -68,14 +68,13 @@ def _ask(book: Book, runners: list[Runner], batch: BarBatch, bars: list[BarE8], 
     several that raised asked for none (its sleeve's halt is in the log)."""
     asked = 0
     for runner in runners:
-        if runner.id and book.sleeves[runner.id].halted is not None:
-            ask_minute(runner, batch, bars, i, book.symbol, call=False)
-            continue
         try:
-            asked += len(ask_minute(runner, batch, bars, i, book.symbol)[0])
+            made = ask_runner(book, runner, batch, bars, i)
         except StrategyError:
             if not runner.id:
                 raise
+            continue
+        asked += len(made[0]) if made is not None else 0
     return asked
 
 

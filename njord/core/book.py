@@ -1130,9 +1130,7 @@ class Book:
             cash_e8=ledger.cash_e8,
             realised_e8=ledger.realised_e8,
             fees_e8=ledger.fees_e8,
-            lots=[
-                msgspec.structs.replace(lot) for s in sorted(ledger.lots) for lot in ledger.lots[s]
-            ],
+            lots=ledger.copied_lots(),
             next_lot_seq=ledger.next_lot_seq,
             open_orders=[msgspec.structs.replace(o) for o in self.open_orders.values()],
             state=self.state,
@@ -1154,17 +1152,13 @@ class Book:
         )
 
     def restore(self, state: BookState) -> None:
-        ledger = self.ledger
-        ledger.cash_e8, ledger.realised_e8, ledger.fees_e8 = (
-            state.cash_e8,
-            state.realised_e8,
-            state.fees_e8,
+        self.ledger.restore(
+            cash_e8=state.cash_e8,
+            realised_e8=state.realised_e8,
+            fees_e8=state.fees_e8,
+            lots=state.lots,
+            next_lot_seq=state.next_lot_seq,
         )
-        ledger.lots = {}
-        for lot in state.lots:
-            ledger.lots.setdefault(lot.symbol, []).append(msgspec.structs.replace(lot))
-        ledger.next_lot_seq = state.next_lot_seq
-        ledger.refresh_positions()
         self.open_orders = {
             o.client_order_id: msgspec.structs.replace(o) for o in state.open_orders
         }

@@ -65,6 +65,21 @@ class Ledger:
         self.next_lot_seq = 1
         self._positions: dict[str, int] = {}  # Σ lot qty, kept so the per-bar mark is O(1)
 
+    def copied_lots(self) -> list[Lot]:
+        """Its open lots, copied, symbol by symbol: what a snapshot keeps."""
+        return [msgspec.structs.replace(lot) for s in sorted(self.lots) for lot in self.lots[s]]
+
+    def restore(
+        self, *, cash_e8: int, realised_e8: int, fees_e8: int, lots: list[Lot], next_lot_seq: int
+    ) -> None:
+        """Back to a snapshot's state (its lots copied in)."""
+        self.cash_e8, self.realised_e8, self.fees_e8 = cash_e8, realised_e8, fees_e8
+        self.lots = {}
+        for lot in lots:
+            self.lots.setdefault(lot.symbol, []).append(msgspec.structs.replace(lot))
+        self.next_lot_seq = next_lot_seq
+        self.refresh_positions()
+
     def position_e8(self, symbol: str) -> int:
         return self._positions.get(symbol, 0)
 

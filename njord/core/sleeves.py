@@ -106,9 +106,7 @@ class Sleeve:
             cash_e8=ledger.cash_e8,
             realised_e8=ledger.realised_e8,
             fees_e8=ledger.fees_e8,
-            lots=[
-                msgspec.structs.replace(lot) for s in sorted(ledger.lots) for lot in ledger.lots[s]
-            ],
+            lots=ledger.copied_lots(),
             next_lot_seq=ledger.next_lot_seq,
             halted=self.halted,
             budget_day=self.budget_day,
@@ -119,17 +117,13 @@ class Sleeve:
         )
 
     def restore(self, state: SleeveState) -> None:
-        ledger = self.ledger
-        ledger.cash_e8, ledger.realised_e8, ledger.fees_e8 = (
-            state.cash_e8,
-            state.realised_e8,
-            state.fees_e8,
+        self.ledger.restore(
+            cash_e8=state.cash_e8,
+            realised_e8=state.realised_e8,
+            fees_e8=state.fees_e8,
+            lots=state.lots,
+            next_lot_seq=state.next_lot_seq,
         )
-        ledger.lots = {}
-        for lot in state.lots:
-            ledger.lots.setdefault(lot.symbol, []).append(msgspec.structs.replace(lot))
-        ledger.next_lot_seq = state.next_lot_seq
-        ledger.refresh_positions()
         self.halted = state.halted
         self.budget_day, self.budget_e8 = state.budget_day, state.budget_e8
         self.days, self.last_equity_e8 = list(state.days), state.last_equity_e8
