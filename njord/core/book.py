@@ -1152,13 +1152,7 @@ class Book:
         )
 
     def restore(self, state: BookState) -> None:
-        self.ledger.restore(
-            cash_e8=state.cash_e8,
-            realised_e8=state.realised_e8,
-            fees_e8=state.fees_e8,
-            lots=state.lots,
-            next_lot_seq=state.next_lot_seq,
-        )
+        self.ledger.restore(state)
         self.open_orders = {
             o.client_order_id: msgspec.structs.replace(o) for o in state.open_orders
         }

@@ -8,6 +8,8 @@ holds to the unit (tests/unit/test_ledger.py proves it on random fill sequences)
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import msgspec
 
 from njord.core.money import mul_e8
@@ -36,6 +38,21 @@ class Trade(msgspec.Struct, frozen=True, kw_only=True):
     fees_e8: int
     entry_fill_id: int
     exit_fill_id: int
+
+
+class LedgerState(Protocol):
+    """What a snapshot keeps of a ledger (BookState, SleeveState)."""
+
+    @property
+    def cash_e8(self) -> int: ...
+    @property
+    def realised_e8(self) -> int: ...
+    @property
+    def fees_e8(self) -> int: ...
+    @property
+    def lots(self) -> list[Lot]: ...
+    @property
+    def next_lot_seq(self) -> int: ...
 
 
 def net_of_base_fee(qty_e8: int, price_e8: int, fee_qty_e8: int) -> tuple[int, int, int]:
@@ -69,15 +86,17 @@ class Ledger:
         """Its open lots, copied, symbol by symbol: what a snapshot keeps."""
         return [msgspec.structs.replace(lot) for s in sorted(self.lots) for lot in self.lots[s]]
 
-    def restore(
-        self, *, cash_e8: int, realised_e8: int, fees_e8: int, lots: list[Lot], next_lot_seq: int
-    ) -> None:
-        """Back to a snapshot's state (its lots copied in)."""
-        self.cash_e8, self.realised_e8, self.fees_e8 = cash_e8, realised_e8, fees_e8
+    def restore(self, state: LedgerState) -> None:
+        """Back to a snapshot's state (its lots copied in): the book's or a sleeve's."""
+        self.cash_e8, self.realised_e8, self.fees_e8 = (
+            state.cash_e8,
+            state.realised_e8,
+            state.fees_e8,
+        )
         self.lots = {}
-        for lot in lots:
+        for lot in state.lots:
             self.lots.setdefault(lot.symbol, []).append(msgspec.structs.replace(lot))
-        self.next_lot_seq = next_lot_seq
+        self.next_lot_seq = state.next_lot_seq
         self.refresh_positions()
 
     def position_e8(self, symbol: str) -> int:

@@ -117,13 +117,7 @@ class Sleeve:
         )
 
     def restore(self, state: SleeveState) -> None:
-        self.ledger.restore(
-            cash_e8=state.cash_e8,
-            realised_e8=state.realised_e8,
-            fees_e8=state.fees_e8,
-            lots=state.lots,
-            next_lot_seq=state.next_lot_seq,
-        )
+        self.ledger.restore(state)
         self.halted = state.halted
         self.budget_day, self.budget_e8 = state.budget_day, state.budget_e8
         self.days, self.last_equity_e8 = list(state.days), state.last_equity_e8

@@ -144,6 +144,8 @@ def test_a_strategy_that_raises_is_halted_alone_and_the_other_trades_as_if_alone
         ([_sleeve("a", "SOLUSDT")], "strategies a names SOLUSDT"),
         ([_sleeve("a", "BTCUSDT", name="nope")], "unknown strategy 'nope'"),
         ([_sleeve("a", "BTCUSDT", extra="enabled = false\n")], "every [[strategies]] entry"),
+        ([_sleeve("a", "BTCUSDT") + "[strategies.risk]\nnotional_cap = -1\n"], "must be >= 0"),
+        ([_sleeve("a", "BTCUSDT") + "[portfolio]\nlookback_days = 1\n"], "must be >= 2"),
     ],
 )
 def test_bad_strategies_are_refused_with_what_to_change(
