@@ -532,4 +532,38 @@ CREATE TABLE sleeve_equity (
     PRIMARY KEY (ts_ms, strategy_id)
 ) WITHOUT ROWID;
 
-PRAGMA user_version = 9;
+-- @version 10
+-- Hot reload (`njord reload`): a strategy's later versions, each its code's identity (the
+-- source kept when it lives outside njord, so `verify` re-runs each version on any
+-- machine) and its params; a `reload` control names the version it swaps in. The
+-- controls' command CHECK is rebuilt to take it.
+CREATE TABLE strategy_versions (
+    version     INTEGER PRIMARY KEY,
+    strategy_id TEXT NOT NULL,             -- '' when the session runs one strategy
+    path        TEXT NOT NULL,             -- module:Class
+    sha256      TEXT NOT NULL,             -- of the defining module's source
+    source      TEXT,                      -- NULL: njord's own (its hash must match)
+    params      TEXT NOT NULL,             -- canonical JSON
+    posted_ms   INTEGER NOT NULL,
+    posted_by   TEXT NOT NULL
+);
+CREATE TABLE controls_v10 (
+    seq         INTEGER PRIMARY KEY,
+    posted_ms   INTEGER NOT NULL,
+    command     TEXT NOT NULL
+        CHECK (command IN ('halt', 'reduce', 'flatten', 'resume', 'reload')),
+    reason      TEXT NOT NULL,
+    posted_by   TEXT NOT NULL,
+    applied_ms  INTEGER,
+    bar_ts_ms   INTEGER,
+    strategy_id TEXT NOT NULL DEFAULT '',  -- '' = whole session
+    version     INTEGER REFERENCES strategy_versions (version)  -- a reload's
+);
+INSERT INTO controls_v10 (seq, posted_ms, command, reason, posted_by, applied_ms, bar_ts_ms,
+                          strategy_id)
+SELECT seq, posted_ms, command, reason, posted_by, applied_ms, bar_ts_ms, strategy_id
+FROM controls;
+DROP TABLE controls;
+ALTER TABLE controls_v10 RENAME TO controls;
+
+PRAGMA user_version = 10;

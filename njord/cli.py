@@ -597,7 +597,11 @@ def tui(
         duration=duration,
         pace_ms=pace_ms,
     )
-    app = NjordApp(run.session.path, session=run)  # it stops the session on SIGTERM too
+    app = NjordApp(  # it stops the session on SIGTERM too
+        run.session.path,
+        session=run,
+        config=lambda: load_config(config_path, sets, env_prefix, strategy).config,
+    )
     try:
         app.run()
     finally:
@@ -806,6 +810,29 @@ def resume(db_path: Path, reason: str, confirm: bool, strategy_id: str) -> None:
     if not confirm:
         raise ConfigError("resume re-enables trading; run it again with --confirm")
     _control("resume")(db_path, reason, strategy_id)
+
+
+@cli.command()
+@session_db()
+@config_options
+@click.option("--strategy", "strategy_id", default="", help="reload this strategy only")
+def reload(
+    db_path: Path,
+    config_path: Path | None,
+    sets: tuple[str, ...],
+    env_prefix: str,
+    strategy_id: str,
+) -> None:
+    """Swap a running session's strategies for their code and params as they are now (the
+    config's [[strategies]] or [strategy], and the source), at the session's next bar.
+
+    Only params and code may change; a version that does not import or validate is
+    refused and nothing changes. Each version is kept in the db: `verify` re-runs it."""
+    from njord import controls
+    from njord.reload import reload as post_reload
+
+    given = load_config(config_path, sets, env_prefix).config
+    click.echo(post_reload(db_path, given, strategy_id=strategy_id, by=controls.operator()))
 
 
 @cli.group("data")

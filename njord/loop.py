@@ -16,26 +16,34 @@ never call back into it.
 from __future__ import annotations
 
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
 
 from njord import killpoints
-from njord.core.bars import SymbolFrames, Timeframes
+from njord.core.bars import Timeframes
 from njord.core.book import BarE8, Book, Outgoing
 from njord.core.reports import Report
-from njord.core.strategy import Context, Strategy
 from njord.data.history import BarBatch
-from njord.data.qc import utc
-from njord.errors import Interrupted, NjordError, StrategyError
+from njord.errors import Interrupted
 from njord.ports import BarFeed, OrderRouter, Pacer, Telemetry, VenueUpkeep
 from njord.reasons import TradingState
-from njord.records import Bar, OrderIntent
+from njord.runners import (
+    Runner,
+    ask,
+    bars_of,
+    book_decisions,
+    decide,
+    load_history,
+    notify_fills,
+    snapshot_runners,
+)
+from njord.store import history, versions
 from njord.store import venue as venue_store
 from njord.store.controls import Control
 from njord.store.session import SessionWriter
+from njord.swap import ReloadFailed, swap
 
 KILL_FILE_POSTER = "kill-file"
 IDLE_S = 0.2  # longest wait before controls are looked at again: a halt applies within 1 s
@@ -89,30 +97,6 @@ class Stop:
     requested = False
 
 
-class Runner:
-    """One strategy of the session and what it sees: its sleeve's id ("" when it is the
-    session's only strategy), its symbols, its bars and its context."""
-
-    __slots__ = ("ctx", "id", "on_error", "strategy", "symbols", "timeframes")
-
-    def __init__(
-        self,
-        strategy: Strategy,
-        timeframes: Timeframes | SymbolFrames,
-        ctx: Context,
-        *,
-        symbols: tuple[str, ...],
-        id: str = "",
-        on_error: str = "halt_sleeve",
-    ) -> None:
-        self.strategy = strategy
-        self.timeframes = timeframes
-        self.ctx = ctx
-        self.symbols = symbols
-        self.id = id
-        self.on_error = on_error
-
-
 class Loop:
     def __init__(
         self,
@@ -130,7 +114,11 @@ class Loop:
         kill_file: Path | None = None,
         last_bar: BarE8 | None = None,
         upkeep: VenueUpkeep | None = None,
+        phases: bool = False,
     ) -> None:
+        """`phases`: log each phase's records apart, as a paced session does (in its own
+        transactions), though the phases share one: `verify`'s re-run of a paced session,
+        whose decision log holds a bar's records in that order."""
         self.book = book
         self.runners = runners
         # One strategy on one symbol, the common case: its step skips the general walk.
@@ -148,6 +136,7 @@ class Loop:
         self.kill_file = kill_file
         self.last_bar = last_bar
         self.upkeep = upkeep
+        self.phases = phases
         self.equity = book.ledger.cash_e8
         self.between_bars = True  # False from a bar's start to its commit
         self._since_commit = 0
@@ -223,7 +212,7 @@ class Loop:
         for report in reports:
             book.apply(report)
         if controls:
-            self._apply_controls(bar, controls)
+            self._apply_controls(bar, controls, batch=batch, row=i)
         ticked = time.perf_counter() if paced else 0.0
         if self._only is not None and not several:
             only, frames = self._only
@@ -235,6 +224,8 @@ class Loop:
         self.last_bar = bar
         if paced:
             self._phase_commit()
+        elif self.phases and book.out:
+            self.write_outbox()  # a re-run of a paced session: its records in its order
         # Phases 2 and 3: send, then apply what the venue answered.
         self._settle(bar)
         self.finish(bar)
@@ -325,7 +316,8 @@ class Loop:
                 writer.log.date_undated(self.book.last_bar_ms or 0)
                 writer.write_now(writer.log.drain())
             return
-        waiting = self.pending()
+        # A reload swaps the strategy at a bar boundary: it waits for the next bar.
+        waiting = [c for c in self.pending() if c.command != "reload"]
         if not waiting and not writer.log.pending:
             return
         writer.begin()
@@ -394,6 +386,8 @@ class Loop:
             outgoing = book.take_outgoing()
             if outgoing and (self.pacer.paced or force):
                 self._phase_commit(force=True)
+            elif outgoing and self.phases and book.out:
+                self.write_outbox()
 
     def _send(self, outgoing: Outgoing) -> list[Report]:
         router = self.router
@@ -407,11 +401,20 @@ class Loop:
         return reports
 
     def _apply_controls(
-        self, bar: BarE8, controls: list[Control], *, at_ms: int | None = None
+        self,
+        bar: BarE8,
+        controls: list[Control],
+        *,
+        at_ms: int | None = None,
+        batch: BarBatch | None = None,
+        row: int = 0,
     ) -> None:
-        """`at_ms`: when applied between bars, the stamp that says so (see `_between`)."""
+        """`at_ms`: when applied between bars, the stamp that says so (see `_between`);
+        `batch` and `row`: the bar's, when applied at its start (where a reload applies)."""
         for control in controls:
-            if control.strategy_id:  # one sleeve's halt or resume
+            if control.command == "reload":
+                self._reload(control, bar.ts_ms, batch, row)
+            elif control.strategy_id:  # one sleeve's halt or resume
                 at = bar.ts_ms if at_ms is None else at_ms
                 self.book.sleeve_control(
                     control.command, control.strategy_id, at, by=control.posted_by
@@ -423,6 +426,35 @@ class Loop:
                 bar_ts_ms=bar.ts_ms if at_ms is None else at_ms,
                 wall_ms=time.time_ns() // 1_000_000,
             )
+
+    def _reload(self, control: Control, ts: int, batch: BarBatch | None, row: int) -> None:
+        """Swap in the strategy version the control names, before this bar's decisions;
+        one that cannot be built or warmed is logged and the old version runs on."""
+        conn, log = self.writer.conn, self.writer.log
+        runner = next(r for r in self.runners if r.id == control.strategy_id)
+        version = versions.one(conn, control.version)
+        name = f"strategy {runner.id}" if runner.id else "the strategy"
+        try:
+            warmed = swap(
+                runner, version, history.stored_bar_blobs(conn), before_ms=ts, batch=batch, row=row
+            )
+        except ReloadFailed as e:
+            log.error(
+                "strategy",
+                f"reload of {name} to version {version.version} failed; the version in force "
+                f"runs on: {e}",
+                version=version.version,
+            )
+            return
+        if self._only is not None and isinstance(runner.timeframes, Timeframes):
+            self._only = (runner, runner.timeframes)  # the fast path steps the new buffers
+        log.info(
+            "strategy",
+            f"{name} reloaded: version {version.version} ({version.identity.path}, source "
+            f"sha256 {version.identity.sha256[:12]}), warmed on {warmed} bars",
+            version=version.version,
+            params=version.params,
+        )
 
     def _telemetry(self, batch: BarBatch, ts: int, ticked: float, available: float) -> None:
         writer: Telemetry = self.writer
@@ -439,197 +471,7 @@ class Loop:
 
 def _ends_halted(book: Book, controls: list[Control]) -> bool:
     """Every control of the session sets its state: the last one pending decides it."""
-    controls = [c for c in controls if not c.strategy_id]
+    controls = [c for c in controls if not c.strategy_id and c.command != "reload"]
     if controls:
         return controls[-1].command in ("halt", "flatten")
     return book.state is TradingState.HALTED
-
-
-def ask(
-    strategy: Strategy | None,
-    symbol: str,
-    timeframes: Timeframes,
-    ctx: Context,
-    batch: BarBatch,
-    i: int,
-    bar: BarE8,
-) -> tuple[list[OrderIntent], list[str]]:
-    """The strategy's step on one bar: the intents and the cancels it asked for (None: the
-    bar only steps the timeframes, a halted sleeve's)."""
-    ctx.now_ms = bar.ts_ms
-    own = Bar(
-        bar.ts_ms,
-        batch.open[i],
-        batch.high[i],
-        batch.low[i],
-        batch.close[i],
-        batch.volume[i],
-        timeframes.base,
-        1,
-        batch.filled[i],
-    )
-    # One decision step per bar: what every timeframe's bar asked for, in call order.
-    intents: list[OrderIntent] = []
-    views = timeframes.step(own)
-    if strategy is None:
-        return intents, []
-    for view in views:
-        try:
-            intents += strategy.on_bar(ctx, symbol, view)
-            intents += ctx.take_submitted()
-        except Exception as e:
-            where = (
-                utc(view.ts_ms)
-                if view.timeframe == timeframes.base
-                else f"{view.timeframe} {utc(view.ts_ms)}"
-            )
-            raise StrategyError(f"strategy raised in on_bar at bar {where}: {e!r}") from e
-    return intents, ctx.take_cancels()
-
-
-def bars_of(batch: BarBatch, i: int, j: int) -> list[BarE8]:
-    """The bars of rows i..j (one minute), each with its symbol when the batch has several."""
-    ts = batch.ts_ms[i]
-    o, h, lo, c = batch.open_e8, batch.high_e8, batch.low_e8, batch.close_e8
-    symbol = batch.symbol
-    if symbol is None:
-        return [BarE8(ts, o[i], h[i], lo[i], c[i])]
-    return [BarE8(ts, o[k], h[k], lo[k], c[k], symbol[k]) for k in range(i, j)]
-
-
-def load_history(timeframes: Timeframes | SymbolFrames, batch: BarBatch) -> None:
-    """The batch's bars into the history buffers, each symbol's into its own."""
-    several = batch.symbol is not None
-    frames = timeframes.frames if isinstance(timeframes, SymbolFrames) else [timeframes]
-    for one in frames:
-        one.load(*batch.arrays(one.symbol if several else None))
-
-
-def ask_minute(
-    runner: Runner, batch: BarBatch, bars: list[BarE8], i: int, only: str, *, call: bool = True
-) -> tuple[list[OrderIntent], list[str]]:
-    """A strategy's step on one minute: each of its symbols' bars, in session order.
-    `only`: the symbol of a one-symbol session (whose bars do not name it). `call` False:
-    a halted sleeve's strategy is not asked, its bars still step (history stays whole)."""
-    strategy = runner.strategy if call else None
-    ctx = runner.ctx
-    if len(bars) == 1 and not bars[0].symbol:
-        return ask(strategy, only, runner.timeframes.of(only), ctx, batch, i, bars[0])
-    intents: list[OrderIntent] = []
-    cancels: list[str] = []
-    for k, bar in enumerate(bars, start=i):
-        if bar.symbol not in runner.symbols:
-            continue  # a symbol the strategy did not declare: marked, never shown to it
-        frames = runner.timeframes.of(bar.symbol)
-        asked, cancel = ask(strategy, bar.symbol, frames, ctx, batch, k, bar)
-        intents += asked
-        cancels += cancel
-    return intents, cancels
-
-
-def decide(book: Book, runners: list[Runner], batch: BarBatch, bars: list[BarE8], i: int) -> None:
-    """Every strategy's step on one minute, in config order, and the book's decisions on
-    what each asked for (one sequence of intents across them). A strategy of several that
-    raises is stopped alone (`isolate`); the session's only one ends the session."""
-    bar = bars[-1]
-    seq = 0
-    for runner in runners:
-        try:
-            asked = ask_runner(book, runner, batch, bars, i)
-        except StrategyError as e:
-            if not runner.id:
-                raise
-            isolate(book, runner, bar, e)
-            continue
-        if asked is not None:
-            intents, cancels = asked
-            book_decisions(book, bar, intents, cancels, runner.id, seq)
-            seq += len(intents)
-    if book.sleeves:
-        book.net(bar)
-
-
-def ask_runner(
-    book: Book, runner: Runner, batch: BarBatch, bars: list[BarE8], i: int
-) -> tuple[list[OrderIntent], list[str]] | None:
-    """One strategy's step on the minute; None for a halted sleeve's, which is not asked
-    (its bars still step its timeframes)."""
-    if runner.id and book.sleeves[runner.id].halted is not None:
-        ask_minute(runner, batch, bars, i, book.symbol, call=False)
-        return None
-    return ask_minute(runner, batch, bars, i, book.symbol)
-
-
-def book_decisions(
-    book: Book, bar: BarE8, intents: list[OrderIntent], cancels: list[str], owner: str, seq: int
-) -> None:
-    """What one strategy asked for at this minute, to the book: its cancels, then its
-    intents (numbered on from `seq`)."""
-    if cancels:
-        book.cancel(bar, cancels, owner=owner)
-    if intents:
-        book.decide(bar, intents, strategy_id=owner, first_seq=seq)
-
-
-def isolate(book: Book, runner: Runner, bar: BarE8, error: StrategyError) -> None:
-    """A sleeve's strategy raised: its sleeve halts (its orders canceled; the others trade
-    on), or, with `on_error = "halt_all"`, the whole session halts. Its traceback is kept
-    in the log record's context."""
-    cause = error.__cause__
-    trace = "".join(traceback.format_exception(cause)) if cause is not None else ""
-    book.log("strategy", "ERROR", f"strategy {runner.id}: {error}", traceback=trace)
-    book.halt_sleeve(runner.id, bar.ts_ms, str(error))
-    if runner.on_error == "halt_all":
-        book.control("halt", bar, by=f"strategy {runner.id}", reason=str(error))
-
-
-def notify_fills(book: Book, runners: list[Runner], bar: BarE8 | None) -> None:
-    """Each finished order's strategy hears of it (`on_fill`)."""
-    mine = {r.id: r for r in runners}
-    for fill in book.take_filled():
-        runner = mine.get(fill.strategy_id)
-        if runner is None or (runner.id and book.sleeves[runner.id].halted is not None):
-            continue  # no strategy asked for it (an operator's order), or its sleeve halted
-        try:
-            runner.strategy.on_fill(runner.ctx, fill)
-        except Exception as e:
-            error = StrategyError(f"strategy raised in on_fill: {e!r}")
-            if not runner.id or bar is None:
-                raise error from e
-            error.__cause__ = e
-            isolate(book, runner, bar, error)
-
-
-def snapshot_runners(runners: list[Runner]) -> tuple[bytes, bytes] | None:
-    """The strategies' and their timeframes' state, when every one keeps snapshots (one
-    strategy: its own bytes; several: a list of each one's, in config order)."""
-    states, frames = [], []
-    for runner in runners:
-        try:
-            state = runner.strategy.snapshot_state()
-        except Exception as e:
-            raise StrategyError(f"strategy raised in snapshot_state: {e!r}") from e
-        if state is None:
-            return None
-        states.append(state)
-        frames.append(runner.timeframes.snapshot())
-    if len(runners) == 1:
-        return states[0], frames[0]
-    return msgspec.msgpack.encode(states), msgspec.msgpack.encode(frames)
-
-
-def restore_runners(runners: list[Runner], strategy: bytes, timeframes: bytes) -> None:
-    """What `snapshot_runners` saved, back into each strategy and its timeframes."""
-    if len(runners) == 1:
-        states, frames = [strategy], [timeframes]
-    else:
-        states = msgspec.msgpack.decode(strategy, type=list[bytes])
-        frames = msgspec.msgpack.decode(timeframes, type=list[bytes])
-    for runner, state, frame in zip(runners, states, frames, strict=True):
-        try:
-            runner.strategy.restore_state(state)
-        except NjordError:
-            raise
-        except Exception as e:
-            raise StrategyError(f"strategy raised in restore_state: {e!r}") from e
-        runner.timeframes.restore(frame)

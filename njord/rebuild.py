@@ -10,6 +10,7 @@ held, so operator controls can be posted throughout.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import msgspec
@@ -19,9 +20,10 @@ from njord.core.book import FLATTEN_SEQ, BarE8, Book
 from njord.core.time import bar_index
 from njord.data.history import BarBatch
 from njord.errors import MismatchError, StrategyError
-from njord.loop import Runner, ask_runner, bars_of, load_history, notify_fills
 from njord.reasons import Reason
-from njord.store import db, history
+from njord.runners import Runner, ask_runner, bars_of, load_history, notify_fills
+from njord.store import db, history, versions
+from njord.swap import ReloadFailed, swap
 
 Record = tuple[int, str, str, str]
 
@@ -53,6 +55,7 @@ def rebuild(
             else:
                 book.start_bar(bars[0])
             _apply(book, conn, before)
+            _reload(conn, runners, before, batch, i)
             asked = _ask(book, runners, batch, bars, i)
             _check(asked, after, ts)
             _apply(book, conn, after)
@@ -61,6 +64,22 @@ def rebuild(
     _apply(book, conn, log.rest())
     book.take_outbox()
     return last
+
+
+def _reload(
+    conn: db.Connection, runners: list[Runner], records: list[Record], batch: BarBatch, i: int
+) -> None:
+    """The reloads the session applied at this bar, swapped in as it swapped them (one
+    that failed then fails again, and its strategy stays)."""
+    for bar_ts, kind, _, payload in records:
+        if kind != "control" or '"command":"reload"' not in payload:
+            continue
+        control = msgspec.json.decode(payload)
+        runner = next(r for r in runners if r.id == control.get("strategy_id", ""))
+        version = versions.one(conn, control["version"])
+        with contextlib.suppress(ReloadFailed):
+            blobs = history.stored_bar_blobs(conn)
+            swap(runner, version, blobs, before_ms=bar_ts, batch=batch, row=i)
 
 
 def _ask(book: Book, runners: list[Runner], batch: BarBatch, bars: list[BarE8], i: int) -> int:

@@ -12,7 +12,7 @@ from njord.data.history import StoredFeed
 from njord.errors import ConfigError, MismatchError
 from njord.log import SessionLog
 from njord.loop import Stop
-from njord.store import db, history
+from njord.store import db, history, versions
 from njord.store.stored import read
 from njord.wiring import build_runtime, open_session, run_session, stored_strategies
 
@@ -60,6 +60,8 @@ def verify(path: Path) -> Verified:
         session = open_session(
             again, config=config, manifest=manifest, log=SessionLog(now_ms=lambda: 0, echo=None)
         )
+        with session.conn:  # the versions its reloads swap in, as the session had them
+            versions.insert(session.conn, stored.versions)
         runtime = build_runtime(
             StoredFeed(
                 stored.blobs,
@@ -78,6 +80,9 @@ def verify(path: Path) -> Verified:
             stop=Stop(),
             scheduled=stored.controls,
             amendments=stored.amendments,
+            # A paced session (shadow, paper, a slowed backtest) committed each phase of a
+            # bar apart, and marked the bar decided in between: its log is in that order.
+            phases=stored.decided_bar_ms is not None,
         )
         got, got_equity = (
             history.decisions_of(session.conn, COMPARED),

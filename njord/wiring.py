@@ -52,15 +52,14 @@ from njord.loop import (
     Loop,
     LoopResult,
     NoPacing,
-    Runner,
     Stop,
-    restore_runners,
 )
 from njord.manifest import DataSource, Manifest, git_state, host_facts, strategy_identity
 from njord.ports import BarFeed, OrderRouter, Pacer, RunManifestStore, SnapshotStore
 from njord.rebuild import rebuild
+from njord.runners import Runner, restore_runners
 from njord.store import amendments as amend_store
-from njord.store import db, history, portfolio
+from njord.store import db, history, portfolio, versions
 from njord.store import lease as leases
 from njord.store import venue as venue_store
 from njord.store.amendments import Amendment
@@ -70,6 +69,7 @@ from njord.store.runs import SqliteManifestStore
 from njord.store.session import SessionWriter
 from njord.store.stored import StoredSession
 from njord.store.venue import PaperJournal
+from njord.swap import in_force
 
 if TYPE_CHECKING:
     # Live feeds import the venue's client (requests): a backtest never loads it.
@@ -452,11 +452,12 @@ def run_session(
     notifier: Notifier | None = None,
     stored: Polled | None = None,
     router: OrderRouter | None = None,
+    phases: bool = False,
 ) -> LoopResult:
     """`scheduled` and `amendments`: a verification's, read from the session it re-runs;
     by default this session's own. `resume_after_ms` set: the session is carried on, rebuilt
     from `stored` (its committed bars: by default the first bars of `feed`). `router`: the
-    venue, when not the mode's own (`router_of`)."""
+    venue, when not the mode's own (`router_of`). `phases`: see `Loop`."""
     config = session.config
     book = build_book(
         stored_config(session.manifest.config_toml),
@@ -506,6 +507,7 @@ def run_session(
         stop=stop,
         kill_file=Path(config.runtime.kill_file) if config.runtime.kill_file else None,
         upkeep=upkeep,
+        phases=phases,
     )
     try:
         if resume_after_ms is not None:
@@ -663,6 +665,10 @@ def carry_on(session: Session, loop: Loop, stored: Polled) -> None:
     if snapshot is not None:
         snapshots: SnapshotStore = SqliteSnapshotStore(conn)
         book.restore(snapshots.load(snapshot.snapshot_id))
+        # The strategy versions the snapshot is of: the first, or what reloads swapped in.
+        stored_versions = versions.load(conn)
+        if stored_versions:
+            in_force(loop.runners, loop.scheduled, stored_versions, through_ms=snapshot.bar_ts_ms)
         restore_runners(loop.runners, snapshot.strategy, snapshot.timeframes)
     last_bar = rebuild(
         conn,

@@ -5,6 +5,7 @@ mark into the decision log)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import apsw
@@ -12,6 +13,7 @@ import msgspec
 
 from njord.config import stored_config
 from njord.errors import ConfigError, LeaseError
+from njord.manifest import Manifest
 from njord.store import db
 from njord.store import lease as leases
 from njord.store.runs import SqliteManifestStore
@@ -27,15 +29,17 @@ class Control(msgspec.Struct, frozen=True, omit_defaults=True):
     # A halt or resume of one strategy's sleeve (`--strategy`); "": the whole session. Left
     # out of the decision log when empty, as controls were logged before there were sleeves.
     strategy_id: str = ""
+    # A reload's: the `strategy_versions` row it swaps in (0: not a reload).
+    version: int = 0
 
 
 def pending(conn: apsw.Connection) -> list[Control]:
     """Posted and not yet applied, in the order they were posted."""
     return [
-        Control(*row)
-        for row in conn.execute(
-            "SELECT seq, command, reason, posted_by, strategy_id FROM controls "
-            "WHERE applied_ms IS NULL ORDER BY seq"
+        Control(seq, command, reason, by, strategy_id, version or 0)
+        for seq, command, reason, by, strategy_id, version in conn.execute(
+            f"SELECT seq, command, reason, posted_by, strategy_id, {_version(conn)} "
+            "FROM controls WHERE applied_ms IS NULL ORDER BY seq"
         )
     ]
 
@@ -48,12 +52,19 @@ def pending_count(conn: apsw.Connection) -> int:
 def applied(conn: apsw.Connection) -> dict[int, list[Control]]:
     """Controls already applied, by the bar they were applied at (for replays)."""
     by_bar: dict[int, list[Control]] = {}
-    for bar_ts, *fields in conn.execute(
-        "SELECT bar_ts_ms, seq, command, reason, posted_by, strategy_id FROM controls "
-        "WHERE applied_ms IS NOT NULL ORDER BY seq"
+    for bar_ts, seq, command, reason, by, strategy_id, version in conn.execute(
+        f"SELECT bar_ts_ms, seq, command, reason, posted_by, strategy_id, {_version(conn)} "
+        "FROM controls WHERE applied_ms IS NOT NULL ORDER BY seq"
     ):
-        by_bar.setdefault(int(bar_ts), []).append(Control(*fields))
+        control = Control(seq, command, reason, by, strategy_id, version or 0)
+        by_bar.setdefault(int(bar_ts), []).append(control)
     return by_bar
+
+
+def _version(conn: apsw.Connection) -> str:
+    """The version column, or 0 on a db older than it (schema 10), read as it is."""
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(controls)")]
+    return "version" if "version" in columns else "0"
 
 
 def mark_applied(conn: apsw.Connection, control: Control, *, bar_ts_ms: int, wall_ms: int) -> None:
@@ -71,15 +82,16 @@ def post_control(
     wall_ms: int,
     by: str,
     strategy_id: str = "",
+    version: int | None = None,
 ) -> int:
     """Queue an operator control; the running loop applies it (or the next start does).
     `by` is stored as given (njord.controls.operator names a host). No checks: the
     loop's own controls (kill file, a strategy fault) go straight in."""
     with conn:
         conn.execute(
-            "INSERT INTO controls (posted_ms, command, reason, posted_by, strategy_id) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (wall_ms, command, reason, by, strategy_id),
+            "INSERT INTO controls (posted_ms, command, reason, posted_by, strategy_id, version) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (wall_ms, command, reason, by, strategy_id, version),
         )
     return int(conn.last_insert_rowid())
 
@@ -88,6 +100,22 @@ def post(path: Path, command: str, reason: str, *, by: str, strategy_id: str = "
     """Queue `command` for the session in `path` (`strategy_id`: for that sleeve only);
     the answer says when it applies. A finished session is refused (exit 2): nothing would
     ever apply the control; so is a strategy id the session does not run."""
+
+    def queue(conn: apsw.Connection, manifest: Manifest, wall_ms: int) -> str:
+        if strategy_id:
+            _check_sleeve(manifest, strategy_id)
+        seq = post_control(conn, command, reason, wall_ms=wall_ms, by=by, strategy_id=strategy_id)
+        target = f" of strategy {strategy_id}" if strategy_id else ""
+        return f"{command}{target} posted as control #{seq}"
+
+    posted, when = posting(path, queue)
+    return f"{posted}; {when}"
+
+
+def posting(path: Path, queue: Callable[[db.Connection, Manifest, int], str]) -> tuple[str, str]:
+    """Run `queue` (what it posts, and what it says of that) in one write transaction with
+    the read of the session's status, and say when the session applies it. A db without a
+    session, or a finished one, is refused (exit 2): nothing would ever apply it."""
     conn = db.open_writer(path, create=False)
     try:
         conn.set_busy_timeout(WAIT_MS)
@@ -96,30 +124,29 @@ def post(path: Path, command: str, reason: str, *, by: str, strategy_id: str = "
         except LeaseError as e:  # busy past WAIT_MS: name the writer that holds it
             raise LeaseError(_busy(conn, path)) from e
         try:
-            when = _applies(conn, path, strategy_id)
-            seq = post_control(
-                conn, command, reason, wall_ms=leases.wall_ms(), by=by, strategy_id=strategy_id
-            )
+            manifest = SqliteManifestStore(conn).load()
+            if manifest is None:
+                raise ConfigError(f"{path} holds no session; nothing will apply this")
+            when = _applies(conn, path, manifest)
+            posted = queue(conn, manifest, leases.wall_ms())
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
     finally:
         conn.close()
-    target = f" of strategy {strategy_id}" if strategy_id else ""
-    return f"{command}{target} posted as control #{seq}; {when}"
+    return posted, when
 
 
-def _applies(conn: apsw.Connection, path: Path, strategy_id: str) -> str:
+def _check_sleeve(manifest: Manifest, strategy_id: str) -> None:
+    ids = [s.id for s in stored_config(manifest.config_toml).strategies if s.enabled]
+    if strategy_id not in ids:
+        runs = f"it runs {', '.join(ids)}" if ids else "it runs one strategy, no sleeves"
+        raise ConfigError(f"session {manifest.run_id} has no strategy {strategy_id!r}: {runs}")
+
+
+def _applies(conn: apsw.Connection, path: Path, manifest: Manifest) -> str:
     store = SqliteManifestStore(conn)
-    manifest = store.load()
-    if manifest is None:
-        raise ConfigError(f"{path} holds no session; nothing will apply this")
-    if strategy_id:
-        ids = [s.id for s in stored_config(manifest.config_toml).strategies if s.enabled]
-        if strategy_id not in ids:
-            runs = f"it runs {', '.join(ids)}" if ids else "it runs one strategy, no sleeves"
-            raise ConfigError(f"session {manifest.run_id} has no strategy {strategy_id!r}: {runs}")
     run_id, status = manifest.run_id, store.status(manifest.run_id)
     if status == "finished":
         raise ConfigError(f"session {run_id} in {path} is finished; nothing will apply this")

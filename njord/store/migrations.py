@@ -27,4 +27,4 @@ def _additive(version: int) -> Migration:
     return run
 
 
-MIGRATIONS: dict[int, Migration] = {v: _additive(v) for v in (2, 3, 4, 5, 6, 7, 8, 9)}
+MIGRATIONS: dict[int, Migration] = {v: _additive(v) for v in (2, 3, 4, 5, 6, 7, 8, 9, 10)}

@@ -10,10 +10,11 @@ import msgspec
 from njord.data.qc import QcEvent
 from njord.manifest import Manifest
 from njord.ports import RunManifestStore
-from njord.store import amendments, controls, db, history, venue
+from njord.store import amendments, controls, db, history, venue, versions
 from njord.store.amendments import Amendment
 from njord.store.controls import Control
 from njord.store.runs import SqliteManifestStore
+from njord.store.versions import StrategyVersion
 
 
 class StoredSession(msgspec.Struct, kw_only=True):
@@ -25,6 +26,7 @@ class StoredSession(msgspec.Struct, kw_only=True):
     blobs: list[bytes]  # the stored bar chunks, oldest first
     events: list[QcEvent]  # what QC found when the bars were stored
     controls: dict[int, list[Control]]  # applied operator controls, by bar
+    versions: list[StrategyVersion]  # what reloads swapped in (`njord reload`)
 
     @property
     def through_ms(self) -> int:
@@ -64,4 +66,5 @@ def read(conn: db.Connection, *, checked: bool = False) -> StoredSession | None:
         blobs=blobs(conn),
         events=history.qc_events(conn),
         controls=controls.applied(conn),
+        versions=versions.load(conn),
     )

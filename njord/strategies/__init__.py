@@ -174,7 +174,6 @@ def from_identity(identity: StrategyIdentity) -> type[Strategy]:
     installed one is missing or differs, so a copied db verifies on any machine. njord's
     own samples must match the recorded hash: changed code is a mismatch, not a guess.
     """
-    module_name, _, attr = identity.path.partition(":")
     try:
         cls = resolve(identity.path)
         if strategy_identity(cls).sha256 == identity.sha256:
@@ -182,6 +181,14 @@ def from_identity(identity: StrategyIdentity) -> type[Strategy]:
     except ConfigError:
         if identity.source is None:
             raise
+    return from_source(identity)
+
+
+def from_source(identity: StrategyIdentity) -> type[Strategy]:
+    """The strategy built from the source its identity keeps, whatever is installed: a
+    reloaded version's (a module imported before it changed would still run the old
+    code, and `inspect` would read the new file's text for it)."""
+    module_name, _, attr = identity.path.partition(":")
     if identity.source is None:
         raise MismatchError(
             f"strategy {identity.path} changed since the session ran "

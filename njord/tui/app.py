@@ -3,7 +3,8 @@
 The screens read through their own read-only connection and re-read only when the db's
 data version (`reads.data_version`) says a commit landed, so they never block or slow the writer —
 whether that writer is another process or the worker thread this app started. Controls go
-through the same API as `njord halt|reduce|flatten|resume`.
+through the same API as `njord halt|reduce|flatten|resume` (and `l`, a driven session's
+reload, as `njord reload`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,10 +23,12 @@ from textual.message import Message
 from textual.screen import Screen
 
 from njord import controls, launch
+from njord.config import Config
 from njord.core.time import timeframe_ms
 from njord.errors import NjordError
 from njord.events import BarsCommitted, ControlApplied, Event, TradingStateChanged
 from njord.loop import Stop
+from njord.reload import reload
 from njord.store import controls as control_queue
 from njord.store import db, reads
 from njord.tui.browse import Browse
@@ -37,6 +41,10 @@ CONTROLS = {
     "flatten": "Flatten: close every position through the normal path, then halt?",
     "resume": "Resume: return the session to ACTIVE trading?",
 }
+RELOAD_QUESTION = (
+    "Reload: swap the strategy for its code and its params in the config file as they "
+    "are now, at the next bar?"
+)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 STOP_QUESTION = (
     "Stop the session and quit? It finishes the current bar, commits it and releases "
@@ -71,6 +79,7 @@ class NjordApp(App[None]):
         Binding("r", "control('reduce')", "reduce"),
         Binding("f", "control('flatten')", "flatten"),
         Binding("u", "control('resume')", "resume"),
+        Binding("l", "reload", "reload", show=False),  # in ? help; the footer is full
         Binding("b", "browse", "browse"),
         Binding("t", "toggle_dark", "theme", show=False),  # in ? help; the footer is full
         Binding("question_mark", "help", "help"),
@@ -78,11 +87,18 @@ class NjordApp(App[None]):
     ]
 
     def __init__(
-        self, db_path: Path, *, poll_s: float = 0.2, session: launch.Launch | None = None
+        self,
+        db_path: Path,
+        *,
+        poll_s: float = 0.2,
+        session: launch.Launch | None = None,
+        config: Callable[[], Config] | None = None,
     ) -> None:
-        """With `session`, this app runs it (in a worker thread) and shows its db."""
+        """With `session`, this app runs it (in a worker thread) and shows its db;
+        `config` reads the session's config file again (the `l` key's reload)."""
         super().__init__()
         self.db_path = db_path
+        self.config = config
         self.poll_s = poll_s
         self.session = session
         self.stop = Stop()
@@ -213,6 +229,29 @@ class NjordApp(App[None]):
             self.notify(str(e), severity="error", timeout=30)
             return
         self.notify(answer)
+
+    def action_reload(self) -> None:
+        """`njord reload` for the session on screen, from the config it was driven with."""
+        if self.config is None:
+            self.notify(
+                f"reload reads a config: run `njord reload --db {self.db_path} --config C`",
+                severity="error",
+                timeout=30,
+            )
+            return
+        read = self.config
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                answer = reload(self.db_path, read(), strategy_id="", by=controls.operator())
+            except NjordError as e:  # a change reload refuses, code that does not import
+                self.notify(str(e), severity="error", timeout=30)
+                return
+            self.notify(answer)
+
+        self.push_screen(Confirm(RELOAD_QUESTION), answered)
 
     async def action_quit(self) -> None:
         """Watching: quit at once, the session never notices. Driving: ask, then stop."""

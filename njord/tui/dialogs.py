@@ -20,7 +20,8 @@ WATCH_HELP = (
 )
 DRIVE_HELP = (
     "njord tui: this process runs the session; the screen shows its commits.\n\n"
-    f"{KEYS}t dark/light theme   ? this help\n"
+    f"{KEYS}l reload the strategy from the config file (asks first)\n"
+    "t dark/light theme   ? this help\n"
     "q quit: asks first, then the session finishes its bar, commits and stops."
 )
 

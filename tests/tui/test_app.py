@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Static
 
 from njord.store import db
 from njord.tui.app import NjordApp
+from njord.tui.dialogs import Confirm
 from njord.tui.picker import PickerApp
 from tests.conftest import (
     ROOT,
@@ -94,6 +95,10 @@ def test_controls_ask_first(finished: Path) -> None:
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.press("h", "n")  # asked, declined: nothing happens
             await pilot.pause()
+            assert controls(finished) == []
+            await pilot.press("l")  # a watched session's config is not the TUI's to read
+            await pilot.pause()
+            assert not isinstance(app.screen, Confirm)
             assert controls(finished) == []
             await pilot.press("question_mark")
             await pilot.pause()

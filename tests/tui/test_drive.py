@@ -243,3 +243,34 @@ def test_a_driving_tui_follows_the_event_bus_not_its_poll(
 
     app = asyncio.run(drive())
     assert isinstance(app.outcome, Interrupted)
+
+
+def test_the_reload_key_swaps_a_driven_sessions_params_at_its_next_bar(
+    tmp_path: Path, sample_week: Path
+) -> None:
+    path = tmp_path / "driven.db"
+    data = f'data.path="{sample_week}"'
+    config = load(data, "strategy.params.fast=2", "strategy.params.slow=4")
+    run = launch.backtest(
+        config, env_prefix="NJORD_", db_path=path, out_dir=tmp_path / "out", pace_ms=20, echo=False
+    )
+    # What `njord tui --config C` re-reads on `l`: the file as it is now, fast changed.
+    edited = lambda: load(data, "strategy.params.fast=3", "strategy.params.slow=4")  # noqa: E731
+
+    async def drive() -> None:
+        app = NjordApp(path, poll_s=0.1, session=run, config=edited)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: "bars 0 " not in text(app, "#facts"), 5)
+            await pilot.press("l")
+            await pilot.pause()
+            assert isinstance(app.screen, Confirm)  # reloading asks first
+            await pilot.press("y")
+            applied = "SELECT version FROM controls WHERE command = 'reload' AND applied_ms > 0"
+            await until(pilot, lambda: bool(query(path, applied)), 5)
+            await pilot.press("q", "y")
+            await until(pilot, lambda: not app.running, 5)
+
+    asyncio.run(drive())
+    (params,) = query(path, "SELECT params FROM strategy_versions")[0]
+    assert params == '{"fast":3,"slow":4}'
+    assert invoke("verify", str(path)).exit_code == 0
