@@ -565,5 +565,14 @@ SELECT seq, posted_ms, command, reason, posted_by, applied_ms, bar_ts_ms, strate
 FROM controls;
 DROP TABLE controls;
 ALTER TABLE controls_v10 RENAME TO controls;
+-- Paper sessions of several symbols (`data.symbols`): the paper broker's last bar per
+-- symbol ('' in a one-symbol session, as its one row was).
+CREATE TABLE paper_market_v10 (
+    symbol TEXT PRIMARY KEY,
+    bar    BLOB NOT NULL                         -- msgpack of the last bar matched
+);
+INSERT INTO paper_market_v10 (symbol, bar) SELECT '', bar FROM paper_market;
+DROP TABLE paper_market;
+ALTER TABLE paper_market_v10 RENAME TO paper_market;
 
 PRAGMA user_version = 10;

@@ -46,11 +46,22 @@ class DataConfig(_Section, frozen=True):
     # Several symbols: each symbol's bar history (file or directory), in session order.
     # Set, it replaces `path` and `symbol`; empty, the session trades `symbol` only.
     paths: dict[str, str] = msgspec.field(default_factory=dict)
+    # Several symbols on live bars (shadow, paper): the venue's symbols, in session order.
+    # Set, it replaces `symbol`.
+    symbols: list[str] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._require("symbols", len(set(self.symbols)) == len(self.symbols), "distinct symbols")
+        if self.paths and self.symbols:
+            raise ValueError(
+                "symbols: give data.paths (a backtest's history per symbol) or data.symbols "
+                "(a shadow or paper session's venue symbols), not both"
+            )
 
     @property
-    def symbols(self) -> tuple[str, ...]:
+    def session_symbols(self) -> tuple[str, ...]:
         """The symbols the session has bars of, in session order."""
-        return tuple(self.paths) or (self.symbol,)
+        return tuple(self.paths) or tuple(self.symbols) or (self.symbol,)
 
 
 class StrategyConfig(_Section, frozen=True):
@@ -240,7 +251,7 @@ class Config(_Section, frozen=True):
 _OPEN_TABLES = frozenset({"strategy.params", "risk.rules_off", "data.paths"})
 # Keys left out of the canonical text while empty: they came after sessions whose config
 # hash (and with it their client order ids) must not change.
-_LATER_KEYS = (("data", "paths"), ("strategy", "symbols"))
+_LATER_KEYS = (("data", "paths"), ("data", "symbols"), ("strategy", "symbols"))
 
 
 class Loaded(msgspec.Struct, frozen=True):
@@ -324,14 +335,15 @@ def check_symbols(config: Config) -> None:
     will run with; never on a stored config, so a session made before this check still
     opens."""
     allowed = config.risk.allowed_symbols
-    source = "data.paths" if config.data.paths else "data.symbol"
-    for symbol in config.data.symbols:
+    source = next((k for k in ("paths", "symbols") if getattr(config.data, k)), "symbol")
+    source = f"data.{source}"
+    for symbol in config.data.session_symbols:
         if symbol not in allowed:
             raise ConfigError(
                 f"config risk.allowed_symbols {allowed} does not hold {source} "
                 f"{symbol}: every order would be refused; add it"
             )
-    held = config.data.symbols
+    held = config.data.session_symbols
     named = [("strategy.symbols", s) for s in config.strategy.symbols]
     named += [(f"strategies {c.id}", s) for c in config.strategies for s in c.symbols]
     for key, symbol in named:
@@ -518,9 +530,10 @@ DOCS: dict[str, str] = {
     "data.path": "bar history: a Parquet file or a directory of them (see `njord data import`); "
     "a relative path is read from the working directory, not the config file's folder",
     "data.symbol": "the symbol to trade (a session of one symbol)",
-    "data.paths": "several symbols in one session (backtests for now): { BTCUSDT = "
-    "'btc.parquet', ETHUSDT = 'eth/' }, in session order; set, it replaces data.path and "
-    "data.symbol",
+    "data.paths": "several symbols in a backtest: { BTCUSDT = 'btc.parquet', ETHUSDT = "
+    "'eth/' }, in session order; set, it replaces data.path and data.symbol",
+    "data.symbols": "several symbols in a shadow or paper session: the venue's, e.g. "
+    "['BTCUSDT', 'ETHUSDT'], in session order ([] = data.symbol); set, it replaces data.symbol",
     "data.timeframe": "bar length of the data: 1m, or 3m..1d to backtest coarser bars",
     "data.gaps": "gap policy: strict (refuse) | forward (flat bars at last close) | none (skip)",
     "data.start": "first bar to use, ISO date/time UTC, inclusive ('' = from the first bar)",
@@ -546,7 +559,8 @@ DOCS: dict[str, str] = {
     "costs.fill_at": "close: a market order fills at the close of the bar that decided it; "
     "next_open: at the next bar's open (± slippage either way)",
     "risk.allowed_symbols": "symbols orders may be placed on; must hold `data.symbol` (or every "
-    "`data.paths` symbol; exit 2 otherwise: every order would be refused), checked for a new "
+    "`data.paths` or `data.symbols` symbol; exit 2 otherwise: every order would be refused), "
+    "checked for a new "
     "session, a resumed one given new keys and each sweep combination (one that fails is a "
     "skipped row), never for a stored one",
     "risk.notional_cap": "largest notional of one order, quote currency",

@@ -21,6 +21,7 @@ from njord import config as configuration
 from njord.adapters.binance import BinanceClient
 from njord.adapters.binance_router import BinanceRouter
 from njord.adapters.live_feed import LiveFeed
+from njord.adapters.live_merged import MergedLiveFeed
 from njord.config import Config, check_symbols, stored_config
 from njord.core.strategy import Strategy
 from njord.core.time import MINUTE_MS
@@ -70,6 +71,11 @@ def open_live(
     the user gave (not defaults) as amendments, or refuses them (njord.amend)."""
     check_live_bars(config)
     if mode == "live":
+        if len(config.data.session_symbols) > 1:
+            raise ConfigError(
+                "data.symbols: a live session trades one symbol for now (paper and shadow "
+                "trade several); set data.symbol"
+            )
         _switched_on(env_prefix)
         if not db_path.exists() and config.runtime.mode != "live":
             raise ConfigError(
@@ -108,19 +114,19 @@ def open_live(
         recv_window_ms=config.venue.recv_window_ms,
         limiter=router.client.limiter if router is not None else None,
     )
-    live = LiveFeed(
+    live = _feed(
         client,
-        symbol=config.data.symbol,
+        config.data.session_symbols,
+        log=log,
         max_bars=max_bars,
         deadline=deadline,
         poll_s=poll_s,
         connect_timeout_s=config.venue.connect_timeout_s if stored is None else None,
-        log=lambda level, msg, ctx: log.log("feed", _level(level), msg, **ctx),
     )
     if stored is None:
         cls = strategies.resolve(config.strategy.name)
         strategy = cls(strategies.parse_params(cls, config.strategy.params))
-        live.next_ms = parse_utc(config.data.start, "data.start")
+        live.start_at(parse_utc(config.data.start, "data.start"))
         manifest = new_manifest(config, cls, live.sources())
         session = open_session(db_path, config=config, manifest=manifest, log=log)
         return LiveRun(
@@ -137,7 +143,7 @@ def open_live(
     # A bar whose decisions committed (phase 1) but not its reports: the restart finishes
     # it from the stored bars; the live feed starts after it.
     through = stored.through_ms
-    live.next_ms = through + MINUTE_MS if through >= 0 else parse_utc(config.data.start, "")
+    live.start_at(through + MINUTE_MS if through >= 0 else parse_utc(config.data.start, ""))
     return LiveRun(
         session=session,
         strategy=strategy,
@@ -145,6 +151,36 @@ def open_live(
         resume_after_ms=through,
         router=router,
     )
+
+
+def _feed(
+    client: BinanceClient,
+    symbols: tuple[str, ...],
+    *,
+    log: SessionLog,
+    max_bars: int | None,
+    deadline: float | None,
+    poll_s: float,
+    connect_timeout_s: float | None,
+) -> LiveFeed | MergedLiveFeed:
+    """The symbol's klines feed, or one per symbol merged by minute (`data.symbols`); each
+    one's records name its symbol when there are several."""
+
+    def one(symbol: str) -> LiveFeed:
+        said = f"{symbol}: " if len(symbols) > 1 else ""
+        return LiveFeed(
+            client,
+            symbol=symbol,
+            max_bars=max_bars,
+            deadline=deadline,
+            poll_s=poll_s,
+            connect_timeout_s=connect_timeout_s,
+            log=lambda level, msg, ctx: log.log("feed", _level(level), f"{said}{msg}", **ctx),
+        )
+
+    if len(symbols) == 1:
+        return one(symbols[0])
+    return MergedLiveFeed([one(s) for s in symbols])
 
 
 def _live_config(config: Config) -> Config:

@@ -93,7 +93,11 @@ def _ask(book: Book, runners: list[Runner], batch: BarBatch, bars: list[BarE8], 
             if not runner.id:
                 raise
             continue
-        asked += len(made[0]) if made is not None else 0
+        if made is None:
+            continue
+        asked += len(made[0])
+        if made[1]:  # its cancels, as the book took them then: their reason is the strategy's
+            book.cancel(bars[-1], made[1], owner=runner.id)
     return asked
 
 

@@ -91,6 +91,6 @@ def _order(book: Book, conn: db.Connection, coid: str, status: OrderStatus) -> N
             book.open_orders[coid] = history.order(conn, coid)
         book.open_orders[coid].status = status
     else:
-        book.open_orders.pop(coid, None)
+        book.replayed_close(coid)
         for child in book.netted.pop(coid, []):  # a net order's sleeve orders end with it
             book.net_of.pop(child, None)

@@ -75,6 +75,7 @@ if TYPE_CHECKING:
     # Live feeds import the venue's client (requests): a backtest never loads it.
     from njord.adapters.binance_router import BinanceRouter
     from njord.adapters.live_feed import LiveFeed
+    from njord.adapters.live_merged import MergedLiveFeed
     from njord.notify import Notifier
 
 # At the end of a run, queued alert edges get this long to reach their channels.
@@ -199,7 +200,8 @@ def traded_symbols(config: Config) -> tuple[str, ...]:
     """What the strategy gets bars of and may order: `strategy.symbols`, or all the
     session's, in session order (with several strategies: all the session's)."""
     wanted = [] if config.strategies else config.strategy.symbols
-    return tuple(s for s in config.data.symbols if s in wanted) if wanted else config.data.symbols
+    held = config.data.session_symbols
+    return tuple(s for s in held if s in wanted) if wanted else held
 
 
 def enabled_sleeves(config: Config) -> list[SleeveConfig]:
@@ -209,10 +211,16 @@ def enabled_sleeves(config: Config) -> list[SleeveConfig]:
 
 def sleeve_symbols(config: Config, sleeve: SleeveConfig) -> tuple[str, ...]:
     wanted = sleeve.symbols
-    return tuple(s for s in config.data.symbols if s in wanted) if wanted else config.data.symbols
+    held = config.data.session_symbols
+    return tuple(s for s in held if s in wanted) if wanted else held
 
 
 def plan_backtest(config: Config, facts: Facts | None = None) -> Plan:
+    if config.data.symbols:
+        raise ConfigError(
+            "data.symbols names a shadow or paper session's venue symbols; a backtest of "
+            "several symbols reads each one's history from [data.paths]"
+        )
     check_symbols(config)
     made = strategies_of(config)
     feed = history_of(config)
@@ -234,9 +242,10 @@ def check_live_bars(config: Config) -> None:
     them), so their data.timeframe is 1m; coarser data is for backtests."""
     if config.data.paths:
         raise ConfigError(
-            "data.paths (several symbols in one session) runs in backtests for now; "
-            f"a {config.runtime.mode} session trades one symbol: set data.symbol instead"
+            "data.paths holds a backtest's history files; a "
+            f"{config.runtime.mode} session of several symbols names them in data.symbols"
         )
+
     if config.strategies:
         raise ConfigError(
             "[[strategies]] (several strategies in one session) runs in backtests for now; "
@@ -307,7 +316,7 @@ def build_book(config: Config, manifest: Manifest, amendments: Sequence[Amendmen
     book = Book(
         symbol=symbols[0],
         symbols=symbols,
-        multi=len(config.data.symbols) > 1,
+        multi=len(config.data.session_symbols) > 1,
         initial_cash_e8=to_e8(config.runtime.initial_cash),
         costs=costs,
         rules=SymbolRules(),
@@ -430,7 +439,7 @@ def open_session(
         log.info("lease", "carried on after the unexpected stop", clear="session_died")
     writer = SessionWriter(conn, run_id=loaded.run_id, log=log, lease=lease)
     writer.snapshot_every = config.store.snapshot_every
-    writer.several = len(config.data.symbols) > 1
+    writer.several = len(config.data.session_symbols) > 1
     writer.beat_every_s = config.store.lease_timeout_s / 3
     return Session(
         path=path, conn=conn, writer=writer, lease=lease, manifest=loaded, config=config, log=log
@@ -624,7 +633,7 @@ class Runtime(msgspec.Struct, kw_only=True):
 
 
 def build_runtime(
-    source: HistoryFeed | MergedFeed | StoredFeed | LiveFeed,
+    source: HistoryFeed | MergedFeed | StoredFeed | LiveFeed | MergedLiveFeed,
     *,
     stored: StoredSession | None = None,
     pace_ms: float = 0.0,
@@ -740,6 +749,11 @@ def carry_on(session: Session, loop: Loop, stored: Polled) -> None:
     writer.ensure_transaction()
     for report in reports:
         book.apply(report)
+    # The strategy's cancels of orders the venue still holds open (it canceled none of
+    # them, or was never asked): asked now, as they would have been at their bar.
+    for coid in book.unsent_cancels():
+        for report in router.cancel(coid):
+            book.apply(report)
     incomplete = last_bar is not None and (last_ms is None or last_bar.ts_ms > last_ms)
     if incomplete and last_bar is not None:  # what was sent stands in for its phase 3
         loop.between_bars = False

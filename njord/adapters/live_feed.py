@@ -82,6 +82,10 @@ class LiveFeed:
     def events(self) -> list[QcEvent]:
         return self._events
 
+    def start_at(self, ms: int | None) -> None:
+        """The first bar to ask for (None: the venue's latest)."""
+        self.next_ms = ms
+
     def sources(self) -> list[DataSource]:
         return [
             DataSource(path=f"{self.client.base_url} klines {self.symbol}", sha256="live", rows=0)

@@ -191,7 +191,7 @@ class Journal(Protocol):
 
     def count_send(self, client_order_id: str) -> None: ...
 
-    def load(self) -> tuple[list[tuple[Order, list[Report], bool]], BarE8 | None]: ...
+    def load(self) -> tuple[list[tuple[Order, list[Report], bool]], list[BarE8]]: ...
 
 
 class PaperBroker(SimRouter):
@@ -204,7 +204,9 @@ class PaperBroker(SimRouter):
     ) -> None:
         super().__init__(costs, rules, fill_at=fill_at)
         self.journal = journal
-        held, self.bar = journal.load()
+        held, bars = journal.load()
+        self.bar = bars[-1] if bars else None  # the market now: its latest bar
+        self.bars = {b.symbol: b for b in bars if b.symbol}  # several symbols: each one's
         for order, reports, open_ in held:
             h = _Held(order, reports, open_=open_)
             self._held[order.client_order_id] = h

@@ -377,6 +377,18 @@ class Book:
         out, self._outgoing = self._outgoing, Outgoing(cancels=[], orders=[])
         return out
 
+    def replayed_close(self, coid: str) -> None:
+        """An order the decision log closes (a replay or a rebuild): no longer open, and
+        no cancel of it still asked for."""
+        self.open_orders.pop(coid, None)
+        self._cancel_reasons.pop(coid, None)
+
+    def unsent_cancels(self) -> list[str]:
+        """A rebuild's end: the strategy's cancels of orders still open, which the venue may
+        never have been sent (a kill after they were decided); nothing else stays queued."""
+        cancels = self.take_outgoing().cancels
+        return [coid for coid in cancels if coid in self.open_orders]
+
     def take_filled(self) -> list[Fill]:
         """Orders whose execution ended since the last call, each as one logical fill."""
         filled, self.filled = self.filled, []

@@ -67,7 +67,10 @@ def _records(conn: apsw.Connection, kind: str) -> dict[str, tuple[int, dict[str,
 def _several(conn: apsw.Connection) -> bool:
     """Whether the session has bars of several symbols (its fill records name theirs)."""
     run = conn.execute("SELECT config_toml FROM runs LIMIT 1").fetchone()
-    return run is not None and len(tomllib.loads(run[0])["data"].get("paths", {})) > 1
+    if run is None:
+        return False
+    data = tomllib.loads(run[0])["data"]
+    return len(data.get("paths", {})) > 1 or len(data.get("symbols", [])) > 1
 
 
 def _row_problems(conn: apsw.Connection) -> Iterator[str]:

@@ -42,20 +42,23 @@ class PaperJournal:
             )
 
     def save_bar(self, bar: BarE8) -> None:
+        """The last bar matched, per symbol (a bar that names none: the session's one)."""
         with self.conn:
             self.conn.execute(
-                "INSERT OR REPLACE INTO paper_market (id, bar) VALUES (1, ?)", (_encode(bar),)
+                "INSERT OR REPLACE INTO paper_market (symbol, bar) VALUES (?, ?)",
+                (bar.symbol, _encode(bar)),
             )
 
-    def load(self) -> tuple[list[tuple[Order, list[Report], bool]], BarE8 | None]:
+    def load(self) -> tuple[list[tuple[Order, list[Report], bool]], list[BarE8]]:
+        """The orders it holds, and its last bar of each symbol (oldest first)."""
         rows = [
             (_order.decode(o), _reports.decode(r), bool(open_))
             for o, r, open_ in self.conn.execute(
                 "SELECT order_msg, reports, open FROM paper_orders ORDER BY rowid"
             )
         ]
-        market = self.conn.execute("SELECT bar FROM paper_market WHERE id = 1").fetchone()
-        return rows, _bar.decode(market[0]) if market else None
+        bars = [_bar.decode(blob) for (blob,) in self.conn.execute("SELECT bar FROM paper_market")]
+        return rows, sorted(bars, key=lambda b: b.ts_ms)
 
 
 def decode_reports(blob: bytes) -> list[Report]:

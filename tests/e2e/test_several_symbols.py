@@ -157,7 +157,8 @@ def test_a_killed_session_of_several_symbols_carries_on_to_the_same_end(
             "does not hold data.paths ETHUSDT",
         ),
         (['strategy.symbols=["SOLUSDT"]'], "strategy.symbols names SOLUSDT"),
-        (['runtime.mode="paper"'], "data.paths (several symbols in one session) runs in backtests"),
+        (['runtime.mode="paper"'], "session of several symbols names them in data.symbols"),
+        (['data.symbols=["BTCUSDT", "ETHUSDT"]'], "give data.paths"),
     ],
 )
 def test_several_symbols_refused_with_what_to_change(
@@ -197,3 +198,26 @@ def test_a_restart_from_a_strategy_snapshot_mid_chunk_stores_no_bar_twice(
     assert rows[0][0] == minutes
     result = invoke("verify", str(db))
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    ("command", "sets", "says"),
+    [
+        ("backtest", ['data.symbols=["BTCUSDT", "ETHUSDT"]'], "from [data.paths]"),
+        ("paper", ['data.symbols=["BTCUSDT", "BTCUSDT"]'], "distinct symbols"),
+        ("live", ['data.symbols=["BTCUSDT", "ETHUSDT"]'], "a live session trades one symbol"),
+    ],
+)
+def test_data_symbols_refused_where_it_does_not_apply(
+    tmp_path: Path, command: str, sets: list[str], says: str
+) -> None:
+    db = tmp_path / "bad.db"
+    args = [command, "--db", str(db), "--set", 'risk.allowed_symbols=["BTCUSDT", "ETHUSDT"]']
+    args += [a for s in sets for a in ("--set", s)]
+    if command != "backtest":
+        args += ["--set", 'venue.base_url="http://127.0.0.1:9"']
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert says in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not db.exists()

@@ -1,0 +1,130 @@
+"""Issue 17: a paper session of two symbols (`data.symbols`) against the simulator serving
+both, killed -9 at seeded instants in every phase and carried on by the same command,
+ends exactly where an uninterrupted run does; each symbol trades as a backtest of its
+bars alone would."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from njord import sim
+from njord.sim.server import SimServer
+from tests.conftest import ROOT, SAMPLE, bars_in, invoke, query, run_killable, user_strategies_env
+from tests.sim.conftest import FIRST_BAR_MS
+
+ETH = ROOT / "sample_data" / "ETHUSDT-1m-2024-01.parquet"
+SYMBOLS = ("BTCUSDT", "ETHUSDT")
+BARS = 300
+KILLS = 24
+COMPARED = (
+    "SELECT ts_ms, cash_e8, equity_e8 FROM equity ORDER BY ts_ms",
+    "SELECT * FROM marks ORDER BY ts_ms, symbol",
+    "SELECT * FROM fills ORDER BY fill_id",
+    "SELECT client_order_id, symbol, side, type, qty_e8, status, filled_qty_e8, avg_price_e8 "
+    "FROM orders ORDER BY intent_id",
+    "SELECT intent_id, bar_ts_ms, seq, symbol, side, qty_e8, allowed, reason FROM intents",
+    "SELECT * FROM account",
+    "SELECT * FROM lots",
+)
+
+
+@pytest.fixture
+def market() -> Iterator[SimServer]:
+    """Both symbols' first BARS minutes closed, the clock still (every run sees the same)."""
+    server = sim.build(
+        {"BTCUSDT": SAMPLE, "ETHUSDT": ETH},
+        speed=0,
+        start_ms=FIRST_BAR_MS + BARS * 60_000,
+        balances={"USDT": Decimal(10_000)},
+    )
+    server.start_in_thread()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _args(db: Path, url: str, *extra: str, symbols: tuple[str, ...] = SYMBOLS) -> list[str]:
+    """A paper session of `symbols` from the sample's first bar, on its own config file."""
+    config = db.with_suffix(".toml")
+    named = ", ".join(f'"{s}"' for s in symbols)
+    config.write_text(
+        f'[data]\nsymbols = [{named}]\nstart = "2024-01-01T00:00"\n'
+        f'[venue]\nbase_url = "{url}"\n'
+        f"[risk]\nallowed_symbols = [{named}]\nmax_open_positions = 2\n"
+        '[strategy]\nname = "user_strategies:EachSymbolCross"\n',
+        encoding="utf-8",
+    )
+    return ["paper", "--config", str(config), "--db", str(db), "--poll-s", "0.01", *extra]
+
+
+def _paper(db: Path, url: str, kill_at: str | None) -> int:
+    env = user_strategies_env()
+    if kill_at:
+        env["NJORD_KILL_AT"] = kill_at
+    return run_killable(_args(db, url, "--for", "1.5s"), env)
+
+
+@pytest.mark.usefixtures("user_strategies")
+def test_two_symbols_trade_on_paper_and_each_as_its_bars_alone_would(
+    market: SimServer, tmp_path: Path
+) -> None:
+    paper = tmp_path / "paper.db"
+    done = invoke(*_args(paper, market.url, "--bars", str(BARS)), env=user_strategies_env())
+    assert done.exit_code == 0, done.output
+    assert f"{BARS} new bars, {BARS} in all" in done.output
+    rows = query(paper, "SELECT symbol, count(*) FROM marks GROUP BY 1 ORDER BY 1")
+    assert rows == [(s, BARS) for s in SYMBOLS]
+    traded = query(paper, "SELECT symbol, count(*) FROM fills GROUP BY 1 ORDER BY 1")
+    assert [s for s, n in traded if isinstance(n, int) and n >= 2] == list(SYMBOLS)
+    (market_rows,) = query(paper, "SELECT count(*) FROM paper_market")[0]
+    assert market_rows == 2  # the broker's last bar of each symbol
+    assert invoke("audit", str(paper)).exit_code == 0
+    verified = invoke("verify", str(paper), env=user_strategies_env())
+    assert verified.exit_code == 0, verified.output
+    assert f"{BARS} bars verified identical" in verified.output
+    # The strategy sizes each trade in quote: a symbol's trades depend on its bars only,
+    # so each symbol's fills are those of a paper session of that symbol alone.
+    fills = "SELECT ts_ms, side, qty_e8, price_e8, fee_e8 FROM fills"
+    for symbol in SYMBOLS:
+        alone = tmp_path / f"{symbol}.db"
+        solo = _args(alone, market.url, "--bars", str(BARS), symbols=(symbol,))
+        assert invoke(*solo).exit_code == 0
+        mine = query(paper, f"{fills} WHERE symbol = '{symbol}' ORDER BY fill_id")
+        assert mine == query(alone, f"{fills} ORDER BY fill_id")
+
+
+def test_kill_9_in_every_phase_of_a_two_symbol_paper_session_ends_where_a_clean_run_does(
+    market: SimServer, tmp_path: Path
+) -> None:
+    reference = tmp_path / "ref.db"
+    assert _paper(reference, market.url, None) == 0
+    assert bars_in(reference) == BARS
+    rng = random.Random(17)
+    crashed = tmp_path / "crash.db"
+    kills: dict[str, int] = {"decided": 0, "sent": 0, "committed": 0}
+    while sum(kills.values()) < KILLS and bars_in(crashed) < BARS:
+        point = rng.choice(sorted(kills))
+        nth = rng.randint(1, 2 if point == "sent" else 6)
+        if _paper(crashed, market.url, f"{point}:{nth}") == -9:
+            kills[point] += 1
+    for _ in range(5):  # uninterrupted now: each run takes what the market has left
+        assert _paper(crashed, market.url, None) == 0
+        if bars_in(crashed) == BARS:
+            break
+    print(f"kills by phase: {kills}")
+    assert sum(kills.values()) == KILLS
+    assert all(kills.values())
+    for sql in COMPARED:
+        assert query(crashed, sql) == query(reference, sql), sql
+    minutes = [t for (t,) in query(crashed, "SELECT ts_ms FROM equity ORDER BY ts_ms")]
+    assert minutes == [FIRST_BAR_MS + i * 60_000 for i in range(BARS)]  # none missed, none twice
+    assert query(crashed, "SELECT count(*) FROM paper_orders WHERE sends > 1") == [(0,)]
+    executed = query(crashed, "SELECT client_order_id, count(*) FROM fills GROUP BY 1")
+    assert all(n == 1 for _, n in executed)
+    assert invoke("audit", str(crashed)).exit_code == 0
+    assert invoke("verify", str(crashed), env=user_strategies_env()).exit_code == 0
