@@ -20,7 +20,7 @@ from njord import amend, secrets, strategies
 from njord import config as configuration
 from njord.adapters.binance import BinanceClient
 from njord.adapters.binance_router import BinanceRouter
-from njord.adapters.live_feed import LiveFeed
+from njord.adapters.live_feed import LiveFeed, Log
 from njord.adapters.live_merged import MergedLiveFeed
 from njord.config import Config, check_symbols, stored_config
 from njord.core.strategy import Strategy
@@ -71,10 +71,10 @@ def open_live(
     the user gave (not defaults) as amendments, or refuses them (njord.amend)."""
     check_live_bars(config)
     if mode == "live":
-        if len(config.data.session_symbols) > 1:
+        if config.data.symbols:
             raise ConfigError(
-                "data.symbols: a live session trades one symbol for now (paper and shadow "
-                "trade several); set data.symbol"
+                "data.symbols: a live session trades one symbol for now, data.symbol "
+                "(paper and shadow trade several)"
             )
         _switched_on(env_prefix)
         if not db_path.exists() and config.runtime.mode != "live":
@@ -163,24 +163,33 @@ def _feed(
     poll_s: float,
     connect_timeout_s: float | None,
 ) -> LiveFeed | MergedLiveFeed:
-    """The symbol's klines feed, or one per symbol merged by minute (`data.symbols`); each
-    one's records name its symbol when there are several."""
+    """The symbol's klines feed, or one per symbol merged by minute (`data.symbols`: the
+    session's limits are the merge's, and each feed's records name its symbol)."""
 
-    def one(symbol: str) -> LiveFeed:
-        said = f"{symbol}: " if len(symbols) > 1 else ""
+    def said(prefix: str) -> Log:
+        return lambda level, msg, ctx: log.log("feed", _level(level), f"{prefix}{msg}", **ctx)
+
+    if len(symbols) == 1:
         return LiveFeed(
             client,
-            symbol=symbol,
+            symbol=symbols[0],
             max_bars=max_bars,
             deadline=deadline,
             poll_s=poll_s,
             connect_timeout_s=connect_timeout_s,
-            log=lambda level, msg, ctx: log.log("feed", _level(level), f"{said}{msg}", **ctx),
+            log=said(""),
         )
-
-    if len(symbols) == 1:
-        return one(symbols[0])
-    return MergedLiveFeed([one(s) for s in symbols])
+    feeds = [
+        LiveFeed(
+            client,
+            symbol=symbol,
+            poll_s=poll_s,
+            connect_timeout_s=connect_timeout_s,
+            log=said(f"{symbol}: "),
+        )
+        for symbol in symbols
+    ]
+    return MergedLiveFeed(feeds, max_bars=max_bars, deadline=deadline, log=said(""))
 
 
 def _live_config(config: Config) -> Config:

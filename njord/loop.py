@@ -114,17 +114,11 @@ class Loop:
         kill_file: Path | None = None,
         last_bar: BarE8 | None = None,
         upkeep: VenueUpkeep | None = None,
-        phases: bool = False,
     ) -> None:
-        """`phases`: log each phase's records apart, as a paced session does (in its own
-        transactions), though the phases share one: `verify`'s re-run of a paced session,
-        whose decision log holds a bar's records in that order."""
         self.book = book
         self.runners = runners
-        # One strategy on one symbol, the common case: its step skips the general walk.
-        frames = runners[0].timeframes
-        one = len(runners) == 1
-        self._only = (runners[0], frames) if one and isinstance(frames, Timeframes) else None
+        self._only: tuple[Runner, Timeframes] | None = None
+        self._fast_path()
         self.router = router
         self.writer = writer
         self.commit_every = commit_every
@@ -136,7 +130,6 @@ class Loop:
         self.kill_file = kill_file
         self.last_bar = last_bar
         self.upkeep = upkeep
-        self.phases = phases
         self.equity = book.ledger.cash_e8
         self.between_bars = True  # False from a bar's start to its commit
         self._since_commit = 0
@@ -146,8 +139,16 @@ class Loop:
 
     # -- scheduling -----------------------------------------------------------------------
 
+    def _fast_path(self) -> None:
+        """One strategy on one symbol, the common case: its step skips the general walk
+        (set again whenever a reload gives the runner other bar buffers)."""
+        runner, frames = self.runners[0], self.runners[0].timeframes
+        one = len(self.runners) == 1
+        self._only = (runner, frames) if one and isinstance(frames, Timeframes) else None
+
     def run(self, feed: BarFeed) -> LoopResult:
         writer = self.writer
+        self._fast_path()  # a restart's rebuild may have swapped in a reloaded version
         try:
             while True:
                 batch = feed.poll(time.monotonic() + IDLE_S)
@@ -224,8 +225,6 @@ class Loop:
         self.last_bar = bar
         if paced:
             self._phase_commit()
-        elif self.phases and book.out:
-            self.write_outbox()  # a re-run of a paced session: its records in its order
         # Phases 2 and 3: send, then apply what the venue answered.
         self._settle(bar)
         self.finish(bar)
@@ -386,8 +385,6 @@ class Loop:
             outgoing = book.take_outgoing()
             if outgoing and (self.pacer.paced or force):
                 self._phase_commit(force=True)
-            elif outgoing and self.phases and book.out:
-                self.write_outbox()
 
     def _send(self, outgoing: Outgoing) -> list[Report]:
         router = self.router
@@ -446,8 +443,7 @@ class Loop:
                 version=version.version,
             )
             return
-        if self._only is not None and isinstance(runner.timeframes, Timeframes):
-            self._only = (runner, runner.timeframes)  # the fast path steps the new buffers
+        self._fast_path()  # the new buffers
         log.info(
             "strategy",
             f"{name} reloaded: version {version.version} ({version.identity.path}, source "

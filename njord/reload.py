@@ -36,20 +36,30 @@ def reload(path: Path, given: Config, *, strategy_id: str, by: str) -> str:
     that `given` and their code make; the answer says what changed and when it applies."""
     if not path.is_file():
         raise ConfigError(f"{path} does not exist; give the session's db with --db")
+    # Built and checked with no lock held: a strategy's import or constructor may take a
+    # while, and the running session must not wait on it for its next bar.
+    manifest, before = versions.posted(path)
+    if manifest is None:
+        raise ConfigError(f"{path} holds no session; nothing will apply this")
+    config = stored_config(manifest.config_toml)
+    if not config.store.store_bars:
+        raise ConfigError(
+            f"session {manifest.run_id} keeps no bars (store.store_bars = false): a new "
+            "version could not be warmed on them; reload needs a session that keeps them"
+        )
+    made = _versions(manifest, config, given, strategy_id, before)
 
-    def post(conn: db.Connection, manifest: Manifest, wall_ms: int) -> str:
-        config = stored_config(manifest.config_toml)
-        if not config.store.store_bars:
-            raise ConfigError(
-                f"session {manifest.run_id} keeps no bars (store.store_bars = false): a new "
-                "version could not be warmed on them; reload needs a session that keeps them"
-            )
-        made = _versions(manifest, config, given, strategy_id, versions.load(conn))
+    def post(conn: db.Connection, _: Manifest, wall_ms: int) -> str:
+        if len(versions.load(conn)) != len(before):
+            raise ConfigError("another reload was posted meanwhile; run njord reload again")
         if not made:
             return "nothing to reload: every strategy's code and params are those in force"
         lines = []
         for number, (version, change) in zip(
-            versions.insert(conn, [msgspec.structs.replace(v, posted_ms=wall_ms) for v, _ in made]),
+            versions.insert(
+                conn,
+                [msgspec.structs.replace(v, posted_ms=wall_ms, posted_by=by) for v, _ in made],
+            ),
             made,
             strict=True,
         ):
@@ -145,14 +155,22 @@ def _built(
     sid: str, table: SleeveConfig | StrategyConfig
 ) -> tuple[StrategyIdentity, dict[str, Any]]:
     """The strategy's code as it is now, checked as a session start checks it."""
+    name = f"strategy {sid}" if sid else "the strategy"
     cls = strategies.resolve(table.name)
+    identity = strategy_identity(cls)
+    try:
+        # From the source as it is now: a process that imported the module before (the
+        # TUI's, driving the session) would otherwise check the code it imported then.
+        if identity.source is not None:
+            cls = strategies.from_source(identity)
+    except Exception as e:  # the new source does not run: one line, exit 2, nothing posted
+        raise ConfigError(f"{name} ({table.name}) does not load: {type(e).__name__}: {e}") from e
     params = strategies.parse_params(cls, dict(table.params))
     try:
         cls(params)
     except Exception as e:  # the user's constructor: one line, exit 2, nothing posted
-        name = f"strategy {sid}" if sid else "the strategy"
         raise ConfigError(f"{name} ({table.name}) raised building: {e!r}") from e
-    return strategy_identity(cls), dict(table.params)
+    return identity, dict(table.params)
 
 
 def _change(

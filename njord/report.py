@@ -93,7 +93,8 @@ def render(conn: Connection, db_path: Path) -> str:
     facts, qc_line = _facts(conn)
     qc = reads.qc(conn)
     # Several symbols: a price chart each; the benchmark holds the first one.
-    symbols: list[str | None] = list(config.data.paths) or [None]
+    several = config.data.session_symbols
+    symbols: list[str | None] = list(several) if len(several) > 1 else [None]
     charted = [
         charts.prices_and_benchmark(
             conn,

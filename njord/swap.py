@@ -27,7 +27,7 @@ class ReloadFailed(Exception):
     """The version could not be built or warmed: the strategy in force stays."""
 
 
-def built(runner: Runner, version: StrategyVersion) -> tuple[Strategy, Timeframes | SymbolFrames]:
+def _built(runner: Runner, version: StrategyVersion) -> tuple[Strategy, Timeframes | SymbolFrames]:
     """The version's strategy, with empty bar buffers of its own history length."""
     try:
         identity = version.identity
@@ -44,7 +44,7 @@ def built(runner: Runner, version: StrategyVersion) -> tuple[Strategy, Timeframe
     return strategy, frames[0] if len(frames) == 1 else SymbolFrames(frames)
 
 
-def install(runner: Runner, strategy: Strategy, frames: Timeframes | SymbolFrames) -> None:
+def _install(runner: Runner, strategy: Strategy, frames: Timeframes | SymbolFrames) -> None:
     """From now on the runner steps `strategy` on `frames`, through the same context."""
     runner.strategy, runner.timeframes = strategy, frames
     runner.ctx.params = strategy.params
@@ -64,7 +64,7 @@ def swap(
     install it; `batch` and `row`: the batch being stepped and the row the new version
     takes over at (its bars from there on are queued for it, as the loop queued them for
     the old one). Returns the bars it was warmed on; ReloadFailed changes nothing."""
-    strategy, frames = built(runner, version)
+    strategy, frames = _built(runner, version)
     warm = Context(
         params=strategy.params, state=runner.ctx.state, log=_quiet, history=frames.history
     )
@@ -90,7 +90,7 @@ def swap(
             load_history(frames, batch)
         finally:
             batch.first = first
-    install(runner, strategy, frames)
+    _install(runner, strategy, frames)
     return steps
 
 
@@ -98,12 +98,14 @@ def in_force(
     runners: Sequence[Runner],
     applied: Mapping[int, Sequence[Control]],
     stored: Sequence[StrategyVersion],
+    blobs: Sequence[bytes],
     *,
     through_ms: int,
 ) -> None:
-    """Install, unwarmed, the versions reloads had swapped in by bar `through_ms`: a
-    restart restores them from a snapshot taken then. A reload that failed then fails
-    again here, and its strategy stays, as it did."""
+    """Swap in the versions reloads had swapped in by bar `through_ms`, each as it was
+    then (warmed on the bars before its bar): a restart restores their state from a
+    snapshot taken after. A reload that failed then fails again here, and the strategy it
+    would have replaced stays, as it did."""
     by_number = {v.version: v for v in stored}
     for bar_ts in sorted(ts for ts in applied if ts <= through_ms):
         for control in applied[bar_ts]:
@@ -111,7 +113,7 @@ def in_force(
                 continue
             runner = next(r for r in runners if r.id == control.strategy_id)
             with contextlib.suppress(ReloadFailed):
-                install(runner, *built(runner, by_number[control.version]))
+                swap(runner, by_number[control.version], blobs, before_ms=bar_ts)
 
 
 def _quiet(message: str) -> None:

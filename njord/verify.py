@@ -9,6 +9,7 @@ import msgspec
 
 from njord.config import stored_config
 from njord.data.history import StoredFeed
+from njord.data.qc import utc
 from njord.errors import ConfigError, MismatchError
 from njord.log import SessionLog
 from njord.loop import Stop
@@ -16,6 +17,7 @@ from njord.store import db, history, versions
 from njord.store.stored import read
 from njord.wiring import build_runtime, open_session, run_session, stored_strategies
 
+Record = tuple[int, str, str, str]  # bar, kind, ref, payload
 COMPARED = ("intent", "order", "fill", "state", "control", "sleeve", "budget", "share")
 
 
@@ -80,9 +82,6 @@ def verify(path: Path) -> Verified:
             stop=Stop(),
             scheduled=stored.controls,
             amendments=stored.amendments,
-            # A paced session (shadow, paper, a slowed backtest) committed each phase of a
-            # bar apart, and marked the bar decided in between: its log is in that order.
-            phases=stored.decided_bar_ms is not None,
         )
         got, got_equity = (
             history.decisions_of(session.conn, COMPARED),
@@ -108,17 +107,35 @@ def verify(path: Path) -> Verified:
     )
 
 
-def _compare(
-    expected: list[tuple[int, str, str, str]], got: list[tuple[int, str, str, str]]
-) -> None:
-    for n, (a, b) in enumerate(zip(expected, got, strict=False)):
-        if a != b:
-            raise MismatchError(
-                f"decision {n + 1} differs: stored {a[1]} {a[2]} {_short(a[3])}, "
-                f"re-run {b[1]} {b[2]} {_short(b[3])}"
-            )
-    if len(expected) != len(got):
-        raise MismatchError(f"stored {len(expected)} decisions, the re-run made {len(got)}")
+def _compare(expected: list[Record], got: list[Record]) -> None:
+    """Bar by bar, each kind's records in order. A paced session (shadow, paper, a slowed
+    backtest) logs each phase of a bar as it commits it, a backtest the whole bar at its
+    end, and a session may be both (a paced one carried on by `njord continue`): the kinds
+    of one bar interleave differently, but each kind's records are the same, in the same
+    order, whichever way the session ran."""
+    mine, theirs = _by_bar(expected), _by_bar(got)
+    for bar in sorted(set(mine) | set(theirs)):
+        stored, again = mine.get(bar, {}), theirs.get(bar, {})
+        for kind in sorted(set(stored) | set(again)):
+            a, b = stored.get(kind, []), again.get(kind, [])
+            for (ref_a, pay_a), (ref_b, pay_b) in zip(a, b, strict=False):
+                if (ref_a, pay_a) != (ref_b, pay_b):
+                    raise MismatchError(
+                        f"at bar {utc(bar)} the {kind} records differ: stored {ref_a} "
+                        f"{_short(pay_a)}, re-run {ref_b} {_short(pay_b)}"
+                    )
+            if len(a) != len(b):
+                raise MismatchError(
+                    f"at bar {utc(bar)} the session logged {len(a)} {kind} records, the "
+                    f"re-run {len(b)}"
+                )
+
+
+def _by_bar(records: list[Record]) -> dict[int, dict[str, list[tuple[str, str]]]]:
+    out: dict[int, dict[str, list[tuple[str, str]]]] = {}
+    for bar, kind, ref, payload in records:
+        out.setdefault(bar, {}).setdefault(kind, []).append((ref, payload))
+    return out
 
 
 def _short(payload: str) -> str:

@@ -34,7 +34,7 @@ from njord.core.bars import SymbolFrames, Timeframes
 from njord.core.book import BarE8, Book
 from njord.core.execution import CostModel, SymbolRules
 from njord.core.money import mul_e8, to_e8
-from njord.core.reports import Expired, Report
+from njord.core.reports import Canceled, Execution, Expired, Reject, Report
 from njord.core.risk import PreTradeRisk, RiskEngine
 from njord.core.sleeves import Sleeve, allocator_of
 from njord.core.strategy import Context, PortfolioView, Strategy
@@ -57,6 +57,7 @@ from njord.loop import (
 from njord.manifest import DataSource, Manifest, git_state, host_facts, strategy_identity
 from njord.ports import BarFeed, OrderRouter, Pacer, RunManifestStore, SnapshotStore
 from njord.rebuild import rebuild
+from njord.records import Order
 from njord.runners import Runner, restore_runners
 from njord.store import amendments as amend_store
 from njord.store import db, history, portfolio, versions
@@ -461,12 +462,11 @@ def run_session(
     notifier: Notifier | None = None,
     stored: Polled | None = None,
     router: OrderRouter | None = None,
-    phases: bool = False,
 ) -> LoopResult:
     """`scheduled` and `amendments`: a verification's, read from the session it re-runs;
     by default this session's own. `resume_after_ms` set: the session is carried on, rebuilt
     from `stored` (its committed bars: by default the first bars of `feed`). `router`: the
-    venue, when not the mode's own (`router_of`). `phases`: see `Loop`."""
+    venue, when not the mode's own (`router_of`)."""
     config = session.config
     book = build_book(
         stored_config(session.manifest.config_toml),
@@ -516,7 +516,6 @@ def run_session(
         stop=stop,
         kill_file=Path(config.runtime.kill_file) if config.runtime.kill_file else None,
         upkeep=upkeep,
-        phases=phases,
     )
     try:
         if resume_after_ms is not None:
@@ -607,6 +606,13 @@ def runners_of(session: Session, book: Book, strategy: Strategy | list[Strategy]
     return runners
 
 
+def _open_at_venue(order: Order, known: list[Report]) -> bool:
+    """Whether the venue's answers leave the order open (nothing ended it, not all filled)."""
+    if any(isinstance(r, (Canceled, Expired, Reject)) for r in known):
+        return False
+    return sum(r.qty_e8 for r in known if isinstance(r, Execution)) < order.qty_e8
+
+
 def _live_router(router: OrderRouter) -> BinanceRouter | None:
     """The router as a venue's, or None for the simulator's (whose sessions then import
     no venue client, nor `requests`: a backtest starts faster)."""
@@ -677,7 +683,10 @@ def carry_on(session: Session, loop: Loop, stored: Polled) -> None:
         # The strategy versions the snapshot is of: the first, or what reloads swapped in.
         stored_versions = versions.load(conn)
         if stored_versions:
-            in_force(loop.runners, loop.scheduled, stored_versions, through_ms=snapshot.bar_ts_ms)
+            blobs = history.stored_bar_blobs(conn)
+            in_force(
+                loop.runners, loop.scheduled, stored_versions, blobs, through_ms=snapshot.bar_ts_ms
+            )
         restore_runners(loop.runners, snapshot.strategy, snapshot.timeframes)
     last_bar = rebuild(
         conn,
@@ -727,10 +736,19 @@ def carry_on(session: Session, loop: Loop, stored: Polled) -> None:
     if live is not None:
         live.unguarded = unguarded
         pending = loop.pending()
-        whole = [c for c in pending if not c.strategy_id]  # a sleeve's halt stops it alone
+        # A sleeve's halt stops it alone; a reload changes no trading state.
+        whole = [c for c in pending if not c.strategy_id and c.command != "reload"]
         stopped = bool(whole) and whole[-1].command in ("halt", "flatten", "reduce")
+    # The strategy's cancels first, as the loop sends them: each one the venue answered
+    # before the stop is taken from it, one it still holds the order open for is asked now.
+    cancels = book.unsent_cancels()
+    for coid in cancels:
+        known = None if unguarded else router.query(coid)
+        reports += known or []
+        if known is None or _open_at_venue(book.open_orders[coid], known):
+            reports += router.cancel(coid)
     for coid, order in list(book.open_orders.items()):
-        if coid in book.net_of:
+        if coid in book.net_of or coid in cancels:
             continue  # a sleeve's order a net order stands for: the venue has that one
         known = None if unguarded else router.query(coid)
         if known is not None:
@@ -749,11 +767,6 @@ def carry_on(session: Session, loop: Loop, stored: Polled) -> None:
     writer.ensure_transaction()
     for report in reports:
         book.apply(report)
-    # The strategy's cancels of orders the venue still holds open (it canceled none of
-    # them, or was never asked): asked now, as they would have been at their bar.
-    for coid in book.unsent_cancels():
-        for report in router.cancel(coid):
-            book.apply(report)
     incomplete = last_bar is not None and (last_ms is None or last_bar.ts_ms > last_ms)
     if incomplete and last_bar is not None:  # what was sent stands in for its phase 3
         loop.between_bars = False

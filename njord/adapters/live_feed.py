@@ -82,6 +82,11 @@ class LiveFeed:
     def events(self) -> list[QcEvent]:
         return self._events
 
+    @property
+    def venue_now_ms(self) -> int:
+        """The venue's clock at its last answer (0 before one)."""
+        return self._venue_now
+
     def start_at(self, ms: int | None) -> None:
         """The first bar to ask for (None: the venue's latest)."""
         self.next_ms = ms

@@ -2,10 +2,13 @@
 
 Each symbol keeps its own feed (its klines polls, each in a thread of its own; its
 backfill, backoff, stall and gap handling). A minute is handed to the loop once every
-symbol's feed has a bar at or after it (or has ended), as one batch whose rows carry their
-symbol, in session order: a symbol that has no bar that minute (a gap the venue never
-filled) is left out of it, and a symbol whose klines are late holds the minute back
-until they come, as one symbol's feed does. Nothing waits past the loop's deadline.
+symbol's feed has a bar at or after it, as one batch whose rows carry their symbol, in
+session order: a symbol that has no bar that minute (a gap the venue never filled) is
+left out of it. A symbol whose klines stop altogether (the venue halted its trading)
+holds the minutes back until they are `skip_after_bars` minutes old by the venue's clock;
+then they go on without it, and it joins again from its next bar. The session's limits
+(`--bars`, `--for`) are the merge's: a minute is handed out whole or not at all, so a
+session that stops carries on from a whole minute. Nothing waits past the loop's deadline.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-from njord.adapters.live_feed import LiveFeed
+from njord.adapters.live_feed import LiveFeed, Log
+from njord.core.time import MINUTE_MS
 from njord.data.history import BarBatch
-from njord.data.qc import QcEvent, QcSummary
+from njord.data.qc import QcEvent, QcSummary, utc
 from njord.manifest import DataSource
 
 # How often the symbols' feeds are looked at while a minute is incomplete: their requests
@@ -27,19 +31,35 @@ LOOK_S = 0.02
 
 
 class MergedLiveFeed:
-    """BarFeed over one `LiveFeed` per symbol, in session order."""
+    """BarFeed over one `LiveFeed` per symbol, in session order (the feeds set no limits
+    of their own: `max_bars` and `deadline` are the merge's)."""
 
-    def __init__(self, feeds: list[LiveFeed]) -> None:
+    def __init__(
+        self,
+        feeds: list[LiveFeed],
+        *,
+        max_bars: int | None = None,
+        deadline: float | None = None,
+        skip_after_bars: int = 30,
+        log: Log | None = None,
+    ) -> None:
         self.feeds = feeds
         self.symbols = tuple(f.symbol for f in feeds)
         self.symbol = self.symbols[0]
-        self._held: list[deque[BarBatch]] = [deque() for _ in feeds]
+        self.max_bars = max_bars
+        self.deadline = deadline
+        self.skip_after_bars = skip_after_bars
+        self.log = log or (lambda level, msg, ctx: None)
+        self.emitted = 0
         self.finished = False
+        self._held: list[deque[BarBatch]] = [deque() for _ in feeds]
+        self._last: int | None = None  # the last minute handed out
+        self._left_out: set[str] = set()  # symbols whose stalled klines minutes went on without
 
     def start_at(self, ms: int | None) -> None:
         """Every symbol's first bar to ask for (None: the venue's latest)."""
         for feed in self.feeds:
-            feed.next_ms = ms
+            feed.start_at(ms)
 
     @property
     def summary(self) -> QcSummary:
@@ -65,17 +85,15 @@ class MergedLiveFeed:
     def poll(self, deadline: float) -> BarBatch | None:
         """The next complete minute, or None when none is complete by `deadline`."""
         while True:
+            if self._ended():
+                self.finished = True  # what is held is not handed out: a minute is whole
+                return None
             for held, feed in zip(self._held, self.feeds, strict=True):
-                if not held and not feed.finished:
+                if not held:
                     bar = feed.poll(time.monotonic())  # takes an answer, or asks: no wait
-                    if bar is not None:
+                    if bar is not None and (self._last is None or bar.ts_ms[0] > self._last):
                         held.append(bar)
-            if all(
-                held or feed.finished for held, feed in zip(self._held, self.feeds, strict=True)
-            ):
-                if not any(self._held):
-                    self.finished = True
-                    return None
+            if any(self._held) and (all(self._held) or self._stalled_past()):
                 return self._minute()
             left = deadline - time.monotonic()
             if left <= 0:
@@ -83,21 +101,55 @@ class MergedLiveFeed:
             time.sleep(min(LOOK_S, left))
 
     def batches(self) -> Iterator[BarBatch]:
-        """Every minute until the feeds end, waiting as long as it takes (tests, tools)."""
+        """Every minute until the session's limits, waiting as long as it takes."""
         while not self.finished:
             batch = self.poll(float("inf"))
             if batch is not None:
                 yield batch
 
+    def _ended(self) -> bool:
+        if self.max_bars is not None and self.emitted >= self.max_bars:
+            return True
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def _stalled_past(self) -> bool:
+        """Whether every symbol holding nothing has answered, `skip_after_bars` minutes
+        or more after the earliest minute held closed (by the venue's clock in that
+        answer), with no bar from it on: its klines stopped, it is not merely slower (a
+        feed backfilling, or not answered yet, has a clock behind that or none)."""
+        minute = min(held[0].ts_ms[0] for held in self._held if held)
+        limit = minute + MINUTE_MS + self.skip_after_bars * MINUTE_MS
+        late = [feed for held, feed in zip(self._held, self.feeds, strict=True) if not held]
+        return all(feed.venue_now_ms >= limit for feed in late)
+
     def _minute(self) -> BarBatch:
         """The earliest minute any symbol holds, every symbol's bar of it in session order."""
         minute = min(held[0].ts_ms[0] for held in self._held if held)
         parts, lags = [], []
-        for held, symbol in zip(self._held, self.symbols, strict=True):
-            if held and held[0].ts_ms[0] == minute:
-                bar = held.popleft()
-                parts.append(bar.arrow.append_column("symbol", pa.array([symbol], pa.string())))
-                if bar.lag_ms is not None:
-                    lags.append(bar.lag_ms)
+        for held, feed in zip(self._held, self.feeds, strict=True):
+            symbol = feed.symbol
+            if not held:  # stalled past the limit: the minutes go on without it
+                if symbol not in self._left_out:
+                    self._left_out.add(symbol)
+                    self.log(
+                        "WARNING",
+                        f"{symbol}: no bar since before {utc(minute)}; the session's "
+                        "minutes go on without it until its klines come back",
+                        {"symbol": symbol, "from_ms": minute},
+                    )
+                if feed.next_ms is not None and feed.next_ms <= minute:
+                    feed.start_at(minute + MINUTE_MS)  # never a minute already handed out
+                continue
+            if held[0].ts_ms[0] != minute:
+                continue
+            bar = held.popleft()
+            if symbol in self._left_out:
+                self._left_out.discard(symbol)
+                self.log("INFO", f"{symbol}: bars again from {utc(minute)}", {"symbol": symbol})
+            parts.append(bar.arrow.append_column("symbol", pa.array([symbol], pa.string())))
+            if bar.lag_ms is not None:
+                lags.append(bar.lag_ms)
+        self._last = minute
+        self.emitted += 1
         rows = pa.Table.from_batches(parts).combine_chunks().to_batches()[0]
         return BarBatch(rows, lag_ms=max(lags) if lags else None)

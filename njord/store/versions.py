@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import apsw
 import msgspec
 
-from njord.manifest import StrategyIdentity
+from njord.manifest import Manifest, StrategyIdentity
+from njord.store import db
+from njord.store.runs import SqliteManifestStore
 
 
 class StrategyVersion(msgspec.Struct, frozen=True, kw_only=True):
@@ -46,6 +49,16 @@ def load(conn: apsw.Connection) -> list[StrategyVersion]:
             "FROM strategy_versions ORDER BY version"
         )
     ]
+
+
+def posted(path: Path) -> tuple[Manifest | None, list[StrategyVersion]]:
+    """The session in `path` and its versions posted so far (a writer's read: an older db
+    migrates, as a control's post would)."""
+    conn = db.open_writer(path, create=False)
+    try:
+        return SqliteManifestStore(conn).load(), load(conn)
+    finally:
+        conn.close()
 
 
 def one(conn: apsw.Connection, version: int) -> StrategyVersion:

@@ -62,6 +62,10 @@ def resolve(name: str) -> type[Strategy]:
         cls = getattr(module, attr)
     except (ImportError, AttributeError) as e:
         raise ConfigError(f"cannot load strategy {path!r} (strategy.name): {e}") from e
+    except Exception as e:  # the user's module raised as it was imported
+        raise ConfigError(
+            f"cannot load strategy {path!r} (strategy.name): {type(e).__name__}: {e}"
+        ) from e
     if not (isinstance(cls, type) and issubclass(cls, Strategy)):
         raise ConfigError(f"strategy {path!r} is not a njord Strategy subclass")
     if not cls.timeframes or not set(cls.timeframes) <= set(TIMEFRAMES):

@@ -36,6 +36,7 @@ class Count(msgspec.Struct, frozen=True, array_like=True):
 
 class Tagger(Strategy):
     Params = TaggerParams
+    history = 2
 
     def __init__(self, params: TaggerParams) -> None:
         super().__init__(params)
@@ -44,7 +45,9 @@ class Tagger(Strategy):
     def on_bar(self, ctx: Context, symbol: str, bar: Bar) -> list[OrderIntent]:
         self.seen += 1
         side = Side.SELL if ctx.state.position_e8(symbol) > 0 else Side.BUY
-        tag = f"{{MARK}}{{self.params.k}}-{{self.seen}}"
+        # Its history must end at this bar: a swapped-in version steps its own buffers.
+        stale = "" if ctx.history(symbol, bar.timeframe, 2).close[-1] == bar.close else "-stale"
+        tag = f"{{MARK}}{{self.params.k}}-{{self.seen}}{{stale}}"
         return [OrderIntent(symbol=symbol, side=side, qty=Decimal("0.001"), tag=tag)]
 
     def snapshot_state(self) -> bytes:

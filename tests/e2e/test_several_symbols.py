@@ -206,6 +206,7 @@ def test_a_restart_from_a_strategy_snapshot_mid_chunk_stores_no_bar_twice(
         ("backtest", ['data.symbols=["BTCUSDT", "ETHUSDT"]'], "from [data.paths]"),
         ("paper", ['data.symbols=["BTCUSDT", "BTCUSDT"]'], "distinct symbols"),
         ("live", ['data.symbols=["BTCUSDT", "ETHUSDT"]'], "a live session trades one symbol"),
+        ("live", ['data.symbols=["ETHUSDT"]'], "a live session trades one symbol"),
     ],
 )
 def test_data_symbols_refused_where_it_does_not_apply(

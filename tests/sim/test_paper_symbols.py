@@ -6,13 +6,16 @@ bars alone would."""
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from njord import sim
+from njord.data.history import read_ipc
 from njord.sim.server import SimServer
 from tests.conftest import ROOT, SAMPLE, bars_in, invoke, query, run_killable, user_strategies_env
 from tests.sim.conftest import FIRST_BAR_MS
@@ -128,3 +131,34 @@ def test_kill_9_in_every_phase_of_a_two_symbol_paper_session_ends_where_a_clean_
     assert all(n == 1 for _, n in executed)
     assert invoke("audit", str(crashed)).exit_code == 0
     assert invoke("verify", str(crashed), env=user_strategies_env()).exit_code == 0
+
+
+@pytest.mark.usefixtures("user_strategies")
+def test_a_symbol_whose_klines_stop_holds_the_minutes_only_until_they_are_old(
+    tmp_path: Path,
+) -> None:
+    """ETHUSDT's replay ends after 100 minutes (the venue halted it): the session's minutes
+    go on with BTCUSDT alone, once they are 30 minutes old by the venue's clock."""
+    eth = tmp_path / "eth-100.parquet"
+    pq.write_table(pq.read_table(ETH).slice(0, 100), eth)
+    server = sim.build(
+        {"BTCUSDT": SAMPLE, "ETHUSDT": eth},
+        speed=0,
+        start_ms=FIRST_BAR_MS + 200 * 60_000,
+        balances={"USDT": Decimal(10_000)},
+    )
+    server.start_in_thread()
+    try:
+        paper = tmp_path / "paper.db"
+        done = invoke(*_args(paper, server.url, "--bars", "150"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.exit_code == 0, done.output
+    assert "150 new bars" in done.output
+    blobs = [blob for (blob,) in query(paper, "SELECT arrow FROM bar_chunks")]
+    symbols = [s for b in blobs if isinstance(b, bytes) for s in read_ipc(b)["symbol"].to_pylist()]
+    assert Counter(symbols) == {"BTCUSDT": 150, "ETHUSDT": 100}
+    said = query(paper, "SELECT msg FROM logs WHERE msg LIKE 'ETHUSDT: no bar since%'")
+    assert len(said) == 1
+    assert invoke("verify", str(paper)).exit_code == 0
