@@ -193,7 +193,6 @@ class Loop:
             bar = bars[-1]
         else:  # the common case, built inline: this runs on every bar
             bar = BarE8(ts, batch.open_e8[i], batch.high_e8[i], batch.low_e8[i], batch.close_e8[i])
-            bars = [bar]
         # Controls posted while the session was down apply at its first bar; a paced
         # session looks at every bar (a backtest runs from its controls at the start).
         controls = self.pending() if paced or self._first else NONE
@@ -218,9 +217,10 @@ class Loop:
         if self._only is not None and not several:
             only, frames = self._only
             intents, cancels = ask(only.strategy, book.symbol, frames, only.ctx, batch, i, bar)
-            book_decisions(book, bar, intents, cancels, only.id, 0)
+            if intents or cancels:  # most bars ask for nothing
+                book_decisions(book, bar, intents, cancels, only.id, 0)
         else:
-            decide(book, self.runners, batch, bars, i)
+            decide(book, self.runners, batch, bars if several else [bar], i)
         book.decided_ms = ts
         self.last_bar = bar
         if paced:

@@ -179,18 +179,21 @@ class Outbox:
         self.budgets: list[tuple[str, int, int, int]] = []
         self.shares: list[Fill] = []  # a net order's fill, as each sleeve's order got it
         self.logs: list[tuple[str, str, str, dict[str, Any]]] = []
+        # What makes it worth writing (the others come with these), in one tuple: asked
+        # after every bar, mostly of an empty outbox, and `any` tests them in C.
+        self._kept = (
+            self.intents,
+            self.orders,
+            self.fills,
+            self.state_changes,
+            self.sleeve_changes,
+            self.budgets,
+            self.shares,
+            self.logs,
+        )
 
     def __bool__(self) -> bool:
-        return bool(
-            self.intents
-            or self.orders
-            or self.fills
-            or self.state_changes
-            or self.sleeve_changes
-            or self.budgets
-            or self.shares
-            or self.logs
-        )
+        return any(self._kept)
 
 
 class Book:
