@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
@@ -34,7 +35,32 @@ ERROR_BURST = 3  # consecutive failed polls that make an error-rate alert
 Log = Callable[[str, str, dict[str, Any]], None]
 
 
-class LiveFeed:
+class Limited(ABC):
+    """A live feed that ends at `max_bars` bars handed out or at `deadline` (monotonic)."""
+
+    max_bars: int | None
+    deadline: float | None
+    emitted: int
+    finished: bool
+
+    @abstractmethod
+    def poll(self, deadline: float) -> BarBatch | None:
+        """The next bar(s), or None when none came by `deadline`."""
+
+    def batches(self) -> Iterator[BarBatch]:
+        """Every bar until the feed ends, waiting as long as it takes (tests, tools)."""
+        while not self.finished:
+            batch = self.poll(float("inf"))
+            if batch is not None:
+                yield batch
+
+    def _ended(self) -> bool:
+        if self.max_bars is not None and self.emitted >= self.max_bars:
+            return True
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+
+class LiveFeed(Limited):
     def __init__(
         self,
         client: BinanceClient,
@@ -125,18 +151,6 @@ class LiveFeed:
             if not self._ready and time.monotonic() >= deadline:
                 return None
         return self._ready.popleft()
-
-    def batches(self) -> Iterator[BarBatch]:
-        """Every bar until the feed ends, waiting as long as it takes (tests, tools)."""
-        while not self.finished:
-            batch = self.poll(float("inf"))
-            if batch is not None:
-                yield batch
-
-    def _ended(self) -> bool:
-        if self.max_bars is not None and self.emitted >= self.max_bars:
-            return True
-        return self.deadline is not None and time.monotonic() >= self.deadline
 
     def _defer(self, seconds: float) -> None:
         self._not_before = time.monotonic() + seconds

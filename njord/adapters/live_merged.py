@@ -15,22 +15,21 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterator
 
 import pyarrow as pa
 
-from njord.adapters.live_feed import LiveFeed, Log
+from njord.adapters.live_feed import Limited, LiveFeed, Log
 from njord.core.time import MINUTE_MS
 from njord.data.history import BarBatch
-from njord.data.qc import QcEvent, QcSummary, utc
-from njord.manifest import DataSource
+from njord.data.merged import PerSymbol
+from njord.data.qc import QcSummary, utc
 
 # How often the symbols' feeds are looked at while a minute is incomplete: their requests
 # run in threads of their own, so this only bounds how late a complete minute is seen.
 LOOK_S = 0.02
 
 
-class MergedLiveFeed:
+class MergedLiveFeed(PerSymbol[LiveFeed], Limited):
     """BarFeed over one `LiveFeed` per symbol, in session order (the feeds set no limits
     of their own: `max_bars` and `deadline` are the merge's)."""
 
@@ -43,7 +42,7 @@ class MergedLiveFeed:
         skip_after_bars: int = 30,
         log: Log | None = None,
     ) -> None:
-        self.feeds = feeds
+        super().__init__(feeds)
         self.symbols = tuple(f.symbol for f in feeds)
         self.symbol = self.symbols[0]
         self.max_bars = max_bars
@@ -71,17 +70,6 @@ class MergedLiveFeed:
             out.missing_bars += feed.summary.missing_bars
         return out
 
-    @property
-    def events(self) -> list[QcEvent]:
-        return [
-            QcEvent(e.kind, e.from_ts_ms, e.to_ts_ms, e.bars, f.symbol)
-            for f in self.feeds
-            for e in f.events
-        ]
-
-    def sources(self) -> list[DataSource]:
-        return [s for f in self.feeds for s in f.sources()]
-
     def poll(self, deadline: float) -> BarBatch | None:
         """The next complete minute, or None when none is complete by `deadline`."""
         while True:
@@ -99,18 +87,6 @@ class MergedLiveFeed:
             if left <= 0:
                 return None
             time.sleep(min(LOOK_S, left))
-
-    def batches(self) -> Iterator[BarBatch]:
-        """Every minute until the session's limits, waiting as long as it takes."""
-        while not self.finished:
-            batch = self.poll(float("inf"))
-            if batch is not None:
-                yield batch
-
-    def _ended(self) -> bool:
-        if self.max_bars is not None and self.emitted >= self.max_bars:
-            return True
-        return self.deadline is not None and time.monotonic() >= self.deadline
 
     def _stalled_past(self) -> bool:
         """Whether every symbol holding nothing has answered, `skip_after_bars` minutes

@@ -10,6 +10,7 @@ bounded by the symbols' batch size, not by the history's length.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -20,11 +21,45 @@ from njord.data.qc import QcEvent, QcSummary
 from njord.manifest import DataSource
 
 
-class MergedFeed:
+class SymbolFeed(Protocol):
+    """One symbol's bars: what a merge of several reports of each."""
+
+    @property
+    def symbol(self) -> str: ...
+
+    @property
+    def events(self) -> list[QcEvent]: ...
+
+    def sources(self) -> list[DataSource]: ...
+
+
+F = TypeVar("F", bound=SymbolFeed)
+
+
+class PerSymbol(Generic[F]):
+    """A merge of one feed per symbol (history or live): what QC found in each feed,
+    labelled with its symbol, and every feed's sources."""
+
+    def __init__(self, feeds: list[F]) -> None:
+        self.feeds = feeds
+
+    @property
+    def events(self) -> list[QcEvent]:
+        return [
+            QcEvent(e.kind, e.from_ts_ms, e.to_ts_ms, e.bars, f.symbol)
+            for f in self.feeds
+            for e in f.events
+        ]
+
+    def sources(self) -> list[DataSource]:
+        return [s for f in self.feeds for s in f.sources()]
+
+
+class MergedFeed(PerSymbol[HistoryFeed]):
     """BarFeed over several `HistoryFeed`s, one per symbol, in session order."""
 
     def __init__(self, feeds: list[HistoryFeed]) -> None:
-        self.feeds = feeds
+        super().__init__(feeds)
         self.symbols = tuple(f.symbol for f in feeds)
         self.symbol = self.symbols[0]
 
@@ -48,17 +83,6 @@ class MergedFeed:
             out.first_gap_ms = min(firsts) if firsts else None
             out.last_gap_ms = max(lasts) if lasts else None
         return out
-
-    @property
-    def events(self) -> list[QcEvent]:
-        return [
-            QcEvent(e.kind, e.from_ts_ms, e.to_ts_ms, e.bars, f.symbol)
-            for f in self.feeds
-            for e in f.events
-        ]
-
-    def sources(self) -> list[DataSource]:
-        return [s for f in self.feeds for s in f.sources()]
 
     def batches(self) -> Iterator[BarBatch]:
         for batch in self.checked_batches():

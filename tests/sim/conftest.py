@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from njord import sim
 from njord.sim.faults import FaultConfig
 from njord.sim.server import SimServer
-from tests.conftest import SAMPLE
+from tests.conftest import SAMPLE, bars_in, query
 
 FIRST_BAR_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC, the sample's first bar
 KEY, SECRET = "test-key-" + "a" * 55, "test-secret-" + "b" * 52
@@ -80,3 +81,38 @@ def start_pair(eth: Path, *, speed: float, **kwargs: Any) -> SimServer:
     )
     server.start_in_thread()
     return server
+
+
+def kill_in_every_phase(
+    run: Callable[[str | None], int], crashed: Path, *, bars: int, kills: int, seed: int, most: int
+) -> dict[str, int]:
+    """Run a paper session's command on `crashed` (`run(kill_at)`: its exit, 0 or -9),
+    killed at seeded phase boundaries (njord.killpoints: the n-th `decided`, `sent` or
+    `committed`, n up to `most`, 2 for `sent`) until `kills` kills landed or its `bars`
+    are all in, then uninterrupted until they are. The kills made, by phase."""
+    rng = random.Random(seed)
+    made = {"decided": 0, "sent": 0, "committed": 0}
+    while sum(made.values()) < kills and bars_in(crashed) < bars:
+        point = rng.choice(sorted(made))
+        nth = rng.randint(1, 2 if point == "sent" else most)
+        if run(f"{point}:{nth}") == -9:
+            made[point] += 1
+    for _ in range(5):  # each uninterrupted run takes what the market has left
+        assert run(None) == 0
+        if bars_in(crashed) == bars:
+            break
+    print(f"kills by phase: {made}")
+    return made
+
+
+def assert_ends_as(crashed: Path, reference: Path, compared: tuple[str, ...], bars: int) -> None:
+    """The killed session ends where the uninterrupted one did: every compared table the
+    same, each minute once, no order sent twice to the paper broker or filled twice."""
+    for sql in compared:
+        assert query(crashed, sql) == query(reference, sql), sql
+    minutes = [t for (t,) in query(crashed, "SELECT ts_ms FROM equity ORDER BY ts_ms")]
+    assert minutes == [FIRST_BAR_MS + i * 60_000 for i in range(bars)]
+    assert query(crashed, "SELECT count(*) FROM paper_orders WHERE sends > 1") == [(0,)]
+    executed = query(crashed, "SELECT client_order_id, count(*) FROM fills GROUP BY 1")
+    assert all(n == 1 for _, n in executed)  # one fill per order: none executed twice
+    assert query(crashed, "SELECT count(*) FROM orders WHERE status = 'NEW'") == [(0,)]

@@ -10,7 +10,6 @@ broker must never have been sent an order id twice.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -19,8 +18,8 @@ import pytest
 
 from njord import sim
 from njord.sim.server import SimServer
-from tests.conftest import SAMPLE, bars_in, query, run_killable
-from tests.sim.conftest import FIRST_BAR_MS
+from tests.conftest import SAMPLE, query, run_killable
+from tests.sim.conftest import FIRST_BAR_MS, assert_ends_as, kill_in_every_phase
 from tests.sim.test_paper import live_args
 
 BARS = 400
@@ -73,26 +72,12 @@ def test_kill_9_in_every_phase_loses_nothing_and_sends_nothing_twice(
     orders = query(reference, "SELECT count(*) FROM orders")[0][0]
     assert isinstance(orders, int)
     assert orders > 10  # enough bars with orders to kill in
-    rng = random.Random(13)
     crashed = tmp_path / "crash.db"
-    kills: dict[str, int] = {"decided": 0, "sent": 0, "committed": 0}
-    while sum(kills.values()) < KILLS and bars_in(crashed) < BARS:
-        point = rng.choice(sorted(kills))
-        nth = rng.randint(1, 2 if point == "sent" else 8)
-        if _paper(crashed, market.url, f"{point}:{nth}") == -9:
-            kills[point] += 1
-    for _ in range(5):  # uninterrupted now: each run takes what the market has left
-        assert _paper(crashed, market.url, None) == 0
-        if bars_in(crashed) == BARS:
-            break
-    print(f"kills by phase: {kills}")
+
+    def run(kill_at: str | None) -> int:
+        return _paper(crashed, market.url, kill_at)
+
+    kills = kill_in_every_phase(run, crashed, bars=BARS, kills=KILLS, seed=13, most=8)
     assert sum(kills.values()) == KILLS
     assert all(kills.values())
-    for sql in COMPARED:
-        assert query(crashed, sql) == query(reference, sql), sql
-    ts = [t for (t,) in query(crashed, "SELECT ts_ms FROM equity ORDER BY ts_ms")]
-    assert ts == [FIRST_BAR_MS + i * 60_000 for i in range(BARS)]  # no bar missed or doubled
-    assert query(crashed, "SELECT count(*) FROM paper_orders WHERE sends > 1") == [(0,)]
-    executed = query(crashed, "SELECT client_order_id, count(*) FROM fills GROUP BY 1")
-    assert all(n == 1 for _, n in executed)  # one fill per order: none executed twice
-    assert query(crashed, "SELECT count(*) FROM orders WHERE status = 'NEW'") == [(0,)]
+    assert_ends_as(crashed, reference, COMPARED, BARS)

@@ -5,7 +5,6 @@ bars alone would."""
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
@@ -18,7 +17,7 @@ from njord import sim
 from njord.data.history import read_ipc
 from njord.sim.server import SimServer
 from tests.conftest import ROOT, SAMPLE, bars_in, invoke, query, run_killable, user_strategies_env
-from tests.sim.conftest import FIRST_BAR_MS
+from tests.sim.conftest import FIRST_BAR_MS, assert_ends_as, kill_in_every_phase
 
 ETH = ROOT / "sample_data" / "ETHUSDT-1m-2024-01.parquet"
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
@@ -107,28 +106,15 @@ def test_kill_9_in_every_phase_of_a_two_symbol_paper_session_ends_where_a_clean_
     reference = tmp_path / "ref.db"
     assert _paper(reference, market.url, None) == 0
     assert bars_in(reference) == BARS
-    rng = random.Random(17)
     crashed = tmp_path / "crash.db"
-    kills: dict[str, int] = {"decided": 0, "sent": 0, "committed": 0}
-    while sum(kills.values()) < KILLS and bars_in(crashed) < BARS:
-        point = rng.choice(sorted(kills))
-        nth = rng.randint(1, 2 if point == "sent" else 6)
-        if _paper(crashed, market.url, f"{point}:{nth}") == -9:
-            kills[point] += 1
-    for _ in range(5):  # uninterrupted now: each run takes what the market has left
-        assert _paper(crashed, market.url, None) == 0
-        if bars_in(crashed) == BARS:
-            break
-    print(f"kills by phase: {kills}")
+
+    def run(kill_at: str | None) -> int:
+        return _paper(crashed, market.url, kill_at)
+
+    kills = kill_in_every_phase(run, crashed, bars=BARS, kills=KILLS, seed=17, most=6)
     assert sum(kills.values()) == KILLS
     assert all(kills.values())
-    for sql in COMPARED:
-        assert query(crashed, sql) == query(reference, sql), sql
-    minutes = [t for (t,) in query(crashed, "SELECT ts_ms FROM equity ORDER BY ts_ms")]
-    assert minutes == [FIRST_BAR_MS + i * 60_000 for i in range(BARS)]  # none missed, none twice
-    assert query(crashed, "SELECT count(*) FROM paper_orders WHERE sends > 1") == [(0,)]
-    executed = query(crashed, "SELECT client_order_id, count(*) FROM fills GROUP BY 1")
-    assert all(n == 1 for _, n in executed)
+    assert_ends_as(crashed, reference, COMPARED, BARS)
     assert invoke("audit", str(crashed)).exit_code == 0
     assert invoke("verify", str(crashed), env=user_strategies_env()).exit_code == 0
 
