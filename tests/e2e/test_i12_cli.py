@@ -413,7 +413,10 @@ def test_i12_23_readme_names_the_byte_identical_files(tmp_path: Path, sample_wee
         assert invoke(*args).exit_code == 0
     a, b = tmp_path / "a" / "out", tmp_path / "b" / "out"
     same = {p.name for p in a.iterdir() if p.read_bytes() == (b / p.name).read_bytes()}
-    assert named == same
+    # logs.jsonl names the run, whose id holds the second it started in: two runs that
+    # start in the same second (a fast machine) write the same logs.
+    assert named <= same
+    assert same - named <= {"logs.jsonl"}
 
 
 def test_i12_23_bench_help_lists_sizes() -> None:
