@@ -135,9 +135,7 @@ def _strategies(config: Config) -> dict[str, Table]:
     return {s.id: s for s in config.strategies if s.enabled}
 
 
-def _check_same(
-    sid: str, ran: SleeveConfig | StrategyConfig, now: SleeveConfig | StrategyConfig
-) -> None:
+def _check_same(sid: str, ran: Table, now: Table) -> None:
     before, after = msgspec.to_builtins(ran), msgspec.to_builtins(now)
     table = f"strategies {sid}" if sid else "strategy"
     changed = sorted(
@@ -151,9 +149,7 @@ def _check_same(
         )
 
 
-def _built(
-    sid: str, table: SleeveConfig | StrategyConfig
-) -> tuple[StrategyIdentity, dict[str, Any]]:
+def _built(sid: str, table: Table) -> tuple[StrategyIdentity, dict[str, Any]]:
     """The strategy's code as it is now, checked as a session start checks it."""
     name = f"strategy {sid}" if sid else "the strategy"
     cls = strategies.resolve(table.name)
