@@ -38,7 +38,7 @@ def pending(conn: apsw.Connection) -> list[Control]:
     return [
         Control(seq, command, reason, by, strategy_id, version or 0)
         for seq, command, reason, by, strategy_id, version in conn.execute(
-            f"SELECT seq, command, reason, posted_by, strategy_id, {_version(conn)} "
+            "SELECT seq, command, reason, posted_by, strategy_id, version "
             "FROM controls WHERE applied_ms IS NULL ORDER BY seq"
         )
     ]
@@ -53,18 +53,12 @@ def applied(conn: apsw.Connection) -> dict[int, list[Control]]:
     """Controls already applied, by the bar they were applied at (for replays)."""
     by_bar: dict[int, list[Control]] = {}
     for bar_ts, seq, command, reason, by, strategy_id, version in conn.execute(
-        f"SELECT bar_ts_ms, seq, command, reason, posted_by, strategy_id, {_version(conn)} "
+        "SELECT bar_ts_ms, seq, command, reason, posted_by, strategy_id, version "
         "FROM controls WHERE applied_ms IS NOT NULL ORDER BY seq"
     ):
         control = Control(seq, command, reason, by, strategy_id, version or 0)
         by_bar.setdefault(int(bar_ts), []).append(control)
     return by_bar
-
-
-def _version(conn: apsw.Connection) -> str:
-    """The version column, or 0 on a db older than it (schema 10), read as it is."""
-    columns = [row[1] for row in conn.execute("PRAGMA table_info(controls)")]
-    return "version" if "version" in columns else "0"
 
 
 def mark_applied(conn: apsw.Connection, control: Control, *, bar_ts_ms: int, wall_ms: int) -> None:

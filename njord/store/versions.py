@@ -24,15 +24,8 @@ class StrategyVersion(msgspec.Struct, frozen=True, kw_only=True):
     posted_by: str
 
 
-def _table(conn: apsw.Connection) -> bool:
-    found = "SELECT 1 FROM sqlite_master WHERE name = 'strategy_versions'"
-    return conn.execute(found).fetchone() is not None
-
-
 def load(conn: apsw.Connection) -> list[StrategyVersion]:
-    """Every version, oldest first; none from a db older than the table (schema 10)."""
-    if not _table(conn):
-        return []
+    """Every version, oldest first."""
     return [
         StrategyVersion(
             version=int(version),
