@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -116,3 +117,21 @@ def assert_ends_as(crashed: Path, reference: Path, compared: tuple[str, ...], ba
     executed = query(crashed, "SELECT client_order_id, count(*) FROM fills GROUP BY 1")
     assert all(n == 1 for _, n in executed)  # one fill per order: none executed twice
     assert query(crashed, "SELECT count(*) FROM orders WHERE status = 'NEW'") == [(0,)]
+
+
+@contextlib.contextmanager
+def frozen_market(data: Path | dict[str, Path], minutes: int) -> Iterator[SimServer]:
+    """A simulator whose replay has `minutes` bars closed and whose clock stands still
+    (every run of a session sees the same market), 10,000 USDT; stopped on leaving."""
+    server = sim.build(
+        data,
+        speed=0,
+        start_ms=FIRST_BAR_MS + minutes * 60_000,
+        balances={"USDT": Decimal(10_000)},
+    )
+    server.start_in_thread()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

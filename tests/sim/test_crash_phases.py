@@ -11,15 +11,13 @@ broker must never have been sent an order id twice.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from njord import sim
 from njord.sim.server import SimServer
 from tests.conftest import SAMPLE, query, run_killable
-from tests.sim.conftest import FIRST_BAR_MS, assert_ends_as, kill_in_every_phase
+from tests.sim.conftest import assert_ends_as, frozen_market, kill_in_every_phase
 from tests.sim.test_paper import live_args
 
 BARS = 400
@@ -37,16 +35,8 @@ COMPARED = (
 
 @pytest.fixture
 def market() -> Iterator[SimServer]:
-    server = sim.build(
-        SAMPLE,
-        speed=0,
-        start_ms=FIRST_BAR_MS + BARS * 60_000,
-        balances={"USDT": Decimal(10_000)},
-    )
-    server.start_in_thread()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with frozen_market(SAMPLE, BARS) as server:
+        yield server
 
 
 def _paper(db: Path, url: str, kill_at: str | None) -> int:

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
 
 import apsw
 import pytest
 
-from njord import sim
 from njord.sim.server import SimServer
 from tests.conftest import ROOT, SAMPLE, invoke, query
-from tests.sim.conftest import FIRST_BAR_MS
+from tests.sim.conftest import frozen_market
 from tests.sim.test_paper import session_args
 
 FIXTURE = ROOT / "tests" / "fixtures" / "session-v9-paper.db"
@@ -32,13 +30,8 @@ def _as_is(path: Path, sql: str) -> list[tuple[object, ...]]:
 
 @pytest.fixture
 def market() -> Iterator[SimServer]:
-    server = sim.build(
-        SAMPLE, speed=0, start_ms=FIRST_BAR_MS + 120 * 60_000, balances={"USDT": Decimal(10_000)}
-    )
-    server.start_in_thread()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with frozen_market(SAMPLE, 120) as server:
+        yield server
 
 
 def test_a_schema_9_paper_session_migrates_verifies_and_carries_on(

@@ -7,17 +7,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from njord import sim
 from njord.data.history import read_ipc
 from njord.sim.server import SimServer
 from tests.conftest import ROOT, SAMPLE, bars_in, invoke, query, run_killable, user_strategies_env
-from tests.sim.conftest import FIRST_BAR_MS, assert_ends_as, kill_in_every_phase
+from tests.sim.conftest import assert_ends_as, frozen_market, kill_in_every_phase
 
 ETH = ROOT / "sample_data" / "ETHUSDT-1m-2024-01.parquet"
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
@@ -38,16 +36,8 @@ COMPARED = (
 @pytest.fixture
 def market() -> Iterator[SimServer]:
     """Both symbols' first BARS minutes closed, the clock still (every run sees the same)."""
-    server = sim.build(
-        {"BTCUSDT": SAMPLE, "ETHUSDT": ETH},
-        speed=0,
-        start_ms=FIRST_BAR_MS + BARS * 60_000,
-        balances={"USDT": Decimal(10_000)},
-    )
-    server.start_in_thread()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with frozen_market({"BTCUSDT": SAMPLE, "ETHUSDT": ETH}, BARS) as server:
+        yield server
 
 
 def _args(db: Path, url: str, *extra: str, symbols: tuple[str, ...] = SYMBOLS) -> list[str]:
@@ -127,19 +117,9 @@ def test_a_symbol_whose_klines_stop_holds_the_minutes_only_until_they_are_old(
     go on with BTCUSDT alone, once they are 30 minutes old by the venue's clock."""
     eth = tmp_path / "eth-100.parquet"
     pq.write_table(pq.read_table(ETH).slice(0, 100), eth)
-    server = sim.build(
-        {"BTCUSDT": SAMPLE, "ETHUSDT": eth},
-        speed=0,
-        start_ms=FIRST_BAR_MS + 200 * 60_000,
-        balances={"USDT": Decimal(10_000)},
-    )
-    server.start_in_thread()
-    try:
-        paper = tmp_path / "paper.db"
+    paper = tmp_path / "paper.db"
+    with frozen_market({"BTCUSDT": SAMPLE, "ETHUSDT": eth}, 200) as server:
         done = invoke(*_args(paper, server.url, "--bars", "150"))
-    finally:
-        server.shutdown()
-        server.server_close()
     assert done.exit_code == 0, done.output
     assert "150 new bars" in done.output
     blobs = [blob for (blob,) in query(paper, "SELECT arrow FROM bar_chunks")]
