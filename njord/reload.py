@@ -91,8 +91,8 @@ def _versions(
     ran = _strategies(config)
     now = _strategies(given)
     if bool(config.strategies) != bool(given.strategies):
-        runs = "several ([[strategies]])" if config.strategies else "one ([strategy])"
-        raise ConfigError(f"session {manifest.run_id} runs {runs} strategies; so must the config")
+        runs = "several strategies ([[strategies]])" if config.strategies else "one ([strategy])"
+        raise ConfigError(f"session {manifest.run_id} runs {runs}; so must the config")
     if strategy_id and strategy_id not in ran:
         shown = ", ".join(ran) if config.strategies else "one strategy, no sleeves"
         raise ConfigError(

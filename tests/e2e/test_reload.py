@@ -299,3 +299,47 @@ def test_a_reload_of_broken_code_or_of_a_finished_session_changes_nothing(
     refused = invoke("reload", "--db", str(finished), "--config", str(again))
     assert refused.exit_code == 2
     assert "is finished" in refused.output
+
+
+def test_a_reload_the_session_cannot_take_is_refused_before_anything_is_posted(
+    tmp_path: Path,
+) -> None:
+    """Refused on what the session is, whatever its state: one that keeps no bars (nothing
+    to warm a version on), and a config whose strategies are not the session's."""
+    _tagger(tmp_path, "a")
+    bare = tmp_path / "bare.db"
+    config = _config(tmp_path, "first.toml", k=1, bars=30, extra="[store]\nstore_bars = false\n")
+    args = ["backtest", "--config", str(config), "--db", str(bare), "--quiet", "--no-report"]
+    assert invoke(*args, "--out", str(tmp_path / "o1")).exit_code == 0
+    again = _config(tmp_path, "k2.toml", k=2, bars=30)
+    refused = invoke("reload", "--db", str(bare), "--config", str(again))
+    assert refused.exit_code == 2
+    assert "keeps no bars (store.store_bars = false)" in refused.output
+
+    sleeves = tmp_path / "sleeves.toml"
+    end = (datetime.fromisoformat(BARS_FROM) + timedelta(minutes=30)).isoformat()
+    sleeve = f'name = "{_file(tmp_path)}:Tagger"\nallocation = 0.5\n'
+    sleeves.write_text(
+        f'[data]\npath = "{SAMPLE}"\nstart = "{BARS_FROM}"\nend = "{end}"\n'
+        f'[[strategies]]\nid = "one"\n{sleeve}[[strategies]]\nid = "two"\n{sleeve}',
+        encoding="utf-8",
+    )
+    two = tmp_path / "two.db"
+    args = ["backtest", "--config", str(sleeves), "--db", str(two), "--quiet", "--no-report"]
+    assert invoke(*args, "--out", str(tmp_path / "o2")).exit_code == 0
+    single = tmp_path / "single.db"
+    args = ["backtest", "--config", str(again), "--db", str(single), "--quiet", "--no-report"]
+    assert invoke(*args, "--out", str(tmp_path / "o3")).exit_code == 0
+    one_only = tmp_path / "one.toml"
+    one_only.write_text(sleeves.read_text(encoding="utf-8").split('[[strategies]]\nid = "two"')[0])
+    for db, given, said in (
+        (two, again, "runs several strategies ([[strategies]]); so must the config"),
+        (single, sleeves, "runs one ([strategy]); so must the config"),
+        (two, one_only, "no enabled [[strategies]] with id = 'two'"),
+    ):
+        before = query(db, "SELECT count(*) FROM controls")
+        answer = invoke("reload", "--db", str(db), "--config", str(given))
+        assert answer.exit_code == 2, answer.output
+        assert said in answer.output
+        assert len(answer.output.strip().splitlines()) == 1
+        assert query(db, "SELECT count(*) FROM controls") == before
