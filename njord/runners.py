@@ -74,13 +74,14 @@ def ask(
             intents += strategy.on_bar(ctx, symbol, view)
             intents += ctx.take_submitted()
         except Exception as e:
-            where = (
-                utc(view.ts_ms)
-                if view.timeframe == timeframes.base
-                else f"{view.timeframe} {utc(view.ts_ms)}"
-            )
-            raise StrategyError(f"strategy raised in on_bar at bar {where}: {e!r}") from e
+            raise raised_in(e, view, timeframes.base) from e
     return intents, ctx.take_cancels()
+
+
+def raised_in(error: Exception, view: Bar, base: str) -> StrategyError:
+    """The error of a strategy that raised in `on_bar` on `view`, named by its bar."""
+    where = utc(view.ts_ms) if view.timeframe == base else f"{view.timeframe} {utc(view.ts_ms)}"
+    return StrategyError(f"strategy raised in on_bar at bar {where}: {error!r}")
 
 
 def bars_of(batch: BarBatch, i: int, j: int) -> list[BarE8]:

@@ -188,6 +188,16 @@ class Timeframes:
         """The timeframes of `symbol`'s bars: a one-symbol session has only these."""
         return self
 
+    @property
+    def base_only(self) -> bool:
+        """Only the base timeframe declared: `step` delivers each bar as it comes."""
+        return not self._resamplers
+
+    @property
+    def base_buffer(self) -> BarBuffer | None:
+        """The base bars' history, when kept: a base-only step only advances its end."""
+        return self._base
+
     def load(
         self, ts: Ints, open_: Floats, high: Floats, low: Floats, close: Floats, volume: Floats
     ) -> None:

@@ -89,21 +89,22 @@ class Context:
         # the views are valid during this call of `on_bar` only. An attribute, not a
         # method: it runs on every bar, and a wrapper call would cost a tenth of it.
         self.history = history
-        self._submitted: list[OrderIntent] = []
-        self._cancels: list[str] = []
+        # What `submit` and `cancel` gathered during this step, for the loop to take.
+        self.intents_asked: list[OrderIntent] = []
+        self.cancels_asked: list[str] = []
 
     @property
     def now_utc(self) -> datetime:
         return datetime.fromtimestamp(self.now_ms / 1000, tz=UTC)
 
     def submit(self, intent: OrderIntent) -> None:
-        self._submitted.append(intent)
+        self.intents_asked.append(intent)
 
     def cancel(self, client_order_id: str) -> None:
         """Cancel one of `state.open_orders`. Cancels apply after `on_bar` returns and
         before that bar's new intents, so a cancel-and-replace frees its cash first; cancels
         asked in `on_fill` apply at the next bar. Cancels pass in every trading state."""
-        self._cancels.append(client_order_id)
+        self.cancels_asked.append(client_order_id)
 
     def log(self, msg: str) -> None:
         self._log(msg)
@@ -111,15 +112,15 @@ class Context:
     # Most bars submit and cancel nothing: then the (empty) list itself is handed out, read
     # and dropped by the loop, and no new one is built.
     def take_submitted(self) -> list[OrderIntent]:
-        taken = self._submitted
+        taken = self.intents_asked
         if taken:
-            self._submitted = []
+            self.intents_asked = []
         return taken
 
     def take_cancels(self) -> list[str]:
-        taken = self._cancels
+        taken = self.cancels_asked
         if taken:
-            self._cancels = []
+            self.cancels_asked = []
         return taken
 
 

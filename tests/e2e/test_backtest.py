@@ -228,3 +228,35 @@ def test_fees_in_the_asset_received_book_buys_net_of_a_base_fee(
     assert int(notional) + int(fee) == int(qty) * int(price) // 10**8, "paid, to the unit"
     assert abs(int(fee) - int(quote_fee)) <= 1, "the same 10 bps, valued at the fill price"
     assert invoke("audit", str(received_db)).exit_code == 0, "book recomputed from the fills"
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        # market orders on crossovers; resting limits the venue fills or the strategy
+        # cancels (router reports and ctx.cancel); an hourly timeframe (never plain)
+        "sma_crossover",
+        "user_strategies:RestsAndCancels",
+        "user_strategies:Hourly",
+    ],
+)
+def test_the_plain_walk_and_the_paced_one_give_the_same_bytes(
+    tmp_path: Path, user_strategies: None, strategy: str
+) -> None:
+    """A backtest of one strategy on one symbol steps its bars through the loop's inlined
+    walk (`Loop._plain`); a paced one takes `Loop.bar`, phase by phase. Same bytes out."""
+    files = ("equity.csv", "orders.csv", "fills.csv", "trades.csv")
+    digests = []
+    for name, extra in (("plain", []), ("paced", ["--pace-ms", "0.001"])):
+        db_path = tmp_path / name / "s.db"
+        result = invoke(
+            *backtest_args(SAMPLE, db_path, "--from", "2024-01-10", "--to", "2024-01-10T12:00"),
+            "--set",
+            f'strategy.name="{strategy}"',
+            *extra,
+        )
+        assert result.exit_code == 0, result.output
+        digests.append([sha(db_path.parent / "out" / f) for f in files])
+    assert digests[0] == digests[1]
+    ((orders,),) = query(tmp_path / "plain" / "s.db", "SELECT count(*) FROM orders")
+    assert orders != 0  # the walks had something to agree on
