@@ -22,7 +22,7 @@ from njord.log import SessionLog
 from njord.loop import LoopResult, Stop
 from njord.ports import BarFeed, OrderRouter, Pacer
 from njord.store import reads
-from njord.store.export import export_session
+from njord.store.export import Exporting, export_session
 from njord.store.lease import wall_ms
 
 if TYPE_CHECKING:
@@ -263,14 +263,16 @@ def wrap_up(session: wiring.Session, out: Path, *, report: bool) -> Results:
     conn = session.conn
     initial = to_e8(session.config.runtime.initial_cash)
     try:
-        facts = reads.status(conn)
-        qc = reads.qc_summary(conn)
-        facts["qc"] = (
-            f"{qc.get('policy')}: {qc.get('gaps', 0)} gaps, {qc.get('missing_bars', 0)} bars"
-        )
-        metrics = reads.metrics(conn, initial)
-        recon = reads.reconciliation(conn, initial)
-        files = export_session(conn, out)
+        # The equity curve's CSV, the longest file, is written alongside the reads below.
+        with Exporting(session.path, out) as curve:
+            facts = reads.status(conn)
+            qc = reads.qc_summary(conn)
+            facts["qc"] = (
+                f"{qc.get('policy')}: {qc.get('gaps', 0)} gaps, {qc.get('missing_bars', 0)} bars"
+            )
+            metrics = reads.metrics(conn, initial)
+            recon = reads.reconciliation(conn, initial)
+            files = export_session(conn, out, curve=curve)
         if report:
             from njord import report as reporting
 

@@ -224,6 +224,7 @@ class Loop:
                 writer.ensure_transaction()
             if ts >= (book.day + 1) * DAY_MS:
                 book.roll_day(ts)
+            busy = bool(reports)  # whether anything but the mark reaches the book
             for report in reports:
                 book.apply(report)
             ctx.now_ms = ts
@@ -239,12 +240,17 @@ class Loop:
             except Exception as e:
                 raise raised_in(e, own, base) from e
             if intents or ctx.cancels_asked:
+                busy = True
                 book_decisions(book, bar, intents, ctx.take_cancels(), runner.id, 0)
             book.decided_ms = ts
             self.last_bar = bar
-            if book.sending:
+            if busy:
                 self._settle(bar)
-            self.finish(bar)
+                self.finish(bar)
+            else:  # no fill to tell, no record to write: the bar is only marked
+                equity, position = book.end_bar(bar)
+                self.equity = equity
+                writer.add_equity(ts, c8[i], book.ledger.cash_e8, position, equity)
             since += 1
             if since >= commit_every or stop.requested:
                 self._since_commit = since

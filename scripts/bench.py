@@ -21,6 +21,7 @@ decision latency p50/p95/p99 from its `status --json`.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import random
@@ -523,6 +524,10 @@ def main() -> None:
         parser.error("--repeat and --bars take a positive number")
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
+    # njord's bytecode compiled once, as pip compiles an installed package and a checkout's
+    # first run caches it: otherwise, where PYTHONDONTWRITEBYTECODE is set (containers, CI),
+    # every timed run would compile njord afresh and a month would time the compiler.
+    compileall.compile_dir(ROOT / "njord", quiet=1)
     rounds: dict[str, list[dict[str, dict[str, float]]]] = {name: [] for name in sizes}
     for _ in range(args.repeat):
         for name in sizes:  # interleaved: a slow minute of the machine hits every size

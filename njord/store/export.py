@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import operator
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -158,10 +159,14 @@ def _line(texts: list[str]) -> str:
 
 
 def _csv_sql(sql: str, columns: list[tuple[str, Kind]]) -> str:
-    select, _, rest = sql.partition(" FROM ")
+    return f"SELECT {_csv_line(sql, columns)} FROM {sql.partition(' FROM ')[2]}"
+
+
+def _csv_line(sql: str, columns: list[tuple[str, Kind]]) -> str:
+    """The CSV line of a row of `sql` (a SELECT of plain columns), as SQL."""
+    select = sql.partition(" FROM ")[0]
     exprs = [e.strip() for e in select.removeprefix("SELECT ").split(", ")]
-    line = _line([_sql_text(e, k) for e, (_, k) in zip(exprs, columns, strict=True)])
-    return f"SELECT {line} FROM {rest}"
+    return _line([_sql_text(e, k) for e, (_, k) in zip(exprs, columns, strict=True)])
 
 
 def _line_sql(columns: list[tuple[str, Kind]]) -> str:
@@ -195,6 +200,71 @@ def write_csv(
             db.fail(e, conn)
 
 
+# The equity curve: its lines `CURVE_CHUNK` at a time, in one step each (SQLite formats a
+# chunk without coming back to Python), the bar after the last one written next.
+CURVE_CHUNK = 8_192
+_, _EQUITY_SQL, _EQUITY_COLUMNS = next(t for t in TABLES if t[0] == "equity")
+_CURVE_SQL = (
+    "SELECT group_concat(line, '' ORDER BY ts_ms), max(ts_ms) FROM (SELECT ts_ms, "
+    f"{_csv_line(_EQUITY_SQL, _EQUITY_COLUMNS)} AS line FROM equity WHERE ts_ms > ? "
+    "ORDER BY ts_ms LIMIT ?)"
+)
+
+
+class Exporting:
+    """A session's exports under way: its equity curve (the one long table, a row a bar)
+    written as CSV in a thread on its own read connection while the caller goes on with
+    the session's connection. SQLite formats the curve a chunk at a time without holding
+    the GIL, so on a second core a year's curve costs the caller next to nothing.
+    `export_session(..., curve=this)` waits for it where the curve's file belongs; leaving
+    the `with` block always waits, so its connection closes before the session's does
+    (which then leaves no -wal behind)."""
+
+    def __init__(self, db_path: Path, out: Path) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        self.path = out / "equity.csv"
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._write, args=(db_path,), name="njord-export-equity", daemon=True
+        )
+        self._thread.start()
+
+    def _write(self, db_path: Path) -> None:
+        try:
+            conn = db.open_reader(db_path)
+            try:
+                write_curve(conn, self.path)
+            finally:
+                conn.close()
+        except BaseException as e:  # raised in the caller's thread, by `wait`
+            self._error = e
+
+    def wait(self) -> Path:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self.path
+
+    def __enter__(self) -> Exporting:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._thread.join()  # its error, if any, is `wait`'s to raise
+
+
+def write_curve(conn: apsw.Connection, path: Path) -> None:
+    """equity.csv, the same bytes `write_csv` writes from the equity table's query."""
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        fh.write(",".join(name for name, _ in _EQUITY_COLUMNS) + "\n")
+        after = -1
+        while True:
+            text, last = next(db.rows(conn, _CURVE_SQL, (after, CURVE_CHUNK)))
+            if text is None:
+                return
+            fh.write(text)
+            after = last
+
+
 def read_table(conn: apsw.Connection, sql: str, columns: list[tuple[str, Kind]]) -> pa.Table:
     return _table(conn.execute(sql), columns)
 
@@ -212,11 +282,21 @@ def _table(source: Iterable[tuple[Any, ...]], columns: list[tuple[str, Kind]]) -
 
 
 def export_session(
-    conn: apsw.Connection, out: Path, *, fmt: Literal["csv", "parquet"] = "csv"
+    conn: apsw.Connection,
+    out: Path,
+    *,
+    fmt: Literal["csv", "parquet"] = "csv",
+    curve: Exporting | None = None,
 ) -> list[Path]:
+    """`curve`: equity.csv under way already (`Exporting`), waited for in its place."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for stem, sql, columns in TABLES:
+        if stem == "equity" and fmt == "csv":
+            if curve is None:
+                write_curve(conn, out / "equity.csv")
+            written.append(out / "equity.csv" if curve is None else curve.wait())
+            continue
         if stem == "rollup_daily":
             # Always in both formats (CSV for people, Parquet for tools), from one reading:
             # a row a day, but the view spans the whole session.

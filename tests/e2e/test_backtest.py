@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from njord.store import db, reads
+from njord.store import db, export, reads
 from tests.conftest import SAMPLE, backtest_args, invoke, query, write_bars
 
 STRATEGY = Path(__file__).with_name("raising_strategy.py")
@@ -260,3 +260,19 @@ def test_the_plain_walk_and_the_paced_one_give_the_same_bytes(
     assert digests[0] == digests[1]
     ((orders,),) = query(tmp_path / "plain" / "s.db", "SELECT count(*) FROM orders")
     assert orders != 0  # the walks had something to agree on
+
+
+def test_equity_csv_is_the_same_bytes_in_any_chunks_and_from_njord_export(
+    tmp_path: Path, sample_week: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The backtest writes equity.csv in a thread, a chunk of lines per SQLite step;
+    `njord export` writes it in its own thread of control: chunks of 7 lines there."""
+    db_path = tmp_path / "s.db"
+    assert invoke(*backtest_args(sample_week, db_path)).exit_code == 0
+    monkeypatch.setattr(export, "CURVE_CHUNK", 7)
+    result = invoke("export", "--db", str(db_path), "--out", str(tmp_path / "again"))
+    assert result.exit_code == 0, result.output
+    ran, exported = tmp_path / "out" / "equity.csv", tmp_path / "again" / "equity.csv"
+    assert exported.read_bytes() == ran.read_bytes()
+    ((bars,),) = query(db_path, "SELECT count(*) FROM equity")
+    assert len(ran.read_text().splitlines()) == 1 + bars
