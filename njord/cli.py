@@ -25,6 +25,7 @@ from njord.paths import InputPath, OutputPath
 if TYPE_CHECKING:
     from njord import config as configuration
     from njord import launch, wiring
+    from njord.store.export import Following
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -345,11 +346,16 @@ def backtest(
     extra += [f"data.gaps={_q(gaps)}"] if gaps else []
     loaded = load_config(config_path, (*sets, *extra), env_prefix, strategy)
     run = launch.backtest(
-        loaded.config, env_prefix=env_prefix, db_path=db_path, out_dir=out_dir, pace_ms=pace_ms
+        loaded.config,
+        env_prefix=env_prefix,
+        db_path=db_path,
+        out_dir=out_dir,
+        pace_ms=pace_ms,
+        exports=True,
     )
     _drive(run, quiet=quiet)
     assert run.out is not None
-    _finish(run.session, run.out, as_json=as_json, report=not no_report)
+    _finish(run.session, run.out, as_json=as_json, report=not no_report, curve=run.curve)
 
 
 def _q(value: str) -> str:
@@ -376,10 +382,18 @@ def _drive(run: launch.Launch, *, quiet: bool) -> None:
             signal.signal(sig, handler)
 
 
-def _finish(session: wiring.Session, out: Path, *, as_json: bool, report: bool = False) -> None:
+def _finish(
+    session: wiring.Session,
+    out: Path,
+    *,
+    as_json: bool,
+    report: bool = False,
+    curve: Following | None = None,
+) -> None:
     from njord import launch
 
-    _show(launch.wrap_up(session, out, report=report), session.path, out, as_json=as_json)
+    done = launch.wrap_up(session, out, report=report, curve=curve)
+    _show(done, session.path, out, as_json=as_json)
 
 
 def _show(done: launch.Results, db_path: Path, out: Path, *, as_json: bool) -> None:

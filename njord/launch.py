@@ -22,7 +22,7 @@ from njord.log import SessionLog
 from njord.loop import LoopResult, Stop
 from njord.ports import BarFeed, OrderRouter, Pacer
 from njord.store import reads
-from njord.store.export import Exporting, export_session
+from njord.store.export import Following, export_session
 from njord.store.lease import wall_ms
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ class Launch(msgspec.Struct, kw_only=True):
     notifier: Notifier | None = None  # live-market sessions with [alerts] channels
     stored: Polled | None = None  # a restarted live-market session's committed bars
     router: OrderRouter | None = None  # live: the venue (other modes: the mode's own)
+    curve: Following | None = None  # equity.csv written as the session commits
 
 
 def check(config: Config, *, env_prefix: str) -> type[Strategy]:
@@ -69,9 +70,11 @@ def backtest(
     pace_ms: float = 0.0,
     echo: bool = True,
     facts: wiring.Facts | None = None,
+    exports: bool = False,
 ) -> Launch:
     """`facts`, when a sweep measured them once for every combination, stand in for this
-    session's own QC scan, data hashes and git lookups."""
+    session's own QC scan, data hashes and git lookups. `exports`: the run ends in
+    `wrap_up`, whose equity.csv is then written while the session runs."""
     if config.runtime.mode != "backtest":
         raise ConfigError(
             f"runtime.mode is {config.runtime.mode!r}; `njord backtest` runs backtests"
@@ -93,6 +96,7 @@ def backtest(
         pacer=runtime.pacer,
         final_status="finished",
         out=out,
+        curve=Following(session.path, out) if exports else None,
     )
 
 
@@ -244,6 +248,8 @@ def drive(launch: Launch, *, stop: Stop, progress: Callable[[int], None]) -> Loo
             with session.conn:
                 session.writer.save_qc(feed.summary, feed.events)
     except BaseException:
+        if launch.curve is not None:  # first: its connection closes before the session's
+            launch.curve.abandon()
         session.close()
         raise
     return result
@@ -257,22 +263,22 @@ class Results(msgspec.Struct, kw_only=True):
     files: list[Path]
 
 
-def wrap_up(session: wiring.Session, out: Path, *, report: bool) -> Results:
+def wrap_up(
+    session: wiring.Session, out: Path, *, report: bool, curve: Following | None = None
+) -> Results:
     """Exports, the report, the summary facts; then the lease goes. A session whose equity
     does not reconcile is a bug (exit 70), reported after its files are written."""
     conn = session.conn
     initial = to_e8(session.config.runtime.initial_cash)
     try:
-        # The equity curve's CSV, the longest file, is written alongside the reads below.
-        with Exporting(session.path, out) as curve:
-            facts = reads.status(conn)
-            qc = reads.qc_summary(conn)
-            facts["qc"] = (
-                f"{qc.get('policy')}: {qc.get('gaps', 0)} gaps, {qc.get('missing_bars', 0)} bars"
-            )
-            metrics = reads.metrics(conn, initial)
-            recon = reads.reconciliation(conn, initial)
-            files = export_session(conn, out, curve=curve)
+        facts = reads.status(conn)
+        qc = reads.qc_summary(conn)
+        facts["qc"] = (
+            f"{qc.get('policy')}: {qc.get('gaps', 0)} gaps, {qc.get('missing_bars', 0)} bars"
+        )
+        metrics = reads.metrics(conn, initial)
+        recon = reads.reconciliation(conn, initial)
+        files = export_session(conn, out, curve=curve)
         if report:
             from njord import report as reporting
 
@@ -281,6 +287,8 @@ def wrap_up(session: wiring.Session, out: Path, *, report: bool) -> Results:
             path.write_text(reporting.render(conn, session.path), "utf-8")
             files.append(path)
     finally:
+        if curve is not None:  # a failure before its file was finished
+            curve.abandon()
         session.close()
     if recon["difference_e8"] != 0:
         raise InvariantViolation(f"equity does not reconcile: {recon}")

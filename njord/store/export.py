@@ -6,12 +6,13 @@ two runs of the same inputs give byte-identical files.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import operator
 import threading
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 import apsw
 import pyarrow as pa
@@ -205,64 +206,103 @@ def write_csv(
 CURVE_CHUNK = 8_192
 _, _EQUITY_SQL, _EQUITY_COLUMNS = next(t for t in TABLES if t[0] == "equity")
 _CURVE_SQL = (
-    "SELECT group_concat(line, '' ORDER BY ts_ms), max(ts_ms) FROM (SELECT ts_ms, "
+    "SELECT group_concat(line, '' ORDER BY ts_ms), max(ts_ms), count(*) FROM (SELECT ts_ms, "
     f"{_csv_line(_EQUITY_SQL, _EQUITY_COLUMNS)} AS line FROM equity WHERE ts_ms > ? "
     "ORDER BY ts_ms LIMIT ?)"
 )
 
 
-class Exporting:
-    """A session's exports under way: its equity curve (the one long table, a row a bar)
-    written as CSV in a thread on its own read connection while the caller goes on with
-    the session's connection. SQLite formats the curve a chunk at a time without holding
-    the GIL, so on a second core a year's curve costs the caller next to nothing.
-    `export_session(..., curve=this)` waits for it where the curve's file belongs; leaving
-    the `with` block always waits, so its connection closes before the session's does
-    (which then leaves no -wal behind)."""
+FOLLOW_S = 0.1  # how long a follower that has caught up waits before it looks again
+
+
+class Following:
+    """equity.csv written while its session runs: a thread on its own read connection
+    follows the equity rows as they commit (a row a bar: the longest file by far), SQLite
+    formatting `CURVE_CHUNK` lines per step with the GIL released, so on a second core a
+    year's curve costs the loop next to nothing. It is `.equity.csv.partial` until `finish`
+    (after the session's last commit) writes the rest and renames it; `abandon` (a run
+    that failed or stopped) removes it. Either closes the thread's connection, so the
+    session's own close leaves no -wal behind."""
 
     def __init__(self, db_path: Path, out: Path) -> None:
+        self._made = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
         self.path = out / "equity.csv"
+        self._partial = out / ".equity.csv.partial"
+        self._done = threading.Event()
+        self._ended = False  # finished or abandoned
+        self.dropped = False
         self._error: BaseException | None = None
         self._thread = threading.Thread(
-            target=self._write, args=(db_path,), name="njord-export-equity", daemon=True
+            target=self._follow, args=(db_path,), name="njord-equity-csv", daemon=True
         )
         self._thread.start()
 
-    def _write(self, db_path: Path) -> None:
+    def _follow(self, db_path: Path) -> None:
         try:
             conn = db.open_reader(db_path)
             try:
-                write_curve(conn, self.path)
+                with self._partial.open("w", encoding="utf-8", newline="") as fh:
+                    _write_curve(conn, fh, self)
             finally:
                 conn.close()
-        except BaseException as e:  # raised in the caller's thread, by `wait`
+        except BaseException as e:  # raised in the session's thread, by `finish`
             self._error = e
 
-    def wait(self) -> Path:
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self) -> None:
+        self._done.wait(FOLLOW_S)
+
+    def finish(self) -> Path:
+        """After the session's last commit: the rest of the curve, and the file in place."""
+        self._done.set()
         self._thread.join()
+        self._ended = True
         if self._error is not None:
+            self._partial.unlink(missing_ok=True)
             raise self._error
+        self._partial.replace(self.path)
         return self.path
 
-    def __enter__(self) -> Exporting:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._thread.join()  # its error, if any, is `wait`'s to raise
+    def abandon(self) -> None:
+        """The session ends without its exports: no file, and no folder made for it."""
+        if self._ended:
+            return
+        self.dropped = True
+        self._done.set()
+        self._thread.join()
+        self._ended = True
+        self._partial.unlink(missing_ok=True)
+        if self._made:
+            with contextlib.suppress(OSError):  # not empty: something else is in it
+                self.path.parent.rmdir()
 
 
 def write_curve(conn: apsw.Connection, path: Path) -> None:
-    """equity.csv, the same bytes `write_csv` writes from the equity table's query."""
+    """equity.csv of a finished session, the same bytes `Following` writes."""
     with path.open("w", encoding="utf-8", newline="") as fh:
-        fh.write(",".join(name for name, _ in _EQUITY_COLUMNS) + "\n")
-        after = -1
-        while True:
-            text, last = next(db.rows(conn, _CURVE_SQL, (after, CURVE_CHUNK)))
-            if text is None:
-                return
+        _write_curve(conn, fh, None)
+
+
+def _write_curve(conn: apsw.Connection, fh: TextIO, follower: Following | None) -> None:
+    """The equity rows as CSV lines, a chunk a step, the bar after the last one written
+    next; with a `follower`, on until its session has committed its last row."""
+    fh.write(",".join(name for name, _ in _EQUITY_COLUMNS) + "\n")
+    after = -1
+    while follower is None or not follower.dropped:
+        final = follower is None or follower.done  # before the read: it sees every row
+        text, last, n = next(db.rows(conn, _CURVE_SQL, (after, CURVE_CHUNK)))
+        if text is not None:
             fh.write(text)
             after = last
+        if n < CURVE_CHUNK:
+            if final:
+                return
+            assert follower is not None
+            follower.wait()
 
 
 def read_table(conn: apsw.Connection, sql: str, columns: list[tuple[str, Kind]]) -> pa.Table:
@@ -286,16 +326,16 @@ def export_session(
     out: Path,
     *,
     fmt: Literal["csv", "parquet"] = "csv",
-    curve: Exporting | None = None,
+    curve: Following | None = None,
 ) -> list[Path]:
-    """`curve`: equity.csv under way already (`Exporting`), waited for in its place."""
+    """`curve`: equity.csv under way already (`Following`), finished in its place."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for stem, sql, columns in TABLES:
         if stem == "equity" and fmt == "csv":
             if curve is None:
                 write_curve(conn, out / "equity.csv")
-            written.append(out / "equity.csv" if curve is None else curve.wait())
+            written.append(out / "equity.csv" if curve is None else curve.finish())
             continue
         if stem == "rollup_daily":
             # Always in both formats (CSV for people, Parquet for tools), from one reading:

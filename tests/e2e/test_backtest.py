@@ -181,6 +181,10 @@ def test_a_strategy_that_raises_stops_with_code_1_and_keeps_no_partial_bar(
     assert (
         "strategy raised in on_bar at bar 2024-01-01 01:40: RuntimeError('boom')" in result.output
     )
+    # equity.csv was being written as the session ran: neither it nor the folder made for
+    # it stays, and the session's db was closed after the file's reader (no -wal left).
+    assert not (tmp_path / "out").exists()
+    assert not db_path.with_name("s.db-wal").exists()
     conn = db.open_reader(db_path)
     assert reads.session_status(conn).bars == 100
     assert reads.session_status(conn).run_status == "failed"
@@ -276,3 +280,16 @@ def test_equity_csv_is_the_same_bytes_in_any_chunks_and_from_njord_export(
     assert exported.read_bytes() == ran.read_bytes()
     ((bars,),) = query(db_path, "SELECT count(*) FROM equity")
     assert len(ran.read_text().splitlines()) == 1 + bars
+
+
+def test_a_failed_backtest_leaves_the_results_already_in_its_out_folder(
+    tmp_path: Path, sample_week: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(STRATEGY.parent))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "equity.csv").write_text("an earlier run's\n")
+    args = backtest_args(sample_week, tmp_path / "s.db")
+    assert invoke(*args, "--set", 'strategy.name="raising_strategy:RaiseAt"').exit_code == 1
+    assert sorted(p.name for p in out.iterdir()) == ["equity.csv"]
+    assert (out / "equity.csv").read_text() == "an earlier run's\n"
