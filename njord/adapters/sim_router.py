@@ -99,7 +99,10 @@ class SimRouter:
         if symbol:
             self.bars[symbol] = bar
         reports: list[Report] = []
-        for coid, held in list(self._resting.items()) if self._resting else ():
+        if not self._resting:  # nothing to match: most bars
+            self._journal_bar(bar)
+            return reports
+        for coid, held in list(self._resting.items()):
             order = held.order
             if symbol and order.symbol != symbol:
                 continue  # another symbol's order: its own bars match it
