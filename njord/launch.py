@@ -43,6 +43,7 @@ class Launch(msgspec.Struct, kw_only=True):
     notifier: Notifier | None = None  # live-market sessions with [alerts] channels
     stored: Polled | None = None  # a restarted live-market session's committed bars
     router: OrderRouter | None = None  # live: the venue (other modes: the mode's own)
+    exports: bool = False  # a backtest that ends in `wrap_up`: see `drive`
     curve: Following | None = None  # equity.csv written as the session commits
 
 
@@ -96,7 +97,7 @@ def backtest(
         pacer=runtime.pacer,
         final_status="finished",
         out=out,
-        curve=Following(session.path, out) if exports else None,
+        exports=exports,
     )
 
 
@@ -231,6 +232,8 @@ def drive(launch: Launch, *, stop: Stop, progress: Callable[[int], None]) -> Loo
     with everything committed to the last bar). On any error the lease is released."""
     session, feed = launch.session, launch.feed
     try:
+        if launch.exports and launch.out is not None:  # equity.csv as the session commits
+            launch.curve = Following(session.path, launch.out)
         result = wiring.run_session(
             session,
             strategy=launch.strategy,
@@ -248,9 +251,11 @@ def drive(launch: Launch, *, stop: Stop, progress: Callable[[int], None]) -> Loo
             with session.conn:
                 session.writer.save_qc(feed.summary, feed.events)
     except BaseException:
-        if launch.curve is not None:  # first: its connection closes before the session's
-            launch.curve.abandon()
-        session.close()
+        try:
+            if launch.curve is not None:  # first: its connection closes before the session's
+                launch.curve.abandon()
+        finally:
+            session.close()
         raise
     return result
 
@@ -287,9 +292,11 @@ def wrap_up(
             path.write_text(reporting.render(conn, session.path), "utf-8")
             files.append(path)
     finally:
-        if curve is not None:  # a failure before its file was finished
-            curve.abandon()
-        session.close()
+        try:
+            if curve is not None:  # a failure before its file was finished
+                curve.abandon()
+        finally:
+            session.close()
     if recon["difference_e8"] != 0:
         raise InvariantViolation(f"equity does not reconcile: {recon}")
     return Results(facts=facts, metrics=metrics, qc=qc, reconciliation=recon, files=files)

@@ -247,7 +247,10 @@ class Loop:
             if busy:
                 self._settle(bar)
                 self.finish(bar)
-            else:  # no fill to tell, no record to write: the bar is only marked
+            else:
+                # No fill to tell, no record to write: the bar is only marked. (Only a
+                # report or a decision fills the outbox here; what `_between` leaves for
+                # the next bar needs scheduled controls or `service`, never plain.)
                 equity, position = book.end_bar(bar)
                 self.equity = equity
                 writer.add_equity(ts, c8[i], book.ledger.cash_e8, position, equity)

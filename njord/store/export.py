@@ -260,11 +260,10 @@ class Following:
         """After the session's last commit: the rest of the curve, and the file in place."""
         self._done.set()
         self._thread.join()
-        self._ended = True
         if self._error is not None:
-            self._partial.unlink(missing_ok=True)
-            raise self._error
+            raise self._error  # `abandon` (the caller's cleanup) removes the partial file
         self._partial.replace(self.path)
+        self._ended = True
         return self.path
 
     def abandon(self) -> None:
@@ -291,7 +290,7 @@ def _write_curve(conn: apsw.Connection, fh: TextIO, follower: Following | None) 
     """The equity rows as CSV lines, a chunk a step, the bar after the last one written
     next; with a `follower`, on until its session has committed its last row."""
     fh.write(",".join(name for name, _ in _EQUITY_COLUMNS) + "\n")
-    after = -1
+    after = -(2**63)  # below any bar's time, 1969's included
     while follower is None or not follower.dropped:
         final = follower is None or follower.done  # before the read: it sees every row
         text, last, n = next(db.rows(conn, _CURVE_SQL, (after, CURVE_CHUNK)))

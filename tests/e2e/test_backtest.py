@@ -293,3 +293,14 @@ def test_a_failed_backtest_leaves_the_results_already_in_its_out_folder(
     assert invoke(*args, "--set", 'strategy.name="raising_strategy:RaiseAt"').exit_code == 1
     assert sorted(p.name for p in out.iterdir()) == ["equity.csv"]
     assert (out / "equity.csv").read_text() == "an earlier run's\n"
+
+
+def test_equity_csv_holds_bars_from_before_1970(tmp_path: Path) -> None:
+    """The curve is read on from the lowest time there is, not from the epoch."""
+    data = write_bars(tmp_path / "old.parquet", _bars(120, start=-60 * 60_000))
+    db_path = tmp_path / "s.db"
+    result = invoke(*backtest_args(data, db_path))
+    assert result.exit_code == 0, result.output
+    lines = (tmp_path / "out" / "equity.csv").read_text().splitlines()
+    assert len(lines) == 1 + 120
+    assert lines[1].startswith("1969-12-31T23:00:00Z,")
