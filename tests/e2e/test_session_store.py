@@ -125,6 +125,37 @@ def test_a_full_disk_stops_the_session_at_its_last_good_bar(
     assert invoke("audit", str(path)).exit_code == 0
 
 
+def test_a_commit_that_fails_rolls_back_to_the_last_good_bar(
+    tmp_path: Path, sample_week: Path
+) -> None:
+    """The full-disk test above fails at an INSERT; this one fails at the COMMIT itself
+    (which SQLite may leave open): the session ends at its last good commit, its lease
+    released, and carries on from there."""
+    path = tmp_path / "s.db"
+    config = load_config(
+        None, (f'data.path="{sample_week}"', "runtime.commit_every=100"), "NJORD_"
+    ).config
+    run = launch.backtest(config, env_prefix="NJORD_", db_path=path, out_dir=None, echo=False)
+    conn = run.session.conn
+    # On this connection only: the equity row of 03:20 on the first day leaves a child row
+    # whose deferred foreign key fails that transaction's COMMIT, and only its COMMIT.
+    conn.execute("CREATE TEMP TABLE parent (id INTEGER PRIMARY KEY)")
+    conn.execute(
+        "CREATE TEMP TABLE child (id INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)"
+    )
+    conn.execute(
+        "CREATE TEMP TRIGGER fail_commit AFTER INSERT ON main.equity "
+        "WHEN NEW.ts_ms = 1704079200000 BEGIN INSERT INTO child VALUES (1); END"
+    )
+    with pytest.raises(apsw.ConstraintError, match="FOREIGN KEY constraint failed"):
+        launch.drive(run, stop=Stop(), progress=lambda _: None)  # closes the session
+    assert bars_in(path) == 200  # 03:20 is bar 201: its chunk (200..299) never committed
+    assert invoke("audit", str(path)).exit_code == 0
+    carried = invoke("continue", str(path), "--quiet", "--out", str(tmp_path / "out"))
+    assert carried.exit_code == 0, carried.output
+    assert bars_in(path) == 3 * 1440
+
+
 @pytest.fixture
 def finished(tmp_path: Path, sample_week: Path) -> Path:
     path = tmp_path / "s.db"
