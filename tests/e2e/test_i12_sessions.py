@@ -8,38 +8,34 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import apsw
 import msgspec
 import pytest
 
-from njord import sim
 from njord.sim.server import SimServer
 from njord.store import db
 from njord.store.amendments import Amendment
 from njord.store.migrations import schema_section
 from njord.tui.dashboard import amendments_line
-from tests.conftest import ROOT, backtest_args, bars_in, invoke, njord_proc, query, wait_rows
-from tests.sim.conftest import FIRST_BAR_MS
+from tests.conftest import (
+    ROOT,
+    SAMPLE,
+    backtest_args,
+    bars_in,
+    invoke,
+    njord_proc,
+    query,
+    wait_rows,
+)
+from tests.sim.conftest import FIRST_BAR_MS, frozen_market
 
 
-@contextmanager
-def market(closed_minutes: int) -> Iterator[SimServer]:
+def market(closed_minutes: int) -> AbstractContextManager[SimServer]:
     """A simulator on a port of its own whose clock stands `closed_minutes` into the sample."""
-    server = sim.build(
-        ROOT / "sample_data" / "BTCUSDT-1m-2024-01.parquet",
-        speed=0,
-        start_ms=FIRST_BAR_MS + closed_minutes * 60_000,
-    )
-    server.start_in_thread()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
+    return frozen_market(SAMPLE, closed_minutes)
 
 
 def paper_args(path: Path, url: str, *extra: str) -> list[str]:

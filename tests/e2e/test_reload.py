@@ -235,6 +235,17 @@ def stopped(tmp_path: Path) -> Path:
     return db_path
 
 
+def _refused(db: Path, config: Path, said: str) -> None:
+    """`njord reload` of `config` into `db` exits 2 with one line saying `said`, and posts
+    no control."""
+    before = query(db, "SELECT count(*) FROM controls")
+    answer = invoke("reload", "--db", str(db), "--config", str(config))
+    assert answer.exit_code == 2, answer.output
+    assert said in answer.output
+    assert len(answer.output.strip().splitlines()) == 1
+    assert query(db, "SELECT count(*) FROM controls") == before
+
+
 @pytest.mark.parametrize(
     ("change", "said"),
     [
@@ -254,12 +265,7 @@ def test_a_reload_that_does_not_validate_changes_nothing(
     kept = [line for line in lines if not line.startswith(f"{key} =")]
     bad = tmp_path / "bad.toml"
     bad.write_text(text[:table] + "\n".join([*kept, change]) + "\n", encoding="utf-8")
-    before = query(stopped, "SELECT count(*) FROM controls")
-    answer = invoke("reload", "--db", str(stopped), "--config", str(bad))
-    assert answer.exit_code == 2, answer.output
-    assert said in answer.output
-    assert len(answer.output.strip().splitlines()) == 1
-    assert query(stopped, "SELECT count(*) FROM controls") == before
+    _refused(stopped, bad, said)
     assert query(stopped, "SELECT count(*) FROM strategy_versions") == [(0,)]
 
 
@@ -337,9 +343,4 @@ def test_a_reload_the_session_cannot_take_is_refused_before_anything_is_posted(
         (single, sleeves, "runs one ([strategy]); so must the config"),
         (two, one_only, "no enabled [[strategies]] with id = 'two'"),
     ):
-        before = query(db, "SELECT count(*) FROM controls")
-        answer = invoke("reload", "--db", str(db), "--config", str(given))
-        assert answer.exit_code == 2, answer.output
-        assert said in answer.output
-        assert len(answer.output.strip().splitlines()) == 1
-        assert query(db, "SELECT count(*) FROM controls") == before
+        _refused(db, given, said)
