@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from njord.sim.server import SimServer
-from tests.conftest import SAMPLE, query, run_killable
+from tests.conftest import SAMPLE, bars_in, query, run_killable
 from tests.sim.conftest import assert_ends_as, frozen_market, kill_in_every_phase
 from tests.sim.test_paper import live_args
 
@@ -39,13 +39,13 @@ def market() -> Iterator[SimServer]:
         yield server
 
 
-def _paper(db: Path, url: str, kill_at: str | None) -> int:
+def _paper(db: Path, url: str, kill_at: str | None, *limit: str) -> int:
+    """`limit`: as in test_paper_symbols._paper (the reference run's is its bar count)."""
     args = live_args(
         "paper",
         db,
         url,
-        "--for",
-        "1.5s",
+        *(limit or ("--for", "1.5s")),
         "--set",
         "strategy.params.fast=3",
         "--set",
@@ -58,7 +58,8 @@ def test_kill_9_in_every_phase_loses_nothing_and_sends_nothing_twice(
     market: SimServer, tmp_path: Path
 ) -> None:
     reference = tmp_path / "ref.db"
-    assert _paper(reference, market.url, None) == 0
+    assert _paper(reference, market.url, None, "--bars", str(BARS)) == 0
+    assert bars_in(reference) == BARS
     orders = query(reference, "SELECT count(*) FROM orders")[0][0]
     assert isinstance(orders, int)
     assert orders > 10  # enough bars with orders to kill in
