@@ -371,10 +371,15 @@ class Session(msgspec.Struct, kw_only=True):
     manifest: Manifest
     config: Config
     log: SessionLog
+    checkpointer: db.Checkpointer | None = None  # a backtest's (`db.batch_checkpoints`)
 
     def close(self) -> None:
-        leases.release(self.conn, self.lease)
-        self.conn.close()
+        try:
+            if self.checkpointer is not None:
+                self.checkpointer.stop()
+        finally:
+            leases.release(self.conn, self.lease)
+            self.conn.close()
 
 
 def _log_qc(log: SessionLog, feed: BarFeed) -> None:
@@ -442,8 +447,16 @@ def open_session(
     writer.snapshot_every = config.store.snapshot_every
     writer.several = len(config.data.session_symbols) > 1
     writer.beat_every_s = config.store.lease_timeout_s / 3
+    batch = config.runtime.mode == "backtest"
     return Session(
-        path=path, conn=conn, writer=writer, lease=lease, manifest=loaded, config=config, log=log
+        path=path,
+        conn=conn,
+        writer=writer,
+        lease=lease,
+        manifest=loaded,
+        config=config,
+        log=log,
+        checkpointer=db.Checkpointer(path) if batch else None,
     )
 
 

@@ -15,7 +15,7 @@ from njord.errors import ConfigError
 from njord.store import db, reads
 from njord.store.runs import SqliteManifestStore
 from njord.wiring import plan_backtest
-from tests.conftest import ROOT, SAMPLE, backtest_args, invoke, njord_proc
+from tests.conftest import ROOT, SAMPLE, backtest_args, invoke, njord_proc, query
 
 FIXTURE_V1 = ROOT / "tests" / "fixtures" / "session-v1.db"
 
@@ -166,6 +166,33 @@ def test_world_readable_secrets_file_is_refused(tmp_path: Path, sample_week: Pat
     assert result.exit_code == 2
     assert "has mode 0644; run `chmod 600" in result.output
     assert not db_path.exists()
+
+
+def test_a_backtests_wal_goes_into_the_db_file_on_the_checkpointers_thread(
+    tmp_path: Path,
+) -> None:
+    # A backtest's own commits never checkpoint (they would stop its loop): the
+    # Checkpointer's thread copies the WAL into the db file while it runs, and the last
+    # close leaves no WAL behind.
+    path = tmp_path / "s.db"
+    conn = db.open_writer(path, create=True)
+    db.batch_checkpoints(conn)
+    with conn:
+        conn.execute("CREATE TABLE t (a)")
+    before = path.stat().st_size
+    for _ in range(20):
+        with conn:
+            conn.executemany("INSERT INTO t VALUES (?)", [(b"x" * 1000,)] * 100)
+    assert path.stat().st_size == before  # 2 MB committed, all of it in the WAL
+    checkpointer = db.Checkpointer(path)
+    deadline = time.monotonic() + 30
+    while path.stat().st_size < before + 2_000_000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert path.stat().st_size >= before + 2_000_000
+    checkpointer.stop()
+    conn.close()
+    assert not path.with_name("s.db-wal").exists()
+    assert query(path, "SELECT count(*) FROM t") == [(2000,)]
 
 
 def test_opening_a_db_leaves_no_statement_in_progress_while_a_profiler_holds_frames(
