@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from itertools import repeat
 from pathlib import Path
 
 import msgspec
@@ -28,7 +29,7 @@ from njord.core.history import BarBuffer
 from njord.core.reports import Report
 from njord.core.time import DAY_MS
 from njord.data.history import BarBatch
-from njord.errors import Interrupted
+from njord.errors import Interrupted, InvariantViolation
 from njord.ports import BarFeed, OrderRouter, Pacer, Telemetry, VenueUpkeep
 from njord.reasons import TradingState
 from njord.records import Bar
@@ -53,6 +54,7 @@ KILL_FILE_POSTER = "kill-file"
 IDLE_S = 0.2  # longest wait before controls are looked at again: a halt applies within 1 s
 STATE_EVERY = 1440  # bars between strategy snapshots: a restart re-feeds at most a day
 NONE: list[Control] = []  # no controls: most bars (never appended to)
+NO_REPORTS: list[Report] = []  # a bar no order rests at (never appended to)
 
 
 class NoPacing:
@@ -206,27 +208,33 @@ class Loop:
         saves is a tenth of a second. No control applies in these bars (`_plain_case`); a
         decision or a report takes the same calls `bar` makes. `verify` re-runs a session
         with controls through `bar` alone, so the two walks are checked against each other
-        byte for byte."""
+        byte for byte.
+
+        While the book holds no open order, a bar can do nothing at the venue (only an
+        order the book holds open rests there), and one the strategy asks nothing at is
+        quiet: nothing but its mark reaches the book. Quiet bars are marked together
+        (`_mark_quiet`), before the next bar that does something and before a commit; the
+        router hears of a bar when it can matter to it, before that bar's orders."""
         book, writer, router, stop = self.book, self.writer, self.router, self.stop
         strategy, ctx, symbol = runner.strategy, runner.ctx, book.symbol
         on_bar, base = strategy.on_bar, runner.timeframes.base
-        ts_ms, o8, h8, l8 = batch.ts_ms, batch.open_e8, batch.high_e8, batch.low_e8
-        c8 = batch.close_e8
+        ts_ms, c8 = batch.ts_ms, batch.close_e8
         opens, highs, lows, closes = batch.open, batch.high, batch.low, batch.close
         volumes, filled = batch.volume, batch.filled
         commit_every, since = self.commit_every, self._since_commit
+        unmarked = start  # the first of the quiet bars not yet marked
         for i in range(start, batch.n):
             self.between_bars = False
             ts = ts_ms[i]
-            bar = BarE8(ts, o8[i], h8[i], l8[i], c8[i])
-            reports = router.on_bar(bar)
             if not since:
                 writer.ensure_transaction()
-            if ts >= (book.day + 1) * DAY_MS:
-                book.roll_day(ts)
-            busy = bool(reports)  # whether anything but the mark reaches the book
-            for report in reports:
-                book.apply(report)
+            resting = bool(book.open_orders)
+            reports = NO_REPORTS
+            if resting:  # the bar may fill one: the router matches it first, as `bar` does
+                bar = self._bar_at(batch, i)
+                reports = router.on_bar(bar)
+                for report in reports:
+                    book.apply(report)
             ctx.now_ms = ts
             if buffer is not None:
                 buffer.end += 1
@@ -239,27 +247,57 @@ class Loop:
                     intents = [*intents, *ctx.take_submitted()]
             except Exception as e:
                 raise raised_in(e, own, base) from e
-            if intents or ctx.cancels_asked:
-                busy = True
-                book_decisions(book, bar, intents, ctx.take_cancels(), runner.id, 0)
-            book.decided_ms = ts
-            self.last_bar = bar
-            if busy:
-                self._settle(bar)
-                self.finish(bar)
-            else:
-                # No fill to tell, no record to write: the bar is only marked. (Only a
-                # report or a decision fills the outbox here; what `_between` leaves for
-                # the next bar needs scheduled controls or `service`, never plain.)
-                equity, position = book.end_bar(bar)
-                self.equity = equity
-                writer.add_equity(ts, c8[i], book.ledger.cash_e8, position, equity)
+            decides = bool(intents or ctx.cancels_asked)
+            if resting or decides:
+                if not resting:
+                    self._mark_quiet(batch, unmarked, i)
+                    bar = self._bar_at(batch, i)
+                    if router.on_bar(bar):  # nothing rests: nothing can fill
+                        raise InvariantViolation("a bar filled an order the book does not hold")
+                unmarked = i + 1
+                if decides:
+                    book_decisions(book, bar, intents, ctx.take_cancels(), runner.id, 0)
+                book.decided_ms = ts
+                self.last_bar = bar
+                if reports or decides:
+                    self._settle(bar)
+                    self.finish(bar)
+                else:  # resting, and the bar filled nothing: only marked
+                    equity, position = book.end_bar(bar)
+                    self.equity = equity
+                    writer.add_equity(ts, c8[i], book.ledger.cash_e8, position, equity)
             since += 1
             if since >= commit_every or stop.requested:
+                self._mark_quiet(batch, unmarked, i + 1)
+                unmarked = i + 1
+                last = self.last_bar
+                assert last is not None  # this bar: marked just now, or stepped
                 self._since_commit = since
-                self._commit_bar(bar, batch, 0.0, 0.0)
+                self._commit_bar(last, batch, 0.0, 0.0)
                 since = 0
+        self._mark_quiet(batch, unmarked, batch.n)
         self._since_commit = since
+
+    def _bar_at(self, batch: BarBatch, i: int) -> BarE8:
+        """The bar of row i, the day it begins rolled in first (as `Book.start_bar`)."""
+        ts = batch.ts_ms[i]
+        if ts >= (self.book.day + 1) * DAY_MS:
+            self.book.roll_day(ts)
+        return BarE8(ts, batch.open_e8[i], batch.high_e8[i], batch.low_e8[i], batch.close_e8[i])
+
+    def _mark_quiet(self, batch: BarBatch, lo: int, hi: int) -> None:
+        """Quiet bars lo..hi-1 marked to their closes at once (`Book.end_quiet_bars`): their
+        equity rows, and the book's last bar, as `Book.end_bar` would leave it bar by bar."""
+        if lo >= hi:
+            return
+        ts, closes = batch.ts_ms[lo:hi], batch.close_e8[lo:hi]
+        book = self.book
+        equities, position = book.end_quiet_bars(ts, closes)
+        cash = book.ledger.cash_e8
+        self.writer.add_equity_rows(zip(ts, closes, repeat(cash), repeat(position), equities))
+        self.equity = equities[-1]
+        self.last_bar = self._bar_at(batch, hi - 1)
+        book.decided_ms = ts[-1]
 
     def bar(self, batch: BarBatch, i: int, j: int) -> None:
         """One bar (rows i..j of the batch: one minute, a row per symbol that has a bar in

@@ -363,12 +363,28 @@ class Book:
             equity = self.ledger.cash_e8
             if position:
                 equity += mul_e8(position, bar.close_e8)
-        if equity > self.peak_equity_e8:
-            self.peak_equity_e8 = equity
-        self.day_equity_e8 = equity
-        self.bars += 1
-        self.last_bar_ms = bar.ts_ms
+        self._marked(bar.ts_ms, equity, equity, 1)
         return equity, position
+
+    def end_quiet_bars(self, ts_ms: list[int], closes_e8: list[int]) -> tuple[list[int], int]:
+        """`end_bar` for one symbol's bars on which nothing reached the book (no fill, no
+        order): (each one's equity, the position). Cash and position are the same at every
+        one of them, so only the close moves the mark, and flat, nothing does."""
+        position, cash = self.ledger.position_e8(self.symbol), self.ledger.cash_e8
+        if position:
+            equities = [cash + mul_e8(position, close) for close in closes_e8]
+            peak = max(equities)
+        else:
+            equities, peak = [cash] * len(closes_e8), cash
+        self._marked(ts_ms[-1], peak, equities[-1], len(ts_ms))
+        return equities, position
+
+    def _marked(self, last_ms: int, peak_e8: int, equity_e8: int, bars: int) -> None:
+        if peak_e8 > self.peak_equity_e8:
+            self.peak_equity_e8 = peak_e8
+        self.day_equity_e8 = equity_e8
+        self.bars += bars
+        self.last_bar_ms = last_ms
 
     @property
     def sending(self) -> bool:

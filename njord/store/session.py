@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 import apsw
@@ -256,6 +256,10 @@ class SessionWriter:
 
     def add_equity(self, ts_ms: int, close_e8: int, cash_e8: int, pos_e8: int, eq: int) -> None:
         self._equity.append((ts_ms, close_e8, cash_e8, pos_e8, eq))
+
+    def add_equity_rows(self, rows: Iterable[tuple[int, int, int, int, int]]) -> None:
+        """Several bars' rows at once (`add_equity`'s, in bar order)."""
+        self._equity.extend(rows)
 
     def add_marks(
         self, ts_ms: int, marks: dict[str, BarE8], position_e8: Callable[[str], int]
