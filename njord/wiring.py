@@ -7,6 +7,7 @@ memory (writing nothing) and checks the rebuilt state against the db before goin
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -371,15 +372,10 @@ class Session(msgspec.Struct, kw_only=True):
     manifest: Manifest
     config: Config
     log: SessionLog
-    checkpointer: db.Checkpointer | None = None  # a backtest's (`db.batch_checkpoints`)
 
     def close(self) -> None:
-        try:
-            if self.checkpointer is not None:
-                self.checkpointer.stop()
-        finally:
-            leases.release(self.conn, self.lease)
-            self.conn.close()
+        leases.release(self.conn, self.lease)
+        self.conn.close()
 
 
 def _log_qc(log: SessionLog, feed: BarFeed) -> None:
@@ -447,16 +443,8 @@ def open_session(
     writer.snapshot_every = config.store.snapshot_every
     writer.several = len(config.data.session_symbols) > 1
     writer.beat_every_s = config.store.lease_timeout_s / 3
-    batch = config.runtime.mode == "backtest"
     return Session(
-        path=path,
-        conn=conn,
-        writer=writer,
-        lease=lease,
-        manifest=loaded,
-        config=config,
-        log=log,
-        checkpointer=db.Checkpointer(path) if batch else None,
+        path=path, conn=conn, writer=writer, lease=lease, manifest=loaded, config=config, log=log
     )
 
 
@@ -535,7 +523,11 @@ def run_session(
             carry_on(session, loop, stored or _restartable(feed))
         if upkeep is not None:  # before the first new bar: the book matched to the venue
             upkeep.start(loop.apply_reports)
-        result = loop.run(feed)
+        # A backtest's WAL goes into the db file on a thread of its own (`batch_checkpoints`).
+        batch = config.runtime.mode == "backtest"
+        checkpoints = db.Checkpointer(session.path) if batch else contextlib.nullcontext()
+        with checkpoints:
+            result = loop.run(feed)
         for runner in runners:
             runner.strategy.on_stop(runner.ctx)
         _log_qc(session.log, feed)

@@ -266,34 +266,40 @@ def batch_checkpoints(conn: apsw.Connection) -> None:
 
 
 class Checkpointer:
-    """A thread on its own connection that checkpoints a backtest's WAL every
-    `CHECKPOINT_EVERY_S` (PASSIVE: it never waits for the writer nor holds it up), with the
-    GIL released while SQLite copies: on a second core, the loop's thread never pays for
-    it. `stop` before the session's own connection closes, so that the last close
-    checkpoints what is left and removes the WAL."""
+    """While a backtest's loop runs (`with Checkpointer(path):`), a thread on a connection
+    of its own checkpoints the session's WAL every `CHECKPOINT_EVERY_S`: PASSIVE, so it
+    never waits for the writer nor holds it up, and with the GIL released while SQLite
+    copies, so on a second core the loop's thread never pays for it. The session's close
+    copies what is left and removes the WAL."""
 
     def __init__(self, path: Path) -> None:
         self._path = path
-        self._conn: apsw.Connection | None = None
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="njord-checkpoint", daemon=True)
+
+    def __enter__(self) -> Checkpointer:
         self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopped.set()
+        self._thread.join()
 
     def _run(self) -> None:
         try:
-            self._conn = _connect(self._path, apsw.SQLITE_OPEN_READWRITE)
-            while not self._stopped.wait(CHECKPOINT_EVERY_S):
-                _set(self._conn, "PRAGMA wal_checkpoint(PASSIVE)")
-        except (apsw.Error, ConfigError):
-            # Nothing is lost: what is not copied now, the session's close copies (and
-            # reports, should the disk refuse it there too).
+            # A plain connection: nothing here is the operator's to hear of (below).
+            conn = apsw.Connection(str(self._path), flags=apsw.SQLITE_OPEN_READWRITE)
+        except apsw.Error:
             return
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._thread.join()
-        if self._conn is not None:
-            self._conn.close()
+        try:
+            while not self._stopped.wait(CHECKPOINT_EVERY_S):
+                _set(conn, "PRAGMA wal_checkpoint(PASSIVE)")
+        except apsw.Error:
+            # A full disk or an I/O error: the committed pages stay in the WAL, and the
+            # session's close tries again. The writer's own statements report such errors.
+            return
+        finally:
+            conn.close()
 
 
 def _set(conn: apsw.Connection, pragma: str) -> None:

@@ -4,11 +4,13 @@ import hashlib
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from njord.loop import Loop
 from njord.store import db, export, reads
 from tests.conftest import SAMPLE, backtest_args, invoke, query, write_bars
 
@@ -235,23 +237,41 @@ def test_fees_in_the_asset_received_book_buys_net_of_a_base_fee(
 
 
 @pytest.mark.parametrize(
-    "strategy",
+    ("strategy", "sets", "plain"),
     [
-        # market orders on crossovers; resting limits the venue fills or the strategy
-        # cancels (router reports and ctx.cancel); an hourly timeframe (never plain)
-        "sma_crossover",
-        "user_strategies:RestsAndCancels",
-        "user_strategies:Hourly",
+        # market orders on crossovers: quiet bars, in and out of the market
+        ("sma_crossover", [], True),
+        # ... filled at the next open: the order rests one bar, the router fills it
+        ("sma_crossover", ['costs.fill_at="next_open"'], True),
+        # resting limits under the close that bars fill, exits at market
+        ("user_strategies:EachSymbolCross", [], True),
+        # a limit on every other bar, cancelled on the next (ctx.cancel, router reports)
+        ("user_strategies:RestsAndCancels", [], True),
+        # an hourly timeframe: `Loop.bar` both ways
+        ("user_strategies:Hourly", [], False),
     ],
 )
 def test_the_plain_walk_and_the_paced_one_give_the_same_bytes(
-    tmp_path: Path, user_strategies: None, strategy: str
+    tmp_path: Path,
+    user_strategies: None,
+    monkeypatch: pytest.MonkeyPatch,
+    strategy: str,
+    sets: list[str],
+    plain: bool,
 ) -> None:
     """A backtest of one strategy on one symbol steps its bars through the loop's inlined
     walk (`Loop._plain`, quiet bars marked together, a commit every 7 bars); a paced one
     takes `Loop.bar`, phase by phase. Same bytes out, and the same book at the end: its peak,
     and its day (the session ends three quiet minutes after a UTC midnight, whose day and
     realised P&L of 0 both walks must have rolled to)."""
+    walked: list[int] = []
+    real = Loop._plain
+
+    def counted(self: Loop, *args: Any) -> None:
+        walked.append(1)
+        real(self, *args)
+
+    monkeypatch.setattr(Loop, "_plain", counted)
     files = ("equity.csv", "orders.csv", "fills.csv", "trades.csv")
     book = "SELECT * FROM account, risk_state, positions"
     ends = []
@@ -261,14 +281,15 @@ def test_the_plain_walk_and_the_paced_one_give_the_same_bytes(
             *backtest_args(
                 SAMPLE, db_path, "--from", "2024-01-10T12:00", "--to", "2024-01-11T00:03"
             ),
-            "--set",
-            f'strategy.name="{strategy}"',
+            *(arg for key in (f'strategy.name="{strategy}"', *sets) for arg in ("--set", key)),
             "--set",
             "runtime.commit_every=7",
             *extra,
         )
         assert result.exit_code == 0, result.output
         ends.append(([sha(db_path.parent / "out" / f) for f in files], query(db_path, book)))
+        assert bool(walked) == (plain and name == "plain")
+        walked.clear()
     assert ends[0] == ends[1]
     ((orders,),) = query(tmp_path / "plain" / "s.db", "SELECT count(*) FROM orders")
     assert orders != 0  # the walks had something to agree on

@@ -4,6 +4,7 @@ import os
 import shutil
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -172,27 +173,33 @@ def test_a_backtests_wal_goes_into_the_db_file_on_the_checkpointers_thread(
     tmp_path: Path,
 ) -> None:
     # A backtest's own commits never checkpoint (they would stop its loop): the
-    # Checkpointer's thread copies the WAL into the db file while it runs, and the last
-    # close leaves no WAL behind.
+    # Checkpointer's thread copies the WAL into the db file while it runs.
     path = tmp_path / "s.db"
     conn = db.open_writer(path, create=True)
     db.batch_checkpoints(conn)
     with conn:
         conn.execute("CREATE TABLE t (a)")
     before = path.stat().st_size
-    for _ in range(20):
+    for _ in range(60):  # 6 MB: past SQLite's own checkpoint at 1,000 pages
         with conn:
             conn.executemany("INSERT INTO t VALUES (?)", [(b"x" * 1000,)] * 100)
-    assert path.stat().st_size == before  # 2 MB committed, all of it in the WAL
-    checkpointer = db.Checkpointer(path)
-    deadline = time.monotonic() + 30
-    while path.stat().st_size < before + 2_000_000 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert path.stat().st_size >= before + 2_000_000
-    checkpointer.stop()
+    assert path.stat().st_size == before  # all of it in the WAL
+    with db.Checkpointer(path):
+        deadline = time.monotonic() + 30
+        while path.stat().st_size < before + 6_000_000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert path.stat().st_size >= before + 6_000_000
     conn.close()
     assert not path.with_name("s.db-wal").exists()
-    assert query(path, "SELECT count(*) FROM t") == [(2000,)]
+    assert query(path, "SELECT count(*) FROM t") == [(6000,)]
+
+
+def test_a_backtest_leaves_no_checkpointer_running_and_no_wal(tmp_path: Path) -> None:
+    db_path = tmp_path / "s.db"
+    result = invoke(*backtest_args(SAMPLE, db_path, "--to", "2024-01-02"))
+    assert result.exit_code == 0, result.output
+    assert "njord-checkpoint" not in {t.name for t in threading.enumerate()}
+    assert not db_path.with_name("s.db-wal").exists()
 
 
 def test_opening_a_db_leaves_no_statement_in_progress_while_a_profiler_holds_frames(
