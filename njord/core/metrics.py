@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -17,8 +17,7 @@ import msgspec
 from njord.core.time import DAY_MS, MINUTE_MS
 
 if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
+    from njord.core.history import Floats, Ints
 
 YEAR_DAYS = 365
 
@@ -61,13 +60,9 @@ class _Pass:
         self.last = initial
         self.n = 0
 
-    def add(self, points: list[tuple[int, float]]) -> None:
+    def add(self, ts: Ints, equity: Floats) -> None:
         import numpy as np  # not at the top: `njord status` reads this module, measures nothing
 
-        # ms timestamps are exact below 2**53; flattened, the rows convert at twice the speed
-        flat = itertools.chain.from_iterable(points)
-        both = np.fromiter(flat, np.float64, 2 * len(points)).reshape(-1, 2)
-        ts, equity = both[:, 0].astype(np.int64), both[:, 1]
         if self.first_ts is None:
             self.first_ts = self.peak_ts = int(ts[0])
         self._closes(ts, equity)
@@ -86,7 +81,7 @@ class _Pass:
         self.last_ts, self.last = int(ts[-1]), float(equity[-1])
         self.n += len(ts)
 
-    def _closes(self, ts: npt.NDArray[np.int64], equity: npt.NDArray[np.float64]) -> None:
+    def _closes(self, ts: Ints, equity: Floats) -> None:
         """The last equity of each UTC day (the first day's may continue a day the
         previous chunk began)."""
         import numpy as np
@@ -110,14 +105,46 @@ def compute(
     bar_ms: int = MINUTE_MS,
     chunk: int = 65_536,
 ) -> Metrics:
-    """`points` may be a cursor: it is read `chunk` points at a time, never held in memory
-    whole. `bar_ms`: the length of a bar, so the span reaches the end of the last one.
+    """`points` (ts_ms, equity) may be a cursor: it is read `chunk` points at a time, never
+    held in memory whole. The rest as `from_columns`."""
+    return from_columns(
+        initial=initial,
+        columns=_columns(points, chunk),
+        trade_pnls=trade_pnls,
+        bars_in_market=bars_in_market,
+        fees=fees,
+        bar_ms=bar_ms,
+    )
+
+
+def _columns(points: Iterable[tuple[int, float]], chunk: int) -> Iterator[tuple[Ints, Floats]]:
+    import numpy as np
+
+    points = iter(points)
+    while read := list(itertools.islice(points, chunk)):
+        # ms timestamps are exact below 2**53; flattened, the rows convert at twice the speed
+        flat = itertools.chain.from_iterable(read)
+        both = np.fromiter(flat, np.float64, 2 * len(read)).reshape(-1, 2)
+        yield both[:, 0].astype(np.int64), both[:, 1]
+
+
+def from_columns(
+    *,
+    initial: float,
+    columns: Iterable[tuple[Ints, Floats]],
+    trade_pnls: Sequence[float],
+    bars_in_market: int,
+    fees: float,
+    bar_ms: int = MINUTE_MS,
+) -> Metrics:
+    """The curve as arrays, a chunk at a time, in time order: each chunk's bar times
+    (int64 ms) and equities (float64), never empty. `bar_ms`: the length of a bar, so the
+    span reaches the end of the last one.
 
     Drawdown starts from the initial capital, so a loss from the first bar counts."""
     run = _Pass(initial)
-    points = iter(points)
-    while read := list(itertools.islice(points, chunk)):
-        run.add(read)
+    for ts, equity in columns:
+        run.add(ts, equity)
     final = run.last
     total = final / initial - 1
     span_days = (run.last_ts - run.first_ts + bar_ms) / DAY_MS if run.first_ts is not None else 0.0

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from njord.core.metrics import compute
 from njord.loop import Loop
 from njord.store import db, export, reads
 from tests.conftest import SAMPLE, backtest_args, invoke, query, write_bars
@@ -293,6 +294,38 @@ def test_the_plain_walk_and_the_paced_one_give_the_same_bytes(
     assert ends[0] == ends[1]
     ((orders,),) = query(tmp_path / "plain" / "s.db", "SELECT count(*) FROM orders")
     assert orders != 0  # the walks had something to agree on
+
+
+def test_metrics_from_sqlites_columns_are_the_floats_of_the_rows_in_any_chunks(
+    tmp_path: Path, sample_week: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The summary's metrics read the equity curve as columns of text SQLite writes (a
+    chunk at a time): the same floats, to the bit, as the rows read one by one."""
+    db_path = tmp_path / "s.db"
+    assert invoke(*backtest_args(sample_week, db_path)).exit_code == 0
+    conn = db.open_reader(db_path)
+    try:
+        initial = 10_000 * 10**8
+        trades = "SELECT pnl_e8, fees_e8 FROM trades ORDER BY trade_id"
+        rows = list(conn.execute("SELECT ts_ms, equity_e8 / 1e8 FROM equity ORDER BY ts_ms"))
+        pnls = [(p - f) / 1e8 for p, f in conn.execute(trades)]
+        held = conn.execute("SELECT count(*) FROM equity WHERE position_e8 != 0").fetchone()
+        assert held is not None
+        fees = conn.execute("SELECT COALESCE(sum(fee_e8), 0) FROM fills").fetchone()
+        assert fees is not None
+        by_rows = compute(
+            initial=initial / 1e8,
+            points=rows,
+            trade_pnls=pnls,
+            bars_in_market=held[0],
+            fees=fees[0] / 1e8,
+        )
+        monkeypatch.setattr(reads, "COLUMNS_CHUNK", 7)  # a week of bars: 1,440 chunks
+        assert reads.metrics(conn, initial) == by_rows
+        assert by_rows.trades  # a curve with something to measure
+        assert by_rows.max_drawdown
+    finally:
+        conn.close()
 
 
 def test_equity_csv_is_the_same_bytes_in_any_chunks_and_from_njord_export(
