@@ -95,29 +95,11 @@ class _Pass:
         self.day = int(days[-1])
 
 
-def compute(
-    *,
-    initial: float,
-    points: Iterable[tuple[int, float]],
-    trade_pnls: Sequence[float],
-    bars_in_market: int,
-    fees: float,
-    bar_ms: int = MINUTE_MS,
-    chunk: int = 65_536,
-) -> Metrics:
-    """`points` (ts_ms, equity) may be a cursor: it is read `chunk` points at a time, never
-    held in memory whole. The rest as `from_columns`."""
-    return from_columns(
-        initial=initial,
-        columns=_columns(points, chunk),
-        trade_pnls=trade_pnls,
-        bars_in_market=bars_in_market,
-        fees=fees,
-        bar_ms=bar_ms,
-    )
-
-
-def _columns(points: Iterable[tuple[int, float]], chunk: int) -> Iterator[tuple[Ints, Floats]]:
+def columns_of(
+    points: Iterable[tuple[int, float]], chunk: int = 65_536
+) -> Iterator[tuple[Ints, Floats]]:
+    """(ts_ms, equity) pairs as `compute` takes them: `points` may be a cursor, read `chunk`
+    points at a time, never held in memory whole."""
     import numpy as np
 
     points = iter(points)
@@ -128,7 +110,7 @@ def _columns(points: Iterable[tuple[int, float]], chunk: int) -> Iterator[tuple[
         yield both[:, 0].astype(np.int64), both[:, 1]
 
 
-def from_columns(
+def compute(
     *,
     initial: float,
     columns: Iterable[tuple[Ints, Floats]],
@@ -137,9 +119,10 @@ def from_columns(
     fees: float,
     bar_ms: int = MINUTE_MS,
 ) -> Metrics:
-    """The curve as arrays, a chunk at a time, in time order: each chunk's bar times
-    (int64 ms) and equities (float64), never empty. `bar_ms`: the length of a bar, so the
-    span reaches the end of the last one.
+    """`columns`: the equity curve as arrays, a chunk at a time, in time order: each
+    chunk's bar times (int64 ms) and equities (float64), never empty (`columns_of` makes
+    them of pairs). `bar_ms`: the length of a bar, so the span reaches the end of the last
+    one.
 
     Drawdown starts from the initial capital, so a loss from the first bar counts."""
     run = _Pass(initial)

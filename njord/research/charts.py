@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from njord.core.metrics import Metrics, compute
+from njord.core.metrics import Metrics, columns_of, compute
 from njord.core.money import E8
 from njord.core.time import timeframe_ms
 from njord.data.history import read_ipc
@@ -89,7 +89,12 @@ def prices_and_benchmark(
 
     bar_ms = reads.bar_ms(conn)
     benchmark = compute(
-        initial=initial, points=held(), trade_pnls=[], bars_in_market=bars, fees=0, bar_ms=bar_ms
+        initial=initial,
+        columns=columns_of(held()),
+        trade_pnls=[],
+        bars_in_market=bars,
+        fees=0,
+        bar_ms=bar_ms,
     )
     if not first:
         return series, None

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import apsw
 import msgspec
 
-from njord.core.metrics import Metrics, from_columns
+from njord.core.metrics import Metrics, compute
 from njord.core.money import E8, mul_e8
 from njord.core.time import DAY_MS, timeframe_ms
 from njord.data.qc import QcSummary
@@ -298,7 +298,7 @@ def metrics(conn: apsw.Connection, initial_cash_e8: int) -> Metrics:
         "(SELECT count(DISTINCT ts_ms) FROM marks WHERE position_e8 != 0)",
     )[0]
     fees = one(conn, "SELECT COALESCE(sum(fee_e8), 0) FROM fills")[0]
-    return from_columns(
+    return compute(
         initial=initial_cash_e8 / E8,
         columns=_equity_columns(conn),
         trade_pnls=pnls,
@@ -318,7 +318,7 @@ _COLUMNS_SQL = (
 
 
 def _equity_columns(conn: apsw.Connection) -> Iterator[tuple[Ints, Floats]]:
-    """(bar times, equities) as arrays, for `from_columns`: the equities are the same
+    """(bar times, equities) as arrays, for `compute`: the equities are the same
     floats as SQLite's `equity_e8 / 1e8` (each a correctly rounded division of the same
     double)."""
     import numpy as np  # not at the top: `njord status` reads this module, measures nothing

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from njord.core.metrics import compute
+from njord.core.metrics import columns_of, compute
 from njord.loop import Loop
 from njord.store import db, export, reads
 from tests.conftest import SAMPLE, backtest_args, invoke, query, write_bars
@@ -315,7 +315,7 @@ def test_metrics_from_sqlites_columns_are_the_floats_of_the_rows_in_any_chunks(
         assert fees is not None
         by_rows = compute(
             initial=initial / 1e8,
-            points=rows,
+            columns=columns_of(rows),
             trade_pnls=pnls,
             bars_in_market=held[0],
             fees=fees[0] / 1e8,

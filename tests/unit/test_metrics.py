@@ -2,21 +2,25 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from njord.core.metrics import compute
+from njord.core.history import Floats, Ints
+from njord.core.metrics import columns_of, compute
 from njord.core.time import DAY_MS
 
 
-def curve(values: list[float]) -> list[tuple[int, float]]:
-    return [(i * DAY_MS, v) for i, v in enumerate(values)]
+def curve(values: list[float]) -> Iterator[tuple[Ints, Floats]]:
+    return columns_of([(i * DAY_MS, v) for i, v in enumerate(values)])
 
 
 def test_flat_curve_no_trades() -> None:
-    m = compute(initial=100.0, points=curve([100.0] * 5), trade_pnls=[], bars_in_market=0, fees=0.0)
+    m = compute(
+        initial=100.0, columns=curve([100.0] * 5), trade_pnls=[], bars_in_market=0, fees=0.0
+    )
     assert m.total_return == 0
     assert m.max_drawdown == 0
     assert m.sharpe is None  # zero volatility: undefined, not infinite
@@ -30,7 +34,7 @@ def test_hand_computed_curve() -> None:
     # daily closes 100 -> 110 -> 99 -> 108.9: returns +10%, -10%, +10%
     m = compute(
         initial=100.0,
-        points=curve([110.0, 99.0, 108.9]),
+        columns=curve([110.0, 99.0, 108.9]),
         trade_pnls=[10, -11, 9.9],
         bars_in_market=3,
         fees=0.0,
@@ -49,13 +53,13 @@ def test_hand_computed_curve() -> None:
 
 def test_all_wins_and_all_losses() -> None:
     wins = compute(
-        initial=100.0, points=curve([101.0, 102.0]), trade_pnls=[1, 1], bars_in_market=1, fees=0.0
+        initial=100.0, columns=curve([101.0, 102.0]), trade_pnls=[1, 1], bars_in_market=1, fees=0.0
     )
     assert wins.win_rate == 1.0
     assert wins.profit_factor is None
     assert wins.max_drawdown == 0
     losses = compute(
-        initial=100.0, points=curve([99.0, 98.0]), trade_pnls=[-1, -1], bars_in_market=1, fees=0.0
+        initial=100.0, columns=curve([99.0, 98.0]), trade_pnls=[-1, -1], bars_in_market=1, fees=0.0
     )
     assert losses.win_rate == 0.0
     assert losses.avg_loss == -1
@@ -102,7 +106,11 @@ def test_chunked_pass_gives_the_scalar_pass_floats(
         ts += step
         points.append((ts, initial * ratio))
     m = compute(
-        initial=initial, points=points, trade_pnls=[], bars_in_market=0, fees=0.0, chunk=chunk
+        initial=initial,
+        columns=columns_of(points, chunk),
+        trade_pnls=[],
+        bars_in_market=0,
+        fees=0.0,
     )
     closes, worst, longest = scalar_pass(initial, points)
     assert m.max_drawdown == worst
