@@ -88,26 +88,44 @@ def _has_session(db: Path) -> bool:
         conn.close()
 
 
+def _bars(db: Path) -> int:
+    """The bars the session has committed (0 before it holds one)."""
+    from njord.store import db as store
+
+    if not _has_session(db):
+        return 0
+    conn = store.open_reader(db)
+    try:
+        row = conn.execute("SELECT count(*) FROM equity").fetchone()
+        return int(row[0]) if row else 0
+    finally:
+        conn.close()
+
+
 def _crash_round(tmp: Path, commit_every: int, rng: random.Random, window: float) -> int:
     """One session killed at random instants and continued until it completes."""
     crashed = tmp / "s.db"
-    kills = 0
+    kills, reach = 0, window
     for _ in range(60):
         args = (
             ["continue", str(crashed), "--quiet"]
             if _has_session(crashed)
             else _args(crashed, commit_every)
         )
+        before = _bars(crashed)
         proc = _run(args)
         # A kill before the interpreter has even imported njord proves nothing: the
         # instants are spread over the work that follows the start-up.
-        time.sleep(startup_s() + rng.uniform(0.0, window))
+        time.sleep(startup_s() + rng.uniform(0.0, reach))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             # Only kills that hit a session with committed bars count; earlier ones are
             # still made (they test a killed creation) but prove less.
             kills += _has_session(crashed)
+            # On a machine slower than when start-up was timed, every attempt could die
+            # before its first new bar: one that made none gives the next one longer.
+            reach = window if _bars(crashed) > before else reach * 1.5
             continue
         _, err = proc.communicate()
         if proc.returncode == 0 or "already finished" in err:
@@ -157,14 +175,3 @@ def test_backup_while_writing_audits_and_continues_to_the_same_result(tmp_path: 
     assert _exports(copy, tmp_path / "c") == _exports(original, tmp_path / "o")
     assert _state(copy) == _state(original)
     assert invoke("backup", str(original), str(copy)).exit_code == 2  # never overwrites
-
-
-def _bars(db: Path) -> int:
-    from njord.store import db as store
-
-    conn = store.open_reader(db)
-    try:
-        row = conn.execute("SELECT count(*) FROM equity").fetchone()
-        return int(row[0]) if row else 0
-    finally:
-        conn.close()
