@@ -403,8 +403,6 @@ def open_session(
 ) -> Session:
     """Create (manifest given) or reopen a session db and take its lease."""
     conn = db.open_writer(path, create=manifest is not None, synchronous=config.store.synchronous)
-    if config.runtime.mode == "backtest":
-        db.batch_checkpoints(conn)
     try:
         lease, stale = leases.acquire(conn, timeout_s=config.store.lease_timeout_s)
     except BaseException:
@@ -523,9 +521,9 @@ def run_session(
             carry_on(session, loop, stored or _restartable(feed))
         if upkeep is not None:  # before the first new bar: the book matched to the venue
             upkeep.start(loop.apply_reports)
-        # A backtest's WAL goes into the db file on a thread of its own (`batch_checkpoints`).
+        # A backtest's WAL goes into the db file on a thread of its own.
         batch = config.runtime.mode == "backtest"
-        checkpoints = db.Checkpointer(session.path) if batch else contextlib.nullcontext()
+        checkpoints = db.Checkpointer(session.conn) if batch else contextlib.nullcontext()
         with checkpoints:
             result = loop.run(feed)
         for runner in runners:

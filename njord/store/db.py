@@ -258,26 +258,27 @@ def _connect(path: Path, flags: int) -> SessionConnection:
 
 
 def batch_checkpoints(conn: apsw.Connection) -> None:
-    """A backtest writes its bars as fast as it can: its own commits never checkpoint (a
-    year's checkpoints took half a second of the loop's thread); a `Checkpointer` copies
-    its WAL into the db file beside it instead. Commits and what they make durable are
-    unchanged."""
+    """The writer's own commits never checkpoint (a year's checkpoints took half a second
+    of a backtest's loop): its WAL grows until a `Checkpointer` or the close copies it.
+    Commits and what they make durable are unchanged."""
     _set(conn, "PRAGMA wal_autocheckpoint = 0")
 
 
 class Checkpointer:
-    """While a backtest's loop runs (`with Checkpointer(path):`), a thread on a connection
-    of its own checkpoints the session's WAL every `CHECKPOINT_EVERY_S`: PASSIVE, so it
-    never waits for the writer nor holds it up, and with the GIL released while SQLite
-    copies, so on a second core the loop's thread never pays for it. The session's close
-    copies what is left and removes the WAL."""
+    """While a backtest's loop runs (`with Checkpointer(writer):`), the writer's commits
+    never checkpoint (`batch_checkpoints`) and a thread on a connection of its own
+    checkpoints the session's WAL every `CHECKPOINT_EVERY_S`: PASSIVE, so it never waits
+    for the writer nor holds it up, and with the GIL released while SQLite copies, so on a
+    second core the loop's thread never pays for it. The session's close copies what is
+    left and removes the WAL."""
 
-    def __init__(self, path: Path) -> None:
-        self._path = path
+    def __init__(self, writer: apsw.Connection) -> None:
+        self._writer = writer
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="njord-checkpoint", daemon=True)
 
     def __enter__(self) -> Checkpointer:
+        batch_checkpoints(self._writer)
         self._thread.start()
         return self
 
@@ -288,7 +289,7 @@ class Checkpointer:
     def _run(self) -> None:
         try:
             # A plain connection: nothing here is the operator's to hear of (below).
-            conn = apsw.Connection(str(self._path), flags=apsw.SQLITE_OPEN_READWRITE)
+            conn = apsw.Connection(self._writer.filename, flags=apsw.SQLITE_OPEN_READWRITE)
         except apsw.Error:
             return
         try:

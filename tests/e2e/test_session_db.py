@@ -184,7 +184,7 @@ def test_a_backtests_wal_goes_into_the_db_file_on_the_checkpointers_thread(
         with conn:
             conn.executemany("INSERT INTO t VALUES (?)", [(b"x" * 1000,)] * 100)
     assert path.stat().st_size == before  # all of it in the WAL
-    with db.Checkpointer(path):
+    with db.Checkpointer(conn):
         deadline = time.monotonic() + 30
         while path.stat().st_size < before + 6_000_000 and time.monotonic() < deadline:
             time.sleep(0.05)
