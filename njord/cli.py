@@ -6,9 +6,12 @@ Only click and a few small modules load with it: each command imports what it us
 
 from __future__ import annotations
 
+import atexit
 import importlib
+import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -1165,5 +1168,37 @@ def data_fetch(
     )
 
 
-def main() -> None:
-    cli.main(prog_name="njord")
+def main() -> NoReturn:
+    """The `njord` command. It ends the process itself once the command is done: Python's
+    own teardown frees pyarrow's and numpy's objects one by one and joins their thread
+    pools, a fifth of a second (a month's backtest takes four) spent after the last byte is
+    written. What teardown does that matters is done first (`end`)."""
+    try:
+        cli.main(prog_name="njord")
+    except SystemExit as e:
+        end(e.code)
+    end(0)  # standalone click always exits: only for the type checker
+
+
+def end(code: object) -> NoReturn:
+    """`sys.exit(code)` without the teardown: the other threads joined (daemons excepted,
+    as Python would), exit handlers run (weakref finalizers among them), output flushed;
+    a flush that fails exits 120, as Python's own does."""
+    main_thread = threading.main_thread()
+    for thread in threading.enumerate():
+        if thread is not main_thread and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # sys.exit("message"): the message on stderr, status 1
+        print(code, file=sys.stderr)
+        status = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`njord ... | head`), a closed stream
+            status = status or 120
+    os._exit(status)

@@ -5,10 +5,13 @@ the bench): only that the bench runs on a fresh copy and reports, and what is im
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import ROOT, TOOL_CACHES, backtest_args
 
@@ -68,3 +71,61 @@ def test_i19_a_backtest_imports_neither_pandas_nor_pyarrow_compute(
     assert "pyarrow" in imported  # the test sees imports at all
     assert not {"pandas", "pyarrow.compute", "rich", "textual"} & imported
     assert json.loads(done.stdout)["status"]["bars"] == 3 * 1440
+
+
+# Output buffered as in a terminal-less run (the tests' own environment may unbuffer it).
+BUFFERED = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+ENDS = """
+import atexit, sys, threading, time
+from pathlib import Path
+from njord.cli import end
+
+out = Path(sys.argv[1])
+atexit.register(lambda: (out / "atexit").write_text("ran"))
+def late() -> None:
+    time.sleep(0.3)
+    (out / "thread").write_text("joined")
+threading.Thread(target=late).start()
+sys.stdout.write("buffered, no newline")
+end({code})
+"""
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "stderr"),
+    [("3", 3, ""), ("'no such db'", 1, "no such db\n"), ("None", 0, "")],
+)
+def test_i19_the_command_ends_without_teardown_but_with_what_teardown_does(
+    tmp_path: Path, code: str, status: int, stderr: str
+) -> None:
+    """`njord` ends with os._exit (Python's teardown of pyarrow and numpy is a fifth of a
+    second); exit handlers, other threads and buffered output are still seen to."""
+    done = subprocess.run(
+        [sys.executable, "-c", ENDS.format(code=code), str(tmp_path)],
+        cwd=ROOT,
+        env=BUFFERED,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (status, "buffered, no newline", stderr)
+    assert (tmp_path / "atexit").read_text() == "ran"
+    assert (tmp_path / "thread").read_text() == "joined"
+
+
+def test_i19_output_to_a_closed_pipe_exits_120_without_a_traceback(tmp_path: Path) -> None:
+    """`njord ... | head -1`: the reader is gone when the last output is flushed."""
+    script = "import sys, time; from njord.cli import end; time.sleep(0.5); print('x'); end(0)"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=BUFFERED,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 120
+    assert proc.stderr.read() == b""
