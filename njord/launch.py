@@ -22,6 +22,7 @@ from njord.log import SessionLog
 from njord.loop import LoopResult, Stop
 from njord.ports import BarFeed, OrderRouter, Pacer
 from njord.store import reads
+from njord.store.db import Aside
 from njord.store.export import Following, export_session
 from njord.store.lease import wall_ms
 
@@ -276,14 +277,17 @@ def wrap_up(
     conn = session.conn
     initial = to_e8(session.config.runtime.initial_cash)
     try:
-        facts = reads.status(conn)
-        qc = reads.qc_summary(conn)
-        facts["qc"] = (
-            f"{qc.get('policy')}: {qc.get('gaps', 0)} gaps, {qc.get('missing_bars', 0)} bars"
-        )
-        metrics = reads.metrics(conn, initial)
-        recon = reads.reconciliation(conn, initial)
-        files = export_session(conn, out, curve=curve)
+        # The metrics read the whole equity curve: on a connection of their own, beside
+        # the exports, which read it too.
+        with Aside(session.path, lambda reader: reads.metrics(reader, initial)) as metrics_read:
+            facts = reads.status(conn)
+            qc = reads.qc_summary(conn)
+            facts["qc"] = (
+                f"{qc.get('policy')}: {qc.get('gaps', 0)} gaps, {qc.get('missing_bars', 0)} bars"
+            )
+            recon = reads.reconciliation(conn, initial)
+            files = export_session(conn, out, curve=curve)
+            metrics = metrics_read.result()
         if report:
             from njord import report as reporting
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Literal, NoReturn
+from typing import Any, Final, Generic, Literal, NoReturn, TypeVar
 
 import apsw
 
@@ -28,6 +28,7 @@ BUSY_TIMEOUT_MS: Final = 5000
 CHECKPOINT_EVERY_S: Final = 0.2  # a backtest's WAL copied into the db file this often
 
 Migration = Callable[[apsw.Connection], None]
+T = TypeVar("T")
 # How code outside the store names a connection it got from here: a handle it passes back
 # to store functions, never one it runs SQL on.
 Connection = apsw.Connection
@@ -255,6 +256,44 @@ def _connect(path: Path, flags: int) -> SessionConnection:
     except apsw.Error as e:
         raise ConfigError(f"cannot open {path}: {e}") from e
     return conn
+
+
+class Aside(Generic[T]):
+    """`read(conn)` on a read connection of its own, in a thread, while the caller goes on
+    with other reads (`with Aside(path, read) as aside: ...; aside.result()`): SQLite
+    steps with the GIL released, so on a second core the two overlap (a year's metrics and
+    its exports, a third of a second each). Leaving the block waits for the thread, which
+    has closed its connection by then."""
+
+    def __init__(self, path: Path, read: Callable[[apsw.Connection], T]) -> None:
+        self._path, self._read = path, read
+        self._outcome: tuple[T] | BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="njord-aside", daemon=True)
+
+    def __enter__(self) -> Aside[T]:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            conn = open_reader(self._path)
+            try:
+                self._outcome = (self._read(conn),)
+            finally:
+                conn.close()
+        except BaseException as e:  # raised in the caller's thread, by `result`
+            self._outcome = e
+
+    def result(self) -> T:
+        self._thread.join()
+        outcome = self._outcome
+        if isinstance(outcome, BaseException):
+            raise outcome
+        assert outcome is not None  # the thread has ended, one way or the other
+        return outcome[0]
 
 
 def batch_checkpoints(conn: apsw.Connection) -> None:

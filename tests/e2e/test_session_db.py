@@ -202,6 +202,37 @@ def test_a_backtest_leaves_no_checkpointer_running_and_no_wal(tmp_path: Path) ->
     assert not db_path.with_name("s.db-wal").exists()
 
 
+def test_a_read_aside_runs_on_its_own_connection_and_hands_back_its_result_or_error(
+    tmp_path: Path,
+) -> None:
+    """wrap_up reads a year's metrics on a thread beside its exports (`db.Aside`)."""
+    path = tmp_path / "s.db"
+    conn = db.open_writer(path, create=True)
+    with conn:
+        conn.execute("CREATE TABLE t (a)")
+        conn.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(10)])
+    seen: list[object] = []
+
+    def total(reader: apsw.Connection) -> int:
+        seen.append(reader)
+        return int(reader.execute("SELECT sum(a) FROM t").fetchone()[0])
+
+    with db.Aside(path, total) as aside:
+        assert conn.execute("SELECT count(*) FROM t").fetchone() == (10,)  # meanwhile
+        assert aside.result() == 45
+    assert seen[0] is not conn
+    with (
+        pytest.raises(apsw.SQLError, match="no such table: nowhere"),
+        db.Aside(
+            path, lambda reader: reader.execute("SELECT * FROM nowhere").fetchall()
+        ) as failing,
+    ):
+        failing.result()
+    assert "njord-aside" not in {t.name for t in threading.enumerate()}
+    conn.close()
+    assert not path.with_name("s.db-wal").exists()  # the readers closed before the writer
+
+
 def test_opening_a_db_leaves_no_statement_in_progress_while_a_profiler_holds_frames(
     tmp_path: Path,
 ) -> None:
