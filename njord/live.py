@@ -125,7 +125,7 @@ def open_live(
     )
     if stored is None:
         cls = strategies.resolve(config.strategy.name)
-        strategy = cls(strategies.parse_params(cls, config.strategy.params))
+        strategy = strategies.build(cls, config.strategy.params)
         live.start_at(parse_utc(config.data.start, "data.start"))
         manifest = new_manifest(config, cls, live.sources())
         session = open_session(db_path, config=config, manifest=manifest, log=log)
@@ -139,7 +139,7 @@ def open_live(
     session = open_session(db_path, config=config, manifest=None, log=log)
     amend.record(session, changes, after_bar_ms=stored.last_bar_ms)
     cls = strategies.from_identity(stored.manifest.strategy)
-    strategy = cls(strategies.parse_params(cls, config.strategy.params))
+    strategy = strategies.build(cls, config.strategy.params)
     # A bar whose decisions committed (phase 1) but not its reports: the restart finishes
     # it from the stored bars; the live feed starts after it.
     through = stored.through_ms

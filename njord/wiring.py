@@ -161,17 +161,16 @@ def stored_strategies(manifest: Manifest, config: Config) -> Strategy | list[Str
     config's params: the one strategy, or the sleeves' in config order."""
     if not manifest.sleeves:
         cls = strategies.from_identity(manifest.strategy)
-        return cls(strategies.parse_params(cls, config.strategy.params))
+        return strategies.build(cls, config.strategy.params)
     made: list[Strategy] = []
     for identity, sleeve in zip(manifest.sleeves, enabled_sleeves(config), strict=True):
-        cls = strategies.from_identity(identity)
-        made.append(cls(strategies.parse_params(cls, sleeve.params)))
+        made.append(strategies.build(strategies.from_identity(identity), sleeve.params))
     return made
 
 
 def instantiate(plan: Plan) -> Strategy | list[Strategy]:
     """The planned session's strategy, or its sleeves' strategies in config order."""
-    made = [cls(params) for cls, params in plan.strategies]
+    made = [strategies.made(cls, params) for cls, params in plan.strategies]
     return made if plan.config.strategies else made[0]
 
 

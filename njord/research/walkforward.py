@@ -71,7 +71,7 @@ class Scheduled(Strategy):
         )
 
     def _make(self, params: dict[str, object]) -> Strategy:
-        return self._cls(strategies.parse_params(self._cls, params))
+        return strategies.build(self._cls, params)
 
     def on_bar(self, ctx: Context, symbol: str, bar: Bar) -> list[OrderIntent]:
         fresh = self._advance(ctx.now_ms)

@@ -16,7 +16,7 @@ import msgspec
 
 from njord.core.strategy import Strategy
 from njord.core.time import TIMEFRAMES
-from njord.errors import ConfigError, MismatchError
+from njord.errors import ConfigError, MismatchError, StrategyError
 from njord.manifest import StrategyIdentity, strategy_identity
 
 SHIPPED: dict[str, str] = {
@@ -152,9 +152,10 @@ def params_of(cls: type[Strategy]) -> list[ParamInfo]:
     return infos
 
 
-def build(name: str, params: dict[str, Any]) -> Strategy:
-    cls = resolve(name)
-    return cls(parse_params(cls, params))
+def build(strategy: str | type[Strategy], params: dict[str, Any]) -> Strategy:
+    """A strategy (a name `resolve` knows, or its class) built from a config's params."""
+    cls = resolve(strategy) if isinstance(strategy, str) else strategy
+    return made(cls, parse_params(cls, params))
 
 
 def parse_params(cls: type[Strategy], params: dict[str, Any]) -> msgspec.Struct:
@@ -169,6 +170,15 @@ def parse_params(cls: type[Strategy], params: dict[str, Any]) -> msgspec.Struct:
         return msgspec.convert(params, cls.Params)
     except msgspec.ValidationError as e:
         raise ConfigError(f"strategy params of {cls.__name__}: {e}") from e
+
+
+def made(cls: type[Strategy], params: msgspec.Struct) -> Strategy:
+    """The strategy, built: one whose own `__init__` raises stops its session the way one
+    raising in `on_bar` does (exit 1, named by its class), not as a bug of njord's."""
+    try:
+        return cls(params)
+    except Exception as e:
+        raise StrategyError(f"strategy {cls.__name__} raised in __init__: {e!r}") from e
 
 
 def from_identity(identity: StrategyIdentity) -> type[Strategy]:

@@ -1,4 +1,4 @@
-"""Strategies outside the njord package that raise on their 101st bar."""
+"""Strategies outside the njord package that raise on their 101st bar (or never start)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,17 @@ class RaiseAt(Strategy):
         self.seen += 1
         if self.seen == 101:
             raise RuntimeError("boom")
+        return []
+
+
+class RaiseInInit(Strategy):
+    """Cannot start: its own constructor raises."""
+
+    def __init__(self, params: object) -> None:
+        super().__init__(params)
+        raise RuntimeError("no model file")
+
+    def on_bar(self, ctx: Context, symbol: str, bar: Bar) -> list[OrderIntent]:
         return []
 
 

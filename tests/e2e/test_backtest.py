@@ -166,6 +166,23 @@ def test_bad_files_and_names(tmp_path: Path) -> None:
         assert not Path(args[args.index("--db") + 1]).exists()
 
 
+def test_a_strategy_whose_init_raises_exits_1_naming_it_and_makes_no_db(
+    tmp_path: Path, sample_week: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its own code failing is the strategy's error (exit 1, SPEC §13), as in `on_bar`, not
+    an internal error of njord's (70); and it fails before any session db is made."""
+    monkeypatch.syspath_prepend(str(STRATEGY.parent))
+    db_path = tmp_path / "s.db"
+    args = backtest_args(
+        sample_week, db_path, "--set", 'strategy.name="raising_strategy:RaiseInInit"'
+    )
+    result = invoke(*args)
+    assert result.exit_code == 1
+    line = "strategy RaiseInInit raised in __init__: RuntimeError('no model file')"
+    assert result.output.strip().splitlines() == [f"error: {line}"]
+    assert not db_path.exists()
+
+
 def test_a_strategy_that_raises_stops_with_code_1_and_keeps_no_partial_bar(
     tmp_path: Path, sample_week: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
