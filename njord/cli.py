@@ -1181,13 +1181,12 @@ def main() -> NoReturn:
 
 
 def end(code: object) -> NoReturn:
-    """`sys.exit(code)` without the teardown: the other threads joined (daemons excepted,
-    as Python would), exit handlers run (weakref finalizers among them), output flushed;
-    a flush that fails exits 120, as Python's own does."""
-    main_thread = threading.main_thread()
-    for thread in threading.enumerate():
-        if thread is not main_thread and not thread.daemon:
-            thread.join()
+    """`sys.exit(code)` without the teardown, after what Python's exit does first, in its
+    order: threading's own exit callbacks (an executor still alive tells its idle workers
+    to stop) and the other non-daemon threads joined, then the exit handlers (weakref
+    finalizers among them); output flushed, a flush that fails exiting 120 as Python's
+    own does."""
+    threading._shutdown()  # type: ignore[attr-defined]  # what Py_Finalize calls first
     atexit._run_exitfuncs()
     if code is None:
         status = 0
