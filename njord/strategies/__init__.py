@@ -16,7 +16,7 @@ import msgspec
 
 from njord.core.strategy import Strategy
 from njord.core.time import TIMEFRAMES
-from njord.errors import ConfigError, MismatchError, StrategyError
+from njord.errors import ConfigError, MismatchError, NjordError, StrategyError
 from njord.manifest import StrategyIdentity, strategy_identity
 
 SHIPPED: dict[str, str] = {
@@ -177,6 +177,8 @@ def made(cls: type[Strategy], params: msgspec.Struct) -> Strategy:
     raising in `on_bar` does (exit 1, named by its class), not as a bug of njord's."""
     try:
         return cls(params)
+    except NjordError:  # njord's own, raised through it: its message and exit code stand
+        raise
     except Exception as e:
         raise StrategyError(f"strategy {cls.__name__} raised in __init__: {e!r}") from e
 

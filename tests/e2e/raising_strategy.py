@@ -7,6 +7,7 @@ from decimal import Decimal
 import msgspec
 
 from njord.core.strategy import Context, Strategy
+from njord.errors import ConfigError
 from njord.records import Bar, OrderIntent, Side
 
 
@@ -31,6 +32,14 @@ class RaiseInInit(Strategy):
 
     def on_bar(self, ctx: Context, symbol: str, bar: Bar) -> list[OrderIntent]:
         return []
+
+
+class RefusesInInit(RaiseInInit):
+    """Cannot start either, and says why with njord's own error for a config."""
+
+    def __init__(self, params: object) -> None:
+        Strategy.__init__(self, params)
+        raise ConfigError("RefusesInInit needs a model file: set strategy.params.model")
 
 
 _RAISED = False  # per process: the first session to reach its 101st bar fails, later ones not

@@ -166,19 +166,33 @@ def test_bad_files_and_names(tmp_path: Path) -> None:
         assert not Path(args[args.index("--db") + 1]).exists()
 
 
+@pytest.mark.parametrize(
+    ("name", "code", "line"),
+    [
+        (
+            "RaiseInInit",
+            1,
+            "strategy RaiseInInit raised in __init__: RuntimeError('no model file')",
+        ),
+        ("RefusesInInit", 2, "RefusesInInit needs a model file: set strategy.params.model"),
+    ],
+)
 def test_a_strategy_whose_init_raises_exits_1_naming_it_and_makes_no_db(
-    tmp_path: Path, sample_week: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    sample_week: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    code: int,
+    line: str,
 ) -> None:
     """Its own code failing is the strategy's error (exit 1, SPEC §13), as in `on_bar`, not
-    an internal error of njord's (70); and it fails before any session db is made."""
+    an internal error of njord's (70); njord's own error raised there keeps its code; and
+    either fails before any session db is made."""
     monkeypatch.syspath_prepend(str(STRATEGY.parent))
     db_path = tmp_path / "s.db"
-    args = backtest_args(
-        sample_week, db_path, "--set", 'strategy.name="raising_strategy:RaiseInInit"'
-    )
+    args = backtest_args(sample_week, db_path, "--set", f'strategy.name="raising_strategy:{name}"')
     result = invoke(*args)
-    assert result.exit_code == 1
-    line = "strategy RaiseInInit raised in __init__: RuntimeError('no model file')"
+    assert result.exit_code == code
     assert result.output.strip().splitlines() == [f"error: {line}"]
     assert not db_path.exists()
 
