@@ -374,7 +374,7 @@ class Session(msgspec.Struct, kw_only=True):
 
     def close(self) -> None:
         leases.release(self.conn, self.lease)
-        self.conn.close()
+        db.close_writer(self.conn)
 
 
 def _log_qc(log: SessionLog, feed: BarFeed) -> None:

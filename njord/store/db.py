@@ -26,6 +26,7 @@ APPLICATION_ID: Final = 0x6E6A6F72  # 'njor': marks the file as an njord session
 SQLITE_MAGIC: Final = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS: Final = 5000
 CHECKPOINT_EVERY_S: Final = 0.2  # a backtest's WAL copied into the db file this often
+SETTLE_WAIT_MS: Final = 1000  # how long a closing writer waits for a reader's read (`close_writer`)
 
 Migration = Callable[[apsw.Connection], None]
 T = TypeVar("T")
@@ -294,6 +295,23 @@ class Aside(Generic[T]):
             raise outcome
         assert outcome is not None  # the thread has ended, one way or the other
         return outcome[0]
+
+
+def close_writer(conn: apsw.Connection) -> None:
+    """Close a session's writer with what it committed in the db file itself and its WAL
+    emptied. A reader still open (a TUI watching the session it drove) would otherwise keep
+    the last transactions in the `-wal`, and the `.db` copied alone would miss them: its
+    run "running", the lease held. A reader in the middle of a read is waited for up to
+    `SETTLE_WAIT_MS`; one that holds its read longer leaves those frames in the WAL (safe
+    there, read by whoever opens the file beside it). A failed checkpoint is left to the
+    close and to the next open, which report what is wrong with the disk."""
+    try:
+        conn.set_busy_timeout(SETTLE_WAIT_MS)
+        _set(conn, "PRAGMA wal_checkpoint(TRUNCATE)")
+    except (apsw.Error, NjordError):
+        pass
+    finally:
+        conn.close()
 
 
 def batch_checkpoints(conn: apsw.Connection) -> None:

@@ -233,6 +233,26 @@ def test_a_read_aside_runs_on_its_own_connection_and_hands_back_its_result_or_er
     assert not path.with_name("s.db-wal").exists()  # the readers closed before the writer
 
 
+def test_a_writer_closed_while_a_reader_watches_leaves_the_db_file_whole(tmp_path: Path) -> None:
+    """A TUI driving a session keeps its readers open past the session's close: the last
+    transactions must still reach the .db itself, which is what a user copies."""
+    path = tmp_path / "s.db"
+    conn = db.open_writer(path, create=True)
+    db.batch_checkpoints(conn)  # as a backtest's writer: its commits stay in the WAL
+    with conn:
+        conn.execute("CREATE TABLE t (a)")
+    with conn:
+        conn.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(500)])
+    watcher = db.open_reader(path)
+    assert watcher.execute("SELECT count(*) FROM t").fetchone() == (500,)
+    db.close_writer(conn)
+    copy = tmp_path / "copy" / "s.db"
+    copy.parent.mkdir()
+    shutil.copy2(path, copy)  # the file alone, without its -wal
+    assert query(copy, "SELECT count(*) FROM t") == [(500,)]
+    watcher.close()
+
+
 def test_opening_a_db_leaves_no_statement_in_progress_while_a_profiler_holds_frames(
     tmp_path: Path,
 ) -> None:
