@@ -120,17 +120,20 @@ def test_i19_the_command_ends_without_teardown_but_with_what_teardown_does(
 
 
 def test_i19_output_to_a_closed_pipe_exits_120_without_a_traceback(tmp_path: Path) -> None:
-    """`njord ... | head -1`: the reader is gone when the last output is flushed."""
-    script = "import sys, time; from njord.cli import end; time.sleep(0.5); print('x'); end(0)"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=BUFFERED,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert proc.stdout is not None
-    assert proc.stderr is not None
-    proc.stdout.close()
-    assert proc.wait(timeout=60) == 120
-    assert proc.stderr.read() == b""
+    """`njord ... | head -1`: the reader is gone when the last output is flushed (closed
+    before the child starts, so there is no race to lose)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from njord.cli import end; print('x'); end(0)"],
+            cwd=ROOT,
+            env=BUFFERED,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+        )
+    finally:
+        os.close(write_end)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 120
+    assert stderr == b""
