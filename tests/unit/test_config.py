@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,14 @@ def test_carrying_a_session_on_checks_the_symbols_it_will_run_with() -> None:
     dropped = config.load(file=None, env={}, sets=['risk.allowed_symbols=["BTCUSDT"]'])
     with pytest.raises(ConfigError, match=r"does not hold data\.symbol ETHUSDT"):
         amend.reconcile(eth, dropped.config, dropped.origins, session="s")
+
+
+def test_toml_value_writes_inline_tables_that_read_back_the_same() -> None:
+    """A resumed session names a changed `[[strategies]]` list in its refusal: a list of
+    tables, written inline."""
+    value = [{"id": "a", "params": {"fast": 3, "odd key": 1.5}, "symbols": ["BTCUSDT"], "x": {}}]
+    text = f"k = {config.toml_value(value)}"
+    assert text == (
+        'k = [{ id = "a", params = { fast = 3, "odd key" = 1.5 }, symbols = ["BTCUSDT"], x = {} }]'
+    )
+    assert tomllib.loads(text)["k"] == value
