@@ -36,12 +36,14 @@ from njord.wiring import (
     new_manifest,
     open_session,
     parse_utc,
+    stored_strategies,
+    strategies_of,
 )
 
 
 class LiveRun(msgspec.Struct, kw_only=True):
     session: Session
-    strategy: Strategy
+    strategy: Strategy | list[Strategy]  # the one strategy, or each sleeve's in config order
     runtime: Runtime  # the live feed, and a restart's committed bars to rebuild from
     resume_after_ms: int | None
     router: BinanceRouter | None = None  # live: the venue, started (clock and filters read)
@@ -71,11 +73,7 @@ def open_live(
     the user gave (not defaults) as amendments, or refuses them (njord.amend)."""
     check_live_bars(config)
     if mode == "live":
-        if config.data.symbols:
-            raise ConfigError(
-                "data.symbols: a live session trades one symbol for now, data.symbol "
-                "(paper and shadow trade several)"
-            )
+        check_live_only(config)
         _switched_on(env_prefix)
         if not db_path.exists() and config.runtime.mode != "live":
             raise ConfigError(
@@ -124,22 +122,23 @@ def open_live(
         connect_timeout_s=config.venue.connect_timeout_s if stored is None else None,
     )
     if stored is None:
-        cls = strategies.resolve(config.strategy.name)
-        strategy = strategies.build(cls, config.strategy.params)
+        planned = strategies_of(config)
+        made = [strategies.made(cls, params) for cls, params in planned]
+        classes = [cls for cls, _ in planned]
         live.start_at(parse_utc(config.data.start, "data.start"))
-        manifest = new_manifest(config, cls, live.sources())
+        several = bool(config.strategies)
+        manifest = new_manifest(config, classes if several else classes[0], live.sources())
         session = open_session(db_path, config=config, manifest=manifest, log=log)
         return LiveRun(
             session=session,
-            strategy=strategy,
+            strategy=made if several else made[0],
             runtime=build_runtime(live),
             resume_after_ms=None,
             router=router,
         )
     session = open_session(db_path, config=config, manifest=None, log=log)
     amend.record(session, changes, after_bar_ms=stored.last_bar_ms)
-    cls = strategies.from_identity(stored.manifest.strategy)
-    strategy = strategies.build(cls, config.strategy.params)
+    strategy = stored_strategies(stored.manifest, config)
     # A bar whose decisions committed (phase 1) but not its reports: the restart finishes
     # it from the stored bars; the live feed starts after it.
     through = stored.through_ms
@@ -151,6 +150,20 @@ def open_live(
         resume_after_ms=through,
         router=router,
     )
+
+
+def check_live_only(config: Config) -> None:
+    """What paper and shadow run and live does not yet: one symbol, one strategy."""
+    if config.data.symbols:
+        raise ConfigError(
+            "data.symbols: a live session trades one symbol for now, data.symbol "
+            "(paper and shadow trade several)"
+        )
+    if config.strategies:
+        raise ConfigError(
+            "[[strategies]]: a live session runs one strategy for now, [strategy] "
+            "(paper and shadow run several)"
+        )
 
 
 def _feed(

@@ -102,6 +102,10 @@ def _setup(
 
     config = load_config(config_path, sets, env_prefix).config
     wiring.check_live_bars(config)
+    if mode == "live":
+        from njord.live import check_live_only
+
+        check_live_only(config)
     data = Path(config.data.path)
     if not data.exists():
         raise ConfigError(f"data.path {data} does not exist: the simulator replays it")

@@ -247,11 +247,6 @@ def check_live_bars(config: Config) -> None:
             f"{config.runtime.mode} session of several symbols names them in data.symbols"
         )
 
-    if config.strategies:
-        raise ConfigError(
-            "[[strategies]] (several strategies in one session) runs in backtests for now; "
-            f"a {config.runtime.mode} session runs one: use [strategy]"
-        )
     if config.data.timeframe != "1m":
         raise ConfigError(
             f"data.timeframe is {config.data.timeframe}: live-market sessions run on the "

@@ -15,7 +15,8 @@ compares a paced session's decision latency with and without a TUI watching its 
 `--sizes trades` imports a generated month of trades (`--trades N` rows, Binance's
 `trades` layout) and reports the import's peak RSS. `--sizes live` runs `njord live --tiny`
 for 500 bars (`--bars N`) against the loopback simulator and reports order_rtt_ms and
-decision latency p50/p95/p99 from its `status --json`.
+decision latency p50/p95/p99 from its `status --json`; `--sizes paper` does the same for
+`njord paper` on two symbols with two strategies (`[[strategies]]`), each on its own.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ DATA = {
     "report": ("year", 1),
     "restart": ("year", 1),
 }
-SIZES = [*DATA, "trades", "live"]
+SIZES = [*DATA, "trades", "live", "paper"]
 START_MS = 1_672_531_200_000  # 2023-01-01
 
 
@@ -392,8 +393,8 @@ def one_round(name: str, args: argparse.Namespace, work: Path) -> dict[str, dict
     """Every figure of one size, once: {section: {figure: value}}."""
     if name == "trades":
         return {"trades": import_trades(args.trades, work)}
-    if name == "live":
-        return {"live": live_latency(args.bars or 500)}
+    if name in ("live", "paper"):
+        return {name: session_latency(args.bars or 500, name)}
     data, times = DATA[name]
     n = (args.bars or {"month": MONTH, "year": YEAR}[data]) * times
     bars = work / f"bars-{n}.parquet"
@@ -425,10 +426,11 @@ def restart(bars: Path, work: Path) -> dict[str, float]:
     return _child("bench_restart.py", str(bars), str(work))
 
 
-def live_latency(bars: int) -> dict[str, float]:
-    """scripts/bench_live.py in a child: `njord live --tiny` on the loopback simulator,
-    order_rtt_ms and decision latency p50/p95/p99 from its `status --json` (issue 15)."""
-    return _child("bench_live.py", str(bars))
+def session_latency(bars: int, mode: str) -> dict[str, float]:
+    """scripts/bench_live.py in a child: `njord live --tiny` (issue 15) or a paper session of
+    two symbols and two strategies (issue 19) on the loopback simulator, decision latency
+    p50/p95/p99 (and live's order_rtt_ms) from its `status --json`."""
+    return _child("bench_live.py", str(bars), mode)
 
 
 def _child(script: str, *args: str) -> dict[str, float]:

@@ -999,7 +999,7 @@ class Book:
             if order.filled_qty_e8 < order.qty_e8:
                 raise InvariantViolation(
                     f"net order {order.client_order_id} filled in part: its shares are "
-                    "split on whole fills only (several strategies run in backtests)"
+                    "split on whole fills only (several strategies run on njord's own matchers)"
                 )
             self._share(order, fill)
         if order.filled_qty_e8 >= order.qty_e8:

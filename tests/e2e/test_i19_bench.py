@@ -42,6 +42,24 @@ def test_i19_bench_floor_and_year_from_a_fresh_copy(tmp_path: Path) -> None:
     assert (clone / ".bench" / "bars-2000.parquet").is_file()
 
 
+def test_i19_bench_paper_of_two_symbols_and_two_strategies_reports_its_latency() -> None:
+    """`--sizes paper`: the issue's two symbols and two strategies, on the loopback simulator
+    the script starts itself (port 0) and stops."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench.py"), "--sizes", "paper", "--bars", "60"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    figures = dict(line.split(" ", 1) for line in done.stdout.splitlines())
+    assert figures["paper.bars"] == "60"
+    assert int(figures["paper.orders"]) >= 8  # each strategy trades every 12th bar
+    assert 0 < float(figures["paper.decision_p50_ms"]) <= float(figures["paper.decision_p99_ms"])
+
+
 def test_i19_bench_refuses_an_unknown_size() -> None:
     done = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "bench.py"), "--sizes", "decade"],
