@@ -62,32 +62,34 @@ def verify(path: Path) -> Verified:
         session = open_session(
             again, config=config, manifest=manifest, log=SessionLog(now_ms=lambda: 0, echo=None)
         )
-        with session.conn:  # the versions its reloads swap in, as the session had them
-            versions.insert(session.conn, stored.versions)
-        runtime = build_runtime(
-            StoredFeed(
-                stored.blobs,
-                symbol=config.data.symbol,
-                events=stored.events,
-                until_ms=None if status == "finished" else (0 if last is None else last),
+        try:
+            with session.conn:  # the versions its reloads swap in, as the session had them
+                versions.insert(session.conn, stored.versions)
+            runtime = build_runtime(
+                StoredFeed(
+                    stored.blobs,
+                    symbol=config.data.symbol,
+                    events=stored.events,
+                    until_ms=None if status == "finished" else (0 if last is None else last),
+                )
             )
-        )
-        run_session(
-            session,
-            strategy=strategy,
-            feed=runtime.feed,
-            resume_after_ms=None,
-            pacer=runtime.pacer,
-            progress=lambda n: None,
-            stop=Stop(),
-            scheduled=stored.controls,
-            amendments=stored.amendments,
-        )
-        got, got_equity = (
-            history.decisions_of(session.conn, COMPARED),
-            history.equity_sha256(session.conn),
-        )
-        session.close()
+            run_session(
+                session,
+                strategy=strategy,
+                feed=runtime.feed,
+                resume_after_ms=None,
+                pacer=runtime.pacer,
+                progress=lambda n: None,
+                stop=Stop(),
+                scheduled=stored.controls,
+                amendments=stored.amendments,
+            )
+            got, got_equity = (
+                history.decisions_of(session.conn, COMPARED),
+                history.equity_sha256(session.conn),
+            )
+        finally:  # a re-run that raised too: closed before its folder goes
+            session.close()
     if status != "finished":
         # Killed after a bar's decisions were committed and before its fills (a paced
         # session commits each phase): that bar is not a committed bar, and the re-run

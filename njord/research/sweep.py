@@ -117,11 +117,13 @@ def run_one(task: Task, data: dict[str, bytes] | None = None) -> Outcome:
             facts=task.facts,
         )
         launch.drive(run, stop=Stop(), progress=lambda n: None)
-        metrics = msgspec.structs.asdict(
-            reads.metrics(run.session.conn, to_e8(config.runtime.initial_cash))
-        )
-        final_equity = reads.overview(run.session.conn).equity
-        run.session.close()
+        try:
+            metrics = msgspec.structs.asdict(
+                reads.metrics(run.session.conn, to_e8(config.runtime.initial_cash))
+            )
+            final_equity = reads.overview(run.session.conn).equity
+        finally:  # a read that failed: the worker goes on to other combinations
+            run.session.close()
         row = {m: metrics[m] for m in METRICS}
         row.update(status="ok", reason="", final_equity=final_equity, db=name)
     except NjordError as e:

@@ -1,7 +1,9 @@
-"""Strategies outside the njord package that raise on their 101st bar (or never start)."""
+"""Strategies outside the njord package that raise on their 101st bar (or never start, or
+when told to)."""
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 
 import msgspec
@@ -20,6 +22,21 @@ class RaiseAt(Strategy):
         self.seen += 1
         if self.seen == 101:
             raise RuntimeError("boom")
+        return []
+
+
+class RaiseWhenTold(Strategy):
+    """Raises on its 101st bar while NJORD_TEST_RAISE is set: a session that ran clean, whose
+    re-run (`verify`) fails."""
+
+    def __init__(self, params: object) -> None:
+        super().__init__(params)
+        self.seen = 0
+
+    def on_bar(self, ctx: Context, symbol: str, bar: Bar) -> list[OrderIntent]:
+        self.seen += 1
+        if self.seen == 101 and os.environ.get("NJORD_TEST_RAISE"):
+            raise RuntimeError("told to")
         return []
 
 

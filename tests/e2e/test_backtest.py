@@ -6,11 +6,13 @@ import math
 from pathlib import Path
 from typing import Any
 
+import apsw
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from njord.core.metrics import columns_of, compute
+from njord.errors import StrategyError
 from njord.loop import Loop
 from njord.store import db, export, reads
 from tests.conftest import SAMPLE, backtest_args, invoke, query, write_bars
@@ -398,3 +400,22 @@ def test_equity_csv_holds_bars_from_before_1970(tmp_path: Path) -> None:
     lines = (tmp_path / "out" / "equity.csv").read_text().splitlines()
     assert len(lines) == 1 + 120
     assert lines[1].startswith("1969-12-31T23:00:00Z,")
+
+
+def test_a_verification_whose_rerun_raises_closes_the_rerun_db(
+    tmp_path: Path, sample_week: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-run that raises has its db closed before its folder goes, not left open (a
+    `verify` in a long-lived process: the TUI, a sweep worker)."""
+    from njord import verify
+
+    monkeypatch.syspath_prepend(str(STRATEGY.parent))
+    db_path = tmp_path / "s.db"
+    name = 'strategy.name="raising_strategy:RaiseWhenTold"'
+    assert invoke(*backtest_args(sample_week, db_path, "--set", name)).exit_code == 0
+    monkeypatch.setenv("NJORD_TEST_RAISE", "1")
+    with pytest.raises(StrategyError, match="told to") as raised:
+        verify.verify(db_path)
+    # `raised` keeps the frames, and the re-run's Session in them, alive: open, it would show.
+    assert raised.traceback
+    assert not [c for c in apsw.connections() if "njord-verify-" in c.filename]
