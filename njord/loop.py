@@ -518,10 +518,12 @@ class Loop:
         reports: list[Report] = []
         for coid in outgoing.cancels:
             reports += router.cancel(coid)
+        paced = self.pacer.paced  # only a paced session's telemetry keeps round trips
         for order in outgoing.orders:
-            sent = time.perf_counter()
+            sent = time.perf_counter() if paced else 0.0
             reports += router.submit(order)
-            self._rtt_ms.append((time.perf_counter() - sent) * 1000)
+            if paced:  # a backtest would hold one per order to its end
+                self._rtt_ms.append((time.perf_counter() - sent) * 1000)
         return reports
 
     def _apply_controls(
