@@ -304,8 +304,9 @@ def load(
     env_prefix: str = "NJORD_",
     strategy: str | None = None,
 ) -> Loaded:
-    """`strategy` (the CLI's --strategy) replaces strategy.name and drops the params the
-    file and environment gave: they belong to the strategy those named. `sets` still apply."""
+    """`strategy` (the CLI's --strategy) replaces strategy.name and drops what the file and
+    environment gave the strategy (params, timeframes, symbols: they belong to the strategy
+    those named); the table keeps its keys, so `sets` still apply to any of them."""
     merged = config_to_dict(Config())
     origins = {key: "default" for key in _leaf_keys(merged)}
     if file is not None:
@@ -315,10 +316,11 @@ def load(
             dotted = name[len(env_prefix) :].lower().replace("__", ".")
             _assign(merged, origins, dotted, _parse_value(env[name]), f"env {name}")
     if strategy is not None:
-        merged["strategy"] = {"name": strategy, "params": {}}
-        origins["strategy.name"] = f"--strategy {strategy}"
+        merged["strategy"] = {**config_to_dict(Config())["strategy"], "name": strategy}
         for key in [k for k in origins if k.startswith("strategy.params.")]:
             del origins[key]
+        origins.update({k: "default" for k in origins if k.startswith("strategy.")})
+        origins["strategy.name"] = f"--strategy {strategy}"
     for item in sets:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():

@@ -127,3 +127,16 @@ def test_toml_value_writes_inline_tables_that_read_back_the_same() -> None:
         'k = [{ id = "a", params = { fast = 3, "odd key" = 1.5 }, symbols = ["BTCUSDT"], x = {} }]'
     )
     assert tomllib.loads(text)["k"] == value
+
+
+def test_strategy_flag_keeps_the_strategy_table_for_sets(tmp_path: Path) -> None:
+    """--strategy drops what the file gave the old strategy, not the keys: --set may still
+    name strategy.symbols and strategy.timeframes."""
+    file = _file(tmp_path, '[strategy]\nname = "sma_crossover"\ntimeframes = ["1m", "1h"]\n')
+    sets = ['strategy.symbols=["BTCUSDT"]']
+    loaded = config.load(file=file, env={}, sets=sets, strategy="trendline_break")
+    assert loaded.config.strategy.name == "trendline_break"
+    assert loaded.config.strategy.symbols == ["BTCUSDT"]
+    assert loaded.config.strategy.timeframes == []  # the file's were sma_crossover's
+    assert loaded.origins["strategy.timeframes"] == "default"
+    assert loaded.origins["strategy.symbols"] == '--set strategy.symbols=["BTCUSDT"]'
