@@ -26,6 +26,26 @@ SHIPPED: dict[str, str] = {
 }
 
 
+# Shipped samples that carry one set of state from bar to bar (running sums, indicator
+# states), not one per symbol: given several symbols they would mix their closes. A new
+# session refuses them on more than one (`one_symbol_only`); their code stays as it is,
+# since a stored session's sample must keep its recorded hash to be verified.
+ONE_SYMBOL = {
+    "njord.strategies.sma:SmaCrossover": "running sums of closes",
+    "njord.strategies.rsi_tema_bb:RsiTemaBollinger": "RSI and TEMA states",
+}
+
+
+def one_symbol_only(cls: type[Strategy], symbols: tuple[str, ...], name: str) -> None:
+    """ConfigError (exit 2) for a sample in ONE_SYMBOL given several symbols."""
+    kept = ONE_SYMBOL.get(f"{cls.__module__}:{cls.__qualname__}")
+    if kept is not None and len(symbols) > 1:
+        raise ConfigError(
+            f"{name} keeps one set of {kept} and would mix {', '.join(symbols)}: give it one "
+            'symbol (strategy.symbols = ["..."], or a [[strategies]] entry per symbol)'
+        )
+
+
 # Installed packages offer strategies by short name under this entry point group.
 ENTRY_POINT_GROUP = "njord.strategies"
 

@@ -189,7 +189,9 @@ def test_a_restart_from_a_strategy_snapshot_mid_chunk_stores_no_bar_twice(
     paths = {"BTCUSDT": btc, "ETHUSDT": eth} if several else {"BTCUSDT": btc}
     db = tmp_path / "noon.db"
     args = _args(db, paths, "--from", "2024-01-01T12:00", "--set", "runtime.commit_every=720")
-    args[args.index("--strategy") + 1] = "sma_crossover"
+    # A shipped sample that snapshots its state and keeps nothing across symbols.
+    args[args.index("--strategy") + 1] = "trendline_break"
+    args += ["--set", "strategy.params={}"]
     env = {**os.environ, "NJORD_KILL_AT": "commit:3"}
     assert run_killable(args, env=env) == -9
     assert run_killable(["continue", str(db), "--quiet"], env=dict(os.environ)) == 0
@@ -198,6 +200,31 @@ def test_a_restart_from_a_strategy_snapshot_mid_chunk_stores_no_bar_twice(
     assert rows[0][0] == minutes
     result = invoke("verify", str(db))
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    ("strategy", "sets", "says"),
+    [
+        ("sma_crossover", [], "sma_crossover keeps one set of running sums of closes"),
+        ("rsi_tema_bb", ["strategy.params={}"], "rsi_tema_bb keeps one set of RSI and TEMA"),
+    ],
+)
+def test_a_sample_that_keeps_one_state_is_refused_several_symbols(
+    tmp_path: Path, btc: Path, eth: Path, strategy: str, sets: list[str], says: str
+) -> None:
+    """Given two symbols, the sample would mix their closes in one running state: refused
+    before a db exists; the same sample on one of them (`strategy.symbols`) runs."""
+    db = tmp_path / "mixed.db"
+    args = _args(db, {"BTCUSDT": btc, "ETHUSDT": eth}, *(a for s in sets for a in ("--set", s)))
+    args[args.index("--strategy") + 1] = strategy
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: {says}")
+    assert "would mix BTCUSDT, ETHUSDT: give it one symbol" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not db.exists()
+    alone = invoke(*args, "--set", 'strategy.symbols=["ETHUSDT"]')
+    assert alone.exit_code == 0, alone.output
 
 
 @pytest.mark.parametrize(

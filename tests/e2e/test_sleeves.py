@@ -146,6 +146,10 @@ def test_a_strategy_that_raises_is_halted_alone_and_the_other_trades_as_if_alone
         ([_sleeve("a", "BTCUSDT", extra="enabled = false\n")], "every [[strategies]] entry"),
         ([_sleeve("a", "BTCUSDT") + "[strategies.risk]\nnotional_cap = -1\n"], "must be >= 0"),
         ([_sleeve("a", "BTCUSDT") + "[portfolio]\nlookback_days = 1\n"], "must be >= 2"),
+        (  # no symbols: every one of the session's, which this sample would mix
+            [_sleeve("a", "BTCUSDT").replace('symbols = ["BTCUSDT"]\n', "")],
+            "strategies a keeps one set of running sums of closes and would mix BTCUSDT, ETHUSDT",
+        ),
     ],
 )
 def test_bad_strategies_are_refused_with_what_to_change(
