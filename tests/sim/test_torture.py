@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from njord.torture.plan import BAR_PHASES, LIVE_PHASES, draw
-from tests.conftest import ROOT, invoke
+from tests.conftest import ROOT, SAMPLE, invoke
 
 FIRST_MS = 1_704_067_200_000
 FAST = ["--set", "strategy.params.fast=3", "--set", "strategy.params.slow=7"]
@@ -48,6 +48,28 @@ def test_one_seed_holds_every_invariant_and_reports_the_same_twice(tmp_path: Pat
     assert {"429_burst", "418_ban", "klines_delayed"} <= set(report["faults"])
     assert _steady(reports[1]) == _steady(report)  # same plan, kills, faults, verdicts
     assert not list((tmp_path / "out").glob("seed-*"))  # a passing seed keeps nothing
+
+
+def test_a_paper_session_of_two_strategies_holds_every_invariant(tmp_path: Path) -> None:
+    """Two SMA sleeves on the one symbol, each with its own account, under the same
+    faults and kills: exactly once still holds, and the end equals a clean run's."""
+    config = tmp_path / "sleeves.toml"
+    config.write_text(
+        f'[data]\npath = "{SAMPLE}"\nstart = "2024-01-01T00:00"\n'
+        + "".join(
+            f'[[strategies]]\nid = "{sid}"\nname = "sma_crossover"\nallocation = 0.5\n'
+            f"params = {{ fast = {fast}, slow = {slow} }}\n"
+            for sid, fast, slow in (("quick", 3, 7), ("slower", 5, 12))
+        ),
+        encoding="utf-8",
+    )
+    args = ["--config", str(config), "--bars", BARS, "--out", str(tmp_path / "out")]
+    result = invoke("torture", *args, "--seeds", "2", "--jobs", "2", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["kills_made"] >= 4
+    assert all(v["held"] == 2 and not v["failed"] for v in report["invariants"].values())
+    assert len(report["invariants"]) == 8
 
 
 def test_a_live_seed_holds_every_invariant_and_reports_the_same_twice(tmp_path: Path) -> None:
