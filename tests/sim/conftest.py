@@ -15,10 +15,13 @@ import pytest
 from njord import sim
 from njord.sim.faults import FaultConfig
 from njord.sim.server import SimServer
-from tests.conftest import SAMPLE, bars_in, query
+from tests.conftest import ROOT, SAMPLE, bars_in, query
 
 FIRST_BAR_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC, the sample's first bar
 KEY, SECRET = "test-key-" + "a" * 55, "test-secret-" + "b" * 52
+ETH_SAMPLE = ROOT / "sample_data" / "ETHUSDT-1m-2024-01.parquet"
+PAIR = ("BTCUSDT", "ETHUSDT")
+PAIR_MINUTES = 300  # the pair market's closed minutes
 
 
 @pytest.fixture
@@ -135,3 +138,11 @@ def frozen_market(data: Path | dict[str, Path], minutes: int) -> Iterator[SimSer
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def pair_market() -> Iterator[SimServer]:
+    """Both shipped samples' first PAIR_MINUTES minutes closed, the clock still (every run
+    of a session sees the same market): the two-symbol paper tests' venue."""
+    with frozen_market({"BTCUSDT": SAMPLE, "ETHUSDT": ETH_SAMPLE}, PAIR_MINUTES) as server:
+        yield server

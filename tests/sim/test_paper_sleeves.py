@@ -5,18 +5,15 @@ exactly where an uninterrupted run does."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from njord.sim.server import SimServer
-from tests.conftest import ROOT, SAMPLE, bars_in, invoke, query, run_killable, user_strategies_env
-from tests.sim.conftest import assert_ends_as, frozen_market, kill_in_every_phase
+from tests.conftest import bars_in, invoke, query, run_killable, user_strategies_env
+from tests.sim.conftest import PAIR, PAIR_MINUTES, assert_ends_as, kill_in_every_phase
 
-ETH = ROOT / "sample_data" / "ETHUSDT-1m-2024-01.parquet"
-SYMBOLS = ("BTCUSDT", "ETHUSDT")
-BARS = 300
+SYMBOLS, BARS = PAIR, PAIR_MINUTES
 KILLS = 24
 COMPARED = (
     "SELECT ts_ms, cash_e8, equity_e8 FROM equity ORDER BY ts_ms",
@@ -32,13 +29,6 @@ COMPARED = (
     "SELECT * FROM lots",
 )
 FILLS = "SELECT ts_ms, symbol, side, qty_e8, price_e8, fee_e8 FROM fills"
-
-
-@pytest.fixture
-def market() -> Iterator[SimServer]:
-    """Both symbols' first BARS minutes closed, the clock still (every run sees the same)."""
-    with frozen_market({"BTCUSDT": SAMPLE, "ETHUSDT": ETH}, BARS) as server:
-        yield server
 
 
 def _sleeves() -> str:
@@ -69,10 +59,10 @@ def _paper_args(
 
 @pytest.mark.usefixtures("user_strategies")
 def test_two_sleeves_on_two_symbols_trade_on_paper_each_as_its_strategy_alone(
-    market: SimServer, tmp_path: Path
+    pair_market: SimServer, tmp_path: Path
 ) -> None:
     paper = tmp_path / "paper.db"
-    args = _paper_args(paper, market.url, "--bars", str(BARS))
+    args = _paper_args(paper, pair_market.url, "--bars", str(BARS))
     done = invoke(*args, env=user_strategies_env())
     assert done.exit_code == 0, done.output
     assert f"{BARS} new bars, {BARS} in all" in done.output
@@ -98,20 +88,22 @@ def test_two_sleeves_on_two_symbols_trade_on_paper_each_as_its_strategy_alone(
     # of a paper session of its strategy alone on its symbol.
     for sid, symbol in (("trend_btc", "BTCUSDT"), ("trend_eth", "ETHUSDT")):
         alone = tmp_path / f"{symbol}.db"
-        solo = _paper_args(alone, market.url, "--bars", str(BARS), symbols=(symbol,), sleeves=False)
+        bars = ("--bars", str(BARS))
+        solo = _paper_args(alone, pair_market.url, *bars, symbols=(symbol,), sleeves=False)
         assert invoke(*solo, env=user_strategies_env()).exit_code == 0
         mine = query(paper, f"{FILLS} WHERE strategy_id = '{sid}' ORDER BY fill_id")
         assert mine == query(alone, f"{FILLS} ORDER BY fill_id")
 
 
 def test_kill_9_in_every_phase_of_a_two_sleeve_paper_session_ends_where_a_clean_run_does(
-    market: SimServer, tmp_path: Path
+    pair_market: SimServer, tmp_path: Path
 ) -> None:
     env = user_strategies_env()
 
     def paper(db: Path, kill_at: str | None, *limit: str) -> int:
         run_env = {**env, "NJORD_KILL_AT": kill_at} if kill_at else env
-        return run_killable(_paper_args(db, market.url, *(limit or ("--for", "1.5s"))), run_env)
+        args = _paper_args(db, pair_market.url, *(limit or ("--for", "1.5s")))
+        return run_killable(args, run_env)
 
     reference = tmp_path / "ref.db"
     assert paper(reference, None, "--bars", str(BARS)) == 0
@@ -129,10 +121,10 @@ def test_kill_9_in_every_phase_of_a_two_sleeve_paper_session_ends_where_a_clean_
 
 @pytest.mark.usefixtures("user_strategies")
 def test_a_paper_session_of_several_strategies_refuses_other_strategies_when_resumed(
-    market: SimServer, tmp_path: Path
+    pair_market: SimServer, tmp_path: Path
 ) -> None:
     paper = tmp_path / "paper.db"
-    args = _paper_args(paper, market.url, "--bars", "30")
+    args = _paper_args(paper, pair_market.url, "--bars", "30")
     assert invoke(*args, env=user_strategies_env()).exit_code == 0
     config = paper.with_suffix(".toml")
     config.write_text(config.read_text().replace("allocation = 0.5", "allocation = 0.4", 1))

@@ -6,7 +6,6 @@ bars alone would."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -14,12 +13,17 @@ import pytest
 
 from njord.data.history import read_ipc
 from njord.sim.server import SimServer
-from tests.conftest import ROOT, SAMPLE, bars_in, invoke, query, run_killable, user_strategies_env
-from tests.sim.conftest import assert_ends_as, frozen_market, kill_in_every_phase
+from tests.conftest import SAMPLE, bars_in, invoke, query, run_killable, user_strategies_env
+from tests.sim.conftest import (
+    ETH_SAMPLE,
+    PAIR,
+    PAIR_MINUTES,
+    assert_ends_as,
+    frozen_market,
+    kill_in_every_phase,
+)
 
-ETH = ROOT / "sample_data" / "ETHUSDT-1m-2024-01.parquet"
-SYMBOLS = ("BTCUSDT", "ETHUSDT")
-BARS = 300
+SYMBOLS, BARS = PAIR, PAIR_MINUTES
 KILLS = 24
 COMPARED = (
     "SELECT ts_ms, cash_e8, equity_e8 FROM equity ORDER BY ts_ms",
@@ -31,13 +35,6 @@ COMPARED = (
     "SELECT * FROM account",
     "SELECT * FROM lots",
 )
-
-
-@pytest.fixture
-def market() -> Iterator[SimServer]:
-    """Both symbols' first BARS minutes closed, the clock still (every run sees the same)."""
-    with frozen_market({"BTCUSDT": SAMPLE, "ETHUSDT": ETH}, BARS) as server:
-        yield server
 
 
 def _args(db: Path, url: str, *extra: str, symbols: tuple[str, ...] = SYMBOLS) -> list[str]:
@@ -66,10 +63,10 @@ def _paper(db: Path, url: str, kill_at: str | None, *limit: str) -> int:
 
 @pytest.mark.usefixtures("user_strategies")
 def test_two_symbols_trade_on_paper_and_each_as_its_bars_alone_would(
-    market: SimServer, tmp_path: Path
+    pair_market: SimServer, tmp_path: Path
 ) -> None:
     paper = tmp_path / "paper.db"
-    done = invoke(*_args(paper, market.url, "--bars", str(BARS)), env=user_strategies_env())
+    done = invoke(*_args(paper, pair_market.url, "--bars", str(BARS)), env=user_strategies_env())
     assert done.exit_code == 0, done.output
     assert f"{BARS} new bars, {BARS} in all" in done.output
     rows = query(paper, "SELECT symbol, count(*) FROM marks GROUP BY 1 ORDER BY 1")
@@ -87,22 +84,22 @@ def test_two_symbols_trade_on_paper_and_each_as_its_bars_alone_would(
     fills = "SELECT ts_ms, side, qty_e8, price_e8, fee_e8 FROM fills"
     for symbol in SYMBOLS:
         alone = tmp_path / f"{symbol}.db"
-        solo = _args(alone, market.url, "--bars", str(BARS), symbols=(symbol,))
+        solo = _args(alone, pair_market.url, "--bars", str(BARS), symbols=(symbol,))
         assert invoke(*solo).exit_code == 0
         mine = query(paper, f"{fills} WHERE symbol = '{symbol}' ORDER BY fill_id")
         assert mine == query(alone, f"{fills} ORDER BY fill_id")
 
 
 def test_kill_9_in_every_phase_of_a_two_symbol_paper_session_ends_where_a_clean_run_does(
-    market: SimServer, tmp_path: Path
+    pair_market: SimServer, tmp_path: Path
 ) -> None:
     reference = tmp_path / "ref.db"
-    assert _paper(reference, market.url, None, "--bars", str(BARS)) == 0
+    assert _paper(reference, pair_market.url, None, "--bars", str(BARS)) == 0
     assert bars_in(reference) == BARS
     crashed = tmp_path / "crash.db"
 
     def run(kill_at: str | None) -> int:
-        return _paper(crashed, market.url, kill_at)
+        return _paper(crashed, pair_market.url, kill_at)
 
     kills = kill_in_every_phase(run, crashed, bars=BARS, kills=KILLS, seed=17, most=6)
     assert sum(kills.values()) == KILLS
@@ -119,7 +116,7 @@ def test_a_symbol_whose_klines_stop_holds_the_minutes_only_until_they_are_old(
     """ETHUSDT's replay ends after 100 minutes (the venue halted it): the session's minutes
     go on with BTCUSDT alone, once they are 30 minutes old by the venue's clock."""
     eth = tmp_path / "eth-100.parquet"
-    pq.write_table(pq.read_table(ETH).slice(0, 100), eth)
+    pq.write_table(pq.read_table(ETH_SAMPLE).slice(0, 100), eth)
     paper = tmp_path / "paper.db"
     with frozen_market({"BTCUSDT": SAMPLE, "ETHUSDT": eth}, 200) as server:
         done = invoke(*_args(paper, server.url, "--bars", "150"))
