@@ -87,7 +87,8 @@ def backtest(
     out = out_dir or Path("runs") / plan.manifest.run_id
     db_file = db_path or (Path(config.store.db) if config.store.db else out / "session.db")
     log = _log(echo, secrets.all_secrets(vault))
-    strategy = wiring.instantiate(plan)  # before the db: a strategy that cannot start makes none
+    # Before the db: a strategy that cannot start makes none.
+    strategy = wiring.instantiate(plan.config, plan.strategies)
     session = wiring.open_session(db_file, config=config, manifest=plan.manifest, log=log)
     runtime = wiring.build_runtime(plan.feed, pace_ms=pace_ms)
     return Launch(

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from njord import amend, secrets, strategies
+from njord import amend, secrets
 from njord import config as configuration
 from njord.adapters.binance import BinanceClient
 from njord.adapters.binance_router import BinanceRouter
@@ -33,6 +33,7 @@ from njord.wiring import (
     Session,
     build_runtime,
     check_live_bars,
+    instantiate,
     new_manifest,
     open_session,
     parse_utc,
@@ -123,15 +124,13 @@ def open_live(
     )
     if stored is None:
         planned = strategies_of(config)
-        made = [strategies.made(cls, params) for cls, params in planned]
-        classes = [cls for cls, _ in planned]
+        strategy = instantiate(config, planned)
         live.start_at(parse_utc(config.data.start, "data.start"))
-        several = bool(config.strategies)
-        manifest = new_manifest(config, classes if several else classes[0], live.sources())
+        manifest = new_manifest(config, [cls for cls, _ in planned], live.sources())
         session = open_session(db_path, config=config, manifest=manifest, log=log)
         return LiveRun(
             session=session,
-            strategy=made if several else made[0],
+            strategy=strategy,
             runtime=build_runtime(live),
             resume_after_ms=None,
             router=router,

@@ -170,10 +170,13 @@ def stored_strategies(manifest: Manifest, config: Config) -> Strategy | list[Str
     return made
 
 
-def instantiate(plan: Plan) -> Strategy | list[Strategy]:
-    """The planned session's strategy, or its sleeves' strategies in config order."""
-    made = [strategies.made(cls, params) for cls, params in plan.strategies]
-    return made if plan.config.strategies else made[0]
+def instantiate(
+    config: Config, planned: list[tuple[type[Strategy], msgspec.Struct]]
+) -> Strategy | list[Strategy]:
+    """The session's strategy, or its sleeves' strategies in config order (`planned`:
+    `strategies_of(config)`)."""
+    made = [strategies.made(cls, params) for cls, params in planned]
+    return made if config.strategies else made[0]
 
 
 def history_of(config: Config) -> HistoryFeed | MergedFeed:
