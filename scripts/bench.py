@@ -251,10 +251,15 @@ def floor(bars: Path, out: Path) -> dict[str, float]:
     args = [sys.executable, __file__, "--floor-run", str(bars), str(db)]
     wall, rss_mib = timed(args, subprocess.DEVNULL)
     conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
-    (n,) = conn.execute("SELECT count(*) FROM equity").fetchone()
-    (orders,) = conn.execute("SELECT count(*) FROM orders").fetchone()
+    n, orders = (_count(conn, table) for table in ("equity", "orders"))
     conn.close()
     return {**figures(n, wall, rss_mib), "orders": orders}
+
+
+def _count(conn: apsw.Connection, table: str) -> int:
+    row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    assert row is not None  # count(*) always answers one row
+    return int(row[0])
 
 
 def make_trades(path: Path, n: int, seed: int = 7) -> None:
@@ -447,9 +452,9 @@ def _child(script: str, *args: str) -> dict[str, float]:
     return figures
 
 
-def medians(rounds: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+def medians(rounds: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, Any]]:
     """Each figure's median over the rounds; wall times also listed run by run."""
-    merged: dict[str, dict[str, float]] = {}
+    merged: dict[str, dict[str, Any]] = {}
     for section in rounds[0]:
         merged[section] = {
             key: _median([r[section][key] for r in rounds]) for key in rounds[0][section]
