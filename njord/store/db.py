@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from importlib import resources
@@ -193,8 +194,7 @@ def open_reader(path: Path, *, upgrade: bool = False) -> apsw.Connection:
                 f"run `njord migrate {path}` to upgrade it (a backup copy is kept)"
             )
         open_writer(path, create=False).close()
-        with_version = _connect(path, apsw.SQLITE_OPEN_READONLY)
-    with_version.execute("PRAGMA query_only = ON")
+        with_version, _ = _open_as_is(path)
     return with_version
 
 
@@ -212,12 +212,31 @@ def migrate(path: Path) -> tuple[int, Path | None]:
 def _open_as_is(path: Path) -> tuple[apsw.Connection, int]:
     """A read-only connection to an njord db of this or an older schema, and its version."""
     check_file(path)
-    conn = _connect(path, apsw.SQLITE_OPEN_READONLY)
+    conn = _connect(path, _reader_flags(path))
     try:
+        _set(conn, "PRAGMA query_only = ON")  # before anything reads: it never writes
         return conn, _check_identity(conn, path)
     except BaseException:
         conn.close()
         raise
+
+
+def _reader_flags(path: Path) -> int:
+    """How a reader opens the db. A read-only connection cannot remove the -wal and -shm
+    files it makes beside the db, so `njord status` left both behind. A db with no WAL
+    frames pending, in a place we may write, is opened read-write instead (query_only, so
+    it still never writes a row): the last connection to close finds nothing to copy and
+    removes both files, as a writer's close does. A WAL holding frames (a writer still
+    running, or killed) is read as it is and left so: a reader never merges it."""
+    wal = path.with_name(path.name + "-wal")
+    try:
+        found = wal.stat()
+        quiet = stat.S_ISREG(found.st_mode) and found.st_size == 0
+    except FileNotFoundError:
+        quiet = True
+    if quiet and os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
+        return apsw.SQLITE_OPEN_READWRITE
+    return apsw.SQLITE_OPEN_READONLY
 
 
 def check_file(path: Path) -> None:

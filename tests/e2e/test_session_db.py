@@ -202,6 +202,49 @@ def test_a_backtest_leaves_no_checkpointer_running_and_no_wal(tmp_path: Path) ->
     assert not db_path.with_name("s.db-wal").exists()
 
 
+def test_read_only_commands_leave_nothing_beside_a_closed_db(tmp_path: Path) -> None:
+    """status, audit, verify, export and report read a finished session: no -wal and no
+    -shm beside the db afterwards, and the db's bytes as they were (what a user copies)."""
+    db_path = tmp_path / "s.db"
+    result = invoke(*backtest_args(SAMPLE, db_path, "--to", "2024-01-02", "--no-report"))
+    assert result.exit_code == 0, result.output
+    before = db_path.read_bytes()
+    for command in (
+        ["status", "--db", str(db_path)],
+        ["audit", str(db_path)],
+        ["verify", str(db_path)],
+        ["export", str(db_path), "--out", str(tmp_path / "exported")],
+        ["report", str(db_path), "--out", str(tmp_path / "report")],
+    ):
+        result = invoke(*command)
+        assert result.exit_code == 0, (command, result.output)
+        beside = sorted(p.name for p in tmp_path.glob("s.db*"))
+        assert beside == ["s.db"], command
+    assert db_path.read_bytes() == before
+
+
+def test_a_reader_leaves_a_killed_writers_wal_as_it_found_it(tmp_path: Path) -> None:
+    """A WAL holding frames is part of the db (a writer killed before its checkpoint): a
+    reader reads through it and leaves it, and the db file, untouched."""
+    path = tmp_path / "live" / "s.db"
+    conn = db.open_writer(path, create=True)
+    db.batch_checkpoints(conn)
+    with conn:
+        conn.execute("CREATE TABLE t (a)")
+        conn.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(100)])
+    image = tmp_path / "image"  # the files as kill -9 leaves them: the WAL not copied in
+    image.mkdir()
+    for name in ("s.db", "s.db-wal"):
+        shutil.copyfile(path.parent / name, image / name)
+    conn.close()
+    copied = {name: (image / name).read_bytes() for name in ("s.db", "s.db-wal")}
+    assert copied["s.db-wal"]
+    reader = db.open_reader(image / "s.db")
+    assert reader.execute("SELECT count(*), sum(a) FROM t").fetchone() == (100, 4950)
+    reader.close()
+    assert {name: (image / name).read_bytes() for name in copied} == copied
+
+
 def test_a_read_aside_runs_on_its_own_connection_and_hands_back_its_result_or_error(
     tmp_path: Path,
 ) -> None:
