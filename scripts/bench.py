@@ -17,6 +17,9 @@ compares a paced session's decision latency with and without a TUI watching its 
 for 500 bars (`--bars N`) against the loopback simulator and reports order_rtt_ms and
 decision latency p50/p95/p99 from its `status --json`; `--sizes paper` does the same for
 `njord paper` on two symbols with two strategies (`[[strategies]]`), each on its own.
+`--sizes peer --peer-python PATH` times backtesting.py over the year's bars
+(scripts/bench_peer.py, under PATH: a scratch venv with `pip install backtesting pyarrow`,
+never njord's dependency), and the year is reported as a ratio to it as well.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ DATA = {
     "sweep": ("month", 1),
     "report": ("year", 1),
     "restart": ("year", 1),
+    "peer": ("year", 1),
 }
 SIZES = [*DATA, "trades", "live", "paper"]
 START_MS = 1_672_531_200_000  # 2023-01-01
@@ -262,6 +266,22 @@ def _count(conn: apsw.Connection, table: str) -> int:
     return int(row[0])
 
 
+def peer(bars: Path, out: Path, python: Path) -> dict[str, float]:
+    """backtesting.py over the same bars (scripts/bench_peer.py, under `python`: an
+    interpreter with backtesting and pyarrow installed), timed as njord is."""
+    out.mkdir(parents=True, exist_ok=True)
+    answer = out / "peer.json"
+    script = Path(__file__).with_name("bench_peer.py")
+    with answer.open("w") as fh:  # its warnings (FractionalBacktest's) are not the figures
+        wall, rss_mib = timed([str(python), "-W", "ignore", str(script), str(bars)], fh)
+    found = json.loads(answer.read_text())
+    return {
+        **figures(found["bars"], wall, rss_mib),
+        "trades": found["trades"],
+        "final_equity": found["final_equity"],
+    }
+
+
 def make_trades(path: Path, n: int, seed: int = 7) -> None:
     """A month of trades in Binance's `trades` layout, written in chunks (never all held)."""
     import numpy as np
@@ -421,6 +441,8 @@ def one_round(name: str, args: argparse.Namespace, work: Path) -> dict[str, dict
         return {"floor": floor(bars, work / "floor")}
     if name == "restart":
         return {"restart": restart(bars, work / "restart")}
+    if name == "peer":
+        return {"peer": peer(bars, work / "peer", args.peer_python)}
     return {name: run(bars, work / name)}
 
 
@@ -471,11 +493,14 @@ def _median(values: list[float]) -> float:
 
 def ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
     """The issue's targets as ratios measured in this run: the year against the floor over
-    the same bars, and two years' peak RSS against one's."""
+    the same bars and against backtesting.py's (`peer`), and two years' peak RSS against
+    one's."""
     found = {}
-    floor_, year, year2 = (results.get(k) for k in ("floor", "year", "year2"))
+    floor_, year, year2, peer_ = (results.get(k) for k in ("floor", "year", "year2", "peer"))
     if floor_ and year and year["bars"] == floor_["bars"]:
         found["year_over_floor_wall"] = round(year["wall_s"] / floor_["wall_s"], 2)
+    if year and peer_ and year["bars"] == peer_["bars"]:
+        found["year_over_peer_wall"] = round(year["wall_s"] / peer_["wall_s"], 2)
     if year and year2:
         found["year2_over_year_rss"] = round(year2["peak_rss_mib"] / year["peak_rss_mib"], 3)
     return found
@@ -493,14 +518,20 @@ def main() -> None:
         "to it), tui (a paced month with and without a TUI watching), sweep (36 combinations "
         "over the month, --jobs 2 against --dask local:2), report (a year's report), "
         "restart (a paper session holding the year's bars, timed from its restart to its "
-        "first new bar) and trades (a generated month of trades imported: peak RSS); "
-        "default: month,year",
+        "first new bar), trades (a generated month of trades imported: peak RSS) and peer "
+        "(backtesting.py over the year's bars, under --peer-python: the year is reported as "
+        "a ratio to it too); default: month,year",
     )
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs of each size, interleaved; medians reported"
     )
     parser.add_argument(
         "--bars", type=int, help="bars of the month and the year (and floor; year2: twice)"
+    )
+    parser.add_argument(
+        "--peer-python",
+        type=Path,
+        help="--sizes peer: a Python with backtesting and pyarrow installed (a scratch venv)",
     )
     parser.add_argument("--combos", type=int, default=36, help="--sizes sweep: combinations")
     parser.add_argument("--trades", type=int, default=30_000_000, help="--sizes trades: rows")
@@ -529,6 +560,8 @@ def main() -> None:
             parser.error(f"--sizes takes {', '.join(SIZES)}, got {name!r}")
     if args.repeat < 1 or (args.bars is not None and args.bars < 1):
         parser.error("--repeat and --bars take a positive number")
+    if "peer" in sizes and (args.peer_python is None or not args.peer_python.is_file()):
+        parser.error("--sizes peer needs --peer-python: a Python with backtesting installed")
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
     # njord's bytecode compiled once, as pip compiles an installed package and a checkout's

@@ -71,6 +71,24 @@ def test_i19_bench_refuses_an_unknown_size() -> None:
     assert "--sizes takes month, year, year2, floor" in done.stderr
 
 
+@pytest.mark.parametrize("extra", [[], ["--peer-python", "no-such-python"]])
+def test_i19_bench_peer_needs_an_interpreter_with_backtesting(
+    extra: list[str], tmp_path: Path
+) -> None:
+    """backtesting.py is never njord's dependency: `--sizes peer` runs it under a Python
+    the user names, and is refused before anything runs without one."""
+    bench = [sys.executable, str(ROOT / "scripts" / "bench.py"), "--work", str(tmp_path)]
+    done = subprocess.run(
+        [*bench, "--sizes", "peer", *extra],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--sizes peer needs --peer-python: a Python with backtesting installed" in done.stderr
+    assert not list(tmp_path.iterdir())
+
+
 def test_i19_a_backtest_imports_neither_pandas_nor_pyarrow_compute(
     tmp_path: Path, sample_week: Path
 ) -> None:
