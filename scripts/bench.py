@@ -275,11 +275,7 @@ def peer(bars: Path, out: Path, python: Path) -> dict[str, float]:
     with answer.open("w") as fh:  # its warnings (FractionalBacktest's) are not the figures
         wall, rss_mib = timed([str(python), "-W", "ignore", str(script), str(bars)], fh)
     found = json.loads(answer.read_text())
-    return {
-        **figures(found["bars"], wall, rss_mib),
-        "trades": found["trades"],
-        "final_equity": found["final_equity"],
-    }
+    return {**figures(found["bars"], wall, rss_mib), "trades": found["trades"]}
 
 
 def make_trades(path: Path, n: int, seed: int = 7) -> None:
