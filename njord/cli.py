@@ -312,7 +312,7 @@ def progress(
 @cli.command()
 @config_options
 @strategy_option
-@click.option("--db", "db_path", type=OutputPath("file"), help="session db path")
+@click.option("--db", "db_path", type=OutputPath("file", db=True), help="session db path")
 @click.option("--out", "out_dir", type=OutputPath("dir"), help="results directory")
 @click.option("--from", "start", help="first bar, ISO date/time UTC (inclusive)")
 @click.option("--to", "end", help="end of range, ISO date/time UTC (exclusive)")
@@ -670,6 +670,9 @@ def continue_(
             strategy=None,
         )
         return
+    from njord.store.export import check_apart
+
+    check_apart(db_path, out_dir or db_path.parent)
     loaded = load_config(config_path, sets, env_prefix)
     run = continuation.reopen(db_path, loaded.config, loaded.origins)
     _drive(run, quiet=quiet)
@@ -726,6 +729,7 @@ def export_cmd(
     from njord.store import db
     from njord.store.daily import export_daily
     from njord.store.export import (
+        check_apart,
         export_bars,
         export_resampled,
         export_session,
@@ -736,6 +740,8 @@ def export_cmd(
 
     if out_dir is None and daily_dir is None:
         raise click.UsageError("name where to write: --out DIR, --daily DIR, or both")
+    if out_dir is not None:
+        check_apart(db_path, out_dir)
     conn = db.open_reader(db_path)
     if (with_bars or timeframe is not None) and several_symbols(conn):
         conn.close()  # refused before anything is written

@@ -21,7 +21,7 @@ def session_db(*, creates: bool = False, help: str = "the session db") -> Callab
 
     `creates`: the command may create the db (paper, shadow), so the path is checked as
     an output when the command line is parsed."""
-    kind: click.Path = OutputPath("file") if creates else click.Path(path_type=Path)
+    kind: click.Path = OutputPath("file", db=True) if creates else click.Path(path_type=Path)
 
     def decorate(fn: F) -> F:
         @functools.wraps(fn)

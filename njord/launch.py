@@ -23,7 +23,7 @@ from njord.loop import LoopResult, Stop
 from njord.ports import BarFeed, OrderRouter, Pacer
 from njord.store import reads
 from njord.store.db import Aside
-from njord.store.export import Following, export_session
+from njord.store.export import Following, check_apart, export_session
 from njord.store.lease import wall_ms
 
 if TYPE_CHECKING:
@@ -83,9 +83,10 @@ def backtest(
         )
     vault = secrets.provider(configuration.environ(), env_prefix, config.venue.secrets_file)
     plan = wiring.plan_backtest(config, facts)
-    total = facts.bars if facts else wiring.prescan(plan.feed).bars_out
     out = out_dir or Path("runs") / plan.manifest.run_id
     db_file = db_path or (Path(config.store.db) if config.store.db else out / "session.db")
+    check_apart(db_file, out)
+    total = facts.bars if facts else wiring.prescan(plan.feed).bars_out
     log = _log(echo, secrets.all_secrets(vault))
     # Before the db: a strategy that cannot start makes none.
     strategy = wiring.instantiate(plan.config, plan.strategies)

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from njord.data.columns import from_values
+from njord.errors import ConfigError
 from njord.store import db, reads
 from njord.store import logs as log_store
 
@@ -318,6 +319,18 @@ def _table(source: Iterable[tuple[Any, ...]], columns: list[tuple[str, Kind]]) -
         batches.append(pa.record_batch(arrays, names=[name for name, _ in columns]))
     schema = pa.schema([(name, _TYPE[kind]) for name, kind in columns])
     return pa.Table.from_batches(batches, schema=schema)
+
+
+def check_apart(db_path: Path, out: Path) -> None:
+    """Before a run: the session db must not be one of the files its exports write into
+    `out` (`--db out/trades.csv` was written over by the trades)."""
+    names = {f"{stem}.{ext}" for stem, _, _ in [*TABLES, *SEVERAL] for ext in ("csv", "parquet")}
+    names |= {"breakdown.csv", "logs.jsonl", "report.html", "bars.parquet", ".equity.csv.partial"}
+    if db_path.resolve().parent == out.resolve() and db_path.name in names:
+        raise ConfigError(
+            f"{db_path}: the exports write {db_path.name} into {out}; "
+            "give the session db another name, or --out another folder"
+        )
 
 
 def export_session(

@@ -223,6 +223,41 @@ def test_read_only_commands_leave_nothing_beside_a_closed_db(tmp_path: Path) -> 
     assert db_path.read_bytes() == before
 
 
+def test_no_output_is_written_over_a_session_db(tmp_path: Path) -> None:
+    """`report -o`, `data import --out` and a session db named like one of its own exports
+    each used to replace the db with their output, silently."""
+    db_path = tmp_path / "s.db"
+    result = invoke(*backtest_args(SAMPLE, db_path, "--to", "2024-01-02", "--no-report"))
+    assert result.exit_code == 0, result.output
+    before = db_path.read_bytes()
+    for command, where in (
+        (["report", "--db", str(db_path), "-o", str(db_path)], f"--out {db_path}"),
+        (["data", "import", str(SAMPLE), "--out", str(db_path)], f"--out {db_path}"),
+    ):
+        result = invoke(*command)
+        assert result.exit_code == 2, (command, result.output)
+        lost = f"error: {where} is a SQLite database; writing there would lose it\n"
+        assert result.output == lost
+    out = tmp_path / "out"
+    shutil.copyfile(db_path, out / "trades.csv")
+    refusal = (
+        f"error: {out / 'trades.csv'}: the exports write trades.csv into {out}; "
+        "give the session db another name, or --out another folder\n"
+    )
+    result = invoke("export", "--db", str(out / "trades.csv"), "--out", str(out))
+    assert (result.exit_code, result.output) == (2, refusal)
+    assert (out / "trades.csv").read_bytes() == before
+    fresh = tmp_path / "fresh"
+    result = invoke(
+        "backtest", "--set", f'data.path="{SAMPLE}"', "--db", str(fresh / "fills.csv"),
+        "--out", str(fresh), "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "the exports write fills.csv into" in result.output
+    assert not fresh.exists()
+    assert db_path.read_bytes() == before
+
+
 def test_a_reader_leaves_a_killed_writers_wal_as_it_found_it(tmp_path: Path) -> None:
     """A WAL holding frames is part of the db (a writer killed before its checkpoint): a
     reader reads through it and leaves it, and the db file, untouched."""
