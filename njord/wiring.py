@@ -134,15 +134,18 @@ def strategies_of(config: Config) -> list[tuple[type[Strategy], msgspec.Struct]]
     if not config.strategies:
         cls = strategies.resolve(config.strategy.name)
         source = "strategy.timeframes" if config.strategy.timeframes else "the strategy"
-        _check_timeframes(config, declared_timeframes(config, cls), source)
-        strategies.one_symbol_only(cls, traded_symbols(config), config.strategy.name)
+        timeframes = declared_timeframes(config, cls)
+        _check_timeframes(config, timeframes, source)
+        strategies.one_series_only(cls, traded_symbols(config), timeframes, config.strategy.name)
         return [(cls, strategies.parse_params(cls, config.strategy.params))]
     made = []
     for sleeve in enabled_sleeves(config):
         cls = strategies.resolve(sleeve.name)
         source = f"strategies {sleeve.id}" + (" timeframes" if sleeve.timeframes else "")
-        _check_timeframes(config, tuple(sleeve.timeframes) or cls.timeframes, source)
-        strategies.one_symbol_only(cls, sleeve_symbols(config, sleeve), f"strategies {sleeve.id}")
+        timeframes = tuple(sleeve.timeframes) or cls.timeframes
+        _check_timeframes(config, timeframes, source)
+        symbols = sleeve_symbols(config, sleeve)
+        strategies.one_series_only(cls, symbols, timeframes, f"strategies {sleeve.id}")
         made.append((cls, strategies.parse_params(cls, sleeve.params)))
     if not made:
         raise ConfigError("every [[strategies]] entry is disabled: nothing would trade")

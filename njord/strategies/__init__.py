@@ -27,8 +27,8 @@ SHIPPED: dict[str, str] = {
 
 
 # Shipped samples that carry one set of state from bar to bar (running sums, indicator
-# states), not one per symbol: given several symbols they would mix their closes. A new
-# session refuses them on more than one (`one_symbol_only`); their code stays as it is,
+# states), not one per symbol or timeframe: given several they would mix their closes. A
+# new session refuses them on more than one (`one_series_only`); their code stays as it is,
 # since a stored session's sample must keep its recorded hash to be verified.
 ONE_SYMBOL = {
     "njord.strategies.sma:SmaCrossover": "running sums of closes",
@@ -36,13 +36,23 @@ ONE_SYMBOL = {
 }
 
 
-def one_symbol_only(cls: type[Strategy], symbols: tuple[str, ...], name: str) -> None:
-    """ConfigError (exit 2) for a sample in ONE_SYMBOL given several symbols."""
+def one_series_only(
+    cls: type[Strategy], symbols: tuple[str, ...], timeframes: tuple[str, ...], name: str
+) -> None:
+    """ConfigError (exit 2) for a sample in ONE_SYMBOL given several symbols, or several
+    timeframes: each of its `on_bar` calls would feed another series into one state."""
     kept = ONE_SYMBOL.get(f"{cls.__module__}:{cls.__qualname__}")
-    if kept is not None and len(symbols) > 1:
+    if kept is None:
+        return
+    if len(symbols) > 1:
         raise ConfigError(
             f"{name} keeps one set of {kept} and would mix {', '.join(symbols)}: give it one "
             'symbol (strategy.symbols = ["..."], or a [[strategies]] entry per symbol)'
+        )
+    if len(timeframes) > 1:
+        raise ConfigError(
+            f"{name} keeps one set of {kept} and would mix its {', '.join(timeframes)} bars: "
+            'give it one timeframe (strategy.timeframes = ["..."])'
         )
 
 

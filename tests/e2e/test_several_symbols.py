@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import ROOT, SAMPLE, invoke, query, run_killable
+from tests.conftest import ROOT, SAMPLE, backtest_args, invoke, query, run_killable
 
 ETH = ROOT / "sample_data" / "ETHUSDT-1m-2024-01.parquet"
 DAYS = 2
@@ -225,6 +225,20 @@ def test_a_sample_that_keeps_one_state_is_refused_several_symbols(
     assert not db.exists()
     alone = invoke(*args, "--set", 'strategy.symbols=["ETHUSDT"]')
     assert alone.exit_code == 0, alone.output
+
+
+def test_a_sample_that_keeps_one_state_is_refused_several_timeframes(tmp_path: Path) -> None:
+    """sma_crossover on 1m and 1h bars fed both series into one running sum: 270 trades,
+    neither the 1m run's 1,476 nor the 1h run's 28. Refused before a db exists."""
+    db = tmp_path / "mixed.db"
+    args = backtest_args(SAMPLE, db, "--set", 'strategy.timeframes=["1m", "1h"]')
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert result.output == (
+        "error: sma_crossover keeps one set of running sums of closes and would mix its "
+        '1m, 1h bars: give it one timeframe (strategy.timeframes = ["..."])\n'
+    )
+    assert not db.exists()
 
 
 @pytest.mark.parametrize(
