@@ -545,7 +545,8 @@ DOCS: dict[str, str] = {
     "['BTCUSDT', 'ETHUSDT'], in session order ([] = data.symbol); set, it replaces data.symbol",
     "data.timeframe": "bar length of the data: 1m, or 3m..1d to backtest coarser bars",
     "data.gaps": "gap policy: strict (refuse) | forward (flat bars at last close) | none (skip)",
-    "data.start": "first bar to use, ISO date/time UTC, inclusive ('' = from the first bar)",
+    "data.start": "first bar to use, ISO date/time UTC, inclusive ('' = from the first bar; "
+    "a new live-market session: from the venue's latest closed bar)",
     "data.end": "end of the range, ISO date/time UTC, exclusive ('' = to the last bar)",
     "strategy.name": "a short name (see `njord strategies`), module:Class or path/to/file.py:Class",
     "strategy.timeframes": "bars the strategy gets, e.g. ['1m', '1h'] ([] = what it declares)",

@@ -1,7 +1,8 @@
 """The live BarFeed: closed 1-minute klines polled over REST, each bar exactly once.
 
 - Asks for `startTime = next expected bar`, so anything missed is backfilled by the next
-  successful poll (klines paginate from startTime, up to 1,000 a page).
+  successful poll (klines paginate from startTime, up to 1,000 a page). A new session with
+  no `data.start` begins at the venue's latest closed bar, never at the page before it.
 - Emits only closed bars (closeTime before the venue's now), strictly increasing.
 - Retries with exponential backoff and jitter; a Retry-After from the venue wins.
 - When no bar arrives for longer than `stall_bars` minutes of venue time, logs a gap
@@ -210,6 +211,11 @@ class LiveFeed(Limited):
 
     def _accept(self, rows: list[list[Any]]) -> list[list[Any]]:
         now = self._venue_now
+        if self.next_ms is None:
+            # A new session with no data.start begins at the venue's latest closed bar. The
+            # page before it is history: run as bars, a strategy traded 16 hours of it at
+            # once, at old closes (paper) or at today's prices (live).
+            rows = [row for row in rows if int(row[6]) < now][-1:]
         fresh = []
         for row in rows:
             open_ms, close_ms = int(row[0]), int(row[6])

@@ -161,3 +161,18 @@ def test_a_bar_forming_when_the_klines_answered_is_not_taken_for_closed(
     sample = pq.read_table(SAMPLE).slice(119, 2).to_pydict()
     ts = [start, start + 60_000]
     assert got == list(zip(ts, sample["high"], sample["low"], sample["close"], strict=True))
+
+
+def test_a_new_session_without_a_start_begins_at_the_latest_closed_bar(
+    stepped: SimServer,
+) -> None:
+    """The venue answers a first poll with the last 1,000 closed minutes. A session with
+    no data.start used to run all of them as bars: 16 hours of history traded at once, at
+    old closes in paper, at today's prices live. Given a start, the feed backfills from it."""
+    client = BinanceClient(stepped.url, timeout_s=2)
+    latest = FIRST_BAR_MS + 119 * 60_000  # the market is two hours in: its last closed bar
+    fresh = LiveFeed(client, symbol="BTCUSDT", max_bars=1, poll_s=0.01)
+    assert [t for batch in fresh.batches() for t in batch.ts_ms] == [latest]
+    backfill = LiveFeed(client, symbol="BTCUSDT", start_ms=FIRST_BAR_MS, max_bars=120)
+    ts = [t for batch in backfill.batches() for t in batch.ts_ms]
+    assert ts == [FIRST_BAR_MS + i * 60_000 for i in range(120)]
