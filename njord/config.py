@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 import os
 import re
 import tomllib
@@ -23,11 +24,27 @@ from njord.core.money import to_e8
 from njord.core.risk import RiskLimits, RuleName
 from njord.core.time import Timeframe
 from njord.errors import ConfigError
+from njord.textfile import read_text
 
 Scalar = bool | int | float | str
 
 
 class _Section(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    def __post_init__(self) -> None:
+        """Every number a section holds (a strategy's params too) is one the session can
+        compute with and store: TOML's nan and inf, or 1e30 of cash, failed only once the
+        session had begun (exit 70, a db left behind)."""
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                items = [(f"{name}.{key}", one) for key, one in value.items()]
+            else:
+                items = [(name, value)]
+            for key, one in items:
+                problem = _number_problem(one)
+                if problem:
+                    raise ValueError(f"{key}: must be {problem}, got {one}")
+
     def _require(self, name: str, ok: bool, rule: str) -> None:
         # The field name leads the message so the loader can name the dotted key.
         if not ok:
@@ -51,6 +68,7 @@ class DataConfig(_Section, frozen=True):
     symbols: list[str] = msgspec.field(default_factory=list)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self._require("symbols", len(set(self.symbols)) == len(self.symbols), "distinct symbols")
         if self.paths and self.symbols:
             raise ValueError(
@@ -81,6 +99,7 @@ class SleeveRisk(_Section, frozen=True):
     notional_cap: Decimal = Decimal("0")  # 0: off
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self._require("daily_loss_limit", self.daily_loss_limit >= 0, ">= 0")
         self._require("notional_cap", self.notional_cap >= 0, ">= 0")
 
@@ -100,6 +119,7 @@ class SleeveConfig(_Section, frozen=True):
     risk: SleeveRisk = msgspec.field(default_factory=SleeveRisk)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self._require(
             "id", re.fullmatch(r"[a-z0-9_]{1,16}", self.id) is not None, "1 to 16 of a-z, 0-9 and _"
         )
@@ -115,6 +135,7 @@ class CostsConfig(_Section, frozen=True):
     fill_at: Literal["close", "next_open"] = "close"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         for name in ("commission_bps", "spread_bps", "slippage_bps", "min_notional"):
             self._require(name, getattr(self, name) >= 0, ">= 0")
 
@@ -128,6 +149,7 @@ class RiskConfig(_Section, frozen=True):
     rules_off: dict[str, list[RuleName]] = msgspec.field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self._require("notional_cap", self.notional_cap > 0, "> 0")
         self._require("daily_loss_limit", self.daily_loss_limit > 0, "> 0")
         self._require("max_open_positions", self.max_open_positions >= 1, ">= 1")
@@ -162,8 +184,9 @@ class RuntimeConfig(_Section, frozen=True):
     kill_file: str = ""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self._require("commit_every", self.commit_every >= 1, ">= 1")
-        self._require("initial_cash", self.initial_cash > 0, "> 0")
+        self._require("initial_cash", to_e8(self.initial_cash) > 0, ">= 0.00000001")
 
 
 class VenueConfig(_Section, frozen=True):
@@ -178,6 +201,7 @@ class VenueConfig(_Section, frozen=True):
     on_mismatch: Literal["halt", "adopt"] = "halt"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         ok = 0 < self.recv_window_ms <= 60000
         self._require("recv_window_ms", ok, "in 1..60000 (Binance's limit)")
         self._require("connect_timeout_s", self.connect_timeout_s > 0, "> 0")
@@ -196,6 +220,7 @@ class StoreConfig(_Section, frozen=True):
     lease_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self._require("snapshot_every", self.snapshot_every >= 1, ">= 1")
         self._require("lease_timeout_s", self.lease_timeout_s > 0, "> 0")
 
@@ -211,6 +236,7 @@ class AlertsConfig(_Section, frozen=True):
     timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self._require("max_per_hour", self.max_per_hour >= 1, ">= 1")
         self._require("timeout_s", self.timeout_s > 0, "> 0")
         if self.email_to:
@@ -224,6 +250,7 @@ class PortfolioConfig(_Section, frozen=True):
     lookback_days: int = 20
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self._require("lookback_days", self.lookback_days >= 2, ">= 2")
 
 
@@ -241,6 +268,7 @@ class Config(_Section, frozen=True):
     portfolio: PortfolioConfig = msgspec.field(default_factory=PortfolioConfig)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         ids = [s.id for s in self.strategies]
         self._require("strategies", len(set(ids)) == len(ids), "of distinct ids")
         total = sum((s.allocation for s in self.strategies), Decimal(0))
@@ -366,10 +394,7 @@ def with_values(config: Config, values: Mapping[str, Any]) -> Config:
 
 
 def _apply_file(merged: dict[str, Any], origins: dict[str, str], file: Path) -> None:
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"cannot read config file {file}: {e.strerror}") from e
+    text = read_text(file, "config file")
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -449,6 +474,29 @@ def _convert(merged: dict[str, Any], origins: Mapping[str, str]) -> Config:
         return msgspec.convert(merged, Config)
     except msgspec.ValidationError as e:
         raise ConfigError(_validation_message(str(e), origins)) from e
+
+
+# The largest amount an e8 integer holds in SQLite's 64 bits (a bigger one failed at the
+# first row written, after the session had begun).
+MAX_AMOUNT = Decimal((2**63 - 1) // 10**8)
+
+
+def _number_problem(value: object) -> str:
+    """What is wrong with a number a key holds, '' when nothing is: not finite (TOML's nan
+    and inf), an integer past 64 bits, or an amount (a Decimal) past what e8 integers hold
+    in the db."""
+    if isinstance(value, bool):
+        return ""
+    if isinstance(value, int):
+        return "" if -(2**63) <= value < 2**63 else "a 64-bit integer"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "a finite number"
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return "a finite number"
+        if abs(value) > MAX_AMOUNT:
+            return f"at most {MAX_AMOUNT}"
+    return ""
 
 
 def _validation_message(text: str, origins: Mapping[str, str]) -> str:

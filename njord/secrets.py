@@ -65,7 +65,7 @@ class FileSecrets:
             )
         try:
             doc = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError):
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
             # Never echo the parser's message: it can quote the secret's line.
             raise ConfigError(f"secrets file {path} is not readable TOML") from None
         self._values = {k: Secret(str(v)) for k, v in doc.items()}

@@ -20,6 +20,7 @@ import msgspec
 from njord import config as configuration
 from njord import strategies
 from njord.errors import ConfigError
+from njord.textfile import read_text
 
 PARAMS = "strategy.params."
 
@@ -58,9 +59,7 @@ def axes_from_params(items: Iterable[str]) -> list[tuple[str, list[Any] | Range]
 def axes_from_file(path: Path) -> list[tuple[str, list[Any] | Range]]:
     """A TOML table of key -> list of values (or "lo..hi"); tables nest as dotted keys."""
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ConfigError(f"cannot read --grid {path}: {e.strerror}") from e
+        doc = tomllib.loads(read_text(path, "--grid"))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"--grid {path} is not valid TOML: {e}") from e
     return [(key, _file_values(key, value)) for key, value in _leaves(doc)]

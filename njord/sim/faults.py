@@ -37,6 +37,7 @@ import msgspec
 from njord.core.time import MINUTE_MS
 from njord.errors import ConfigError
 from njord.sim.limits import WEIGHT_LIMIT_1M
+from njord.textfile import read_text
 
 
 class Fault(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -74,9 +75,7 @@ class FaultConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 
 def load(path: Path) -> FaultConfig:
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ConfigError(f"cannot read faults file {path}: {e.strerror}") from e
+        doc = tomllib.loads(read_text(path, "faults file"))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"faults file {path} is not valid TOML: {e}") from e
     try:

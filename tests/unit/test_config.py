@@ -7,7 +7,7 @@ import pytest
 
 from njord import config
 from njord.errors import ConfigError
-from tests.conftest import invoke
+from tests.conftest import SAMPLE, invoke
 
 
 def _file(tmp_path: Path, body: str) -> Path:
@@ -75,6 +75,34 @@ def test_negative_cap_and_wrong_type_are_config_errors_at_start(tmp_path: Path) 
         assert not db.exists()
 
 
+@pytest.mark.parametrize(
+    ("setting", "needle"),
+    [
+        ("runtime.initial_cash=nan", "runtime.initial_cash: must be a finite number, got NaN"),
+        ('runtime.initial_cash="inf"', "runtime.initial_cash: must be a finite number"),
+        ("risk.notional_cap=1e400", "risk.notional_cap: must be a finite number"),
+        ("costs.commission_bps=inf", "costs.commission_bps: must be a finite number"),
+        ("runtime.initial_cash=1e30", "runtime.initial_cash: must be at most 92233720368"),
+        ("runtime.initial_cash=0.0000000001", "runtime.initial_cash: must be >= 0.00000001"),
+        ("runtime.seed=99999999999999999999", "runtime.seed: must be a 64-bit integer"),
+        ("strategy.params.slow=99999999999999999999", "strategy.params.slow: must be a 64-bit"),
+        ("runtime.decision_latency_p99_ms=nan", "decision_latency_p99_ms: must be a finite"),
+    ],
+)
+def test_numbers_a_session_cannot_hold_exit_2_before_any_db(
+    tmp_path: Path, setting: str, needle: str
+) -> None:
+    """nan, inf, 1e30 of cash or a 20-digit seed used to pass the config and fail once the
+    session had begun: exit 70 and a db whose stored config no longer read back."""
+    db = tmp_path / "s.db"
+    result = invoke("backtest", "--set", setting, "--db", str(db), "--quiet")
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1
+    assert needle in result.output
+    assert f"(--set {setting})" in result.output
+    assert not db.exists()
+
+
 def test_init_writes_every_key_and_it_loads_back(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     assert invoke("init", str(path)).exit_code == 0
@@ -140,3 +168,25 @@ def test_strategy_flag_keeps_the_strategy_table_for_sets(tmp_path: Path) -> None
     assert loaded.config.strategy.timeframes == []  # the file's were sma_crossover's
     assert loaded.origins["strategy.timeframes"] == "default"
     assert loaded.origins["strategy.symbols"] == '--set strategy.symbols=["BTCUSDT"]'
+
+
+def test_files_that_are_not_utf8_text_are_one_line_exit_2(tmp_path: Path) -> None:
+    """A binary file given as a config, a grid or a faults file was a UnicodeDecodeError,
+    exit 70; a byte-order mark (as Windows editors write) is read past."""
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe\x00not text")
+    for command, said in (
+        (["config", "show", "--config", str(binary)], f"config file {binary}"),
+        (["backtest", "--config", str(binary), "--db", str(tmp_path / "s.db")], "config file"),
+        (["sweep", "--grid", str(binary), "--dir", str(tmp_path / "sweep")], f"--grid {binary}"),
+        (["exchange-sim", "--data", str(SAMPLE), "--faults", str(binary)], "faults file"),
+    ):
+        result = invoke(*command)
+        assert result.exit_code == 2, (command, result.output)
+        assert result.output.startswith(f"error: {said}"), result.output
+        assert result.output.endswith(" is not UTF-8 text\n")
+    assert not (tmp_path / "s.db").exists()
+    assert not (tmp_path / "sweep").exists()
+    marked = tmp_path / "bom.toml"
+    marked.write_bytes(b"\xef\xbb\xbf[runtime]\ninitial_cash = 500\n")
+    assert config.load(file=marked, env={}, sets=[]).config.runtime.initial_cash == 500
