@@ -46,7 +46,11 @@ class SessionLog:
         self._pending: list[LogRecord] = []
         self._undated: list[int] = []  # pending records logged before the session had a time
 
-    def log(self, component: str, level: Level, msg: str, **context: Any) -> None:
+    def log(
+        self, component: str, level: Level, msg: str, *, echo: bool = True, **context: Any
+    ) -> None:
+        """`echo=False`: recorded only, for an error the command reports itself (its one
+        line would otherwise be printed twice)."""
         if self._secrets:
             msg = redact(msg, self._secrets)
             context = msgspec.json.decode(
@@ -63,7 +67,7 @@ class SessionLog:
         self._pending.append(record)
         if record.ts_ms == 0:
             self._undated.append(len(self._pending) - 1)
-        if self._echo is not None and _RANK[level] >= self._echo_rank:
+        if echo and self._echo is not None and _RANK[level] >= self._echo_rank:
             print(f"{level.lower()}: [{component}] {msg}", file=self._echo)
 
     def add_secrets(self, more: list[Secret]) -> None:

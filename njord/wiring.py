@@ -46,7 +46,7 @@ from njord.data.polled import Polled
 from njord.data.qc import QcSummary, utc
 from njord.errors import ConfigError, ExitCode, NjordError, StrategyError
 from njord.events import SessionStarted
-from njord.log import SessionLog
+from njord.log import Level, SessionLog
 from njord.loop import (
     FixedPacing,
     LivePacing,
@@ -541,8 +541,10 @@ def run_session(
             # The strategy's own frames, kept in the db beside the error: what its author
             # needs, from a cron run's db too (the command prints one line).
             context["traceback"] = "".join(traceback.format_exception(e.__cause__))
-        # An operator stop is no error: recorded, not echoed; the command says it once.
-        (session.log.info if stopped else session.log.error)("loop", str(e), **context)
+        # Recorded, not echoed: the command reports it in one line (an operator stop is
+        # no error: INFO).
+        level: Level = "INFO" if stopped else "ERROR"
+        session.log.log("loop", level, str(e), echo=False, **context)
         status = "stopped" if stopped else "failed"
         if notifier is not None:
             notifier.close(ALERT_FLUSH_S)

@@ -3,6 +3,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,7 @@ from njord.core.metrics import columns_of, compute
 from njord.errors import StrategyError
 from njord.loop import Loop
 from njord.store import db, export, reads
-from tests.conftest import SAMPLE, backtest_args, invoke, query, write_bars
+from tests.conftest import ROOT, SAMPLE, backtest_args, invoke, query, write_bars
 
 STRATEGY = Path(__file__).with_name("raising_strategy.py")
 
@@ -197,6 +200,24 @@ def test_a_strategy_whose_init_raises_exits_1_naming_it_and_makes_no_db(
     assert result.exit_code == code
     assert result.output.strip().splitlines() == [f"error: {line}"]
     assert not db_path.exists()
+
+
+def test_a_strategy_that_raises_is_reported_in_one_line(tmp_path: Path, sample_week: Path) -> None:
+    """The loop records the error in the db and the command prints it: it used to be
+    echoed from the log as well, the same error twice on stderr."""
+    args = backtest_args(
+        sample_week, tmp_path / "s.db", "--set", 'strategy.name="raising_strategy:RaiseAt"'
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(STRATEGY.parent)])}
+    done = subprocess.run(
+        [sys.executable, "-m", "njord", *args], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 1
+    assert done.stderr == (
+        "error: strategy raised in on_bar at bar 2024-01-01 01:40: RuntimeError('boom')\n"
+    )
+    logged = query(tmp_path / "s.db", "SELECT component FROM logs WHERE level = 'ERROR'")
+    assert logged == [("loop",)]
 
 
 def test_a_strategy_that_raises_stops_with_code_1_and_keeps_no_partial_bar(
