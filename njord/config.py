@@ -187,6 +187,7 @@ class RuntimeConfig(_Section, frozen=True):
         super().__post_init__()
         self._require("commit_every", self.commit_every >= 1, ">= 1")
         self._require("initial_cash", to_e8(self.initial_cash) > 0, ">= 0.00000001")
+        self._require("initial_cash", self.initial_cash <= MAX_AMOUNT, f"at most {MAX_AMOUNT}")
 
 
 class VenueConfig(_Section, frozen=True):
@@ -476,26 +477,22 @@ def _convert(merged: dict[str, Any], origins: Mapping[str, str]) -> Config:
         raise ConfigError(_validation_message(str(e), origins)) from e
 
 
-# The largest amount an e8 integer holds in SQLite's 64 bits (a bigger one failed at the
-# first row written, after the session had begun).
+# The most cash an e8 integer holds in SQLite's 64 bits (more failed at the first equity
+# row written, after the session had begun). Caps and limits are only compared: any size.
 MAX_AMOUNT = Decimal((2**63 - 1) // 10**8)
 
 
 def _number_problem(value: object) -> str:
     """What is wrong with a number a key holds, '' when nothing is: not finite (TOML's nan
-    and inf), an integer past 64 bits, or an amount (a Decimal) past what e8 integers hold
-    in the db."""
+    and inf), or an integer past 64 bits."""
     if isinstance(value, bool):
         return ""
     if isinstance(value, int):
         return "" if -(2**63) <= value < 2**63 else "a 64-bit integer"
     if isinstance(value, float) and not math.isfinite(value):
         return "a finite number"
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            return "a finite number"
-        if abs(value) > MAX_AMOUNT:
-            return f"at most {MAX_AMOUNT}"
+    if isinstance(value, Decimal) and not value.is_finite():
+        return "a finite number"
     return ""
 
 

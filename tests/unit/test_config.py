@@ -190,3 +190,10 @@ def test_files_that_are_not_utf8_text_are_one_line_exit_2(tmp_path: Path) -> Non
     marked = tmp_path / "bom.toml"
     marked.write_bytes(b"\xef\xbb\xbf[runtime]\ninitial_cash = 500\n")
     assert config.load(file=marked, env={}, sets=[]).config.runtime.initial_cash == 500
+
+
+def test_caps_and_limits_take_any_finite_size() -> None:
+    """Only cash is stored as e8 integers: a cap of 1e12 ("no cap, in practice") is only
+    compared, and stays allowed."""
+    loaded = config.load(file=None, env={}, sets=["risk.notional_cap=1e12"])
+    assert loaded.config.risk.notional_cap == 10**12
