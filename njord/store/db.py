@@ -228,15 +228,18 @@ def _reader_flags(path: Path) -> int:
     it still never writes a row): the last connection to close finds nothing to copy and
     removes both files, as a writer's close does. A WAL holding frames (a writer still
     running, or killed) is read as it is and left so: a reader never merges it."""
-    wal = path.with_name(path.name + "-wal")
-    try:
-        found = wal.stat()
-        quiet = stat.S_ISREG(found.st_mode) and found.st_size == 0
-    except FileNotFoundError:
-        quiet = True
-    if quiet and os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
+    if not _wal_pending(path) and os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
         return apsw.SQLITE_OPEN_READWRITE
     return apsw.SQLITE_OPEN_READONLY
+
+
+def _wal_pending(path: Path) -> bool:
+    """A -wal beside the db that holds frames (or is not a plain file): part of the db."""
+    try:  # one stat, not exists() then stat(): a writer closing deletes its WAL in between
+        found = path.with_name(path.name + "-wal").stat()
+    except FileNotFoundError:
+        return False
+    return not stat.S_ISREG(found.st_mode) or found.st_size > 0
 
 
 def check_file(path: Path) -> None:
@@ -250,14 +253,9 @@ def check_file(path: Path) -> None:
         raise ConfigError(f"{path} is not a SQLite database")
     page_size = int.from_bytes(head[16:18], "big") or 65536
     page_count = int.from_bytes(head[28:32], "big")
-    wal = path.with_name(path.name + "-wal")
     # With WAL frames pending, a checkpoint killed half-way can leave the header ahead of
     # the file; SQLite finishes it from the WAL on open. Only a WAL-less file is truncated.
-    try:  # one stat, not exists() then stat(): a writer closing deletes its WAL in between
-        pending = wal.stat().st_size > 0
-    except FileNotFoundError:
-        pending = False
-    if page_count and not pending and path.stat().st_size < page_size * page_count:
+    if page_count and not _wal_pending(path) and path.stat().st_size < page_size * page_count:
         raise MismatchError(
             f"{path} is truncated: header promises {page_size * page_count} bytes, "
             f"file has {path.stat().st_size}"

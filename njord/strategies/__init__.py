@@ -30,7 +30,7 @@ SHIPPED: dict[str, str] = {
 # states), not one per symbol or timeframe: given several they would mix their closes. A
 # new session refuses them on more than one (`one_series_only`); their code stays as it is,
 # since a stored session's sample must keep its recorded hash to be verified.
-ONE_SYMBOL = {
+ONE_SERIES = {
     "njord.strategies.sma:SmaCrossover": "running sums of closes",
     "njord.strategies.rsi_tema_bb:RsiTemaBollinger": "RSI and TEMA states",
 }
@@ -39,9 +39,9 @@ ONE_SYMBOL = {
 def one_series_only(
     cls: type[Strategy], symbols: tuple[str, ...], timeframes: tuple[str, ...], name: str
 ) -> None:
-    """ConfigError (exit 2) for a sample in ONE_SYMBOL given several symbols, or several
+    """ConfigError (exit 2) for a sample in ONE_SERIES given several symbols, or several
     timeframes: each of its `on_bar` calls would feed another series into one state."""
-    kept = ONE_SYMBOL.get(f"{cls.__module__}:{cls.__qualname__}")
+    kept = ONE_SERIES.get(f"{cls.__module__}:{cls.__qualname__}")
     if kept is None:
         return
     if len(symbols) > 1:
